@@ -1,0 +1,1 @@
+"""The stream agents, one package each, plus the policy / signal code they use."""

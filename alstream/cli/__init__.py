@@ -1,0 +1,1 @@
+"""The ``alstream`` command line. One module per command in ``alstream/cli/commands/``."""

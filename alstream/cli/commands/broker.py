@@ -1,0 +1,33 @@
+"""``alstream broker``: run the embedded Tansu broker for demos and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from alstream.streams.embedded_broker import EmbeddedBroker, run_forever
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def broker(
+        port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
+        host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+        authentication: Annotated[bool, typer.Option(help="Require SASL/SCRAM authentication.")] = False,
+        cert: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM).")] = None,  # noqa: UP007
+        key: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM).")] = None,  # noqa: UP007
+    ) -> None:
+        """Run the embedded broker (memory storage, demo and tests only) until Ctrl-C."""
+        embedded = EmbeddedBroker(
+            host=host, port=port or None, authentication=authentication, cert=cert, key=key
+        ).start()
+        run_forever(
+            embedded,
+            announce=[
+                f"bootstrap: {embedded.bootstrap_servers}",
+                f"export KAFKA_BOOTSTRAP_SERVERS={embedded.bootstrap_servers}",
+                "Embedded Tansu broker with memory storage: data is lost when it stops. Ctrl-C to stop.",
+            ],
+        )

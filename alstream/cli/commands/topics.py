@@ -1,0 +1,43 @@
+"""``alstream topics create|list``: the topic catalogue on a cluster."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alstream.cli.context import settings_from
+from alstream.streams.topics import CATALOGUE, create_topics, list_topics
+
+
+def register(app: typer.Typer) -> None:
+    topics = typer.Typer(help="Create and list the catalogue's topics.", no_args_is_help=True)
+    app.add_typer(topics, name="topics")
+
+    @topics.command("create")
+    def create(
+        ctx: typer.Context,
+        partitions: Annotated[
+            Optional[int],  # noqa: UP007
+            typer.Option(help="Override every topic's partition count (tests, small clusters)."),
+        ] = None,
+    ) -> None:
+        """Create every catalogue topic that does not exist yet (idempotent)."""
+        settings = settings_from(ctx)
+        outcome = create_topics(settings, partitions_override=partitions)
+        table = Table("topic", "outcome", "partitions", "cleanup", "key")
+        for spec in CATALOGUE:
+            name = settings.kafka.topic(spec.base_name)
+            table.add_row(name, outcome[name], str(partitions or spec.partitions), spec.cleanup_policy, spec.key)
+        Console().print(table)
+
+    @topics.command("list")
+    def list_(ctx: typer.Context) -> None:
+        """List this deployment's topics (those with the configured prefix) on the cluster."""
+        settings = settings_from(ctx)
+        table = Table("topic", "partitions")
+        for name, count in list_topics(settings):
+            table.add_row(name, str(count))
+        Console().print(table)

@@ -1,0 +1,1 @@
+"""Prometheus metrics shared by every agent, and the /metrics endpoint."""

@@ -1,0 +1,36 @@
+"""Metrics every agent shares. Agent-specific metrics live beside each agent, all named ``alstream_*``.
+
+Label values are bounded: agent names, catalogue topic names and our own error class names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Info, start_http_server
+
+from alstream import __version__
+
+BUILD_INFO = Info("alstream_build", "alstream version running in this process")
+BUILD_INFO.info({"version": __version__})
+
+DEAD_LETTERS = Counter(
+    "alstream_dead_letters_total",
+    "Records sent to the dead-letter topic, by agent, source topic and error class.",
+    ["agent", "source_topic", "error_class"],
+)
+AGENT_UP = Gauge("alstream_agent_up", "1 while the agent's processing loop runs, 0 once it stopped.", ["agent"])
+AGENT_LAST_PROGRESS = Gauge(
+    "alstream_agent_last_progress_timestamp_seconds",
+    "Unix time of the agent's last successful processing step (records or an idle poll).",
+    ["agent"],
+)
+AGENT_ERRORS = Counter(
+    "alstream_agent_errors_total",
+    "Errors an agent recovered from (broker errors, retries), by agent and error class.",
+    ["agent", "error_class"],
+)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Serve /metrics for Prometheus on ``host:port``; port 0 disables it."""
+    if port:
+        start_http_server(port, addr=host)

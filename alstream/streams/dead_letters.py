@@ -1,0 +1,87 @@
+"""The one dead-letter mechanism every agent and the ingestion producer use.
+
+A rejected record is kept whole (original key and value bytes) on the dead-letter topic with why it
+was rejected, both in the Avro value and in headers (for tools that only read headers). Nothing bad
+is dropped silently, and ``alstream_dead_letters_total`` counts it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from alstream.observability.metrics import DEAD_LETTERS
+from alstream.streams.codecs import SingleObjectCodec
+
+HEADER_PREFIX = "alstream.error."
+MAX_MESSAGE_CHARS = 1_000
+
+
+class Producer(Protocol):
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any) -> None: ...
+
+
+def error_class_of(error: BaseException | str) -> str:
+    return error if isinstance(error, str) else type(error).__name__
+
+
+class DeadLetterSink:
+    """Sends rejected records to the dead-letter topic. Thread-compatible with confluent-kafka's Producer."""
+
+    def __init__(self, *, producer: Producer, topic: str, agent: str, codec: SingleObjectCodec | None = None) -> None:
+        self._producer = producer
+        self.topic = topic
+        self.agent = agent
+        self._codec = codec or SingleObjectCodec("dead-letters")
+
+    def send(
+        self,
+        *,
+        key: bytes | str | None,
+        value: bytes | None,
+        source_topic: str,
+        error: BaseException | str,
+        message: str | None = None,
+        partition: int = -1,
+        offset: int = -1,
+        on_delivery: Any | None = None,
+    ) -> None:
+        """Dead-letter one record. ``error`` is the exception (or an error class name with ``message``)."""
+        error_class = error_class_of(error)
+        text = (message if message is not None else str(error))[:MAX_MESSAGE_CHARS]
+        raw_key = key.encode() if isinstance(key, str) else key
+        now_ms = int(time.time() * 1000)
+        record = {
+            "original_key": raw_key,
+            "original_value": value,
+            "source_topic": source_topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "error_class": error_class,
+            "error_message": text,
+            "agent": self.agent,
+            "failed_at": now_ms,
+        }
+        headers = [
+            (HEADER_PREFIX + "topic", source_topic.encode()),
+            (HEADER_PREFIX + "partition", str(partition).encode()),
+            (HEADER_PREFIX + "offset", str(offset).encode()),
+            (HEADER_PREFIX + "class", error_class.encode()),
+            (HEADER_PREFIX + "message", text.encode()),
+            (HEADER_PREFIX + "agent", self.agent.encode()),
+            (HEADER_PREFIX + "time", str(now_ms).encode()),
+        ]
+        kwargs: dict[str, Any] = {"headers": headers}
+        if on_delivery is not None:
+            kwargs["on_delivery"] = on_delivery
+        self._producer.produce(self.topic, value=self._codec.encode(record), key=raw_key, **kwargs)
+        DEAD_LETTERS.labels(agent=self.agent, source_topic=source_topic, error_class=error_class).inc()
+
+
+def error_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    """The ``alstream.error.*`` headers of a dead letter, as a dict without the prefix."""
+    return {
+        name.removeprefix(HEADER_PREFIX): (raw or b"").decode(errors="replace")
+        for name, raw in headers or []
+        if name.startswith(HEADER_PREFIX)
+    }

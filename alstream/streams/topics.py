@@ -1,0 +1,103 @@
+"""The topic catalogue as code, and idempotent creation of it on a cluster.
+
+Every topic is created explicitly before any client touches it: auto-created topics get the broker's
+default partition count, which breaks faust tables (PartitionsMismatch against their changelogs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.exceptions import BrokerError
+from alstream.streams.kafka_config import admin_config
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the catalogue. ``key`` says what the record key is; compacted topics key by identity."""
+
+    base_name: str
+    key: str
+    partitions: int
+    cleanup_policy: str  # "delete" or "compact"
+    retention_ms: int  # -1: keep forever
+    description: str
+
+    def configs(self) -> dict[str, str]:
+        configs = {"cleanup.policy": self.cleanup_policy}
+        if self.cleanup_policy == "delete":
+            configs["retention.ms"] = str(self.retention_ms)
+        return configs
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec("items", "item_id", 12, "delete", 7 * DAY_MS, "new unlabeled items from ingestion producers"),
+    TopicSpec("scores", "item_id", 12, "compact", -1, "latest score per item (policy and model version, slice/QA flags)"),
+    TopicSpec("candidates", "item_id", 4, "delete", 30 * DAY_MS, "bounded, human-rate stream of items worth routing"),
+    TopicSpec("annotator-events", "annotator_id", 4, "delete", 30 * DAY_MS, "online / offline / ready-for-N / skills"),
+    TopicSpec("assignments", "annotator_id", 4, "delete", 90 * DAY_MS, "work for annotators, consumed by annotation tools"),
+    TopicSpec("labels", "item_id", 4, "delete", -1, "human answers; the source of every release, kept forever"),
+    TopicSpec("calibration", "window", 1, "delete", -1, "disagreement spikes with their tough examples"),
+    TopicSpec("models", "model_name", 1, "compact", -1, "model versions announced to the scorer"),
+    TopicSpec("releases", "release_id", 1, "compact", -1, "dataset release manifests"),
+    TopicSpec("dead-letters", "original key", 4, "delete", 90 * DAY_MS, "records an agent could not process, with why"),
+)
+
+
+def spec(base_name: str) -> TopicSpec:
+    for topic in CATALOGUE:
+        if topic.base_name == base_name:
+            return topic
+    raise KeyError(f"{base_name!r} is not in the topic catalogue")
+
+
+def create_topics(
+    settings: AlstreamSettings,
+    *,
+    specs: tuple[TopicSpec, ...] = CATALOGUE,
+    partitions_override: int | None = None,
+    timeout_s: float = 30.0,
+) -> dict[str, str]:
+    """Create the catalogue's topics; existing ones are left alone. Returns name -> "created" / "exists"."""
+    admin = AdminClient(admin_config(settings))
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [
+        NewTopic(
+            settings.kafka.topic(topic.base_name),
+            num_partitions=partitions_override or topic.partitions,
+            replication_factor=settings.kafka.replication_factor,
+            config=topic.configs(),
+        )
+        for topic in specs
+        if settings.kafka.topic(topic.base_name) not in existing
+    ]
+    outcome = {settings.kafka.topic(t.base_name): "exists" for t in specs}
+    if not wanted:
+        return outcome
+    futures = admin.create_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)
+    for name, future in futures.items():
+        try:
+            future.result()
+            outcome[name] = "created"
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: a concurrent creator won
+                outcome[name] = "exists"
+            else:
+                raise BrokerError(f"could not create topic {name}: {exc}") from exc
+    return outcome
+
+
+def list_topics(settings: AlstreamSettings, *, timeout_s: float = 30.0) -> list[tuple[str, int]]:
+    """(name, partitions) of the cluster's topics that carry this deployment's prefix."""
+    admin = AdminClient(admin_config(settings))
+    metadata = admin.list_topics(timeout=timeout_s)
+    prefix = settings.kafka.topic_prefix
+    return sorted(
+        (name, len(topic.partitions)) for name, topic in metadata.topics.items() if name.startswith(prefix)
+    )

@@ -1,0 +1,74 @@
+"""Shared fixtures: one Kafka cluster per test session, unique topics and groups per test.
+
+The cluster is, in order: ``KAFKA_BOOTSTRAP_SERVERS`` if set; Apache Kafka through testcontainers if a
+Docker engine answers; else the embedded Tansu broker.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from alstream.settings import AlstreamSettings, load_settings
+from alstream.streams.topics import create_topics
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker  # installed with testcontainers
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of the session's cluster."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if _docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:3.8.0").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from alstream.streams.embedded_broker import EmbeddedBroker
+
+    log_file = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(log_file=log_file) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def unique_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, unique_id: str, monkeypatch: pytest.MonkeyPatch) -> AlstreamSettings:
+    """Settings pointing at the session cluster with a topic prefix no other test uses."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("ALSTREAM_KAFKA__TOPIC_PREFIX", f"t{unique_id}.")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SESSION_TIMEOUT_MS", "6000")
+    monkeypatch.setenv("ALSTREAM_METRICS__PORT", "0")
+    return load_settings()
+
+
+@pytest.fixture
+def topics(settings: AlstreamSettings) -> AlstreamSettings:
+    """The whole catalogue created (2 partitions each) under the test's unique prefix."""
+    create_topics(settings, partitions_override=2)
+    return settings
+
+
+@pytest.fixture
+def group_id(unique_id: str) -> str:
+    return f"g{unique_id}"
