@@ -1,0 +1,42 @@
+"""``alstream agent NAME``: run one stream agent until SIGTERM / Ctrl-C.
+
+Every agent package under :mod:`alstream.agents` that has a ``main`` module with
+``run(settings)`` is runnable here; the list is discovered so a new agent needs no edit in this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from typing import Annotated
+
+import typer
+
+from alstream import agents
+from alstream.cli.context import settings_from
+from alstream.exceptions import ConfigError
+
+
+def runnable_agents() -> list[str]:
+    names = []
+    for info in pkgutil.iter_modules(agents.__path__):
+        if info.ispkg and importlib.util.find_spec(f"{agents.__name__}.{info.name}.main") is not None:
+            names.append(info.name)
+    return sorted(names)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def agent(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Argument(help="Which agent: scorer, router, labels, agreement, release, trainer.")],
+        log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",
+    ) -> None:
+        """Run one agent as a consumer-group member until SIGTERM or Ctrl-C."""
+        available = runnable_agents()
+        if name not in available:
+            raise ConfigError(f"unknown agent {name!r}: choose one of {', '.join(available) or '(none built yet)'}")
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        module = importlib.import_module(f"{agents.__name__}.{name}.main")
+        module.run(settings_from(ctx))
