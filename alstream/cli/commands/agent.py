@@ -7,6 +7,7 @@ Every agent package under :mod:`alstream.agents` that has a ``main`` module with
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import pkgutil
 from typing import Annotated
