@@ -209,7 +209,7 @@ def codec_for(
             conf["basic.auth.user.info"] = (
                 f"{settings.codec.schema_registry_username}:{password.get_secret_value() if password else ''}"
             )
-        registry = SchemaRegistryClient(conf)
+        registry = SchemaRegistryClient.new_client(conf)  # "mock://..." URLs give the in-memory client
     subject = f"{settings.kafka.topic(topic_key)}-value"
     return ConfluentCodec(topic_key, registry=registry, subject=subject, catalog=catalog)
 

@@ -1,0 +1,199 @@
+"""Settings: source precedence, security validation, secrets hygiene and errors that name the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from alstream.exceptions import ConfigError
+from alstream.settings import CONFIG_FILE_ENV, load_settings
+from alstream.streams.kafka_config import consumer_config, producer_config
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ambient ALSTREAM_* / KAFKA_* variable leaks in; load_settings(config_file=) is undone after."""
+    monkeypatch.setenv(CONFIG_FILE_ENV, "placeholder")  # records the original value for restoration
+    for name in list(os.environ):
+        if name.startswith("ALSTREAM_") or name == "KAFKA_BOOTSTRAP_SERVERS":
+            monkeypatch.delenv(name)
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "alstream.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers is None
+    assert settings.kafka.topic("items") == "alstream.items"
+    assert settings.ingest.embedding_dim == 64
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
+        settings.kafka.require_bootstrap()
+
+
+def test_precedence_init_over_env_over_plain_kafka_var_over_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = _toml(
+        tmp_path,
+        '[kafka]\nbootstrap_servers = "toml:1"\ntopic_prefix = "fromtoml."\nclient_id = "toml-client"\n'
+        "[ingest]\nembedding_dim = 8\n",
+    )
+    monkeypatch.setenv(CONFIG_FILE_ENV, str(toml))
+    assert load_settings().kafka.bootstrap_servers == "toml:1"
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "plain:1")
+    assert load_settings().kafka.bootstrap_servers == "plain:1"
+
+    monkeypatch.setenv("ALSTREAM_KAFKA__BOOTSTRAP_SERVERS", "env:1")
+    monkeypatch.setenv("ALSTREAM_KAFKA__CLIENT_ID", "env-client")
+    settings = load_settings()
+    assert settings.kafka.bootstrap_servers == "env:1"
+    assert settings.kafka.client_id == "env-client"
+    # fields no higher source sets still come from the TOML file (sections merge, not replace)
+    assert settings.kafka.topic_prefix == "fromtoml."
+    assert settings.ingest.embedding_dim == 8
+
+    settings = load_settings(kafka={"bootstrap_servers": "init:1"})
+    assert settings.kafka.bootstrap_servers == "init:1"
+    assert settings.kafka.client_id == "env-client"
+    assert settings.kafka.topic_prefix == "fromtoml."
+
+
+def test_config_file_argument_is_read(tmp_path: Path) -> None:
+    toml = _toml(tmp_path, '[task]\nclasses = ["cat", "dog"]\n')
+    assert load_settings(toml).task.require_classes() == ["cat", "dog"]
+
+
+def test_missing_config_file_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="--config"):
+        load_settings(tmp_path / "nope.toml")
+    monkeypatch.setenv(CONFIG_FILE_ENV, str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=CONFIG_FILE_ENV):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ALSTREAM_INGEST__EMBEDDING_DIM", "sixty-four"),
+        ("ALSTREAM_KAFKA__SESSION_TIMEOUT_MS", "5"),
+        ("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_GSSAPI"),
+        ("ALSTREAM_KAFKA__TOPIC_PREFIX", "bad prefix/"),
+        ("ALSTREAM_METRICS__PORT", "70000"),
+    ],
+)
+def test_invalid_value_names_its_env_var(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert name in str(caught.value)
+
+
+def test_unknown_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings(kafka={"bootstrap_server": "typo:1"})
+
+
+def test_task_needs_two_distinct_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="ALSTREAM_TASK__CLASSES"):
+        load_settings().task.require_classes()
+    monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["a", "a"]')
+    with pytest.raises(ConfigError, match="distinct"):
+        load_settings()
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_scram_reaches_client_configs(monkeypatch: pytest.MonkeyPatch, mechanism: str) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_MECHANISM", mechanism)
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_USERNAME", "svc")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_PASSWORD", "s3cret-pw")
+    settings = load_settings()
+    for conf in (producer_config(settings), consumer_config(settings, group_id="g")):
+        assert conf["security.protocol"] == "SASL_PLAINTEXT"
+        assert conf["sasl.mechanism"] == mechanism
+        assert conf["sasl.username"] == "svc"
+        assert conf["sasl.password"] == "s3cret-pw"
+
+
+def test_sasl_without_credentials_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "ALSTREAM_KAFKA__SASL_USERNAME" in str(caught.value)
+    assert "ALSTREAM_KAFKA__SASL_PASSWORD" in str(caught.value)
+
+
+def test_unsupported_sasl_mechanism_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_MECHANISM", "PLAIN")
+    with pytest.raises(ConfigError, match="ALSTREAM_KAFKA__SASL_MECHANISM"):
+        load_settings()
+
+
+def test_mechanism_without_sasl_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_MECHANISM", "SCRAM-SHA-256")
+    with pytest.raises(ConfigError, match="ALSTREAM_KAFKA__SECURITY_PROTOCOL"):
+        load_settings()
+
+
+def test_tls_files_must_exist_and_reach_client_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9093")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CAFILE", str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(ConfigError, match="ALSTREAM_KAFKA__SSL_CAFILE"):
+        load_settings()
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CAFILE", str(ca))
+    monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CHECK_HOSTNAME", "false")
+    conf = producer_config(load_settings())
+    assert conf["security.protocol"] == "SSL"
+    assert conf["ssl.ca.location"] == str(ca)
+    assert conf["ssl.endpoint.identification.algorithm"] == "none"
+
+
+def test_secrets_never_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_USERNAME", "svc")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_PASSWORD", "kafka-pw-123")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SSL_KEY_PASSWORD", "key-pw-456")
+    monkeypatch.setenv("ALSTREAM_CODEC__WIRE_FORMAT", "confluent")
+    monkeypatch.setenv("ALSTREAM_CODEC__SCHEMA_REGISTRY_URL", "http://registry:8081")
+    monkeypatch.setenv("ALSTREAM_CODEC__SCHEMA_REGISTRY_PASSWORD", "registry-pw-789")
+    settings = load_settings()
+    rendered = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.kafka), str(settings.kafka)]
+    for text in rendered:
+        for secret in ("kafka-pw-123", "key-pw-456", "registry-pw-789"):
+            assert secret not in text
+    assert settings.kafka.sasl_password is not None
+    assert settings.kafka.sasl_password.get_secret_value() == "kafka-pw-123"
+
+
+def test_secret_not_echoed_in_validation_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("ALSTREAM_KAFKA__SASL_PASSWORD", "leaky-pw-000")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "leaky-pw-000" not in str(caught.value)
+
+
+def test_confluent_wire_format_needs_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_CODEC__WIRE_FORMAT", "confluent")
+    with pytest.raises(ConfigError, match="ALSTREAM_CODEC__SCHEMA_REGISTRY_URL"):
+        load_settings()
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(Exception, match="frozen"):
+        settings.kafka.client_id = "other"  # type: ignore[misc]
