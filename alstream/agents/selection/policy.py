@@ -1,0 +1,158 @@
+"""The selection policy: a versioned TOML file owned by the ML owner.
+
+One primary goal, one signal with its parameters, one unit of work, the fixed random slice, the
+candidate budget per window, the QA gold set reference and the shifted-domain review share. The
+model is frozen: a running scorer never changes policy mid-flight, and every score carries
+``version``. How a policy becomes active (version bump, at most weekly, history) is in
+:mod:`alstream.agents.selection.history`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alstream.agents.selection.exceptions import PolicyError, SelectionError
+from alstream.agents.selection.signals import SIGNALS, Signal, signal_named
+
+UnitOfWork = Literal["ITEM", "OBJECT", "REGION", "PIXEL_MASK"]
+
+#: the guide: "many teams keep 10 to 20 percent random mix"; outside this band needs ``force``
+SLICE_FRACTION_BOUNDS = (0.05, 0.5)
+
+
+class SignalSpec(BaseModel):
+    """Which signal ranks items and its parameters (see ``alstream policy explain``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "random"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SIGNALS:
+            raise ValueError(f"unknown signal {value!r}: choose one of {', '.join(sorted(SIGNALS))}")
+        return value
+
+
+class Policy(BaseModel):
+    """A selection policy. Frozen; compare versions and :meth:`fingerprint` to detect changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1, description="Bump it on every change; stamped on every score.")
+    goal: str = Field(min_length=1, description="The one primary goal, e.g. 'higher recall on rare class X'.")
+    owner: str = "ml-owner"
+    unit_of_work: UnitOfWork = "ITEM"
+    signal: SignalSpec = SignalSpec()
+    random_slice_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
+    random_slice_salt: str = Field(default="alstream-random-slice-v1", min_length=1)
+    force_random_slice_fraction: bool = False
+    candidates_per_window: int = Field(default=20, ge=0, description="Top-N by score per partition per window.")
+    window_seconds: float = Field(default=10.0, gt=0)
+    qa_gold_file: Path | None = Field(default=None, description="Stable QA gold set (item_id,label CSV).")
+    qa_gold_per_window: int = Field(default=5, ge=0)
+    shift_review_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    shift_review_min_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
+    shift_review_per_window: int = Field(default=5, ge=0)
+    drift_psi_threshold: float = Field(default=0.2, gt=0)
+    drift_min_samples: int = Field(default=200, ge=10)
+    drift_period_days: float = Field(default=7.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        low, high = SLICE_FRACTION_BOUNDS
+        if not (low <= self.random_slice_fraction <= high) and not self.force_random_slice_fraction:
+            raise ValueError(
+                f"random_slice_fraction={self.random_slice_fraction} is outside {low}-{high}; a slice that "
+                "small cannot catch drift and one that large starves selection. Set "
+                "force_random_slice_fraction = true to insist."
+            )
+        if self.signal.name == "hardness" and self.unit_of_work == "ITEM":
+            raise ValueError("signal 'hardness' scores segmentation units: set unit_of_work to OBJECT, REGION or PIXEL_MASK")
+        signal_named(self.signal.name, **self._signal_params_for_check())
+        return self
+
+    def _signal_params_for_check(self) -> dict[str, Any]:
+        params = dict(self.signal.params)
+        if self.signal.name == "failure_distance":
+            params.pop("bank_file", None)  # the file may not exist yet when the policy is checked
+        return params
+
+    @property
+    def signal_name(self) -> str:
+        return self.signal.name
+
+    @property
+    def random_slice_candidates_per_window(self) -> int:
+        """Random-slice candidates per window so they are ``random_slice_fraction`` of slice + top-N."""
+        f = self.random_slice_fraction
+        if self.candidates_per_window == 0 or f == 0:
+            return 0
+        return max(1, round(self.candidates_per_window * f / (1.0 - f)))
+
+    def build_signal(self, **extra: Any) -> Signal:
+        """The policy's signal, ready to score. ``extra`` can pass e.g. ``bank=`` for failure_distance."""
+        return signal_named(self.signal.name, **{**self.signal.params, **extra})
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical content (version included): equal iff the policies are equal."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def content_fingerprint(self) -> str:
+        """Like :meth:`fingerprint` but ignoring ``version``: detects a change without a bump."""
+        body = self.model_dump(mode="json")
+        body.pop("version")
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+#: used when no policy file is configured: the baseline every smarter policy must beat
+BASELINE_POLICY = Policy(version="baseline-random-0", goal="baseline: uniform random sample of the stream")
+
+
+def policy_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> Policy:
+    """Validate a policy mapping; relative file references resolve against ``base_dir``."""
+    body = dict(data)
+    if base_dir is not None:
+        for key in ("qa_gold_file",):
+            if body.get(key) and not Path(body[key]).is_absolute():
+                body[key] = str(base_dir / body[key])
+        signal = dict(body.get("signal") or {})
+        params = dict(signal.get("params") or {})
+        if params.get("bank_file") and not Path(params["bank_file"]).is_absolute():
+            params["bank_file"] = str(base_dir / params["bank_file"])
+            signal["params"] = params
+            body["signal"] = signal
+    try:
+        return Policy(**body)
+    except ValidationError as exc:
+        lines = [f"Invalid selection policy {source}:"]
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "policy"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling against docs/policy.md)"
+            lines.append(f"  - {where}: {message}")
+        raise PolicyError("\n".join(lines)) from None
+    except SelectionError as exc:
+        raise PolicyError(f"Invalid selection policy {source}: {exc}") from None
+
+
+def load_policy(path: Path | str) -> Policy:
+    """Read and validate a policy TOML file, or raise :class:`PolicyError` saying what to fix."""
+    source = Path(path)
+    if not source.is_file():
+        raise PolicyError(f"policy file {source} does not exist: fix [paths] policy_file / ALSTREAM_PATHS__POLICY_FILE")
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {source} is not valid TOML: {exc}") from None
+    return policy_from_dict(data, source=str(source), base_dir=source.parent.resolve())
