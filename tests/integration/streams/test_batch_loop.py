@@ -1,0 +1,114 @@
+"""BatchAgentRunner stores offsets only after a batch's outputs were delivered.
+
+A processor that raises mid-run must not lose the failed batch: a new runner in the same group sees
+it again, and does not see again the batch that completed before the failure.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from confluent_kafka import Consumer, Message, Producer
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.batch_loop import BatchAgentRunner, Outputs, StopFlag
+from alstream.streams.kafka_config import consumer_config, producer_config
+
+pytestmark = pytest.mark.broker
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class FailsOnSecondBatch:
+    def __init__(self, out_topic: str) -> None:
+        self.out_topic = out_topic
+        self.first_batch: set[str] = set()
+        self.failed_batch: set[str] = set()
+        self.calls = 0
+
+    def process(self, messages: list[Message], outputs: Outputs) -> None:
+        self.calls += 1
+        ids = {m.key().decode() for m in messages}
+        if self.calls == 1:
+            for message in messages:
+                outputs.produce(self.out_topic, value=b"done", key=message.key())
+            self.first_batch = ids
+            return
+        self.failed_batch = ids
+        raise Boom("processor crashed mid-run")
+
+    def on_idle(self, outputs: Outputs) -> None:
+        pass
+
+
+class Collects:
+    def __init__(self, stop: StopFlag, expected: int) -> None:
+        self.stop = stop
+        self.expected = expected
+        self.seen: list[str] = []
+
+    def process(self, messages: list[Message], outputs: Outputs) -> None:
+        self.seen.extend(m.key().decode() for m in messages)
+        if len(self.seen) >= self.expected:
+            self.stop.set()
+
+    def on_idle(self, outputs: Outputs) -> None:
+        pass
+
+
+def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, group_id: str) -> None:
+    source, out = topics.kafka.topic("items"), topics.kafka.topic("scores")
+    producer = Producer(producer_config(topics))
+    all_ids = {f"item-{i}" for i in range(10)}
+    for item_id in sorted(all_ids):
+        producer.produce(source, value=b"x", key=item_id)
+    assert producer.flush(30) == 0
+
+    crashing = FailsOnSecondBatch(out)
+    first = BatchAgentRunner(
+        agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=crashing, batch_size=3
+    )
+    guard = StopFlag()
+    timer = threading.Timer(60, guard.set)
+    timer.start()
+    try:
+        with pytest.raises(Boom):
+            first.run(guard)
+    finally:
+        timer.cancel()
+    assert crashing.first_batch and crashing.failed_batch
+    assert len(crashing.first_batch) <= 3
+
+    stop = StopFlag()
+    collector = Collects(stop, expected=len(all_ids) - len(crashing.first_batch))
+    second = BatchAgentRunner(agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=collector)
+    timer = threading.Timer(60, stop.set)
+    timer.start()
+    try:
+        second.run(stop)
+    finally:
+        timer.cancel()
+    seen = set(collector.seen)
+    assert crashing.failed_batch <= seen, "the batch that failed was lost"
+    assert seen | crashing.first_batch == all_ids
+    assert not (seen & crashing.first_batch), "a completed batch was processed again"
+
+    # the completed batch's outputs were delivered before its offsets were stored
+    reader = Consumer(consumer_config(topics, group_id=group_id + "-out"))
+    reader.subscribe([out])
+    outputs: set[str] = set()
+    deadline = threading.Event()
+    timer = threading.Timer(30, deadline.set)
+    timer.start()
+    try:
+        while outputs != crashing.first_batch and not deadline.is_set():
+            for message in reader.consume(100, 0.2):
+                if message.error() is None:
+                    outputs.add(message.key().decode())
+    finally:
+        timer.cancel()
+        reader.close()
+    assert outputs == crashing.first_batch
