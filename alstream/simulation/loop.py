@@ -42,11 +42,11 @@ class SelectionPolicy:
 
 def selection_from_policy(policy: Any) -> SelectionPolicy:
     """Adapt a loaded :mod:`alstream.agents.selection.policy` object (duck-typed, read-only)."""
-    params = getattr(policy, "signal_params", None) or getattr(policy, "params", None) or {}
+    spec = policy.signal  # a SignalSpec: name + params
     return SelectionPolicy(
         version=str(policy.version),
-        signal=str(policy.signal),
-        signal_params=dict(params),
+        signal=str(spec.name),
+        signal_params=dict(spec.params),
         random_slice_fraction=float(policy.random_slice_fraction),
         random_slice_salt=str(policy.random_slice_salt),
     )

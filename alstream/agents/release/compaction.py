@@ -1,0 +1,167 @@
+"""Labels to one consolidated label per item: validate, de-duplicate, majority-vote, flag.
+
+Rules (the labels agent's, re-checked here because a release must never carry a label that cannot
+train cleanly):
+
+* only ``LABELED`` answers vote; SKIPPED / CANNOT_LABEL are counted as excluded;
+* a label must cite a known assignment for the same item and annotator, submitted before the lease
+  expired, with a value among the assignment's classes (and the task's, when configured);
+* a repeated ``label_id`` is ignored (at-least-once delivery); an annotator who answered the same
+  item twice counts once, with their latest answer;
+* the majority value wins; a tie, or a majority share below ``min_agreement``, is flagged for
+  adjudication (a tie leaves the label empty, so it never trains).
+
+Everything is ordered by ids, so the same inputs give the same rows whatever their arrival order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SECONDARY_KINDS = ("OVERLAP", "CALIBRATION")
+
+
+@dataclass(frozen=True)
+class ValidLabel:
+    label_id: str
+    item_id: str
+    annotator_id: str
+    value: str
+    kind: str
+    policy_version: str
+    model_version: str
+    assigned_at: datetime
+    submitted_at: datetime
+    root_cause: str | None
+
+
+@dataclass(frozen=True)
+class ConsolidatedItem:
+    item_id: str
+    label: str | None
+    votes: dict[str, int]
+    n_labels: int
+    majority_share: float
+    needs_adjudication: bool
+    adjudication_reason: str | None
+    kind: str
+    policy_version: str
+    model_version: str
+    first_submitted_at: datetime
+    last_submitted_at: datetime
+
+
+@dataclass
+class Compaction:
+    items: list[ConsolidatedItem]
+    labels: list[ValidLabel]
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def valid_labels(
+    labels: Iterable[Mapping[str, Any]],
+    assignments: Iterable[Mapping[str, Any]],
+    *,
+    classes: Sequence[str] = (),
+) -> tuple[list[ValidLabel], dict[str, int]]:
+    """The labels that count, one per (item, annotator), and excluded counts by reason."""
+    by_assignment = {a["assignment_id"]: a for a in assignments}
+    task_classes = set(classes)
+    excluded: Counter[str] = Counter()
+    seen_ids: set[str] = set()
+    latest: dict[tuple[str, str], ValidLabel] = {}
+    for label in sorted(labels, key=lambda r: (r["submitted_at"], r["label_id"])):
+        if label["label_id"] in seen_ids:
+            excluded["duplicate"] += 1
+            continue
+        seen_ids.add(label["label_id"])
+        reason = _invalid_reason(label, by_assignment.get(label["assignment_id"]), task_classes)
+        if reason:
+            excluded[reason] += 1
+            continue
+        assignment = by_assignment[label["assignment_id"]]
+        key = (label["item_id"], label["annotator_id"])
+        if key in latest:
+            excluded["superseded"] += 1
+        latest[key] = ValidLabel(
+            label_id=label["label_id"],
+            item_id=label["item_id"],
+            annotator_id=label["annotator_id"],
+            value=label["value"],
+            kind=assignment["kind"],
+            policy_version=assignment["policy_version"],
+            model_version=assignment["model_version"],
+            assigned_at=assignment["assigned_at"],
+            submitted_at=label["submitted_at"],
+            root_cause=label.get("root_cause"),
+        )
+    kept = sorted(latest.values(), key=lambda v: (v.item_id, v.annotator_id, v.label_id))
+    return kept, dict(sorted(excluded.items()))
+
+
+def _invalid_reason(label: Mapping[str, Any], assignment: Mapping[str, Any] | None, task: set[str]) -> str | None:
+    if label["status"] != "LABELED":
+        return f"status_{str(label['status']).lower()}"
+    if assignment is None:
+        return "unknown_assignment"
+    if assignment["item_id"] != label["item_id"]:
+        return "item_mismatch"
+    if assignment["annotator_id"] != label["annotator_id"]:
+        return "annotator_mismatch"
+    if label["submitted_at"] < label["started_at"]:
+        return "submitted_before_started"
+    if label["submitted_at"] > assignment["lease_expires_at"]:
+        return "lease_expired"
+    value = label.get("value")
+    if value is None or value not in assignment["classes"] or (task and value not in task):
+        return "unknown_class"
+    return None
+
+
+def consolidate(labels: Sequence[ValidLabel], *, min_agreement: float) -> list[ConsolidatedItem]:
+    """Majority vote per item; ties and weak majorities are flagged for adjudication."""
+    grouped: dict[str, list[ValidLabel]] = defaultdict(list)
+    for label in labels:
+        grouped[label.item_id].append(label)
+    items = []
+    for item_id in sorted(grouped):
+        votes_for = grouped[item_id]
+        votes = Counter(v.value for v in votes_for)
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        top_value, top_count = ranked[0]
+        tie = len(ranked) > 1 and ranked[1][1] == top_count
+        share = top_count / len(votes_for)
+        reason = "tie" if tie else ("low_agreement" if share < min_agreement else None)
+        primary = min(
+            votes_for, key=lambda v: (v.kind in SECONDARY_KINDS, v.assigned_at, v.label_id)
+        )
+        items.append(ConsolidatedItem(
+            item_id=item_id,
+            label=None if tie else top_value,
+            votes=dict(sorted(votes.items())),
+            n_labels=len(votes_for),
+            majority_share=share,
+            needs_adjudication=reason is not None,
+            adjudication_reason=reason,
+            kind=primary.kind,
+            policy_version=primary.policy_version,
+            model_version=primary.model_version,
+            first_submitted_at=min(v.submitted_at for v in votes_for),
+            last_submitted_at=max(v.submitted_at for v in votes_for),
+        ))
+    return items
+
+
+def compact(
+    labels: Iterable[Mapping[str, Any]],
+    assignments: Iterable[Mapping[str, Any]],
+    *,
+    classes: Sequence[str] = (),
+    min_agreement: float = 0.67,
+) -> Compaction:
+    kept, excluded = valid_labels(labels, assignments, classes=classes)
+    return Compaction(items=consolidate(kept, min_agreement=min_agreement), labels=kept, excluded=excluded)
