@@ -1,0 +1,412 @@
+"""The scorer's batch logic: decode, validate, flag slice / QA gold, score vectorised, emit scores and candidates.
+
+Runs inside :class:`alstream.streams.batch_loop.BatchAgentRunner`, which stores offsets only after
+everything produced here was delivered (at-least-once). Scores are deterministic functions of the
+item and the (policy version, model version), so a replayed batch re-emits byte-identical scores
+apart from ``scored_at``: the scores topic stays idempotent by item_id.
+
+Which probabilities score an item, in order: the production model's, when the item carries them
+(model version ``production``); else the active model bundle's committee mean; else none. When the
+policy's signal cannot run on what is available, the item is scored by ``random`` and its score says
+so (``signal = "random"``, ``model_version = "none"``), with a log line and a gauge.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from alstream.agents.scorer.drift import DriftMonitor
+from alstream.agents.scorer.exceptions import BadItem
+from alstream.agents.scorer.metrics import (
+    BATCH_SECONDS,
+    CANDIDATES,
+    DOMAIN_SHIFT,
+    DRIFT_PSI,
+    FALLBACK_ACTIVE,
+    ITEMS_SCORED,
+    RANDOM_SLICE_SHARE,
+    SCORES,
+)
+from alstream.agents.scorer.models import ActiveModel
+from alstream.agents.scorer.qa_gold import QaGoldSet
+from alstream.agents.scorer.score_encoding import ScoreEncoder
+from alstream.agents.scorer.window import CandidateSelector, Selected
+from alstream.agents.selection.failure_bank import FailureBank
+from alstream.agents.selection.policy import Policy
+from alstream.agents.selection.random_slice import slice_positions
+from alstream.agents.selection.signals import Hardness, RandomSignal, Signal
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import SingleObjectCodec, codec_for
+from alstream.streams.exceptions import DecodeError
+
+log = logging.getLogger(__name__)
+
+PRODUCTION = "production"
+NO_MODEL = "none"
+
+
+class ScorerProcessor:
+    """One scorer's state: policy, model, failure bank, QA gold set, drift monitor, candidate windows."""
+
+    def __init__(
+        self,
+        *,
+        settings: AlstreamSettings,
+        policy: Policy,
+        model: ActiveModel | None = None,
+        failure_bank: FailureBank | None = None,
+        qa_gold: QaGoldSet | None = None,
+        drift: DriftMonitor | None = None,
+        model_updates: Callable[[], ActiveModel | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.model = model
+        self.clock = clock
+        self.model_updates = model_updates
+        self.task_classes = list(settings.task.classes)
+        self.embedding_dim = settings.ingest.embedding_dim
+        self.tolerance = settings.ingest.probability_tolerance
+        self.scores_topic = settings.kafka.topic("scores")
+        self.candidates_topic = settings.kafka.topic("candidates")
+        if settings.codec.wire_format == "single-object":
+            self.items_codec: Any = SingleObjectCodec("items", raw_timestamps=True)
+            self.score_encoder: ScoreEncoder | None = ScoreEncoder(codec=SingleObjectCodec("scores"))
+            if not self.score_encoder.self_check():
+                log.warning("fast score encoder disagrees with the Avro codec: using the generic codec")
+        else:
+            self.items_codec = codec_for("items", settings)
+            self.score_encoder = None
+        self.scores_codec = codec_for("scores", settings)
+        self.candidates_codec = codec_for("candidates", settings)
+        self.failure_bank = failure_bank
+        extra = {"bank": failure_bank} if policy.signal.name == "failure_distance" and failure_bank is not None else {}
+        self.signal: Signal = policy.build_signal(**extra)
+        self.fallback = RandomSignal()
+        self.qa_gold = qa_gold or QaGoldSet(path=policy.qa_gold_file or settings.paths.qa_gold_file)
+        self.drift = drift or DriftMonitor(
+            period_s=policy.drift_period_days * 86_400,
+            threshold=policy.drift_psi_threshold,
+            min_samples=policy.drift_min_samples,
+        )
+        self.selector = CandidateSelector(policy=policy)
+        self._recent: deque[tuple[int, int]] = deque(maxlen=50)
+        self._fallback_logged = False
+        self._last_reload = clock()
+        self.reload_interval_s = settings.scorer.reload_interval_s
+
+    # ----------------------------------------------------------------- the BatchProcessor protocol
+
+    def process(self, messages: list[Any], outputs: Any) -> None:
+        started = time.perf_counter()
+        self._housekeeping()
+        rows = self._decode(messages, outputs)
+        if rows:
+            self._score(rows, outputs)
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def on_idle(self, outputs: Any) -> None:
+        self._housekeeping()
+        self._emit(self.selector.due(self.clock()), outputs)
+
+    def on_revoke(self, partitions: list[Any], outputs: Any) -> None:
+        """Emit the revoked partitions' open windows now: their next owner starts fresh windows."""
+        self._emit(self.selector.flush([tp.partition for tp in partitions]), outputs)
+
+    def close(self, outputs: Any) -> None:
+        self._emit(self.selector.flush(), outputs)
+        self.drift.save()
+
+    # ----------------------------------------------------------------- model and file reloads
+
+    def swap_model(self, model: ActiveModel) -> None:
+        """Use ``model`` from the next batch on (called between batches)."""
+        if len(model.bundle.estimators) < 2 and self.signal.needs == "committee":
+            log.warning("model %s has one estimator: the %s signal needs two to disagree", model.version, self.signal.name)
+        previous = self.model.version if self.model else None
+        self.model = model
+        log.info("scoring with model %s (was %s)", model.version, previous)
+
+    def _housekeeping(self) -> None:
+        if self.model_updates is not None:
+            fresh = self.model_updates()
+            if fresh is not None:
+                self.swap_model(fresh)
+        now = self.clock()
+        if now - self._last_reload >= self.reload_interval_s:
+            self._last_reload = now
+            self.qa_gold.reload_if_changed()
+            if self.failure_bank is not None and self.failure_bank.reload_if_changed():
+                log.info("failure bank reloaded: %d failures", len(self.failure_bank))
+
+    # ----------------------------------------------------------------- decode and validate
+
+    def _decode(self, messages: list[Any], outputs: Any) -> list[tuple[Any, dict[str, Any]]]:
+        decode = self.items_codec.decode
+        emb_bytes = 4 * self.embedding_dim
+        k = len(self.task_classes) or (len(self.model.classes) if self.model else 0)
+        unit = self.policy.unit_of_work
+        rows = []
+        for message in messages:
+            value = message.value()
+            try:
+                if value is None:
+                    raise BadItem("item record has no value (tombstone)")
+                record = decode(value)
+                if len(record["embedding"]) != emb_bytes:
+                    raise BadItem(
+                        f"embedding has {len(record['embedding']) // 4} floats, expected {self.embedding_dim} "
+                        "(ingest.embedding_dim)"
+                    )
+                probs = record["probabilities"]
+                if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
+                    raise BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}")
+                if record["unit_of_work"] != unit:
+                    raise BadItem(
+                        f"unit of work {record['unit_of_work']} differs from the policy's {unit}: a policy scores "
+                        "one unit of work; route other units to a scorer with their own policy"
+                    )
+            except (DecodeError, BadItem) as exc:
+                outputs.dead_letter(message, exc, str(exc))
+                continue
+            rows.append((message, record))
+        return rows
+
+    # ----------------------------------------------------------------- scoring
+
+    def _score(self, rows: list[tuple[Any, dict[str, Any]]], outputs: Any) -> None:
+        n = len(rows)
+        records = [r for _, r in rows]
+        item_ids = [r["item_id"] for r in records]
+        embeddings = np.frombuffer(b"".join(r["embedding"] for r in records), dtype="<f4").reshape(n, self.embedding_dim)
+        probs_list = [r["probabilities"] for r in records]
+        has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
+
+        # production probabilities, validated (rows that do not sum to 1 are dead-lettered)
+        k_prod = len(probs_list[int(np.argmax(has_prod))]) // 4 if has_prod.any() else 0
+        if has_prod.any():
+            widths = {len(p) for p in probs_list if p is not None}
+            if len(widths) > 1:  # no task classes configured and items disagree: keep the majority width
+                k_prod = max(widths, key=lambda w: sum(1 for p in probs_list if p is not None and len(p) == w)) // 4
+            prod = np.full((n, k_prod), np.nan)
+            ok_width = np.fromiter((p is not None and len(p) == 4 * k_prod for p in probs_list), dtype=bool, count=n)
+            idx = np.flatnonzero(ok_width)
+            prod[idx] = np.frombuffer(b"".join(probs_list[i] for i in idx), dtype="<f4").reshape(len(idx), k_prod)
+            sums = prod.sum(axis=1)
+            bad = has_prod & (~ok_width | ~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance))
+            if bad.any():
+                for i in np.flatnonzero(bad).tolist():
+                    outputs.dead_letter(rows[i][0], BadItem("bad probabilities"),
+                                        f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})")
+                keep = ~bad
+                rows = [rows[i] for i in np.flatnonzero(keep)]
+                if not rows:
+                    return
+                records = [records[i] for i in np.flatnonzero(keep)]
+                item_ids = [item_ids[i] for i in np.flatnonzero(keep)]
+                embeddings = embeddings[keep]
+                has_prod = has_prod[keep]
+                prod = prod[keep]
+                n = len(rows)
+        else:
+            prod = None
+
+        model = self.model
+        needs = self.signal.needs
+        committee = None
+        if model is not None and (needs == "committee" or not has_prod.all()):
+            committee = model.committee(embeddings)
+        committee_mean = np.mean(committee, axis=0) if committee else None
+
+        # per-row probabilities (for ranking and for predicted_class / confidence) and model version
+        probabilities: np.ndarray | None = None
+        version = np.full(n, NO_MODEL, dtype=object)
+        classes: list[str] = self.task_classes or (model.classes if model else [])
+        if prod is not None or committee_mean is not None:
+            width = committee_mean.shape[1] if committee_mean is not None else prod.shape[1]  # type: ignore[union-attr]
+            probabilities = np.full((n, width), np.nan)
+            if committee_mean is not None:
+                probabilities[:] = committee_mean
+                version[:] = model.version  # type: ignore[union-attr]
+            if prod is not None and prod.shape[1] == width:
+                probabilities[has_prod] = prod[has_prod]
+                version[has_prod] = PRODUCTION
+        has_probs = version != NO_MODEL
+
+        # which rows the policy's signal can score
+        if needs == "probabilities":
+            can = has_probs
+        elif needs == "committee":
+            can = np.full(n, committee is not None)
+            if committee is not None:
+                version[:] = model.version  # type: ignore[union-attr]
+        elif needs == "hardness":
+            assert isinstance(self.signal, Hardness)
+            hardness = np.array([self.signal.summarise(r.get("hardness"), self.policy.unit_of_work) for r in records])
+            can = ~np.isnan(hardness)
+        else:  # embeddings, ids
+            can = np.ones(n, dtype=bool)
+
+        scores = np.zeros(n, dtype=np.float64)
+        if can.any():
+            sel = np.flatnonzero(can)
+            kwargs: dict[str, Any] = dict(
+                probabilities=probabilities[sel] if probabilities is not None else None,
+                committee=[m[sel] for m in committee] if committee else None,
+                embeddings=embeddings[sel],
+                item_ids=[item_ids[i] for i in sel],
+            )
+            if needs == "hardness":
+                kwargs["hardness"] = hardness[sel]
+            scores[sel] = self.signal.score(**kwargs)
+        if not can.all():
+            sel = np.flatnonzero(~can)
+            scores[sel] = self.fallback.score(
+                probabilities=None, committee=None, embeddings=embeddings[sel], item_ids=[item_ids[i] for i in sel]
+            )
+            version[sel] = NO_MODEL
+            self._note_fallback(int(len(sel)))
+        else:
+            FALLBACK_ACTIVE.set(0)
+
+        # predicted class and confidence where probabilities exist
+        confidence = np.full(n, np.nan, dtype=np.float32)
+        predicted: list[str | None] = [None] * n
+        if probabilities is not None:
+            rows_p = np.flatnonzero(has_probs)
+            top = np.argmax(probabilities[rows_p], axis=1)
+            confidence[rows_p] = probabilities[rows_p, top]
+            if classes and len(classes) == probabilities.shape[1]:
+                for i, t in zip(rows_p.tolist(), top.tolist(), strict=True):
+                    predicted[i] = classes[t]
+
+        positions = slice_positions(item_ids, salt=self.policy.random_slice_salt)
+        in_slice = positions < self.policy.random_slice_fraction
+        is_gold = self.qa_gold.mask(item_ids)
+
+        now = self.clock()
+        self._produce_scores(outputs, item_ids, scores, can, version, in_slice, is_gold, predicted, confidence, int(now * 1000))
+        self._observe(scores, can, in_slice, predicted)
+
+        shift = None
+        if self.drift.shifted and self.policy.shift_review_share > 0:
+            shift_pos = slice_positions(item_ids, salt=self.policy.random_slice_salt + "/shift-review")
+            shift = (confidence >= self.policy.shift_review_min_confidence) & (shift_pos < self.policy.shift_review_share)
+
+        signal_names = np.where(can, self.signal.name, self.fallback.name)
+        rank = np.where(can, scores, scores - 1e12)  # fallback-scored items only fill what is left
+        partitions = np.fromiter((m.partition() for m, _ in rows), dtype=np.int64, count=n)
+
+        def build(i: int) -> dict[str, Any]:
+            record = records[i]
+            skills = record.get("metadata", {}).get("skills", "")
+            return {
+                "item_id": item_ids[i],
+                "score": float(scores[i]),
+                "signal": str(signal_names[i]),
+                "policy_version": self.policy.version,
+                "model_version": str(version[i]),
+                "unit_of_work": record["unit_of_work"],
+                "predicted_class": predicted[i],
+                "confidence": None if np.isnan(confidence[i]) else float(confidence[i]),
+                "embedding": record["embedding"],
+                "skills": [s.strip() for s in skills.split(",") if s.strip()],
+                "uri": record.get("uri"),
+            }
+
+        closed: list[Selected] = []
+        for partition in np.unique(partitions).tolist():
+            idx = np.flatnonzero(partitions == partition)
+            sub_ids = [item_ids[i] for i in idx]
+            closed += self.selector.add(
+                partition,
+                now=now,
+                item_ids=sub_ids,
+                scores=scores[idx],
+                in_slice=in_slice[idx],
+                is_gold=is_gold[idx],
+                positions=positions[idx],
+                shift_review=shift[idx] if shift is not None else None,
+                build_row=lambda j, idx=idx: build(int(idx[j])),
+                rank=rank[idx],
+            )
+        closed += self.selector.due(now)
+        self._emit(closed, outputs)
+
+    def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
+                        version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
+                        predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
+            groups.setdefault((self.signal.name if c else self.fallback.name, v), []).append(i)
+        topic = self.scores_topic
+        produce = outputs.produce
+        for (signal, model_version), members in groups.items():
+            idx = np.asarray(members)
+            ids = [item_ids[i] for i in members]
+            if self.score_encoder is not None:
+                values = self.score_encoder.encode_batch(
+                    item_ids=ids, scores=scores[idx], signal=signal, policy_version=self.policy.version,
+                    model_version=model_version, unit_of_work=self.policy.unit_of_work, in_slice=in_slice[idx],
+                    is_gold=is_gold[idx], predicted=[predicted[i] for i in members], confidence=confidence[idx],
+                    scored_at_ms=now_ms,
+                )
+            else:
+                values = [
+                    self.scores_codec.encode({
+                        "item_id": item_ids[i], "score": float(scores[i]), "signal": signal,
+                        "policy_version": self.policy.version, "model_version": model_version,
+                        "unit_of_work": self.policy.unit_of_work, "in_random_slice": bool(in_slice[i]),
+                        "is_qa_gold": bool(is_gold[i]), "predicted_class": predicted[i],
+                        "confidence": None if np.isnan(confidence[i]) else float(confidence[i]), "scored_at": now_ms,
+                    })
+                    for i in members
+                ]
+            for item_id, value in zip(ids, values, strict=True):
+                produce(topic, value=value, key=item_id)
+            ITEMS_SCORED.labels(signal).inc(len(members))
+
+    def _observe(self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]) -> None:
+        self._recent.append((len(scores), int(in_slice.sum())))
+        total = sum(n for n, _ in self._recent)
+        RANDOM_SLICE_SHARE.set(sum(s for _, s in self._recent) / total if total else 0.0)
+        hist = SCORES.labels(self.signal.name)
+        sample = scores[can][:: max(1, int(can.sum()) // 200)]  # a spread sample keeps the histogram cheap
+        for value in sample.tolist():
+            hist.observe(value)
+        slice_rows = np.flatnonzero(in_slice & can)
+        self.drift.add(scores[slice_rows], [predicted[i] for i in slice_rows])
+        DRIFT_PSI.labels("score").set(self.drift.psi_score)
+        DRIFT_PSI.labels("class").set(self.drift.psi_class)
+        DOMAIN_SHIFT.set(1 if self.drift.shifted else 0)
+
+    def _note_fallback(self, count: int) -> None:
+        FALLBACK_ACTIVE.set(1)
+        if not self._fallback_logged:
+            self._fallback_logged = True
+            log.warning(
+                "%d items could not be scored by %r (no probabilities on the items, no model announced on the models "
+                "topic, no scorer.bootstrap_model): scoring them with 'random' (model_version 'none') until a model "
+                "arrives", count, self.signal.name,
+            )
+
+    # ----------------------------------------------------------------- candidates
+
+    def _emit(self, selected: list[Selected], outputs: Any) -> None:
+        if not selected:
+            return
+        now_ms = int(self.clock() * 1000)
+        for s in selected:
+            record = dict(s.row)
+            record["reason"] = s.reason
+            record["window_start"] = int(s.window_start * 1000)
+            record["selected_at"] = now_ms
+            outputs.produce(self.candidates_topic, value=self.candidates_codec.encode(record), key=record["item_id"])
+            CANDIDATES.labels(s.reason).inc()
