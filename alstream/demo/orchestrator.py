@@ -1,0 +1,209 @@
+"""The main job: the whole active-learning loop on one machine, on the embedded broker.
+
+It starts a broker, creates the topics, trains the first model on a small random seed set (the
+baseline before smart selection), starts every agent as its own process, streams the digits
+dataset in waves through the ingestion SDK, runs simulated annotators (one of which drifts, so a
+disagreement spike and a calibration round happen), asks for releases on a cadence so the trainer
+retrains and the scorer hot-swaps new model versions, and ends with a final release, an audit and a
+report. Everything runs through the same CLI commands an operator would use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from alstream.demo import dataset, live_view
+from alstream.demo.options import DemoOptions
+from alstream.demo.processes import Supervisor
+from alstream.exceptions import AlstreamError
+from alstream.settings import AlstreamSettings, load_settings
+from alstream.streams.embedded_broker import EmbeddedBroker, free_port
+from alstream.streams.topics import create_topics
+
+AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DemoFailed(AlstreamError):
+    """A step of the demo did not work; the message says which and where its log is."""
+
+
+@dataclass
+class DemoResult:
+    output_dir: Path
+    report_file: Path | None = None
+    release_dirs: list[Path] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _policy_and_quotas(options: DemoOptions, config_dir: Path) -> tuple[Path, Path]:
+    """Copy the shipped example policy and quotas next to the run, so the run records what it used."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    policy = config_dir / "policy.toml"
+    quotas = config_dir / "quotas.toml"
+    shutil.copyfile(_shipped("policies", "demo.toml"), policy)
+    shutil.copyfile(_shipped("quotas", "demo.toml"), quotas)
+    return policy, quotas
+
+
+def _shipped(folder: str, name: str) -> Path:
+    for base in (REPO_ROOT, Path.cwd()):
+        candidate = base / folder / name
+        if candidate.is_file():
+            return candidate
+    raise DemoFailed(f"{folder}/{name} not found next to the alstream sources; run the demo from a checkout")
+
+
+class Demo:
+    """One demo run. ``run()`` always stops what it started, even when a step fails."""
+
+    def __init__(self, *, options: DemoOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.console = console or Console()
+        self.out = options.output_dir.resolve()
+        self.state_dir = self.out / "state"
+        self.data_dir = self.out / "data"
+        self.log_dir = self.out / "logs"
+        self.supervisor: Supervisor | None = None
+        self.ports: dict[str, int] = {}
+        self.started = time.monotonic()
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def _environment(self, bootstrap: str, policy: Path, quotas: Path, data: dataset.DemoData) -> dict[str, str]:
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "ALSTREAM_KAFKA__TOPIC_PREFIX": "demo.",
+            "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "ALSTREAM_TASK__NAME": "digits",
+            "ALSTREAM_TASK__CLASSES": json.dumps(dataset.CLASSES),
+            "ALSTREAM_PATHS__STATE_DIR": str(self.state_dir),
+            "ALSTREAM_PATHS__POLICY_FILE": str(policy),
+            "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+            "ALSTREAM_PATHS__QA_GOLD_FILE": str(data.qa_gold_file),
+            "ALSTREAM_TRAINER__VALIDATION_FILE": str(data.validation_file),
+            "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.options.extra_env)
+        return env
+
+    def _settings(self, env: dict[str, str]) -> AlstreamSettings:
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            return load_settings()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def _port(self) -> int:
+        return free_port()
+
+    def _start_agent(self, name: str) -> None:
+        assert self.supervisor is not None
+        port = self._port()
+        self.ports[name] = port
+        self.supervisor.start(name, ["agent", name], metrics_port=port)
+
+    def _run_step(self, name: str, args: list[str], *, timeout_s: float = 180) -> None:
+        assert self.supervisor is not None
+        code = self.supervisor.run_to_completion(name, args, timeout_s=timeout_s)
+        if code != 0:
+            log = self.supervisor.processes[name].log_file
+            raise DemoFailed(f"step {name!r} ({' '.join(args)}) exited with {code}; see {log}:\n"
+                             f"{self.supervisor.processes[name].tail()}")
+
+    def _check_alive(self) -> None:
+        assert self.supervisor is not None
+        for process in self.supervisor.processes.values():
+            if process.name in self.ports and not process.running:
+                raise DemoFailed(f"agent {process.name!r} stopped (exit {process.process.returncode}); "
+                                 f"see {process.log_file}:\n{process.tail()}")
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    def run(self) -> DemoResult:
+        from alstream.demo import report, streaming  # imported late: they pull in the agents' code
+
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True)
+        result = DemoResult(output_dir=self.out)
+        console = self.console
+        console.print(f"[bold]alstream demo[/bold]: output in {self.out}")
+        data = dataset.prepare(self.data_dir, seed=self.options.seed)
+        policy, quotas = _policy_and_quotas(self.options, self.out / "config")
+        with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
+            env = self._environment(broker.bootstrap_servers, policy, quotas, data)
+            settings = self._settings(env)
+            self.supervisor = Supervisor(log_dir=self.log_dir, env=env)
+            try:
+                console.print(f"broker at {broker.bootstrap_servers}; creating topics")
+                create_topics(settings, partitions_override=self.options.partitions)
+                console.print("training the first model on the random seed set (the baseline)")
+                self._run_step("initial-train", ["train", "--seed-only"])
+                for name in AGENTS:
+                    self._start_agent(name)
+                console.print(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
+                feeder = streaming.WaveFeeder(settings=settings, data=data, waves=self.options.waves,
+                                              synthetic_items=self.options.synthetic_items,
+                                              seed=self.options.seed)
+                for annotator in self.options.annotators:
+                    args = ["annotate", "--annotator", annotator.annotator_id, "--auto",
+                            "--accuracy", str(annotator.accuracy),
+                            "--seconds-per-item", str(annotator.seconds_per_item),
+                            "--truth", str(data.truth_file)]
+                    if annotator.drift_after is not None:
+                        args += ["--drift-after", str(annotator.drift_after),
+                                 "--drift-accuracy", str(annotator.drift_accuracy)]
+                    self.supervisor.start(annotator.annotator_id, args)
+                self._loop(feeder, settings)
+                console.print("final release")
+                self._run_step("final-release", ["release", "build", "--wait"])
+                self._stop_everything()
+                console.print("auditing the topics and writing the report")
+                result.facts = report.collect_facts(settings=settings, state_dir=self.state_dir, data=data,
+                                                    options=self.options, feeder=feeder)
+                result.report_file = report.write_report(facts=result.facts, output_dir=self.out)
+                result.release_dirs = [Path(p) for p in result.facts.get("release_dirs", [])]
+            finally:
+                self._stop_everything()
+        return result
+
+    def _loop(self, feeder: Any, settings: AlstreamSettings) -> None:
+        duration = self.options.duration_s
+        next_release = self.started + self.options.retrain_every_s
+        metric_ports = list(self.ports.values())
+        with Live(console=self.console, refresh_per_second=2, transient=False,
+                  auto_refresh=False) as live:
+            while True:
+                now = time.monotonic()
+                elapsed = now - self.started
+                if elapsed >= duration:
+                    break
+                self._check_alive()
+                feeder.feed_due(elapsed_fraction=elapsed / duration)
+                if now >= next_release and now + 10 < self.started + duration:
+                    self.supervisor.start(f"release-{int(elapsed)}", ["release", "build"])  # type: ignore[union-attr]
+                    next_release = now + self.options.retrain_every_s
+                if self.options.live_view:
+                    live.update(live_view.render(ports=metric_ports, elapsed_s=elapsed, duration_s=duration,
+                                                 phase=f"items sent {feeder.sent}"), refresh=True)
+                time.sleep(1.0)
+
+    def _stop_everything(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop_all(grace_s=10.0)
