@@ -1,0 +1,99 @@
+"""``alstream policy check|explain|apply|history``: the ML owner's selection policy.
+
+``apply`` is the only way a policy becomes active when ``paths.policy_file`` is not pinned: it
+refuses a change without a version bump, refuses changes more often than weekly unless ``--force``,
+and records every change in ``<state_dir>/policy-history.jsonl``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alstream.agents.selection.history import active_policy, apply_policy, read_history
+from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_policy
+from alstream.agents.selection.signals import SIGNALS
+from alstream.cli.context import settings_from
+
+
+def _describe(policy: Policy) -> list[str]:
+    signal = policy.build_signal() if policy.signal.name != "failure_distance" else None
+    explanation = (signal or SIGNALS[policy.signal.name]).explanation  # type: ignore[union-attr]
+    return [
+        f"Policy {policy.version} (owner: {policy.owner})",
+        f"Goal: {policy.goal}",
+        f"Signal: {policy.signal.name} {policy.signal.params or ''}".rstrip(),
+        f"  {explanation}",
+        f"Unit of work: {policy.unit_of_work}",
+        f"Random slice: {policy.random_slice_fraction:.0%} of items, fixed forever by a salted hash of item_id "
+        f"(salt {policy.random_slice_salt!r}); slice items are never selected by score.",
+        f"Candidates per {policy.window_seconds:g} s window and partition: top {policy.candidates_per_window} by score, "
+        f"{policy.random_slice_candidates_per_window} from the random slice, up to {policy.qa_gold_per_window} QA gold.",
+        f"Shifted domain: while the random slice's PSI > {policy.drift_psi_threshold:g}, "
+        f"{policy.shift_review_share:.0%} of items with confidence >= {policy.shift_review_min_confidence:g} "
+        f"also go to humans (up to {policy.shift_review_per_window} per window).",
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    policy_app = typer.Typer(help="Check, explain and apply the selection policy.", no_args_is_help=True)
+    app.add_typer(policy_app, name="policy")
+
+    @policy_app.command("check")
+    def check(file: Annotated[Path, typer.Argument(help="Policy TOML file.", exists=False)]) -> None:
+        """Validate a policy file (exit 2 with the reason if it is refused)."""
+        policy = load_policy(file)
+        typer.echo(f"ok: policy {policy.version}, signal {policy.signal.name}, goal: {policy.goal}")
+
+    @policy_app.command("explain")
+    def explain(
+        ctx: typer.Context,
+        file: Annotated[Optional[Path], typer.Argument(help="Policy file; default: the active one.")] = None,  # noqa: UP007
+        signals: Annotated[bool, typer.Option("--signals", help="Explain every available signal.")] = False,
+    ) -> None:
+        """Say in plain words what a policy (or every signal) does."""
+        if signals:
+            for name in sorted(SIGNALS):
+                typer.echo(f"{name}: {SIGNALS[name].explanation}")  # type: ignore[attr-defined]
+            return
+        if file is not None:
+            policy = load_policy(file)
+        else:
+            settings = settings_from(ctx)
+            if settings.paths.policy_file is not None:
+                policy = load_policy(settings.paths.policy_file)
+            else:
+                policy = active_policy(settings.paths.state_dir) or BASELINE_POLICY
+        for line in _describe(policy):
+            typer.echo(line)
+
+    @policy_app.command("apply")
+    def apply(
+        ctx: typer.Context,
+        file: Annotated[Path, typer.Argument(help="Policy TOML file to make active.")],
+        force: Annotated[bool, typer.Option("--force", help="Allow a change within a week (recorded).")] = False,
+        reason: Annotated[str, typer.Option(help="Why the policy changes (recorded in the history).")] = "",
+    ) -> None:
+        """Make a policy active: needs a version bump, at most weekly unless --force; recorded."""
+        settings = settings_from(ctx)
+        result = apply_policy(file, state_dir=settings.paths.state_dir, force=force, reason=reason)
+        typer.echo(result.message)
+        if settings.paths.policy_file is not None:
+            typer.secho(
+                f"note: paths.policy_file={settings.paths.policy_file} is set and pins the scorer's policy; unset it "
+                "to use the applied one", fg=typer.colors.YELLOW,
+            )
+
+    @policy_app.command("history")
+    def history(ctx: typer.Context) -> None:
+        """Every policy change recorded under the state directory, oldest first."""
+        settings = settings_from(ctx)
+        table = Table("applied at", "version", "previous", "signal", "forced", "reason")
+        for entry in read_history(settings.paths.state_dir):
+            table.add_row(entry["applied_at"], entry["version"], str(entry["previous_version"] or ""),
+                          entry["signal"], "yes" if entry["forced"] else "", entry.get("reason", ""))
+        Console().print(table)
