@@ -1,0 +1,71 @@
+"""``alstream agent release``: the weekly release plus on-demand builds, until SIGTERM.
+
+Each tick it (1) builds every pending request, (2) builds the latest weekly slot if no release was
+cut at that slot yet. A failed build is retried on the next tick: requests are removed only after
+their release is stored and announced, and the weekly slot is found again from the store itself, so
+a restart neither loses nor duplicates a release.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from alstream.agents.release.builder import iso
+from alstream.agents.release.requests import pending
+from alstream.agents.release.schedule import latest_slot, next_slot
+from alstream.agents.release.service import build_and_announce, store_for
+from alstream.exceptions import AlstreamError
+from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP, serve_metrics
+from alstream.settings import AlstreamSettings
+from alstream.streams.batch_loop import StopFlag
+
+log = logging.getLogger(__name__)
+AGENT = "release"
+
+
+class ReleaseAgent:
+    """The latest weekly slot is cut whenever the store lacks it, which also catches up after downtime."""
+
+    def __init__(self, *, settings: AlstreamSettings) -> None:
+        self.settings = settings
+
+    def tick(self, now: datetime) -> list[str]:
+        """Do what is due at ``now``; returns the release ids built or re-announced."""
+        done = []
+        for path, cutoff, reason in pending(self.settings):
+            log.info("release requested (%s) with cut-off %s", reason or "on demand", iso(cutoff))
+            outcome = build_and_announce(self.settings, cutoff=min(cutoff, now))
+            path.unlink(missing_ok=True)
+            done.append(outcome.release.release_id)
+        if self.settings.release.weekly:
+            slot = latest_slot(self.settings.release, now)
+            cut = iso(slot)
+            if not any(m["created_at"] == cut for m in store_for(self.settings).manifests()):
+                log.info("weekly release due (slot %s)", cut)
+                done.append(build_and_announce(self.settings, cutoff=slot).release.release_id)
+        return done
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    serve_metrics(settings.metrics.port, settings.metrics.host)
+    if stop is None:
+        stop = StopFlag()
+        stop.install_signal_handlers()
+    agent = ReleaseAgent(settings=settings)
+    AGENT_UP.labels(AGENT).set(1)
+    log.info("release agent up; next weekly cut-off %s", iso(next_slot(settings.release, datetime.now(UTC))))
+    try:
+        while not stop:
+            try:
+                agent.tick(datetime.now(UTC))
+                AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
+            except AlstreamError as exc:
+                AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                log.error("release build failed, retrying next tick: %s", exc)
+            deadline = time.monotonic() + settings.release.poll_interval_s
+            while not stop and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        AGENT_UP.labels(AGENT).set(0)

@@ -1,0 +1,106 @@
+"""``alstream agent trainer``: retrain when a release is announced (and optionally every N labels).
+
+A consumer-group member over the releases topic (plus the labels topic when
+``retrain_every_labels`` > 0). Each announced release is trained on once: the ids already handled
+are kept in ``<state_dir>/models/<model_name>/trained_releases.json``, so a replayed announcement
+(at-least-once delivery, or the release agent re-announcing) does not retrain. A model that fails
+the validation gate is refused and the release still counts as handled; a model that cannot be
+announced replays the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from alstream.agents.trainer.data import labels_so_far_part, release_part
+from alstream.agents.trainer.exceptions import TrainerError
+from alstream.agents.trainer.service import models_dir, train_once
+from alstream.exceptions import AlstreamError
+from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
+from alstream.settings import AlstreamSettings
+from alstream.streams.batch_loop import BatchAgentRunner, DeliveryFailed, Outputs, StopFlag
+from alstream.streams.codecs import codec_for
+
+log = logging.getLogger(__name__)
+AGENT = "trainer"
+
+
+class TrainerProcessor:
+    def __init__(self, *, settings: AlstreamSettings) -> None:
+        self.settings = settings
+        self.releases_topic = settings.kafka.topic("releases")
+        self.codec = codec_for("releases", settings)
+        self.state_file = models_dir(settings) / settings.trainer.model_name / "trained_releases.json"
+        self.trained: list[str] = self._load_state()
+        self.new_labels = 0
+        self.outcomes: list[Any] = []  # for tests and logs
+
+    def _load_state(self) -> list[str]:
+        try:
+            return list(json.loads(Path(self.state_file).read_text()))
+        except (OSError, ValueError):
+            return []
+
+    def _remember(self, release_id: str) -> None:
+        self.trained.append(release_id)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.trained[-1000:]))
+        tmp.replace(self.state_file)
+
+    def process(self, messages: list[Any], outputs: Outputs) -> None:
+        for message in messages:
+            if message.topic() == self.releases_topic:
+                self._on_release(message, outputs)
+            else:
+                self.new_labels += 1
+        every = self.settings.trainer.retrain_every_labels
+        if every and self.new_labels >= every:
+            log.info("%d new labels: retraining on the labels so far", self.new_labels)
+            self._train(lambda: {"release": labels_so_far_part(self.settings)})
+            self.new_labels = 0
+
+    def _on_release(self, message: Any, outputs: Outputs) -> None:
+        try:
+            announced = self.codec.decode(message.value())
+        except AlstreamError as exc:
+            outputs.dead_letter(message, exc)
+            return
+        release_id = announced["release_id"]
+        if release_id in self.trained:
+            log.info("release %s already trained on; skipping", release_id)
+            return
+        self._train(lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id})
+        self._remember(release_id)
+
+    def _train(self, inputs: Any) -> None:
+        try:
+            self.outcomes.append(train_once(self.settings, **inputs()))
+        except TrainerError as exc:
+            if "not announced" in str(exc):
+                raise DeliveryFailed(str(exc)) from exc
+            AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+            log.error("training failed: %s", exc)
+
+    def on_idle(self, outputs: Outputs) -> None:
+        return None
+
+
+def runner_for(settings: AlstreamSettings, *, group_id: str | None = None) -> BatchAgentRunner:
+    topics = [settings.kafka.topic("releases")]
+    if settings.trainer.retrain_every_labels:
+        topics.append(settings.kafka.topic("labels"))
+    return BatchAgentRunner(agent=AGENT, settings=settings, topics=topics,
+                            group_id=group_id or settings.trainer.group_id,
+                            processor=TrainerProcessor(settings=settings), batch_size=500, poll_timeout_s=0.5)
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    serve_metrics(settings.metrics.port, settings.metrics.host)
+    if stop is None:
+        stop = StopFlag()
+        stop.install_signal_handlers()
+    runner_for(settings).run(stop)

@@ -1,0 +1,206 @@
+"""One training run: data, fit, evaluate on the fixed validation set, gate, save, publish.
+
+The gate compares the new model with the current one *on the same validation set today* (the current
+artifact is re-evaluated when it can be loaded; otherwise its announced metric is used). A model
+worse by more than ``tolerance`` is refused: not saved as current, not announced, logged with the
+numbers, and appended to ``<state_dir>/models/refusals.jsonl`` so the ML owner can see why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import KafkaError, Message, Producer
+
+from alstream.agents.trainer.committee import fit_committee
+from alstream.agents.trainer.evaluation import LabeledSet, evaluate, load_npz, primary
+from alstream.agents.trainer.exceptions import TrainerError
+from alstream.agents.trainer.metrics import TRAINER_RUNS, TRAINER_VALIDATION_METRIC
+from alstream.exceptions import AlstreamError
+from alstream.models.artifacts import load_bundle, save_bundle
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import producer_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    item_ids: np.ndarray
+    embeddings: np.ndarray
+    labels: np.ndarray
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    published: bool
+    model_version: str | None
+    metric_name: str
+    metric: float
+    current_version: str | None
+    current_metric: float | None
+    metrics: dict[str, float]
+    reason: str
+    artifact: Path | None = None
+    record: dict[str, Any] | None = None
+
+
+def models_dir(settings: AlstreamSettings) -> Path:
+    return Path(settings.paths.state_dir) / "models"
+
+
+def validation_set(settings: AlstreamSettings) -> LabeledSet:
+    if settings.trainer.validation_file is None:
+        raise TrainerError(
+            "no fixed validation set: set ALSTREAM_TRAINER__VALIDATION_FILE to an npz with item_ids, embeddings, labels"
+        )
+    return load_npz(settings.trainer.validation_file)
+
+
+def assemble(
+    parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *, validation: LabeledSet
+) -> TrainingSet:
+    """Concatenate (name, ids, embeddings, labels) parts; later parts win per item; validation ids are dropped."""
+    held_out = set(validation.item_ids.tolist())
+    rows: dict[str, tuple[np.ndarray, str]] = {}
+    sources: dict[str, int] = {}
+    for name, ids, embeddings, labels in parts:
+        sources[name] = len(ids)
+        for item_id, embedding, label in zip(ids.tolist(), embeddings, labels.tolist(), strict=True):
+            rows[str(item_id)] = (np.asarray(embedding, dtype=np.float32), str(label))
+    leaked = sorted(held_out & set(rows))
+    for item_id in leaked:
+        del rows[item_id]
+    sources["dropped_validation_items"] = len(leaked)
+    ordered = sorted(rows)
+    if not ordered:
+        raise TrainerError("nothing to train on: the release has no trainable items and no seed set is configured")
+    return TrainingSet(
+        item_ids=np.asarray(ordered),
+        embeddings=np.stack([rows[i][0] for i in ordered]),
+        labels=np.asarray([rows[i][1] for i in ordered]),
+        sources=sources,
+    )
+
+
+def training_set(settings: AlstreamSettings, *, validation: LabeledSet,
+                 release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None) -> TrainingSet:
+    parts = []
+    if settings.trainer.seed_file is not None:
+        seed = load_npz(settings.trainer.seed_file)
+        parts.append(("seed", seed.item_ids, seed.embeddings, seed.labels))
+    if release is not None:
+        parts.append(release)
+    return assemble(parts, validation=validation)
+
+
+def current_metric(settings: AlstreamSettings, validation: LabeledSet) -> tuple[str | None, float | None]:
+    """(version, metric) of the model the scorer serves now, measured on today's validation set."""
+    from alstream.agents.release.sources import latest_model_record
+
+    record = latest_model_record(settings, settings.trainer.model_name)
+    if record is None:
+        return None, None
+    try:
+        bundle = load_bundle(record["artifact_uri"], expected_sha256=record["artifact_sha256"])
+        return record["model_version"], primary(evaluate(bundle, validation), settings.trainer.metric)
+    except AlstreamError as exc:
+        log.warning("current model %s cannot be re-evaluated (%s); using its announced metric",
+                    record["model_version"], exc)
+    if record["validation_metric_name"] == settings.trainer.metric:
+        return record["model_version"], float(record["validation_metric"])
+    return record["model_version"], None
+
+
+def train_once(
+    settings: AlstreamSettings,
+    *,
+    release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    release_id: str | None = None,
+    force: bool = False,
+    publish: bool = True,
+) -> TrainOutcome:
+    """Train, evaluate, gate and (if it passes) save and announce one model version."""
+    config = settings.trainer
+    validation = validation_set(settings)
+    data = training_set(settings, validation=validation, release=release)
+    bundle = fit_committee(data.embeddings, data.labels, random_state=config.random_state, metadata={
+        "model_name": config.model_name, "trained_on_release": release_id or "",
+        "train_items": str(len(data.labels)),
+    })
+    metrics = evaluate(bundle, validation)
+    value = primary(metrics, config.metric)
+    TRAINER_VALIDATION_METRIC.set(value)
+    current_version, current = current_metric(settings, validation) if publish else (None, None)
+    if current is not None and value < current - config.tolerance and not force:
+        reason = (f"refused: {config.metric} {value:.4f} is worse than the current model {current_version} "
+                  f"({current:.4f}) by more than the tolerance {config.tolerance}")
+        log.warning("trainer %s", reason)
+        TRAINER_RUNS.labels("refused").inc()
+        _append_refusal(settings, reason, release_id, value, current_version, current)
+        return TrainOutcome(False, None, config.metric, value, current_version, current, metrics, reason)
+    if not publish:
+        reason = f"evaluated only (not saved, not announced): {config.metric} {value:.4f}"
+        return TrainOutcome(False, None, config.metric, value, None, None, metrics, reason)
+    now = datetime.now(UTC)
+    directory = models_dir(settings) / config.model_name
+    staging = directory / f".staging-{now:%Y%m%dT%H%M%S%f}.skops"
+    sha = save_bundle(bundle, staging)
+    version = f"{config.model_name}-{now:%Y%m%dT%H%M%SZ}-{sha[:8]}"
+    artifact = (directory / f"{version}.skops").resolve()
+    staging.replace(artifact)
+    record = {
+        "model_name": config.model_name,
+        "model_version": version,
+        "artifact_uri": str(artifact),
+        "artifact_sha256": sha,
+        "classes": list(bundle.classes),
+        "embedding_dim": bundle.embedding_dim,
+        "trained_on_release": release_id,
+        "validation_metric_name": config.metric,
+        "validation_metric": value,
+        "metrics": metrics,
+        "created_at": now,
+    }
+    publish_model(settings, record)
+    TRAINER_RUNS.labels("published").inc()
+    reason = (f"published {version}: {config.metric} {value:.4f}"
+              + (f" (current {current_version}: {current:.4f})" if current is not None else " (first model)"))
+    log.info("trainer %s on %d items %s", reason, len(data.labels), data.sources)
+    return TrainOutcome(True, version, config.metric, value, current_version, current, metrics, reason,
+                        artifact, record)
+
+
+def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout_s: float = 30.0) -> None:
+    """Announce a model version on the models topic (key: model name) and wait for the acknowledgement."""
+    codec = codec_for("models", settings)
+    producer = Producer(producer_config(settings))
+    failures: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    producer.produce(settings.kafka.topic("models"), key=record["model_name"], value=codec.encode(record),
+                     on_delivery=delivered)
+    if producer.flush(timeout_s) or failures:
+        raise TrainerError(f"model {record['model_version']} saved but not announced: {failures or 'timed out'}")
+
+
+def _append_refusal(settings: AlstreamSettings, reason: str, release_id: str | None, value: float,
+                    current_version: str | None, current: float | None) -> None:
+    path = models_dir(settings) / "refusals.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"at": datetime.now(UTC).isoformat(), "model_name": settings.trainer.model_name,
+             "release_id": release_id, "metric": settings.trainer.metric, "value": value,
+             "current_version": current_version, "current_value": current, "reason": reason}
+    with open(path, "a") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")

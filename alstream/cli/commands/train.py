@@ -1,0 +1,48 @@
+"""``alstream train``: one training run, on a release or on every label so far."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alstream.cli.context import settings_from
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        ctx: typer.Context,
+        release: Annotated[
+            Optional[str],  # noqa: UP007
+            typer.Option(help="Release id, prefix or 'latest' to train on (default: every label so far)."),
+        ] = None,
+        seed_only: Annotated[bool, typer.Option(help="Train on the seed set alone (the first model).")] = False,
+        force: Annotated[bool, typer.Option(help="Publish even if worse than the current model.")] = False,
+        publish: Annotated[bool, typer.Option(help="Announce on the models topic (off: evaluate only).")] = True,
+    ) -> None:
+        """Train the committee, evaluate on the fixed validation set, gate against the current model, publish."""
+        from alstream.agents.release.service import store_for
+        from alstream.agents.trainer.data import labels_so_far_part, release_part
+        from alstream.agents.trainer.service import train_once
+
+        settings = settings_from(ctx)
+        release_id = None
+        part = None
+        if release is not None:
+            store = store_for(settings)
+            release_id = store.resolve(release)
+            part = release_part(store.uri_of(release_id), release_id)
+        elif not seed_only:
+            part = labels_so_far_part(settings)
+        outcome = train_once(settings, release=part, release_id=release_id, force=force, publish=publish)
+        table = Table("metric", "value", title=outcome.model_version or "model not published")
+        for name, value in outcome.metrics.items():
+            table.add_row(name, f"{value:.4f}")
+        console = Console()
+        console.print(table)
+        console.print(outcome.reason)
+        if publish and not outcome.published:
+            raise typer.Exit(code=3)
