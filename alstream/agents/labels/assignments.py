@@ -1,0 +1,62 @@
+"""Every assignment the router made, indexed for label validation and overlap groups.
+
+Filled from a :class:`~alstream.agents.labels.topic_state.TopicTail` on the assignments topic (all
+partitions, from the beginning), so any instance can validate any label.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from alstream.agents.labels.topic_state import BoundedMap
+from alstream.observability.metrics import AGENT_ERRORS
+from alstream.streams.codecs import RecordCodec
+from alstream.streams.exceptions import DecodeError
+
+log = logging.getLogger(__name__)
+
+KEEP = ("assignment_id", "annotator_id", "item_id", "kind", "classes", "overlap_group", "lease_expires_at",
+        "model_version", "policy_version")
+
+
+class AssignmentIndex:
+    """assignment_id -> the fields labels are checked against; overlap_group -> its assignment ids."""
+
+    def __init__(self, *, codec: RecordCodec, agent: str, max_size: int) -> None:
+        self.codec = codec
+        self.agent = agent
+        self._by_id: BoundedMap[str, dict[str, Any]] = BoundedMap(max_size=max_size)
+        self._groups: BoundedMap[str, set[str]] = BoundedMap(max_size=max_size)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, record: dict[str, Any]) -> None:
+        kept = {name: record.get(name) for name in KEEP}
+        self._by_id[kept["assignment_id"]] = kept
+        group = kept.get("overlap_group")
+        if group:
+            members = self._groups.get(group) or set()
+            members.add(kept["assignment_id"])
+            self._groups[group] = members
+
+    def ingest(self, messages: Iterable[Any]) -> int:
+        """Decode and add assignment records; undecodable ones are the router's to fix (logged, counted)."""
+        added = 0
+        for message in messages:
+            try:
+                self.add(self.codec.decode(message.value()))
+                added += 1
+            except DecodeError as exc:
+                AGENT_ERRORS.labels(self.agent, type(exc).__name__).inc()
+                log.warning("%s: undecodable assignment at %s/%s: %s", self.agent, message.partition(),
+                            message.offset(), exc)
+        return added
+
+    def get(self, assignment_id: str) -> dict[str, Any] | None:
+        return self._by_id.get(assignment_id)
+
+    def group(self, overlap_group: str) -> set[str]:
+        return set(self._groups.get(overlap_group) or ())

@@ -1,0 +1,71 @@
+"""``alstream agent labels``: validate labels against assignments, dead-letter bad ones, measure.
+
+Runs as a consumer-group member on the labels topic (scales out over its partitions); every instance
+follows the whole assignments topic. At start it rebuilds its dedupe set from the committed part of
+the labels topic, so a restart neither loses a label nor dead-letters or counts one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.processor import LabelsProcessor
+from alstream.agents.labels.qa import QaTracker, load_gold
+from alstream.agents.labels.topic_state import TopicTail, replay_committed
+from alstream.agents.labels.validation import LabelValidator
+from alstream.settings import AlstreamSettings
+from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
+from alstream.streams.codecs import codec_for
+from alstream.observability.metrics import serve_metrics
+
+AGENT = "labels"
+log = logging.getLogger(__name__)
+
+
+def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
+    """The processor with its assignment index caught up and its state restored."""
+    config = settings.labels
+    assignments = AssignmentIndex(codec=codec_for("assignments", settings), agent=AGENT, max_size=config.max_assignments)
+    tail = TopicTail(settings=settings, topics=[settings.kafka.topic("assignments")])
+    tail.catch_up(assignments.ingest)
+    processor = LabelsProcessor(
+        codec=codec_for("labels", settings),
+        assignments=assignments,
+        validator=LabelValidator(task_classes=settings.task.require_classes(), root_causes=config.root_causes),
+        qa=QaTracker(
+            gold=load_gold(settings.paths.qa_gold_file),
+            window=config.qa_window,
+            top_n=config.qa_annotator_top_n,
+            min_checks=config.qa_annotator_min_checks,
+        ),
+        hold_unknown_s=config.hold_unknown_s,
+        max_seen=config.max_assignments,
+        refresh=lambda: assignments.ingest(tail.poll()),
+    )
+    restored = replay_committed(
+        settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore
+    )
+    log.info("labels: %d assignments known, %d committed labels restored", len(assignments), restored)
+    return processor, tail
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on settings.metrics.port."""
+    if stop is None:
+        stop = StopFlag()
+        stop.install_signal_handlers()
+    serve_metrics(settings.metrics.port, settings.metrics.host)
+    processor, tail = build(settings)
+    try:
+        BatchAgentRunner(
+            agent=AGENT,
+            settings=settings,
+            topics=[settings.kafka.topic("labels")],
+            group_id=settings.labels.group_id,
+            processor=processor,
+            batch_size=settings.labels.batch_size,
+            poll_timeout_s=0.5,
+        ).run(stop)
+    finally:
+        tail.close()

@@ -1,0 +1,168 @@
+"""The labels agent's batch logic: validate, dedupe, hold early labels, measure.
+
+At-least-once and idempotent: a label id is handled once (accepted or dead-lettered); a replayed batch
+finds its ids already seen and only counts duplicates. A label that overtakes its assignment is held
+up to ``hold_unknown_s`` and re-checked on every batch and idle poll before it is called unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import Message
+
+from alstream.agents.labels import metrics as m
+from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.exceptions import InvalidLabel, UnknownAssignment
+from alstream.agents.labels.qa import QaTracker
+from alstream.agents.labels.topic_state import BoundedMap
+from alstream.agents.labels.validation import LabelValidator
+from alstream.streams.codecs import RecordCodec
+from alstream.streams.exceptions import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+class LabelOutputs(Protocol):
+    def dead_letter(self, message: Message, error: BaseException | str, text: str | None = None) -> None: ...
+
+
+@dataclass
+class _Held:
+    message: Message
+    label: dict[str, Any]
+    deadline: float
+
+
+class LabelsProcessor:
+    """One instance per agent process; ``refresh`` pulls newly seen assignments before each step."""
+
+    def __init__(
+        self,
+        *,
+        codec: RecordCodec,
+        assignments: AssignmentIndex,
+        validator: LabelValidator,
+        qa: QaTracker,
+        hold_unknown_s: float,
+        max_seen: int,
+        refresh: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.codec = codec
+        self.assignments = assignments
+        self.validator = validator
+        self.qa = qa
+        self.hold_unknown_s = hold_unknown_s
+        self.refresh = refresh
+        self.clock = clock
+        self.seen: BoundedMap[str, bool] = BoundedMap(max_size=max_seen)
+        self.held: dict[str, _Held] = {}
+        self._exported_annotators: set[str] = set()
+
+    # -- BatchProcessor protocol -------------------------------------------------------------
+    def process(self, messages: list[Message], outputs: LabelOutputs) -> None:
+        self.refresh()
+        for message in messages:
+            self._handle(message, outputs)
+        self._recheck_held(outputs)
+        self._export_gauges()
+
+    def on_idle(self, outputs: LabelOutputs) -> None:
+        self.refresh()
+        self._recheck_held(outputs)
+        self._export_gauges()
+
+    # -- restore mode ------------------------------------------------------------------------
+    def restore(self, messages: list[Message]) -> None:
+        """Rebuild state from already-committed labels: no outputs, no counters. A label that was
+        still held when the previous process stopped (younger than the hold time) is held again."""
+        now = self.clock()
+        for message in messages:
+            try:
+                label = self.codec.decode(message.value())
+            except DecodeError:
+                continue
+            label_id = label["label_id"]
+            if label_id in self.seen or label_id in self.held:
+                continue
+            assignment = self.assignments.get(label["assignment_id"])
+            if assignment is None:
+                _, timestamp_ms = message.timestamp()
+                age = now - timestamp_ms / 1000
+                if age < self.hold_unknown_s:
+                    self.held[label_id] = _Held(message, label, now + self.hold_unknown_s - age)
+                    continue
+            self.seen[label_id] = True
+            if assignment is not None and self.validator.verdict(label, assignment) is None and label["status"] == "LABELED":
+                self.qa.check(item_id=label["item_id"], annotator_id=label["annotator_id"], value=label.get("value"))
+        m.PENDING.set(len(self.held))
+
+    # -- internals ---------------------------------------------------------------------------
+    def _handle(self, message: Message, outputs: LabelOutputs) -> None:
+        try:
+            label = self.codec.decode(message.value())
+        except DecodeError as exc:
+            self._reject(message, exc, outputs)
+            return
+        label_id = label["label_id"]
+        if label_id in self.seen or label_id in self.held:
+            m.DUPLICATES.inc()
+            return
+        assignment = self.assignments.get(label["assignment_id"])
+        if assignment is None and self.hold_unknown_s > 0:
+            self.held[label_id] = _Held(message, label, self.clock() + self.hold_unknown_s)
+            return
+        self._decide(message, label, assignment, outputs)
+
+    def _recheck_held(self, outputs: LabelOutputs) -> None:
+        now = self.clock()
+        for label_id, held in list(self.held.items()):
+            assignment = self.assignments.get(held.label["assignment_id"])
+            if assignment is not None or now >= held.deadline:
+                del self.held[label_id]
+                self._decide(held.message, held.label, assignment, outputs)
+        m.PENDING.set(len(self.held))
+
+    def _decide(
+        self, message: Message, label: dict[str, Any], assignment: dict[str, Any] | None, outputs: LabelOutputs
+    ) -> None:
+        self.seen[label["label_id"]] = True
+        violation = self.validator.verdict(label, assignment)
+        if isinstance(violation, UnknownAssignment) and self.hold_unknown_s > 0:
+            violation = UnknownAssignment(f"{violation} (waited {self.hold_unknown_s:g}s for it)")
+        if violation is not None:
+            self._reject(message, violation, outputs)
+            return
+        assert assignment is not None
+        kind = assignment["kind"]
+        status = label["status"]
+        m.LABELS_TOTAL.labels(kind, status).inc()
+        m.TIME_PER_ITEM.labels(kind).observe((label["submitted_at"] - label["started_at"]).total_seconds())
+        if status == "LABELED":
+            outcome = self.qa.check(item_id=label["item_id"], annotator_id=label["annotator_id"], value=label["value"])
+            if outcome is not None:
+                m.QA_CHECKS.inc()
+                if not outcome.correct:
+                    m.QA_ERRORS.inc()
+
+    def _reject(self, message: Message, error: InvalidLabel | DecodeError, outputs: LabelOutputs) -> None:
+        reason = type(error).__name__
+        m.REJECTED.labels(reason).inc()
+        outputs.dead_letter(message, error, str(error))
+        log.info("label rejected (%s): %s", reason, error)
+
+    def _export_gauges(self) -> None:
+        rate = self.qa.error_rate()
+        if rate is not None:
+            m.QA_ERROR_RATE.set(rate)
+        worst = dict(self.qa.worst_annotators())
+        for gone in self._exported_annotators - worst.keys():
+            m.QA_ANNOTATOR_ERROR_RATE.remove(gone)
+        for annotator, annotator_rate in worst.items():
+            m.QA_ANNOTATOR_ERROR_RATE.labels(annotator).set(annotator_rate)
+        self._exported_annotators = set(worst)

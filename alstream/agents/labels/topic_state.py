@@ -1,0 +1,178 @@
+"""State rebuilt from topics, for the human-rate agents (labels, agreement).
+
+Two readers, both outside the consumer group so they never disturb its offsets:
+
+* :class:`TopicTail` reads whole topics from the beginning and keeps following them. Reference data
+  every instance needs whatever partitions it owns (assignments, candidates) is read this way, so a
+  label and its assignment may live on different partitions and instances.
+* :func:`replay_committed` reads a topic from the beginning up to the group's committed offsets. An
+  agent feeds those records to its processor in *restore* mode (no outputs, no metrics) at start, so a
+  restart rebuilds dedupe sets and windows exactly as they were and re-emits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.exceptions import BrokerError
+from alstream.streams.kafka_config import consumer_config
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMap(Generic[K, V]):
+    """A dict that forgets its oldest entries beyond ``max_size`` (memory stays bounded for years)."""
+
+    def __init__(self, *, max_size: int) -> None:
+        self.max_size = max_size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        return self._data.get(key, default)
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.max_size:
+            self._data.popitem(last=False)
+
+    def values(self) -> Iterator[V]:
+        return iter(self._data.values())
+
+
+def _side_consumer(settings: AlstreamSettings) -> Consumer:
+    """A consumer that is never a group member and never commits (group id only satisfies librdkafka)."""
+    return Consumer(
+        consumer_config(
+            settings,
+            group_id=f"{settings.kafka.client_id}-reader-{uuid.uuid4().hex[:8]}",
+            **{"enable.auto.commit": False, "fetch.wait.max.ms": 10},
+        )
+    )
+
+
+def _partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
+    metadata = consumer.list_topics(topic, timeout=timeout_s)
+    described = metadata.topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        raise BrokerError(f"topic {topic} does not exist: create the catalogue first (`alstream topics create`)")
+    return sorted(described.partitions)
+
+
+class TopicTail:
+    """Follows whole topics from their beginning; ``poll`` returns what arrived since the last call."""
+
+    def __init__(self, *, settings: AlstreamSettings, topics: list[str], timeout_s: float = 10.0) -> None:
+        self.consumer = _side_consumer(settings)
+        self.topics = topics
+        assignment = [
+            TopicPartition(topic, p, OFFSET_BEGINNING)
+            for topic in topics
+            for p in _partitions(self.consumer, topic, timeout_s)
+        ]
+        self.consumer.assign(assignment)
+        self._partitions = [TopicPartition(tp.topic, tp.partition) for tp in assignment]
+
+    def poll(self, *, max_messages: int = 10_000, timeout_s: float = 0.0) -> list[Message]:
+        messages = self.consumer.consume(max_messages, timeout_s)
+        good = []
+        for message in messages:
+            if message.error() is None:
+                good.append(message)
+            elif message.error().fatal():
+                raise KafkaException(message.error())
+        return good
+
+    def catch_up(self, handle: Callable[[list[Message]], None], *, timeout_s: float = 60.0) -> None:
+        """Read until every partition reached the end it had when called (or the timeout)."""
+        targets = {}
+        for tp in self._partitions:
+            _, high = self.consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
+            if high > 0:
+                targets[(tp.topic, tp.partition)] = high
+        deadline = time.monotonic() + timeout_s
+        while targets and time.monotonic() < deadline:
+            messages = self.poll(timeout_s=0.2)
+            handle(messages)
+            for message in messages:
+                key = (message.topic(), message.partition())
+                if key in targets and message.offset() + 1 >= targets[key]:
+                    del targets[key]
+        if targets:
+            log.warning("catch-up of %s stopped after %.0fs with partitions behind: %s", self.topics, timeout_s, targets)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def committed_offsets(settings: AlstreamSettings, *, group_id: str, topic: str) -> dict[int, int]:
+    """partition -> the group's committed offset (partitions without a commit are left out)."""
+    probe = Consumer(consumer_config(settings, group_id=group_id, **{"enable.auto.commit": False}))
+    try:
+        partitions = _partitions(probe, topic, 10.0)
+        committed = probe.committed([TopicPartition(topic, p) for p in partitions], timeout=10.0)
+    finally:
+        probe.close()
+    return {tp.partition: tp.offset for tp in committed if tp.offset > 0}
+
+
+def replay_committed(
+    settings: AlstreamSettings,
+    *,
+    group_id: str,
+    topic: str,
+    handle: Callable[[list[Message]], None],
+    timeout_s: float = 120.0,
+) -> int:
+    """Feed ``handle`` every record of ``topic`` below the group's committed offsets; returns the count."""
+    targets = committed_offsets(settings, group_id=group_id, topic=topic)
+    if not targets:
+        return 0
+    consumer = _side_consumer(settings)
+    count = 0
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in targets])
+        deadline = time.monotonic() + timeout_s
+        pending = dict(targets)
+        while pending and time.monotonic() < deadline:
+            batch: list[Any] = []
+            for message in consumer.consume(5_000, 0.2):
+                if message.error() is not None:
+                    continue
+                limit = pending.get(message.partition())
+                if limit is None or message.offset() >= limit:
+                    continue
+                batch.append(message)
+                if message.offset() + 1 >= limit:
+                    del pending[message.partition()]
+            if batch:
+                handle(batch)
+                count += len(batch)
+        if pending:
+            raise BrokerError(
+                f"replay of {topic} for group {group_id} did not reach the committed offsets within {timeout_s}s "
+                f"(partitions behind: {sorted(pending)}); state would be incomplete, refusing to start"
+            )
+    finally:
+        consumer.close()
+    return count

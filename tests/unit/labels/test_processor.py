@@ -1,0 +1,151 @@
+"""LabelsProcessor without a broker: validation outcomes, dedupe, holding early labels, restore."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.processor import LabelsProcessor
+from alstream.agents.labels.qa import QaTracker
+from alstream.agents.labels.validation import LabelValidator
+from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.testing import InMemoryMessage
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LABELS = SingleObjectCodec("labels")
+ASSIGNMENTS = SingleObjectCodec("assignments")
+
+
+def assignment(aid: str, annotator: str = "ann", item: str = "it1", kind: str = "NORMAL") -> dict[str, Any]:
+    return {
+        "assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": kind, "classes": ["cat", "dog"],
+        "uri": None, "unit_of_work": "ITEM", "policy_version": "p1", "quota_version": "q1", "model_version": "m1",
+        "overlap_group": None, "calibration_id": None, "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+    }
+
+
+def label(lid: str, aid: str, **overrides: Any) -> dict[str, Any]:
+    record = {
+        "label_id": lid, "assignment_id": aid, "item_id": "it1", "annotator_id": "ann", "status": "LABELED",
+        "value": "cat", "root_cause": None, "started_at": T0, "submitted_at": T0 + timedelta(seconds=12),
+    }
+    record.update(overrides)
+    return record
+
+
+def message(record: dict[str, Any] | bytes, offset: int = 0, ts_ms: int = 0) -> InMemoryMessage:
+    value = record if isinstance(record, bytes) else LABELS.encode(record)
+    return InMemoryMessage("labels", value, b"it1", 0, offset, None, ts_ms)
+
+
+class Outputs:
+    def __init__(self) -> None:
+        self.dead: list[tuple[str, str]] = []
+
+    def dead_letter(self, msg: Any, error: BaseException | str, text: str | None = None) -> None:
+        self.dead.append((type(error).__name__, text or ""))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(clock: Clock, gold: dict[str, str] | None = None) -> tuple[LabelsProcessor, AssignmentIndex]:
+    index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=1_000)
+    processor = LabelsProcessor(
+        codec=LABELS, assignments=index,
+        validator=LabelValidator(task_classes=["cat", "dog"], root_causes=["model_bias"]),
+        qa=QaTracker(gold=gold or {}, window=50, top_n=5, min_checks=1),
+        hold_unknown_s=30, max_seen=1_000, clock=clock,
+    )
+    return processor, index
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_accepts_counts_and_dedupes() -> None:
+    clock = Clock()
+    processor, index = make(clock)
+    index.add(assignment("a1", kind="HARD"))
+    out = Outputs()
+    before = sample("alstream_labels_total", kind="HARD", status="LABELED")
+    dup_before = sample("alstream_labels_duplicates_total")
+    processor.process([message(label("l1", "a1")), message(label("l1", "a1"), 1)], out)
+    assert out.dead == []
+    assert sample("alstream_labels_total", kind="HARD", status="LABELED") == before + 1
+    assert sample("alstream_labels_duplicates_total") == dup_before + 1
+    assert sample("alstream_label_time_per_item_seconds_sum", kind="HARD") >= 12
+
+
+def test_skipped_and_cannot_label_are_counted() -> None:
+    processor, index = make(Clock())
+    index.add(assignment("a1"))
+    index.add(assignment("a2"))
+    before = sample("alstream_labels_total", kind="NORMAL", status="CANNOT_LABEL")
+    out = Outputs()
+    processor.process([message(label("s1", "a1", status="SKIPPED", value=None)),
+                       message(label("s2", "a2", status="CANNOT_LABEL", value=None))], out)
+    assert out.dead == []
+    assert sample("alstream_labels_total", kind="NORMAL", status="CANNOT_LABEL") == before + 1
+
+
+def test_early_label_is_held_then_accepted_or_dead_lettered() -> None:
+    clock = Clock()
+    processor, index = make(clock)
+    out = Outputs()
+    processor.process([message(label("early", "a9")), message(label("orphan", "a404"))], out)
+    assert out.dead == [] and len(processor.held) == 2
+    index.add(assignment("a9"))
+    processor.on_idle(out)
+    assert out.dead == [] and list(processor.held) == ["orphan"]
+    clock.now += 31
+    processor.on_idle(out)
+    assert [reason for reason, _ in out.dead] == ["UnknownAssignment"]
+    assert "waited 30s" in out.dead[0][1]
+
+
+def test_bad_bytes_and_rule_violations_are_dead_lettered_with_reason() -> None:
+    processor, index = make(Clock())
+    index.add(assignment("a1"))
+    out = Outputs()
+    processor.process(
+        [message(b"this is not avro at all"), message(label("w", "a1", annotator_id="eve"), 1),
+         message(label("v", "a1", value="fish", label_id="v"), 2)],
+        out,
+    )
+    assert [reason for reason, _ in out.dead] == ["WrongMagic", "WrongAnnotator", "ValueNotInClasses"]
+
+
+def test_qa_errors_are_measured() -> None:
+    processor, index = make(Clock(), gold={"it1": "dog"})
+    index.add(assignment("a1", kind="QA"))
+    errors = sample("alstream_qa_errors_total")
+    processor.process([message(label("q1", "a1"))], Outputs())
+    assert sample("alstream_qa_errors_total") == errors + 1
+    assert sample("alstream_qa_annotator_error_rate", annotator="ann") == 1.0
+
+
+def test_restore_rebuilds_dedupe_without_outputs_and_reholds_young_orphans() -> None:
+    clock = Clock()
+    processor, index = make(clock)
+    index.add(assignment("a1"))
+    processor.restore([
+        message(label("l1", "a1")),
+        message(label("old-orphan", "a404"), 1, ts_ms=int((clock.now - 3600) * 1000)),
+        message(label("young-orphan", "a405"), 2, ts_ms=int((clock.now - 5) * 1000)),
+    ])
+    assert list(processor.held) == ["young-orphan"]
+    out = Outputs()
+    dup_before = sample("alstream_labels_duplicates_total")
+    processor.process([message(label("l1", "a1")), message(label("old-orphan", "a404"))], out)
+    assert sample("alstream_labels_duplicates_total") == dup_before + 2
+    assert out.dead == []
