@@ -248,6 +248,34 @@ class Hardness(Signal):
         "first. It keeps one unit of work (object, region or mask) so reviewers see comparable tasks."
     )
 
+    def __init__(self, *, aggregate: str = "max", pixel_measure: str = "mean_uncertainty") -> None:
+        if aggregate not in ("max", "mean"):
+            raise SignalInputError(f"hardness aggregate must be 'max' or 'mean', got {aggregate!r}")
+        if pixel_measure not in ("mean_uncertainty", "uncertain_fraction"):
+            raise SignalInputError(
+                f"hardness pixel_measure must be 'mean_uncertainty' or 'uncertain_fraction', got {pixel_measure!r}"
+            )
+        self.aggregate = aggregate
+        self.pixel_measure = pixel_measure
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"aggregate": self.aggregate, "pixel_measure": self.pixel_measure}
+
+    def summarise(self, summary: dict[str, Any] | None, unit_of_work: str) -> float:
+        """One hardness per item from its HardnessSummary record; NaN when it carries none."""
+        if summary is None:
+            return math.nan
+        if unit_of_work == "PIXEL_MASK":
+            key = "pixel_mean_uncertainty" if self.pixel_measure == "mean_uncertainty" else "pixel_uncertain_fraction"
+            value = summary.get(key)
+            if value is not None:
+                return float(value)
+        objects = np.frombuffer(summary.get("object_hardness") or b"", dtype="<f4")
+        if objects.size == 0:
+            return math.nan
+        return float(objects.max() if self.aggregate == "max" else objects.mean())
+
     def score(self, *, probabilities, committee, embeddings, item_ids=None, hardness=None):  # type: ignore[no-untyped-def]
         if hardness is None:
             raise SignalInputError("signal 'hardness' needs the items' segmentation hardness summaries")
