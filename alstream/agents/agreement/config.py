@@ -45,8 +45,8 @@ class AgreementSettings(Section):
     failures_file: Path | None = Field(
         default=None, description="JSONL record of confirmed model failures; default state_dir/model_failures.jsonl."
     )
-    failure_bank_file: Path | None = Field(
-        default=None, description="Known-failures bank (npz); default state_dir/failure_bank.npz."
+    overlap_k: int | None = Field(
+        default=None, ge=2, description="Answers that close an overlap group; default: the router's quotas file."
     )
     max_candidates: int = Field(default=500_000, ge=1_000, description="Candidates kept in memory.")
 

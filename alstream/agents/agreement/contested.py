@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from alstream.agents.agreement.statistics import pair_disagreement
 
@@ -24,6 +25,7 @@ class CompletedItem:
     predicted_class: str | None = None
     sequence: int = 0  # completion order, for recency
     root_causes: tuple[str, ...] = field(default_factory=tuple)
+    completed_at: datetime | None = None  # latest submitted_at of its labels
 
     @property
     def disagreement(self) -> float:

@@ -135,6 +135,20 @@ def class_specific_agreement(items: Sequence[Item], classes: Sequence[str]) -> d
     return {c: (agree[c] / mentions[c] if mentions[c] else None) for c in classes}
 
 
+def annotator_disagreement(items: Sequence[Item], *, min_items: int = 5) -> dict[str, float]:
+    """Per annotator: share of their answers that differ from the plurality of the *other* annotators
+    on the same item (ties count as agreement). Points a calibration at who drifted."""
+    differ: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for item in _rated(items):
+        for annotator, value in item.items():
+            others = Counter(v for a, v in item.items() if a != annotator)
+            top = max(others.values())
+            total[annotator] += 1
+            differ[annotator] += others.get(value, 0) < top
+    return {a: differ[a] / total[a] for a in total if total[a] >= min_items}
+
+
 @dataclass(frozen=True)
 class AgreementSummary:
     """All statistics of one window of overlapped items."""

@@ -1,0 +1,110 @@
+"""``alstream agent agreement``: inter-annotator agreement, disagreement spikes, model failures.
+
+Run one instance: the window and the spike detector are global statistics over all overlapped items
+(the calibration topic has one partition). It follows the whole assignments and candidates topics
+and, at start, replays the committed part of the labels topic to rebuild windows, cooldowns and
+dedupe sets, so a restart neither loses an observation nor emits a calibration event twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alstream.agents.agreement.candidates import CandidateIndex
+from alstream.agents.agreement.failures import FailureRecorder
+from alstream.agents.agreement.overlap import OverlapTracker
+from alstream.agents.agreement.processor import AgreementProcessor
+from alstream.agents.agreement.spike import SpikeDetector
+from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.topic_state import TopicTail, replay_committed
+from alstream.agents.labels.validation import LabelValidator
+from alstream.agents.router.quotas import load_quotas
+from alstream.observability.metrics import serve_metrics
+from alstream.settings import AlstreamSettings
+from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
+from alstream.streams.codecs import codec_for
+
+AGENT = "agreement"
+log = logging.getLogger(__name__)
+
+
+def failures_path(settings: AlstreamSettings) -> Path:
+    return settings.agreement.failures_file or Path(settings.paths.state_dir) / "model_failures.jsonl"
+
+
+def failure_bank_path(settings: AlstreamSettings) -> Path:
+    """The scorer's bank: the same file its failure_distance signal reads."""
+    return settings.scorer.failure_bank_file or Path(settings.paths.state_dir) / "failure-bank.npz"
+
+
+def overlap_k(settings: AlstreamSettings) -> int:
+    return settings.agreement.overlap_k or load_quotas(settings.paths.quotas_file).overlap_k
+
+
+def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
+    config = settings.agreement
+    assignments = AssignmentIndex(
+        codec=codec_for("assignments", settings), agent=AGENT, max_size=settings.labels.max_assignments
+    )
+    candidates = CandidateIndex(codec=codec_for("candidates", settings), agent=AGENT, max_size=config.max_candidates)
+    assignments_topic, candidates_topic = settings.kafka.topic("assignments"), settings.kafka.topic("candidates")
+    tail = TopicTail(settings=settings, topics=[assignments_topic, candidates_topic])
+
+    def ingest(messages: list) -> None:
+        assignments.ingest(m for m in messages if m.topic() == assignments_topic)
+        candidates.ingest(m for m in messages if m.topic() == candidates_topic)
+
+    tail.catch_up(ingest)
+    processor = AgreementProcessor(
+        label_codec=codec_for("labels", settings),
+        calibration_codec=codec_for("calibration", settings),
+        calibration_topic=settings.kafka.topic("calibration"),
+        assignments=assignments,
+        candidates=candidates,
+        validator=LabelValidator(task_classes=settings.task.require_classes(), root_causes=settings.labels.root_causes),
+        tracker=OverlapTracker(overlap_k=overlap_k(settings), settle_s=config.settle_s),
+        detector=SpikeDetector(
+            window_items=config.window_items,
+            baseline_items=config.baseline_items,
+            min_baseline_items=config.min_baseline_items,
+            z_threshold=config.z_threshold,
+            min_rate_increase=config.min_rate_increase,
+            cooldown_items=config.cooldown_items,
+            persistence_items=config.persistence_items,
+        ),
+        failures=FailureRecorder(record_path=failures_path(settings), bank_path=failure_bank_path(settings)),
+        classes=settings.task.require_classes(),
+        window_items=config.window_items,
+        pool_items=config.contested_pool_items,
+        calibration_min_items=config.calibration_min_items,
+        calibration_max_items=config.calibration_max_items,
+        hold_unknown_s=settings.labels.hold_unknown_s,
+        max_seen=settings.labels.max_assignments,
+        refresh=lambda: ingest(tail.poll()),
+    )
+    restored = replay_committed(settings, group_id=config.group_id, topic=settings.kafka.topic("labels"),
+                                handle=processor.restore)
+    log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
+    return processor, tail
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on settings.metrics.port."""
+    if stop is None:
+        stop = StopFlag()
+        stop.install_signal_handlers()
+    serve_metrics(settings.metrics.port, settings.metrics.host)
+    processor, tail = build(settings)
+    try:
+        BatchAgentRunner(
+            agent=AGENT,
+            settings=settings,
+            topics=[settings.kafka.topic("labels")],
+            group_id=settings.agreement.group_id,
+            processor=processor,
+            batch_size=settings.agreement.batch_size,
+            poll_timeout_s=0.5,
+        ).run(stop)
+    finally:
+        tail.close()
