@@ -1,9 +1,21 @@
 """Settings section ``[router]`` (env ``ALSTREAM_ROUTER__*``), owned by the labeling lead."""
 
+from pydantic import Field
+
 from alstream.config_base import Section
 
 
 class RouterSettings(Section):
-    """Tunables of the router agent."""
+    """Tunables of the router agent (the quota rules themselves live in ``paths.quotas_file``)."""
 
     group_id: str = "alstream-router"
+    pool_max_per_shard: int = Field(default=1_000_000, ge=10, description="Bound of pooled candidates per shard.")
+    candidate_max_age_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="Candidates selected longer ago than this age out of the pool."
+    )
+    fresh_pool_max: int = Field(default=500, ge=0, description="Bound of the monthly fresh real pool per shard.")
+    calibration_max_age_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="Calibration rounds older than this are no longer assigned."
+    )
+    state_dir_name: str = Field(default="router", description="Sub-folder of paths.state_dir for faust's data.")
+    tick_interval_s: float = Field(default=1.0, gt=0, description="How often expired leases are swept.")
