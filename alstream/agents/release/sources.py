@@ -37,7 +37,8 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
     topic = settings.kafka.topic(topic_key)
     codec = codec_for(topic_key, settings)
     consumer = Consumer(consumer_config(
-        settings, group_id=f"alstream-reader-{uuid.uuid4().hex[:12]}", **{"enable.auto.commit": False}
+        settings, group_id=f"alstream-reader-{uuid.uuid4().hex[:12]}",
+        **{"enable.auto.commit": False, "enable.partition.eof": True},
     ))
     snapshot = TopicSnapshot()
     try:
@@ -46,13 +47,13 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
         if info is None or info.error is not None:
             raise ReleaseError(f"topic {topic} is not available ({info.error if info else 'missing'}): "
                                "run `alstream topics create`")
+        # The end is where the first end-of-partition event lands at or after the listed high
+        # watermark: the fetch's high watermark is authoritative (some Kafka-compatible brokers
+        # under-report ListOffsets), and waiting for it also covers an under-reported end.
         ends: dict[int, int] = {}
         for partition in sorted(info.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-        if not ends:
-            return snapshot
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+            ends[partition] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         by_partition: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {p: [] for p in ends}
         remaining = set(ends)
@@ -62,16 +63,16 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
                 raise ReleaseError(f"reading {topic} timed out after {timeout_s}s; partitions {sorted(remaining)} "
                                    "not read to their end")
             for message in consumer.consume(1000, 0.5):
+                partition = message.partition()
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
+                        if message.offset() >= ends.get(partition, 0):
+                            remaining.discard(partition)
                         continue
                     raise ReleaseError(f"reading {topic}: {error}")
-                partition, offset = message.partition(), message.offset()
-                if partition in ends and offset < ends[partition]:
-                    by_partition[partition].append((offset, message.key(), message.value()))
-                    if offset >= ends[partition] - 1:
-                        remaining.discard(partition)
+                if partition in remaining:
+                    by_partition[partition].append((message.offset(), message.key(), message.value()))
         for partition in sorted(by_partition):
             for _, key, value in sorted(by_partition[partition], key=lambda row: row[0]):
                 if value is None:
