@@ -1,0 +1,143 @@
+"""The access matrix of alstream on a real Kafka cluster, as data, and the ``kafka-acls`` commands for it.
+
+Why as data: the table in docs/security.md, the ``alstream acl`` command and its unit test all read
+this one matrix, so the documentation cannot drift from what the command grants. Least privilege:
+each role gets exactly the topics it reads or writes, its consumer group(s), and nothing else;
+ingestion may only write items.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from alstream.settings import AlstreamSettings
+
+READ = ("Read", "Describe")
+WRITE = ("Write", "Describe")
+INTERNAL = ("Read", "Write", "Create", "Describe", "DescribeConfigs")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One ACL line: operations on a resource (a literal name, or a prefix)."""
+
+    resource: str  # "topic", "group", "cluster" or "transactional-id"
+    name: str
+    operations: tuple[str, ...]
+    prefixed: bool = False
+    why: str = ""
+
+    def command(self, principal: str, *, bootstrap: str, command_config: str | None) -> str:
+        parts = ["kafka-acls", "--bootstrap-server", bootstrap]
+        if command_config:
+            parts += ["--command-config", command_config]
+        parts += ["--add", "--allow-principal", principal]
+        for operation in self.operations:
+            parts += ["--operation", operation]
+        if self.resource == "cluster":
+            parts.append("--cluster")
+        else:
+            if self.prefixed:
+                parts += ["--resource-pattern-type", "prefixed"]
+            parts += [f"--{self.resource}", self.name]
+        # A "$VARIABLE" bootstrap stays expandable by the shell; everything else is quoted safely.
+        return " ".join(f'"{p}"' if p == bootstrap and p.startswith("$") else shlex.quote(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class Role:
+    """Who (a kind of client), and what it reads, writes and which groups it joins."""
+
+    name: str
+    description: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # literal consumer groups
+    group_prefixes: tuple[str, ...] = ()  # e.g. throwaway reader groups
+    internal_prefixes: tuple[str, ...] = ()  # faust changelog / repartition / assignor topics
+    idempotent: bool = True  # producers run with enable.idempotence=true
+    extra: tuple[Grant, ...] = field(default_factory=tuple)
+
+
+def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annotate") -> tuple[Role, ...]:
+    """The matrix, with group ids from the settings so a renamed group is granted under its real name."""
+    reader = f"{settings.kafka.client_id}-reader-"
+    return (
+        Role("ingest", "Ingestion producers (SDK, `alstream produce`): publish new items, nothing else.",
+             writes=("items",)),
+        Role("annotation", "Annotation tools: read their assignments, answer with labels and presence events.",
+             reads=("assignments",), writes=("labels", "annotator-events"), group_prefixes=(annotation_group,)),
+        Role("scorer", "Scores every item, publishes scores and the bounded candidate stream; hot-swaps models.",
+             reads=("items", "models"), writes=("scores", "candidates", "dead-letters"),
+             groups=(settings.scorer.group_id,), group_prefixes=(f"{settings.scorer.group_id}-models-",)),
+        Role("router", "Keeps the pool and per-annotator state (faust tables) and assigns work.",
+             reads=("candidates", "annotator-events", "labels"), writes=("assignments", "dead-letters"),
+             groups=(settings.router.group_id,), internal_prefixes=(f"{settings.router.group_id}-",)),
+        Role("labels", "Validates labels against assignments; bad or duplicate labels go to dead letters.",
+             reads=("labels", "assignments"), writes=("dead-letters",),
+             groups=(settings.labels.group_id,), group_prefixes=(reader,)),
+        Role("agreement", "Inter-annotator agreement; emits calibration events on spikes.",
+             reads=("labels", "assignments", "candidates"), writes=("calibration", "dead-letters"),
+             groups=(settings.agreement.group_id,), group_prefixes=(reader,)),
+        Role("release", "Compacts labels into versioned dataset releases.",
+             reads=("labels", "assignments", "candidates", "scores", "models"), writes=("releases", "dead-letters"),
+             groups=(settings.release.group_id,), group_prefixes=(reader, "alstream-reader-")),
+        Role("trainer", "Retrains from releases / label batches and announces model versions.",
+             reads=("releases", "labels", "models"), writes=("models", "dead-letters"),
+             groups=(settings.trainer.group_id,), group_prefixes=(reader,)),
+        Role("operator", "SRE tooling: `alstream topics create|list` and the dead-letter audit.",
+             reads=("dead-letters",), idempotent=False,
+             group_prefixes=("alstream-audit-",),
+             extra=(Grant("topic", "", ("Create", "Describe", "DescribeConfigs", "AlterConfigs"), prefixed=True,
+                          why="create and inspect the catalogue's topics"),)),
+    )
+
+
+def grants(role: Role, settings: AlstreamSettings) -> list[Grant]:
+    """The ACLs of one role, topics first, then groups, then cluster rights."""
+    topic = settings.kafka.topic
+    out: list[Grant] = []
+    for base in role.reads:
+        out.append(Grant("topic", topic(base), READ, why=f"read {base}"))
+    for base in role.writes:
+        out.append(Grant("topic", topic(base), WRITE, why=f"write {base}"))
+    for prefix in role.internal_prefixes:
+        out.append(Grant("topic", prefix, INTERNAL, prefixed=True,
+                         why="faust changelogs, repartition and assignor topics (created by the app)"))
+    for group in role.groups:
+        out.append(Grant("group", group, ("Read", "Describe"), why="its consumer group"))
+    for prefix in dict.fromkeys(role.group_prefixes):
+        out.append(Grant("group", prefix, ("Read", "Describe"), prefixed=True, why="per-process reader groups"))
+    for extra in role.extra:
+        name = extra.name or settings.kafka.topic_prefix
+        out.append(Grant(extra.resource, name, extra.operations, extra.prefixed, extra.why))
+    if role.writes and role.idempotent:
+        out.append(Grant("cluster", "kafka-cluster", ("IdempotentWrite",),
+                         why="idempotent producer (implied by Write on Kafka >= 3.0, needed before)"))
+    return out
+
+
+def acl_commands(
+    settings: AlstreamSettings,
+    principals: dict[str, str],
+    *,
+    bootstrap: str = "$BOOTSTRAP",
+    command_config: str | None = None,
+    annotation_group: str = "alstream-annotate",
+) -> list[str]:
+    """Shell lines (comments and ``kafka-acls`` commands) for every role that was given a principal."""
+    known = {role.name: role for role in roles(settings, annotation_group=annotation_group)}
+    unknown = sorted(set(principals) - set(known))
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}; roles are {sorted(known)}")
+    lines = [f"# alstream ACLs for topic prefix {settings.kafka.topic_prefix!r}"]
+    for name, role in known.items():
+        principal = principals.get(name)
+        if not principal:
+            continue
+        if ":" not in principal:
+            raise ValueError(f"principal {principal!r} for {name} must look like User:name")
+        lines.append(f"# {name} ({principal}): {role.description}")
+        lines += [g.command(principal, bootstrap=bootstrap, command_config=command_config) for g in grants(role, settings)]
+    return lines

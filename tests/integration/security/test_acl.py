@@ -1,0 +1,93 @@
+"""``alstream acl`` and the access matrix: least privilege, every role's needs covered, no broker needed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from alstream.cli.main import app
+from alstream.security.acl import acl_commands, grants, roles
+from alstream.settings import load_settings
+from alstream.streams.topics import CATALOGUE
+
+ALL = {
+    "--principal-ingest": "User:ingest", "--principal-annotation": "User:tool", "--principal-scorer": "User:scorer",
+    "--principal-router": "User:router", "--principal-labels": "User:labels", "--principal-agreement": "User:agree",
+    "--principal-release": "User:release", "--principal-trainer": "User:trainer", "--principal-operator": "User:sre",
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALSTREAM_KAFKA__TOPIC_PREFIX", raising=False)
+    monkeypatch.delenv("ALSTREAM_CONFIG", raising=False)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["acl", *args])
+    return result.exit_code, result.output
+
+
+def commands_of(output: str, principal: str) -> list[str]:
+    return [line for line in output.splitlines() if f"--allow-principal {principal} " in line]
+
+
+def test_every_role_prints_kafka_acls_commands(clean_env: None) -> None:
+    args = [item for pair in ALL.items() for item in pair]
+    code, output = run("--prefix", "prod.", "--bootstrap-server", "$BOOTSTRAP", *args)
+    assert code == 0, output
+    for principal in ALL.values():
+        lines = commands_of(output, principal)
+        assert lines, f"no ACLs for {principal}"
+        assert all(line.startswith('kafka-acls --bootstrap-server "$BOOTSTRAP" --add') for line in lines)
+    print(output)
+
+
+def test_ingestion_may_write_items_only(clean_env: None) -> None:
+    code, output = run("--prefix", "prod.", "--principal-ingest", "User:ingest")
+    assert code == 0, output
+    lines = commands_of(output, "User:ingest")
+    topic_lines = [line for line in lines if "--topic" in line]
+    assert topic_lines == [
+        'kafka-acls --bootstrap-server "$BOOTSTRAP" --add --allow-principal User:ingest '
+        "--operation Write --operation Describe --topic prod.items"
+    ]
+    assert not any("--operation Read" in line or "--group" in line for line in lines)
+
+
+def test_annotation_tools_read_assignments_and_write_labels_and_events(clean_env: None) -> None:
+    code, output = run("--prefix", "p.", "--principal-annotation", "User:tool")
+    assert code == 0
+    lines = commands_of(output, "User:tool")
+    reads = {m.group(1) for line in lines if (m := re.search(r"--operation Read .*--topic (\S+)$", line))}
+    writes = {m.group(1) for line in lines if (m := re.search(r"--operation Write .*--topic (\S+)$", line))}
+    assert reads == {"p.assignments"}
+    assert writes == {"p.labels", "p.annotator-events"}
+    assert any("--resource-pattern-type prefixed --group alstream-annotate" in line for line in lines)
+
+
+def test_matrix_covers_every_topic_and_every_agent_group(clean_env: None) -> None:
+    settings = load_settings()
+    all_roles = {role.name: role for role in roles(settings)}
+    written = {base for role in all_roles.values() for base in role.writes}
+    read = {base for role in all_roles.values() for base in role.reads}
+    catalogue = {spec.base_name for spec in CATALOGUE}
+    assert catalogue <= written | {"dead-letters"}, f"nobody may write {catalogue - written}"
+    assert catalogue - {"annotator-events"} <= read | {"calibration", "annotator-events"}
+    for agent in ("scorer", "router", "labels", "agreement", "release", "trainer"):
+        group = getattr(settings, agent).group_id
+        assert any(g.resource == "group" and g.name == group for g in grants(all_roles[agent], settings)), agent
+    router = grants(all_roles["router"], settings)
+    assert any(g.prefixed and g.resource == "topic" and g.name == f"{settings.router.group_id}-" and "Create" in g.operations
+               for g in router), "faust changelog/repartition topics must be creatable by the router"
+
+
+def test_bad_principal_and_no_principal_are_clear_errors(clean_env: None) -> None:
+    code, output = run("--principal-ingest", "ingest")
+    assert code != 0 and "User:name" in output
+    code, output = run()
+    assert code != 0 and "--principal-" in output
+    with pytest.raises(ValueError, match="unknown role"):
+        acl_commands(load_settings(), {"bogus": "User:x"})
