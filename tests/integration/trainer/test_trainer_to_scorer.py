@@ -1,0 +1,148 @@
+"""The loop closes on a real broker: a release is announced, ``alstream agent trainer`` trains on it and
+publishes a model, and a running ``alstream agent scorer`` stamps that model version on new scores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from alstream.agents.release.service import build_and_announce
+from alstream.agents.release.sources import read_topic
+from alstream.demo.dataset import CLASSES, prepare
+from alstream.models.artifacts import load_bundle
+from alstream.settings import AlstreamSettings, load_settings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import consumer_config, producer_config
+
+pytestmark = pytest.mark.broker
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def _produce_labels(settings: AlstreamSettings, ids: list[str], features: np.ndarray, labels: list[str]) -> None:
+    codecs = {name: codec_for(name, settings) for name in ("assignments", "labels", "candidates")}
+    producer = Producer(producer_config(settings))
+    for n, (item, embedding, value) in enumerate(zip(ids, features, labels, strict=True)):
+        assignment = {
+            "assignment_id": f"a-{item}", "annotator_id": f"ann{n % 3}", "item_id": item, "kind": "HARD",
+            "classes": CLASSES, "uri": None, "unit_of_work": "ITEM", "policy_version": "pol-1",
+            "quota_version": "q1", "model_version": "seed-model", "overlap_group": None, "calibration_id": None,
+            "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+        }
+        producer.produce(settings.kafka.topic("assignments"), key=assignment["annotator_id"],
+                         value=codecs["assignments"].encode(assignment))
+        producer.produce(settings.kafka.topic("candidates"), key=item, value=codecs["candidates"].encode({
+            "item_id": item, "reason": "TOP_SCORE", "score": 1.0, "signal": "entropy", "policy_version": "pol-1",
+            "model_version": "seed-model", "unit_of_work": "ITEM", "predicted_class": None, "confidence": None,
+            "embedding": embedding.astype("<f4").tobytes(), "skills": [], "uri": None, "window_start": T0,
+            "selected_at": T0,
+        }))
+        producer.produce(settings.kafka.topic("labels"), key=item, value=codecs["labels"].encode({
+            "label_id": f"l-{item}", "assignment_id": f"a-{item}", "item_id": item,
+            "annotator_id": assignment["annotator_id"], "status": "LABELED", "value": value, "root_cause": None,
+            "started_at": T0, "submitted_at": T0 + timedelta(minutes=1),
+        }))
+    assert producer.flush(30) == 0
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("alstream")
+    with log.open("ab") as sink:
+        return subprocess.Popen([str(exe), *args], env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            return -9
+    return process.returncode
+
+
+def test_trainer_publishes_and_running_scorer_swaps(topics: AlstreamSettings, group_id: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = prepare(tmp_path / "demo", seed=7)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('version = "it-loop-1"\ngoal = "test"\nwindow_seconds = 2.0\n[signal]\nname = "entropy"\n')
+    env_overrides = {
+        "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
+        "ALSTREAM_PATHS__POLICY_FILE": str(policy),
+        "ALSTREAM_TASK__CLASSES": '["' + '", "'.join(CLASSES) + '"]',
+        "ALSTREAM_TRAINER__VALIDATION_FILE": str(demo.validation_file),
+        "ALSTREAM_TRAINER__SEED_FILE": str(demo.seed_file),
+        "ALSTREAM_TRAINER__GROUP_ID": f"{group_id}-trainer",
+        "ALSTREAM_SCORER__GROUP_ID": f"{group_id}-scorer",
+        "ALSTREAM_SCORER__BATCH_SIZE": "100",
+        "ALSTREAM_SCORER__MODEL_CATCH_UP_S": "1",
+    }
+    for key, value in env_overrides.items():
+        monkeypatch.setenv(key, value)
+    env = {**os.environ}
+    settings = load_settings()
+    scorer = _start(["agent", "scorer"], env, tmp_path / "scorer.log")
+    trainer = _start(["agent", "trainer"], env, tmp_path / "trainer.log")
+    scores = Consumer(consumer_config(settings, group_id=f"{group_id}-reader"))
+    scores_topic = settings.kafka.topic("scores")
+    parts = scores.list_topics(scores_topic, timeout=10).topics[scores_topic].partitions
+    scores.assign([TopicPartition(scores_topic, p, OFFSET_BEGINNING) for p in parts])
+    score_codec = codec_for("scores", settings)
+    items_codec = codec_for("items", settings)
+    try:
+        _produce_labels(settings, demo.stream_ids[:150], demo.stream_features[:150], demo.stream_labels[:150])
+        release = build_and_announce(settings, cutoff=T0 + timedelta(days=1))
+        assert release.release.manifest["trainable_item_count"] == 150
+
+        deadline = time.monotonic() + 90
+        model = None
+        while model is None and time.monotonic() < deadline:
+            records = [r for r in read_topic(settings, "models").records if r["model_name"] == "default"]
+            model = records[-1] if records else None
+            if model is None:
+                assert trainer.poll() is None, (tmp_path / "trainer.log").read_text()[-3000:]
+                time.sleep(1)
+        assert model is not None, (tmp_path / "trainer.log").read_text()[-3000:]
+        assert model["trained_on_release"] == release.release.release_id
+        assert model["validation_metric_name"] == "accuracy" and model["validation_metric"] > 0.7
+        bundle = load_bundle(model["artifact_uri"], expected_sha256=model["artifact_sha256"])
+        assert len(bundle.estimators) == 2 and bundle.embedding_dim == 64
+
+        producer = Producer(producer_config(settings))
+        seen: set[str] = set()
+        batch = 0
+        while model["model_version"] not in seen and time.monotonic() < deadline + 60:
+            for n in range(50):
+                index = 150 + (batch * 50 + n) % (len(demo.stream_ids) - 150)
+                item = f"{demo.stream_ids[index]}-b{batch}"
+                producer.produce(settings.kafka.topic("items"), key=item, value=items_codec.encode({
+                    "item_id": item, "source": "test", "unit_of_work": "ITEM",
+                    "embedding": demo.stream_features[index].astype("<f4").tobytes(), "probabilities": None,
+                    "event_time": int(time.time() * 1000),
+                }))
+            assert producer.flush(10) == 0
+            batch += 1
+            end = time.monotonic() + 2
+            while time.monotonic() < end:
+                for message in scores.consume(500, 0.2):
+                    if message.error() is None:
+                        seen.add(score_codec.decode(message.value())["model_version"])
+            assert scorer.poll() is None, (tmp_path / "scorer.log").read_text()[-3000:]
+        assert model["model_version"] in seen, (sorted(seen), (tmp_path / "scorer.log").read_text()[-3000:])
+    finally:
+        scores.close()
+        trainer_rc, scorer_rc = _stop(trainer), _stop(scorer)
+    assert trainer_rc == 0, (tmp_path / "trainer.log").read_text()[-3000:]
+    assert scorer_rc == 0
+    assert "published" in (tmp_path / "trainer.log").read_text()
