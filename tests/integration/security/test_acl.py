@@ -91,3 +91,28 @@ def test_bad_principal_and_no_principal_are_clear_errors(clean_env: None) -> Non
     assert code != 0 and "--principal-" in output
     with pytest.raises(ValueError, match="unknown role"):
         acl_commands(load_settings(), {"bogus": "User:x"})
+
+
+def test_docs_table_matches_the_matrix(clean_env: None) -> None:
+    """docs/security.md's access table says exactly what `alstream acl` grants."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
+    header = next(line for line in doc.splitlines() if line.startswith("| role (principal)"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    topics = columns[1:-1]
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and line.count("|") == header.count("|")]
+    matrix = {role.name: role for role in roles(load_settings())}
+    checked = 0
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        name = cells[0].split()[0]
+        if name not in matrix:
+            continue
+        role = matrix[name]
+        documented_reads = {t for t, cell in zip(topics, cells[1:-1], strict=True) if "R" in cell}
+        documented_writes = {t for t, cell in zip(topics, cells[1:-1], strict=True) if "W" in cell}
+        assert documented_reads == set(role.reads), name
+        assert documented_writes == set(role.writes), name
+        checked += 1
+    assert checked == len(matrix)
