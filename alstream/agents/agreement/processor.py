@@ -94,11 +94,15 @@ class AgreementProcessor:
     # -- BatchProcessor protocol -------------------------------------------------------------
     def process(self, messages: list[Message], outputs: AgreementOutputs) -> None:
         self.refresh()
+        labels = []
         for message in messages:
             try:
-                label = self.label_codec.decode(message.value())
+                labels.append(self.label_codec.decode(message.value()))
             except DecodeError:
                 continue  # the labels agent dead-letters it
+        # partitions arrive in chunks: restore submission order within the batch, so the window
+        # follows the annotators' timeline rather than the broker's partition layout
+        for label in sorted(labels, key=lambda lab: lab["submitted_at"]):
             self._handle(label, outputs)
         self._step(outputs)
 

@@ -14,8 +14,9 @@ needs all of:
 * no spike already active, and at least ``cooldown_items`` observations since the last one, so it does
   not flap: one persisting problem calls one calibration session.
 
-The spike stays *active* (the gauge) until the evidence falls below half the thresholds (hysteresis);
-a sustained shift ends as the baseline absorbs it.
+The spike stays *active* (the gauge) until the window is back within half ``min_rate_increase`` of the
+baseline it fired against, or the trailing baseline has absorbed the new level (a new normal). While
+active it cannot fire again, so an ongoing drift calls one session, not one per cooldown.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class SpikeDetector:
         self._base_hits = 0
         self._since_fire: int | None = None  # None: never fired
         self.active = False
+        self._fired_baseline = 0.0
         self.observed = 0
 
     def _push(self, disagreed: bool) -> None:
@@ -114,7 +116,11 @@ class SpikeDetector:
         if fired:
             self._since_fire = 0
             self.active = True
-        elif self.active and (z < self.z_threshold / 2 or increase < self.min_rate_increase / 2):
+            self._fired_baseline = base_rate
+        elif self.active and (
+            window_rate < self._fired_baseline + self.min_rate_increase / 2  # back to the pre-spike level
+            or z < 0  # or the trailing baseline absorbed the new level: it is the new normal
+        ):
             self.active = False
         evidence = (
             f"disagreement {window_rate:.1%} on the last {window_n} overlapped items vs baseline "
