@@ -1,57 +1,38 @@
 """Quality numbers a release records: agreement on overlapped items and the stable-QA error rate.
 
 Percent agreement is the share of agreeing annotator pairs per overlapped item, averaged over items
-(what the manifest's ``agreement`` field means); Krippendorff's alpha (nominal, from the
-``krippendorff`` package) is recorded beside it because it corrects for chance agreement.
+(what the manifest's ``agreement`` field means); Krippendorff's alpha (nominal) is recorded beside it
+because it corrects for chance agreement. Both come from the agreement agent's
+:mod:`alstream.agents.agreement.statistics`, so a release and the agreement dashboards agree.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from itertools import combinations
 
-import numpy as np
-
+from alstream.agents.agreement import statistics
 from alstream.agents.release.compaction import ValidLabel
+
+
+def _items(labels: Sequence[ValidLabel]) -> list[dict[str, str]]:
+    """One mapping annotator -> value per item, in item order (the agreement agent's ``Item``)."""
+    grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    for label in labels:
+        grouped[label.item_id][label.annotator_id] = label.value
+    return [grouped[item] for item in sorted(grouped)]
 
 
 def percent_agreement(labels: Sequence[ValidLabel]) -> tuple[float | None, int]:
     """(mean pairwise agreement over items with 2+ annotators, number of such items)."""
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for label in labels:
-        grouped[label.item_id].append(label.value)
-    shares = []
-    for values in grouped.values():
-        if len(values) < 2:
-            continue
-        pairs = list(combinations(values, 2))
-        shares.append(sum(a == b for a, b in pairs) / len(pairs))
-    return (float(np.mean(shares)) if shares else None), len(shares)
+    items = _items(labels)
+    return statistics.percent_agreement(items), sum(1 for item in items if len(item) >= 2)
 
 
 def krippendorff_alpha(labels: Sequence[ValidLabel]) -> float | None:
     """Nominal alpha over overlapped items; None when undefined (too few items or one value only)."""
-    grouped: dict[str, dict[str, str]] = defaultdict(dict)
-    for label in labels:
-        grouped[label.item_id][label.annotator_id] = label.value
-    overlapped = {item: answers for item, answers in sorted(grouped.items()) if len(answers) >= 2}
-    values = sorted({v for answers in overlapped.values() for v in answers.values()})
-    if len(overlapped) < 2 or len(values) < 2:
-        return None
-    import krippendorff
-
-    annotators = sorted({a for answers in overlapped.values() for a in answers})
-    code = {value: index for index, value in enumerate(values)}
-    matrix = np.full((len(annotators), len(overlapped)), np.nan)
-    for column, answers in enumerate(overlapped.values()):
-        for annotator, value in answers.items():
-            matrix[annotators.index(annotator), column] = code[value]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
-    return None if not np.isfinite(alpha) else round(float(alpha), 12)
+    classes = sorted({label.value for label in labels})
+    return statistics.krippendorff_alpha(_items(labels), classes)
 
 
 def qa_error_rate(labels: Sequence[ValidLabel], gold: Mapping[str, str]) -> tuple[float | None, int]:
