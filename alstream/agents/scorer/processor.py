@@ -23,6 +23,7 @@ import numpy as np
 
 from alstream.agents.scorer.drift import DriftMonitor
 from alstream.agents.scorer.exceptions import BadItem
+from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.agents.scorer.metrics import (
     BATCH_SECONDS,
     CANDIDATES,
@@ -77,7 +78,7 @@ class ScorerProcessor:
         self.scores_topic = settings.kafka.topic("scores")
         self.candidates_topic = settings.kafka.topic("candidates")
         if settings.codec.wire_format == "single-object":
-            self.items_codec: Any = SingleObjectCodec("items", raw_timestamps=True)
+            self.items_codec: Any = FastItemDecoder(codec=SingleObjectCodec("items", raw_timestamps=True))
             self.score_encoder: ScoreEncoder | None = ScoreEncoder(codec=SingleObjectCodec("scores"))
             if not self.score_encoder.self_check():
                 log.warning("fast score encoder disagrees with the Avro codec: using the generic codec")

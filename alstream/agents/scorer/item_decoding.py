@@ -1,0 +1,150 @@
+"""A fast decoder for Item records written with the current schema: the scorer's hot input path.
+
+fastavro's generic reader builds every field through its schema interpreter (~4.6 us per item);
+this reads the same bytes with a hand-written parser for exactly the current ``items`` schema (~2 us).
+Records written with another schema version (another fingerprint) go through the generic codec, so
+schema evolution keeps working. Malformed bytes raise the same ``DecodeError`` family as the codec;
+tests check both decoders agree on valid and on corrupted records.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.exceptions import DecodeError, SchemaMismatch, TruncatedRecord
+
+UNITS = ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")
+_unpack_f = struct.Struct("<f").unpack_from
+_HEADER = 10
+
+
+def _long(buf: bytes, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    pos += 1
+    n = b & 0x7F
+    shift = 7
+    while b & 0x80:
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+    return (n >> 1) ^ -(n & 1), pos
+
+
+def _bytes(buf: bytes, pos: int) -> tuple[bytes, int]:
+    b = buf[pos]
+    if b < 0x80:  # one-byte length (< 64 bytes): the common case for ids and names
+        size = (b >> 1) ^ -(b & 1)
+        pos += 1
+    else:
+        size, pos = _long(buf, pos)
+    end = pos + size
+    if size < 0 or end > len(buf):
+        raise TruncatedRecord("a string or bytes field runs past the end of the record")
+    return buf[pos:end], end
+
+
+def _string(buf: bytes, pos: int) -> tuple[str, int]:
+    raw, pos = _bytes(buf, pos)
+    return raw.decode(), pos
+
+
+def _optional_float(buf: bytes, pos: int) -> tuple[float | None, int]:
+    branch = buf[pos]
+    if branch == 0:
+        return None, pos + 1
+    if branch != 2 or pos + 5 > len(buf):
+        raise SchemaMismatch("bad union branch for an optional float")
+    return _unpack_f(buf, pos + 1)[0], pos + 5
+
+
+class FastItemDecoder:
+    """Decodes Item records like ``SingleObjectCodec('items', raw_timestamps=True)``, faster."""
+
+    def __init__(self, *, codec: SingleObjectCodec) -> None:
+        self.codec = codec
+        self.header = codec.header
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if data[:_HEADER] != self.header:
+            return self.codec.decode(data)
+        try:
+            return self._parse(data)
+        except DecodeError:
+            raise
+        except IndexError as exc:
+            raise TruncatedRecord("item record ends early") from exc
+        except (UnicodeDecodeError, ValueError, struct.error) as exc:
+            raise SchemaMismatch(f"item record body is malformed: {type(exc).__name__}: {exc}") from exc
+
+    def _parse(self, buf: bytes) -> dict[str, Any]:
+        pos = _HEADER
+        item_id, pos = _string(buf, pos)
+        source, pos = _string(buf, pos)
+        unit, pos = _long(buf, pos)
+        if not 0 <= unit < 4:
+            raise SchemaMismatch(f"unit_of_work enum index {unit} out of range")
+        branch = buf[pos]
+        pos += 1
+        if branch == 0:
+            parent_id = None
+        elif branch == 2:
+            parent_id, pos = _string(buf, pos)
+        else:
+            raise SchemaMismatch("bad union branch for parent_id")
+        embedding, pos = _bytes(buf, pos)
+        branch = buf[pos]
+        pos += 1
+        if branch == 0:
+            probabilities = None
+        elif branch == 2:
+            probabilities, pos = _bytes(buf, pos)
+        else:
+            raise SchemaMismatch("bad union branch for probabilities")
+        branch = buf[pos]
+        pos += 1
+        if branch == 0:
+            hardness = None
+        elif branch == 2:
+            objects, pos = _bytes(buf, pos)
+            mean_unc, pos = _optional_float(buf, pos)
+            frac, pos = _optional_float(buf, pos)
+            hardness = {"object_hardness": objects, "pixel_mean_uncertainty": mean_unc, "pixel_uncertain_fraction": frac}
+        else:
+            raise SchemaMismatch("bad union branch for hardness")
+        branch = buf[pos]
+        pos += 1
+        if branch == 0:
+            uri = None
+        elif branch == 2:
+            uri, pos = _string(buf, pos)
+        else:
+            raise SchemaMismatch("bad union branch for uri")
+        metadata: dict[str, str] = {}
+        while True:
+            count, pos = _long(buf, pos)
+            if count == 0:
+                break
+            if count < 0:  # a block with its byte size
+                count = -count
+                _, pos = _long(buf, pos)
+            for _ in range(count):
+                key, pos = _string(buf, pos)
+                metadata[key], pos = _string(buf, pos)
+        event_time, pos = _long(buf, pos)
+        if pos != len(buf):
+            raise SchemaMismatch(f"{len(buf) - pos} trailing bytes after the record body")
+        return {
+            "item_id": item_id,
+            "source": source,
+            "unit_of_work": UNITS[unit],
+            "parent_id": parent_id,
+            "embedding": embedding,
+            "probabilities": probabilities,
+            "hardness": hardness,
+            "uri": uri,
+            "metadata": metadata,
+            "event_time": event_time,
+        }
