@@ -1,0 +1,16 @@
+"""Errors of the ingestion SDK and CLI."""
+
+from alstream.exceptions import AlstreamError
+
+
+class IngestError(AlstreamError):
+    """Base class for ingestion errors."""
+
+
+class InputFileError(IngestError):
+    """An input file cannot be read at all (missing, unknown format, bad header). Per-record problems
+    are never raised: they become rejections with a line number and a reason."""
+
+
+class DeliveryIncomplete(IngestError):
+    """Some items were not acknowledged by the broker when the flush deadline passed."""

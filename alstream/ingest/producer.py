@@ -1,0 +1,257 @@
+"""The ingestion SDK's producer: validate, encode and produce items to the items topic.
+
+Guarantees a producer team can rely on:
+
+* nothing invalid is sent: every refused item comes back as a :class:`Rejection` with a reason
+  (and counts in ``alstream_ingest_items_rejected_total{reason}``);
+* nothing is lost silently: the Kafka producer is idempotent (no duplicates or reordering on
+  retries), and :meth:`ItemProducer.flush` returns how many items the broker acknowledged and which
+  ones it did not;
+* memory is bounded: when librdkafka's queue is full the producer serves delivery reports and
+  waits (back-pressure) instead of buffering without limit.
+
+Delivery reports are requested for failures only (``delivery.report.only.error``): acknowledged
+items are counted as ``produced - failed - still queued``, which is exact and avoids a Python
+callback per item on the hot path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from confluent_kafka import KafkaError, Producer
+
+from alstream.ingest.encoding import ItemEncoder
+from alstream.ingest.metrics import ITEMS_REJECTED, ITEMS_SENT
+from alstream.ingest.reasons import DeliveryFailure, Rejection
+from alstream.ingest.validation import ItemValidator, PreparedBatch
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import RecordCodec, codec_for
+from alstream.streams.kafka_config import producer_config
+
+# Producer tuning for throughput; idempotence comes from kafka_config.PRODUCER_DEFAULTS.
+INGEST_PRODUCER_OVERRIDES: dict[str, Any] = {
+    "linger.ms": 20,
+    "batch.num.messages": 10_000,
+    "batch.size": 4 * 1024 * 1024,
+    "delivery.report.only.error": True,
+}
+
+
+@dataclass
+class DeliveryReport:
+    """Outcome of everything produced so far, as known after a flush."""
+
+    produced: int  # items handed to the Kafka client
+    acknowledged: int  # of those, acknowledged by the broker
+    pending: int  # still queued or in flight (non-zero only if the flush deadline passed)
+    failures: list[DeliveryFailure] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.pending == 0 and not self.failures
+
+
+class ItemProducer:
+    """Validates items and produces them to the items topic, keyed by ``item_id``.
+
+    ``send`` / ``send_many`` take dict items; ``send_columns`` takes arrays and is the fastest path.
+    All return the rejections; call :meth:`flush` (or use the producer as a context manager, which
+    flushes on exit) to learn what the broker acknowledged.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: AlstreamSettings,
+        default_source: str | None = None,
+        producer: Any | None = None,
+        codec: RecordCodec | None = None,
+        chunk_size: int = 10_000,
+        producer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.kafka.topic("items")
+        self.validator = ItemValidator(settings=settings, default_source=default_source)
+        self.encoder = ItemEncoder(codec=codec or codec_for("items", settings))
+        self.queue_limit = settings.ingest.max_in_flight_messages
+        self.chunk_size = max(1, min(chunk_size, self.queue_limit // 2))
+        if producer is None:
+            conf = producer_config(
+                settings,
+                **{
+                    **INGEST_PRODUCER_OVERRIDES,
+                    "queue.buffering.max.messages": self.queue_limit,
+                    "on_delivery": self._on_delivery,
+                    **(producer_overrides or {}),
+                },
+            )
+            producer = Producer(conf)
+            self._per_message_callback = False
+        else:  # an injected client (tests): ask for a report per message, count only failures
+            self._per_message_callback = True
+        self._producer = producer
+        self._batch_capable = hasattr(producer, "produce_batch") and not self._per_message_callback
+        self.produced = 0
+        self.rejected = 0
+        self._failures: list[DeliveryFailure] = []
+        self._acknowledged_reported = 0
+
+    # ---- sending -----------------------------------------------------------------------------------
+
+    def send(self, item: Mapping[str, Any]) -> Rejection | None:
+        """Validate and produce one item; returns its rejection, or None when it was queued."""
+        rejections = self.send_many([item])
+        return rejections[0] if rejections else None
+
+    def send_many(self, items: Sequence[Any], *, first_index: int = 0) -> list[Rejection]:
+        """Validate and produce dict items; returns the rejected ones (``index`` from ``first_index``)."""
+        rejections: list[Rejection] = []
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start : start + self.chunk_size]
+            batch = self.validator.prepare_records(chunk, first_index=first_index + start)
+            rejections.extend(self._send_prepared(batch))
+        return rejections
+
+    def send_columns(
+        self,
+        *,
+        item_ids: Sequence[str],
+        embeddings: np.ndarray,
+        first_index: int = 0,
+        **columns: Any,
+    ) -> list[Rejection]:
+        """Validate and produce items given as columns (see :meth:`ItemValidator.prepare_columns`)."""
+        rejections: list[Rejection] = []
+        n = len(item_ids)
+        for start in range(0, n, self.chunk_size):
+            stop = min(n, start + self.chunk_size)
+            sliced = {
+                name: value[start:stop] if _is_column(value, n) else value for name, value in columns.items()
+            }
+            batch = self.validator.prepare_columns(
+                item_ids=item_ids[start:stop],
+                embeddings=embeddings[start:stop],
+                first_index=first_index + start,
+                **sliced,
+            )
+            rejections.extend(self._send_prepared(batch))
+        return rejections
+
+    def _send_prepared(self, batch: PreparedBatch) -> list[Rejection]:
+        for rejection in batch.rejections:
+            ITEMS_REJECTED.labels(rejection.reason).inc()
+        self.rejected += len(batch.rejections)
+        if len(batch):
+            values = self.encoder.encode(batch)
+            self._produce(batch.item_ids, values)
+        return batch.rejections
+
+    def _produce(self, item_ids: list[str], values: list[bytes]) -> None:
+        producer = self._producer
+        n = len(values)
+        # back-pressure: never ask librdkafka to hold more than its bounded queue
+        while len(producer) + n > self.queue_limit:
+            producer.poll(0.05)
+        if self._batch_capable:
+            messages = [{"key": key, "value": value} for key, value in zip(item_ids, values)]
+            queued = producer.produce_batch(self.topic, messages)
+            self.produced += n
+            if queued != n:
+                self._retry_unqueued(messages)
+        else:
+            callback = self._on_delivery if self._per_message_callback else None
+            for key, value in zip(item_ids, values):
+                while True:
+                    try:
+                        if callback is None:
+                            producer.produce(self.topic, value=value, key=key)
+                        else:
+                            producer.produce(self.topic, value=value, key=key, on_delivery=callback)
+                        break
+                    except BufferError:  # queue full: serve delivery reports, then retry
+                        producer.poll(0.05)
+                self.produced += 1
+        producer.poll(0)
+        self._report_acknowledged()
+
+    def _retry_unqueued(self, messages: list[dict[str, Any]]) -> None:
+        """produce_batch marks messages it could not queue with ``_error``: retry the queue-full ones."""
+        pending = [m for m in messages if "_error" in m]
+        while pending:
+            retry: list[dict[str, Any]] = []
+            for message in pending:
+                error = message.pop("_error")
+                code = error.code() if isinstance(error, KafkaError) else None
+                if code == KafkaError._QUEUE_FULL:
+                    retry.append(message)
+                else:  # refused locally (e.g. too large): a delivery failure, reported like the broker's
+                    key = message["key"]
+                    self._failures.append(DeliveryFailure(item_id=key if isinstance(key, str) else str(key), error=str(error)))
+            if not retry:
+                return
+            self._producer.poll(0.05)
+            self._producer.produce_batch(self.topic, retry)
+            pending = [m for m in retry if "_error" in m]
+
+    # ---- delivery ----------------------------------------------------------------------------------
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            key = message.key()
+            item_id = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+            self._failures.append(DeliveryFailure(item_id=item_id, error=str(error)))
+
+    @property
+    def acknowledged(self) -> int:
+        """Items the broker acknowledged so far (exact once the queue is empty)."""
+        return self.produced - len(self._failures) - len(self._producer)
+
+    def _report_acknowledged(self) -> None:
+        acknowledged = self.acknowledged
+        if acknowledged > self._acknowledged_reported:
+            ITEMS_SENT.inc(acknowledged - self._acknowledged_reported)
+            self._acknowledged_reported = acknowledged
+
+    def poll(self, timeout_s: float = 0) -> None:
+        """Serve delivery reports (call now and then if you produce slowly)."""
+        self._producer.poll(timeout_s)
+        self._report_acknowledged()
+
+    def flush(self, timeout_s: float | None = None) -> DeliveryReport:
+        """Wait until every queued item is acknowledged or failed (or ``timeout_s`` passes)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while len(self._producer):
+            remaining = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if remaining <= 0:
+                break
+            self._producer.flush(remaining)
+        self._producer.poll(0)
+        self._report_acknowledged()
+        return DeliveryReport(
+            produced=self.produced,
+            acknowledged=self.acknowledged,
+            pending=len(self._producer),
+            failures=list(self._failures),
+        )
+
+    def __len__(self) -> int:
+        """Items queued or in flight."""
+        return len(self._producer)
+
+    def __enter__(self) -> ItemProducer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.flush()
+
+
+def _is_column(value: Any, n: int) -> bool:
+    return not isinstance(value, (str, bytes, int, float)) and value is not None and hasattr(value, "__len__") and len(value) == n

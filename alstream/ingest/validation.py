@@ -1,0 +1,467 @@
+"""Validation of items before they are produced: a bad item is refused with a reason, never sent.
+
+Works on batches: rows are turned into columns once, and the numeric checks (embedding dimension,
+finiteness, probability range and sum) run as numpy operations over the whole batch, so validating
+costs a small fraction of producing. Two entry points share the checks:
+
+* :func:`prepare_records` for dict rows (what JSONL / CSV / Parquet readers and most callers have);
+* :func:`prepare_columns` for callers that already hold arrays (the fastest path).
+
+Both return a :class:`PreparedBatch`: the valid rows, normalised for the encoder, and one
+:class:`Rejection` per refused row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from alstream.ingest import reasons as R
+from alstream.ingest.reasons import Rejection
+from alstream.settings import AlstreamSettings
+
+UNITS: dict[str, int] = {"ITEM": 0, "OBJECT": 1, "REGION": 2, "PIXEL_MASK": 3}  # Avro enum order
+FIELDS = frozenset(
+    {
+        "item_id",
+        "source",
+        "unit_of_work",
+        "parent_id",
+        "embedding",
+        "probabilities",
+        "hardness",
+        "uri",
+        "metadata",
+        "event_time",
+    }
+)
+HARDNESS_FIELDS = frozenset({"object_hardness", "pixel_mean_uncertainty", "pixel_uncertain_fraction"})
+MAX_LONG = 2**63 - 1
+
+
+@dataclass
+class PreparedBatch:
+    """Valid rows in input order, normalised for :class:`alstream.ingest.encoding.ItemEncoder`."""
+
+    positions: list[int]  # index of each valid row in the input
+    item_ids: list[str]
+    sources: list[str]
+    units: list[int]
+    parent_ids: list[str | None]
+    embeddings: np.ndarray  # (valid rows, dim) little-endian float32, C-contiguous
+    probabilities: list[bytes | None]
+    hardness: list[dict[str, Any] | None]
+    uris: list[str | None]
+    metadata: list[dict[str, str]]
+    event_times: list[int]  # epoch milliseconds
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+class ItemValidator:
+    """The rules every item must pass, from the settings the producers and the scorer share."""
+
+    def __init__(self, *, settings: AlstreamSettings, default_source: str | None = None) -> None:
+        self.embedding_dim = settings.ingest.embedding_dim
+        self.max_id_length = settings.ingest.max_id_length
+        self.tolerance = settings.ingest.probability_tolerance
+        self.classes = list(settings.task.classes)
+        self.default_source = default_source
+
+    # ---- dict rows -------------------------------------------------------------------------------
+
+    def prepare_records(self, records: Sequence[Any], *, first_index: int = 0) -> PreparedBatch:
+        """Validate dict rows. ``first_index`` offsets :attr:`Rejection.index` (e.g. a file's row number)."""
+        n = len(records)
+        problems: dict[int, tuple[str, str]] = {}
+        rows: list[Mapping[str, Any]] = []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                problems[i] = (R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
+                rows.append({})
+                continue
+            unknown = record.keys() - FIELDS
+            if unknown:
+                names = ", ".join(sorted(map(str, unknown)))
+                problems[i] = (R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}")
+            rows.append(record)
+        now_ms = int(time.time() * 1000)
+        get = [row.get for row in rows]
+        return self._check(
+            n,
+            problems,
+            ids=[g("item_id") for g in get],
+            sources=[g("source") for g in get],
+            units=[g("unit_of_work", "ITEM") for g in get],
+            parents=[g("parent_id") for g in get],
+            embeddings=[g("embedding") for g in get],
+            probabilities=[g("probabilities") for g in get],
+            hardness=[g("hardness") for g in get],
+            uris=[g("uri") for g in get],
+            metadata=[g("metadata") for g in get],
+            times=[g("event_time") for g in get],
+            now_ms=now_ms,
+            first_index=first_index,
+        )
+
+    # ---- columns -----------------------------------------------------------------------------------
+
+    def prepare_columns(
+        self,
+        *,
+        item_ids: Sequence[str],
+        embeddings: np.ndarray,
+        source: str | Sequence[str] | None = None,
+        unit_of_work: str | Sequence[str] = "ITEM",
+        parent_ids: Sequence[str | None] | None = None,
+        probabilities: np.ndarray | None = None,
+        uris: Sequence[str | None] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+        event_time_ms: int | Sequence[int] | np.ndarray | None = None,
+        first_index: int = 0,
+    ) -> PreparedBatch:
+        """Validate items given as columns: ``embeddings`` is (n, dim), ``probabilities`` (n, classes)."""
+        n = len(item_ids)
+        matrix = np.asarray(embeddings)
+        if matrix.ndim != 2 or matrix.shape[0] != n:
+            raise ValueError(f"embeddings must have shape ({n}, dim), got {matrix.shape}")
+        now_ms = int(time.time() * 1000)
+        if event_time_ms is None:
+            times: list[Any] = [now_ms] * n
+        elif isinstance(event_time_ms, (int, np.integer)):
+            times = [int(event_time_ms)] * n
+        else:
+            times = np.asarray(event_time_ms).tolist()
+        return self._check(
+            n,
+            {},
+            ids=list(item_ids),
+            sources=[source] * n if source is None or isinstance(source, str) else list(source),
+            units=[unit_of_work] * n if isinstance(unit_of_work, str) else list(unit_of_work),
+            parents=[None] * n if parent_ids is None else list(parent_ids),
+            embeddings=matrix,
+            probabilities=probabilities,
+            hardness=[None] * n,
+            uris=[None] * n if uris is None else list(uris),
+            metadata=[_EMPTY] * n if metadata is None else list(metadata),
+            times=times,
+            now_ms=now_ms,
+            first_index=first_index,
+        )
+
+    # ---- the checks --------------------------------------------------------------------------------
+
+    def _check(
+        self,
+        n: int,
+        problems: dict[int, tuple[str, str]],
+        *,
+        ids: list[Any],
+        sources: list[Any],
+        units: list[Any],
+        parents: list[Any],
+        embeddings: list[Any] | np.ndarray,
+        probabilities: list[Any] | np.ndarray | None,
+        hardness: list[Any],
+        uris: list[Any],
+        metadata: list[Any],
+        times: list[Any],
+        now_ms: int,
+        first_index: int,
+    ) -> PreparedBatch:
+        def reject(i: int, reason: str, message: str) -> None:
+            problems.setdefault(i, (reason, message))
+
+        max_len = self.max_id_length
+        # Each column is first checked with C-level passes (set/map/count); the per-row loops that
+        # name the culprits run only when that fast check fails.
+        if not (_all_of_type(ids, str) and n and 0 < min(map(len, ids)) and max(map(len, ids)) <= max_len):
+            for i, value in enumerate(ids):
+                if value is None:
+                    reject(i, R.MISSING_FIELD, "item_id is required")
+                elif type(value) is not str:
+                    reject(i, R.BAD_TYPE, f"item_id must be a string, got {type(value).__name__}")
+                elif not 0 < len(value) <= max_len:
+                    reject(i, R.ID_LENGTH, f"item_id must have 1-{max_len} characters, has {len(value)}")
+        # sources
+        if self.default_source is not None and sources.count(None):
+            sources = [self.default_source if s is None else s for s in sources]
+        if not (_all_of_type(sources, str) and sources.count("") == 0):
+            for i, value in enumerate(sources):
+                if value is None or value == "":
+                    reject(i, R.MISSING_FIELD, "source is required (or give the producer a default source)")
+                elif type(value) is not str:
+                    reject(i, R.BAD_TYPE, f"source must be a string, got {type(value).__name__}")
+        # unit of work and parent
+        if n and units.count(units[0]) == n and isinstance(units[0], str):
+            unit_codes = [UNITS.get(units[0], -1)] * n
+        else:
+            unit_codes = [UNITS.get(u, -1) if isinstance(u, str) else -1 for u in units]
+        if parents.count(None) != n or unit_codes.count(0) != n:
+            for i, code in enumerate(unit_codes):
+                parent = parents[i]
+                if code < 0:
+                    reject(i, R.UNIT_OF_WORK, f"unit_of_work must be one of {', '.join(UNITS)}, got {units[i]!r}")
+                elif parent is None:
+                    if code > 0:
+                        reject(i, R.UNIT_OF_WORK, f"unit_of_work {units[i]} needs parent_id (the item it belongs to)")
+                elif type(parent) is not str:
+                    reject(i, R.BAD_TYPE, f"parent_id must be a string, got {type(parent).__name__}")
+                elif not 0 < len(parent) <= max_len:
+                    reject(i, R.ID_LENGTH, f"parent_id must have 1-{max_len} characters, has {len(parent)}")
+        # uris
+        if uris.count(None) != n:
+            for i, value in enumerate(uris):
+                if value is not None and type(value) is not str:
+                    reject(i, R.BAD_TYPE, f"uri must be a string, got {type(value).__name__}")
+        # embeddings: stacked, then checked in one pass
+        matrix = self._embedding_matrix(embeddings, n, reject)
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            for i in np.flatnonzero(~finite).tolist():
+                reject(i, R.NOT_FINITE, "embedding holds NaN, infinity or a value beyond float32")
+        # probabilities
+        prob_bytes = self._probabilities(probabilities, n, reject)
+        # hardness, metadata, times: rarely set / cheap per row
+        if hardness.count(None) == n:
+            hard_rows: list[Any] = hardness
+        else:
+            hard_rows = [None if h is None else self._hardness(i, h, reject) for i, h in enumerate(hardness)]
+        if metadata.count(_EMPTY) == n:
+            meta_rows: list[Any] = metadata
+        else:
+            meta_rows = [_EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
+                         for i, m in enumerate(metadata)]
+        if _all_of_type(times, int) and n and min(times) >= 0 and max(times) <= MAX_LONG:
+            time_rows: list[int] = times
+        else:
+            time_rows = [t if type(t) is int and 0 <= t <= MAX_LONG else self._time(i, t, now_ms, reject)
+                         for i, t in enumerate(times)]
+
+        if problems:
+            keep = [i for i in range(n) if i not in problems]
+            rejections = [
+                Rejection(
+                    index=first_index + i,
+                    item_id=ids[i] if isinstance(ids[i], str) else None,
+                    reason=reason,
+                    message=message,
+                )
+                for i, (reason, message) in sorted(problems.items())
+            ]
+            valid_matrix = np.ascontiguousarray(matrix[keep])
+        else:
+            keep = list(range(n))
+            rejections = []
+            valid_matrix = matrix
+        pick = (lambda column: [column[i] for i in keep]) if problems else (lambda column: list(column))
+        return PreparedBatch(
+            positions=[first_index + i for i in keep],
+            item_ids=pick(ids),
+            sources=pick(sources),
+            units=pick(unit_codes),
+            parent_ids=pick(parents),
+            embeddings=valid_matrix,
+            probabilities=pick(prob_bytes),
+            hardness=pick(hard_rows),
+            uris=pick(uris),
+            metadata=pick(meta_rows),
+            event_times=pick(time_rows),
+            rejections=rejections,
+        )
+
+    def _embedding_matrix(self, embeddings: list[Any] | np.ndarray, n: int, reject: Any) -> np.ndarray:
+        dim = self.embedding_dim
+        if isinstance(embeddings, np.ndarray):
+            if embeddings.shape[1] != dim:
+                for i in range(n):
+                    reject(i, R.EMBEDDING_DIM, f"embedding has {embeddings.shape[1]} values, expected {dim}")
+                return np.zeros((n, dim), dtype="<f4")
+            return _as_f4(embeddings)
+        try:  # fast path: every row a list / array of the right length
+            with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # beyond float32 -> inf, refused below
+                matrix = np.asarray(embeddings, dtype="<f4")
+            if matrix.shape == (n, dim):
+                return _as_f4(matrix)
+        except (ValueError, TypeError, OverflowError):
+            pass  # ragged, missing or non-numeric rows: found and named row by row below
+        matrix = np.zeros((n, dim), dtype="<f4")
+        for i, value in enumerate(embeddings):
+            vector, problem = _vector(value, "embedding")
+            if problem is not None:
+                reject(i, *problem)
+            elif vector.shape[0] != dim:
+                reject(i, R.EMBEDDING_DIM, f"embedding has {vector.shape[0]} values, expected {dim}")
+            else:
+                matrix[i] = vector
+        return matrix
+
+    def _probabilities(self, probabilities: list[Any] | np.ndarray | None, n: int, reject: Any) -> list[bytes | None]:
+        if probabilities is None:
+            return [None] * n
+        k = len(self.classes)
+        if isinstance(probabilities, np.ndarray):
+            if probabilities.ndim != 2 or probabilities.shape[0] != n:
+                raise ValueError(f"probabilities must have shape ({n}, classes), got {probabilities.shape}")
+            present = np.ones(n, dtype=bool)
+            matrix = _as_f4(probabilities)
+            width = matrix.shape[1]
+            if (k and width != k) or width < 2:
+                for i in range(n):
+                    reject(i, R.PROBABILITIES_LENGTH, self._length_message(width, k))
+        else:
+            present = np.fromiter((p is not None for p in probabilities), dtype=bool, count=n)
+            if not present.any():
+                return [None] * n
+            vectors: list[np.ndarray | None] = [None] * n
+            width = k
+            for i in np.flatnonzero(present).tolist():
+                vector, problem = _vector(probabilities[i], "probabilities")
+                if problem is not None:
+                    reject(i, *problem)
+                    continue
+                if not width:
+                    width = vector.shape[0]  # without configured classes the first item sets the width
+                if vector.shape[0] != width or width < 2:
+                    reject(i, R.PROBABILITIES_LENGTH, self._length_message(vector.shape[0], k or width))
+                    continue
+                vectors[i] = vector
+            width = max(width, 1)
+            matrix = np.full((n, width), 1.0 / width, dtype="<f4")
+            for i, vector in enumerate(vectors):
+                if vector is not None:
+                    matrix[i] = vector
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(matrix).all(axis=1)
+            in_range = ((matrix >= 0) & (matrix <= 1)).all(axis=1)
+            sums = matrix.astype(np.float64).sum(axis=1)
+        for i in np.flatnonzero(present & ~finite).tolist():
+            reject(i, R.NOT_FINITE, "probabilities hold NaN or infinity")
+        for i in np.flatnonzero(present & finite & ~in_range).tolist():
+            reject(i, R.PROBABILITIES_RANGE, "every probability must lie in [0, 1]")
+        off = present & finite & (np.abs(sums - 1.0) > self.tolerance)
+        for i in np.flatnonzero(off).tolist():
+            reject(i, R.PROBABILITIES_SUM, f"probabilities sum to {sums[i]:.6g}, not 1 (tolerance {self.tolerance:g})")
+        row_bytes = matrix.tobytes()
+        step = matrix.shape[1] * 4
+        return [row_bytes[i * step : (i + 1) * step] if ok else None for i, ok in enumerate(present.tolist())]
+
+    @staticmethod
+    def _length_message(got: int, expected: int) -> str:
+        if expected >= 2:
+            return f"probabilities have {got} values, expected {expected} (one per task class)"
+        return f"probabilities need at least 2 values, got {got}"
+
+    @staticmethod
+    def _hardness(i: int, value: Any, reject: Any) -> dict[str, Any] | None:
+        if not isinstance(value, Mapping):
+            reject(i, R.HARDNESS, "hardness must be an object with object_hardness and optional pixel fields")
+            return None
+        unknown = value.keys() - HARDNESS_FIELDS
+        if unknown:
+            reject(i, R.HARDNESS, f"unknown hardness field(s) {', '.join(sorted(map(str, unknown)))}")
+            return None
+        vector, problem = _vector(value.get("object_hardness", []), "object_hardness")
+        if problem is not None:
+            reject(i, R.HARDNESS, problem[1])
+            return None
+        if vector.size and not (np.isfinite(vector).all() and (vector >= 0).all() and (vector <= 1).all()):
+            reject(i, R.HARDNESS, "object_hardness values must be finite and in [0, 1]")
+            return None
+        out: dict[str, Any] = {"object_hardness": vector.tobytes()}
+        for name in ("pixel_mean_uncertainty", "pixel_uncertain_fraction"):
+            number = value.get(name)
+            if number is not None and (
+                isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1
+            ):
+                reject(i, R.HARDNESS, f"{name} must be a number in [0, 1], got {number!r}")
+                return None
+            out[name] = None if number is None else float(number)
+        return out
+
+    @staticmethod
+    def _metadata(i: int, value: Any, reject: Any) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            reject(i, R.BAD_TYPE, f"metadata must be an object of strings, got {type(value).__name__}")
+            return _EMPTY
+        return {
+            str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+            for k, v in value.items()
+        }
+
+    @staticmethod
+    def _time(i: int, value: Any, now_ms: int, reject: Any) -> int:
+        if value is None:
+            return now_ms
+        if isinstance(value, (bool, np.bool_)):
+            reject(i, R.EVENT_TIME, "event_time must be epoch milliseconds, an ISO-8601 string or a datetime")
+            return 0
+        if isinstance(value, (int, np.integer)) or (isinstance(value, float) and math.isfinite(value)):
+            ms = int(value)
+        elif isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            ms = int(moment.timestamp() * 1000)
+        elif isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                reject(i, R.EVENT_TIME, f"event_time {value[:40]!r} is not ISO-8601 (e.g. 2026-01-31T12:00:00Z)")
+                return 0
+            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            ms = int(moment.timestamp() * 1000)
+        else:
+            reject(i, R.EVENT_TIME, f"event_time must be epoch milliseconds, got {type(value).__name__}")
+            return 0
+        if not 0 <= ms <= MAX_LONG:
+            reject(i, R.EVENT_TIME, f"event_time {ms} ms is outside 1970..2262")
+            return 0
+        return ms
+
+
+_EMPTY: dict[str, str] = {}
+
+
+def _all_of_type(values: list[Any], kind: type) -> bool:
+    """True when every value's type is exactly ``kind`` (one C-level pass; bool is not int)."""
+    return not values or set(map(type, values)) == {kind}
+
+
+def _as_f4(matrix: np.ndarray) -> np.ndarray:
+    """Little-endian float32, C-contiguous; float64 values beyond float32 become inf (then refused)."""
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.ascontiguousarray(matrix, dtype="<f4")
+
+
+def _vector(value: Any, name: str) -> tuple[np.ndarray, tuple[str, str] | None]:
+    """One vector from a list, a 1-D array or packed little-endian float32 bytes."""
+    empty = np.zeros(0, dtype="<f4")
+    if value is None:
+        return empty, (R.MISSING_FIELD, f"{name} is required")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        if len(raw) % 4:
+            return empty, (R.BAD_TYPE, f"{name} bytes must be packed float32 (length a multiple of 4), got {len(raw)}")
+        return np.frombuffer(raw, dtype="<f4"), None
+    if isinstance(value, (str, Mapping)) or not hasattr(value, "__len__"):
+        return empty, (R.BAD_TYPE, f"{name} must be a list of numbers, got {type(value).__name__}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            vector = np.asarray(value, dtype="<f4")
+    except (TypeError, ValueError, OverflowError):
+        return empty, (R.BAD_TYPE, f"{name} must be a list of numbers")
+    if vector.ndim != 1:
+        return empty, (R.BAD_TYPE, f"{name} must be a flat list of numbers, got {vector.ndim} dimensions")
+    return vector, None

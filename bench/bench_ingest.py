@@ -1,0 +1,170 @@
+"""Ingestion SDK throughput against raw confluent-kafka, same broker, same bytes, same run.
+
+    .venv/bin/python bench/bench_ingest.py [--items 300000] [--rounds 3]
+
+Starts an EmbeddedBroker unless KAFKA_BOOTSTRAP_SERVERS is set. Each round produces the same items:
+
+* raw produce():       confluent-kafka Producer.produce per pre-encoded value, then flush;
+* raw produce_batch(): the same bytes through Producer.produce_batch, then flush;
+* SDK send_columns:    validate + encode + produce from arrays (ids, (n, dim) embeddings,
+                       (n, classes) probabilities), then flush;
+* SDK send_many:       the same items as dict rows (numpy vectors), then flush.
+
+Both raw clients use the SDK's producer settings (idempotence, linger, batch size), so the ratio
+measures the SDK's own cost. Medians over rounds; target: SDK columns >= 0.8 x the faster raw path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Producer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alstream.ingest import ItemProducer, ItemValidator  # noqa: E402
+from alstream.ingest.encoding import ItemEncoder  # noqa: E402
+from alstream.streams.codecs import codec_for  # noqa: E402
+from alstream.ingest.producer import INGEST_PRODUCER_OVERRIDES  # noqa: E402
+from alstream.settings import AlstreamSettings, load_settings  # noqa: E402
+from alstream.streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from alstream.streams.kafka_config import producer_config  # noqa: E402
+from alstream.streams.topics import create_topics, spec  # noqa: E402
+
+CLASSES = ["a", "b", "c", "d"]
+
+
+@contextlib.contextmanager
+def cluster() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+def fresh_settings(bootstrap: str, embedding_dim: int) -> AlstreamSettings:
+    """A topic prefix of its own per measured run, so no run appends to another's partitions."""
+    settings = load_settings(
+        kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"bench{uuid.uuid4().hex[:8]}."},
+        ingest={"embedding_dim": embedding_dim},
+        task={"classes": CLASSES},
+    )
+    create_topics(settings, specs=(spec("items"),))
+    return settings
+
+
+def timed(run: Callable[[], int]) -> tuple[float, int]:
+    started = time.perf_counter()
+    count = run()
+    return time.perf_counter() - started, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dim", type=int, default=64)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(7)
+    n = args.items
+    ids = [f"item-{i:09d}" for i in range(n)]
+    embeddings = rng.standard_normal((n, args.dim)).astype("<f4")
+    logits = rng.standard_normal((n, len(CLASSES)))
+    probabilities = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype("<f4")
+    event_ms = 1_760_000_000_000 + np.arange(n, dtype=np.int64)
+    rows = [
+        {"item_id": ids[i], "source": "bench", "embedding": embeddings[i], "probabilities": probabilities[i],
+         "event_time": int(event_ms[i])}
+        for i in range(n)
+    ]
+
+    results: dict[str, list[float]] = {"raw produce()": [], "raw produce_batch()": [], "SDK send_columns": [],
+                                       "SDK send_many (dict rows)": []}
+    with cluster() as bootstrap:
+        print(f"cluster {bootstrap}; {n:,} items of dim {args.dim} + {len(CLASSES)} probabilities; "
+              f"{args.rounds} rounds")
+        # the exact bytes the SDK sends, encoded once outside the timing for the raw runs
+        encoder_settings = fresh_settings(bootstrap, args.dim)
+        validator = ItemValidator(settings=encoder_settings)
+        encoder = ItemEncoder(codec=codec_for("items", encoder_settings))
+        batch = validator.prepare_columns(item_ids=ids, embeddings=embeddings, source="bench",
+                                          probabilities=probabilities, event_time_ms=event_ms)
+        values = encoder.encode(batch)
+        print(f"value size {len(values[0])} bytes; encoder fast path: {encoder.fast}")
+        raw_conf = {k: v for k, v in INGEST_PRODUCER_OVERRIDES.items() if k != "delivery.report.only.error"}
+
+        def raw_produce() -> int:
+            settings = fresh_settings(bootstrap, args.dim)
+            producer = Producer(producer_config(settings, **raw_conf))
+            topic = settings.kafka.topic("items")
+            produce, poll = producer.produce, producer.poll
+            for key, value in zip(ids, values):
+                while True:
+                    try:
+                        produce(topic, value, key)
+                        break
+                    except BufferError:
+                        poll(0.05)
+            assert producer.flush(60) == 0
+            return n
+
+        def raw_batch() -> int:
+            settings = fresh_settings(bootstrap, args.dim)
+            producer = Producer(producer_config(settings, **raw_conf))
+            topic = settings.kafka.topic("items")
+            for start in range(0, n, 10_000):
+                chunk = [{"key": k, "value": v} for k, v in zip(ids[start:start + 10_000], values[start:start + 10_000])]
+                while len(producer) + len(chunk) > 100_000:
+                    producer.poll(0.05)
+                assert producer.produce_batch(topic, chunk) == len(chunk)
+                producer.poll(0)
+            assert producer.flush(60) == 0
+            return n
+
+        def sdk_columns() -> int:
+            producer = ItemProducer(settings=fresh_settings(bootstrap, args.dim))
+            rejected = producer.send_columns(item_ids=ids, embeddings=embeddings, source="bench",
+                                             probabilities=probabilities, event_time_ms=event_ms)
+            report = producer.flush(60)
+            assert not rejected and report.complete and report.acknowledged == n, report
+            return n
+
+        def sdk_rows() -> int:
+            producer = ItemProducer(settings=fresh_settings(bootstrap, args.dim))
+            rejected = producer.send_many(rows)
+            report = producer.flush(60)
+            assert not rejected and report.complete and report.acknowledged == n, report
+            return n
+
+        runs = {"raw produce()": raw_produce, "raw produce_batch()": raw_batch, "SDK send_columns": sdk_columns,
+                "SDK send_many (dict rows)": sdk_rows}
+        for round_no in range(args.rounds):
+            for name, run in runs.items():  # interleaved, so load changes hit every path alike
+                seconds, count = timed(run)
+                results[name].append(count / seconds)
+            print(f"round {round_no + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in results.items()))
+
+    medians = {name: statistics.median(rates) for name, rates in results.items()}
+    best_raw = max(medians["raw produce()"], medians["raw produce_batch()"])
+    print("\nmedian items/s (validate + encode + produce + flush for the SDK; produce + flush for raw)")
+    for name, rate in medians.items():
+        print(f"  {name:28s} {rate:>12,.0f}   {rate / best_raw:5.2f} x best raw")
+    ratio = medians["SDK send_columns"] / best_raw
+    print(f"\nSDK send_columns / best raw = {ratio:.2f} (target >= 0.80): {'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
+    print(f"SDK send_columns / raw produce() = {medians['SDK send_columns'] / medians['raw produce()']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""`alstream produce` and the SDK against a real broker: every valid item lands, every bad one is reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from typer.testing import CliRunner
+
+from alstream.cli.main import app
+from alstream.ingest import ItemProducer
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.kafka_config import consumer_config
+
+pytestmark = pytest.mark.broker
+
+
+def consume_items(settings: AlstreamSettings, expected: int, group_id: str, timeout_s: float = 30) -> dict[str, dict]:
+    """Read the items topic from the beginning (assigned, no group join) until ``expected`` records."""
+    topic = settings.kafka.topic("items")
+    consumer = Consumer(consumer_config(settings, group_id=group_id))
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    codec = SingleObjectCodec("items", raw_timestamps=True)
+    items: dict[str, dict] = {}
+    count = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while count < expected and time.monotonic() < deadline:
+            for message in consumer.consume(1000, 0.2):
+                if message.error() is None:
+                    record = codec.decode(message.value())
+                    assert message.key().decode() == record["item_id"]
+                    items[record["item_id"]] = record
+                    count += 1
+        for message in consumer.consume(1000, 0.5):  # nothing beyond what was expected
+            count += message.error() is None
+    finally:
+        consumer.close()
+    assert count == len(items), "an item was produced twice"
+    return items
+
+
+def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
+    topics: AlstreamSettings, group_id: str, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    lines = [
+        json.dumps({"item_id": f"item-{i}", "embedding": rng.standard_normal(64).tolist(),
+                    "metadata": {"n": i}, "event_time": 1_760_000_000_000 + i})
+        for i in range(200)
+    ]
+    broken = {
+        10: ('{"item_id": "cut", "embedding": [0.1, ', "unparseable"),
+        20: (json.dumps({"item_id": "short", "embedding": [0.1] * 63}), "embedding_dim"),
+        30: (json.dumps({"embedding": [0.1] * 64}), "missing_field"),
+        40: (json.dumps({"item_id": "inf", "embedding": [1e39] * 64}), "not_finite"),
+        50: (json.dumps({"item_id": "part", "unit_of_work": "REGION", "embedding": [0.1] * 64}), "unit_of_work"),
+    }
+    valid_ids = {f"item-{i}" for i in range(200)} - {f"item-{i - 1}" for i in broken}
+    for line_number, (text, _) in broken.items():
+        lines[line_number - 1] = text
+    path = tmp_path / "batch.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = CliRunner().invoke(app, ["produce", str(path), "--no-progress", "--chunk-size", "64"])
+    assert result.exit_code == 1, result.output
+    assert "195" in result.output  # sent, acknowledged by the broker
+
+    rejects = [json.loads(line) for line in (tmp_path / "batch.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [(n, reason) for n, (_, reason) in broken.items()]
+    assert all(r["message"] for r in rejects)
+    assert rejects[1]["record"]["item_id"] == "short" and rejects[0]["record"].startswith('{"item_id": "cut"')
+
+    landed = consume_items(topics, len(valid_ids), group_id)
+    assert set(landed) == valid_ids
+    assert landed["item-0"]["source"] == "batch"  # default source: the file name
+    assert landed["item-7"]["metadata"] == {"n": "7"}
+    assert landed["item-7"]["event_time"] == 1_760_000_000_007
+
+
+def test_clean_file_exits_zero_and_sdk_columns_land(topics: AlstreamSettings, group_id: str, tmp_path: Path) -> None:
+    path = tmp_path / "clean.csv"
+    header = ",".join(["item_id", "source"] + [f"emb_{j}" for j in range(64)])
+    path.write_text(header + "\n" + "\n".join(f"csv-{i},cam," + ",".join(["0.5"] * 64) for i in range(20)) + "\n")
+    result = CliRunner().invoke(app, ["produce", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "clean.csv.rejects.jsonl").read_text() == ""
+
+    with ItemProducer(settings=topics) as producer:
+        rejections = producer.send_columns(
+            item_ids=[f"col-{i}" for i in range(30)], embeddings=np.ones((30, 64)), source="sdk"
+        )
+    report = producer.flush(30)
+    assert rejections == [] and report.complete and report.acknowledged == 30
+    landed = consume_items(topics, 50, group_id)
+    assert {k for k in landed if k.startswith("csv-")} == {f"csv-{i}" for i in range(20)}
+    assert {k for k in landed if k.startswith("col-")} == {f"col-{i}" for i in range(30)}
