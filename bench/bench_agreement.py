@@ -38,6 +38,7 @@ class Scenario:
     spike_at: int | None = None
     drifter_accuracy: float | None = None  # one annotator after the onset
     everyone_accuracy: float | None = None  # all annotators after the onset
+    annotators: int = ANNOTATORS
 
 
 def _answer(rng: np.random.Generator, truth: int, accuracy: float) -> int:
@@ -53,7 +54,7 @@ def simulate(scenario: Scenario, seed: int) -> list[tuple[int, bool]]:
     for index in range(scenario.items):
         after = scenario.spike_at is not None and index >= scenario.spike_at
         truth = int(rng.integers(0, CLASSES))
-        raters = rng.choice(ANNOTATORS, size=scenario.k, replace=False)
+        raters = rng.choice(scenario.annotators, size=scenario.k, replace=False)
         answers = []
         for rater in raters:
             accuracy = scenario.accuracy
@@ -121,6 +122,7 @@ def main() -> None:
         Scenario("stationary k=3 acc .90", 4000, 3, 0.90),
         Scenario("stationary k=2 acc .80", 4000, 2, 0.80),
         Scenario("demo: drifter k=3 (450 labels)", 150, 3, 0.90, spike_at=75, drifter_accuracy=0.3),
+        Scenario("alstream demo: 4 ann, .95->.2 @50", 150, 3, 0.95, spike_at=50, drifter_accuracy=0.2, annotators=4),
         Scenario("demo: drifter k=2 (600 labels)", 300, 2, 0.90, spike_at=150, drifter_accuracy=0.3),
         Scenario("drifter k=3, long", 1500, 3, 0.90, spike_at=750, drifter_accuracy=0.3),
         Scenario("ambiguity k=3 .90->.70", 1500, 3, 0.90, spike_at=750, everyone_accuracy=0.70),
@@ -130,7 +132,7 @@ def main() -> None:
         f"min_baseline={config.min_baseline_items} z>={config.z_threshold} "
         f"increase>={config.min_rate_increase} persistence={config.persistence_items} cooldown={config.cooldown_items}; {args.seeds} seeds each"
     )
-    print(f"{'scenario':34} {'detected':>9} {'delay med':>10} {'delay p90':>10} {'false/10k labels':>17}")
+    print(f"{'scenario':36} {'detected':>9} {'delay med':>10} {'delay p90':>10} {'false/10k labels':>17}")
     started = time.perf_counter()
     for scenario in scenarios:
         result = run(scenario, args.seeds, config)
@@ -140,7 +142,7 @@ def main() -> None:
             return "-".rjust(width) if value is None else format(value, pattern)
 
         print(
-            f"{scenario.name:34} {fmt(result['detection_rate'], '9.0%')} {fmt(result['delay_median'], '10.0f')} "
+            f"{scenario.name:36} {fmt(result['detection_rate'], '9.0%')} {fmt(result['delay_median'], '10.0f')} "
             f"{fmt(result['delay_p90'], '10.0f')} {result['false_alarms_per_10k']:17.2f}"
         )
     print(f"({time.perf_counter() - started:.1f}s; delays in labels after the onset)")

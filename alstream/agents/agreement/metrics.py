@@ -7,7 +7,9 @@ DISAGREEMENT_RATE = Gauge("alstream_agreement_disagreement_rate", "Share of over
 BASELINE_RATE = Gauge("alstream_agreement_baseline_rate", "Trailing baseline disagreement rate.")
 KRIPPENDORFF_ALPHA = Gauge("alstream_agreement_krippendorff_alpha", "Nominal Krippendorff's alpha of the window.")
 FLEISS_KAPPA = Gauge("alstream_agreement_fleiss_kappa", "Fleiss' kappa of the window (most common k).")
-PERCENT_AGREEMENT = Gauge("alstream_agreement_percent_agreement", "Mean pairwise agreement of the window.")
+PERCENT_AGREEMENT = Gauge(
+    "alstream_agreement_pairwise_agreement_ratio", "Mean pairwise (percent) agreement of the window, 0-1."
+)
 COHEN_KAPPA_MEAN = Gauge("alstream_agreement_cohen_kappa_mean", "Mean Cohen's kappa over annotator pairs in the window.")
 CLASS_AGREEMENT = Gauge(
     "alstream_agreement_class_specific_agreement", "Specific agreement per class in the window.", ["class_"]
