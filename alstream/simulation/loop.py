@@ -67,6 +67,8 @@ class SimulationConfig:
     initial_size: int = 20
     test_share: float = 0.3
     metric: str = "accuracy"
+    quotas: Any = None  # alstream.agents.router.quotas.Quotas: mix each batch with the router's rules
+    labels_per_day: int = 100  # one simulated annotator's day, for the router's rolling-day quotas
 
     def check(self, dataset: Dataset) -> None:
         classes = len(dataset.classes)
@@ -118,12 +120,16 @@ def run_simulation(
         for strategy in (policy.label, RANDOM):
             rng = np.random.default_rng([seed, 1 if strategy == RANDOM else 2])
 
+            mix = MixTally(quotas=config.quotas, day=config.labels_per_day) if config.quotas is not None else None
+
             def choose(bundle: ModelBundle, pool: np.ndarray, count: int, *, _s: str = strategy,
-                       _rng: np.random.Generator = rng) -> np.ndarray:
+                       _rng: np.random.Generator = rng, _mix: MixTally | None = mix) -> tuple[np.ndarray, int]:
                 if _s == RANDOM:
-                    return _rng.choice(pool, size=count, replace=False)
-                return _policy_batch(dataset, bundle, pool, count, signal, slice_mask,
-                                     policy.random_slice_fraction, _rng)
+                    return _rng.choice(pool, size=count, replace=False), 0
+                ranked, in_slice = _ranked_and_slice(dataset, bundle, pool, signal, slice_mask)
+                if _mix is not None:
+                    return _mix.batch(ranked, in_slice, count, _rng)
+                return _policy_batch(ranked, in_slice, count, policy.random_slice_fraction, _rng), 0
 
             for labels, value in _one_run(dataset, config, seed, initial, pool_idx, test_idx, choose):
                 points.append(CurvePoint(strategy, seed, labels, value))
@@ -144,9 +150,11 @@ def _one_run(
     initial: np.ndarray,
     pool_idx: np.ndarray,
     test_idx: np.ndarray,
-    choose: Callable[[ModelBundle, np.ndarray, int], np.ndarray],
+    choose: Callable[[ModelBundle, np.ndarray, int], tuple[np.ndarray, int]],
 ) -> list[tuple[int, float]]:
+    """Label until the budget is spent; QA gold answers spend budget without adding a training item."""
     labeled = list(initial)
+    qa_spent = 0
     pool = np.setdiff1d(pool_idx, initial)
     curve = []
     while True:
@@ -155,41 +163,105 @@ def _one_run(
             np.argmax(np.mean(member_probabilities(bundle, dataset.features[test_idx]), axis=0), axis=1)
         ]
         values = metric_values(dataset.labels[test_idx], predicted, classes=dataset.classes)
-        curve.append((len(labeled), primary(values, config.metric)))
-        room = config.budget - len(labeled)
+        spent = len(labeled) + qa_spent
+        curve.append((spent, primary(values, config.metric)))
+        room = config.budget - spent
         if room <= 0 or len(pool) == 0:
             return curve
-        picked = np.asarray(choose(bundle, pool, min(config.batch_size, room, len(pool))))
+        picked, qa = choose(bundle, pool, min(config.batch_size, room, len(pool)))
+        picked = np.asarray(picked, dtype=int)
+        if len(picked) == 0 and qa == 0:
+            return curve  # nothing left that the rules allow
         labeled.extend(picked.tolist())
+        qa_spent += qa
         pool = np.setdiff1d(pool, picked)
 
 
-def _policy_batch(
-    dataset: Dataset,
-    bundle: ModelBundle,
-    pool: np.ndarray,
-    count: int,
-    signal: Any,
-    slice_mask: np.ndarray,
-    fraction: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
+def _ranked_and_slice(
+    dataset: Dataset, bundle: ModelBundle, pool: np.ndarray, signal: Any, slice_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(non-slice pool items, best score first; slice items, never ranked)."""
     in_slice = pool[slice_mask[pool]]
     ranked = pool[~slice_mask[pool]]
-    from_slice = min(len(in_slice), int(round(count * fraction)))
-    if len(ranked) < count - from_slice:
-        from_slice = count - len(ranked)
-    chosen = [rng.choice(in_slice, size=from_slice, replace=False)] if from_slice else []
-    wanted = count - from_slice
-    if wanted:
+    if len(ranked):
         features = dataset.features[ranked]
         committee = member_probabilities(bundle, features)
         scores = np.asarray(signal.score(
             probabilities=np.mean(committee, axis=0), committee=committee, embeddings=features,
         ), dtype=float)
-        order = np.lexsort((ranked, -scores))  # highest score first; ties by index, deterministic
-        chosen.append(ranked[order[:wanted]])
+        ranked = ranked[np.lexsort((ranked, -scores))]  # highest score first; ties by index, deterministic
+    return ranked, in_slice
+
+
+def _policy_batch(
+    ranked: np.ndarray, in_slice: np.ndarray, count: int, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The slice's share of the batch at random from the slice, the rest from the top of the ranking."""
+    from_slice = min(len(in_slice), int(round(count * fraction)))
+    if len(ranked) < count - from_slice:
+        from_slice = count - len(ranked)
+    chosen = [rng.choice(in_slice, size=from_slice, replace=False)] if from_slice else []
+    if count - from_slice:
+        chosen.append(ranked[: count - from_slice])
     return np.concatenate(chosen) if chosen else np.empty(0, dtype=int)
+
+
+@dataclass
+class MixTally:
+    """One simulated annotator under the router's own quota rules (:mod:`alstream.agents.router.mix`).
+
+    Each label is one assignment; a simulated day is ``day`` labels. For every slot the router's
+    ``preference`` order decides the source: HARD takes the next top-ranked item (when the daily cap
+    and the minimum normal share allow), RANDOM a random slice item, NORMAL / FRESH a random unranked
+    pick from outside the slice, QA a stable-gold answer that spends budget but teaches nothing new.
+    """
+
+    quotas: Any
+    day: int
+    history: list[str] = field(default_factory=list)
+
+    def batch(self, ranked: np.ndarray, in_slice: np.ndarray, count: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        from alstream.agents.router.mix import MixCounts, preference
+        from alstream.agents.router.pool import FRESH, HARD, NORMAL, QA, RANDOM as SLICE
+
+        top = list(ranked.tolist())
+        others = list(rng.permutation(ranked).tolist())
+        slice_left = list(rng.permutation(in_slice).tolist())
+        taken: set[int] = set()
+        picked: list[int] = []
+        qa = 0
+        for _ in range(count):
+            window = self.history[-self.day:]  # the rolling day, at one label per slot
+            counts = MixCounts(total=len(window), hard=window.count(HARD), random=window.count(SLICE),
+                               qa=window.count(QA))
+            for source in preference(counts, self.quotas):
+                item = None
+                if source == QA:
+                    qa += 1
+                    break
+                if source == HARD:
+                    item = _next_free(top, taken)
+                elif source == SLICE:
+                    item = _next_free(slice_left, taken)
+                elif source in (NORMAL, FRESH):
+                    item = _next_free(others, taken)
+                if item is not None:
+                    taken.add(item)
+                    picked.append(item)
+                    break
+            else:
+                source = "NONE"
+            self.history.append(source)
+        return np.asarray(picked, dtype=int), qa
+
+
+def _next_free(queue: list[int], taken: set[int]) -> int | None:
+    while queue:
+        item = queue.pop(0)
+        if item not in taken:
+            return item
+    return None
 
 
 def _stratified_seed(labels: np.ndarray, pool_idx: np.ndarray, size: int, seed: int) -> np.ndarray:

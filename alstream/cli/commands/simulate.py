@@ -46,6 +46,13 @@ def register(app: typer.Typer) -> None:
             Optional[float],  # noqa: UP007
             typer.Option(help="Target metric (default: random's final mean)."),
         ] = None,
+        quotas: Annotated[
+            Optional[Path],  # noqa: UP007
+            typer.Option(help="Router quotas TOML: mix each policy batch with the router's hard cap, normal share, "
+                              "random share and QA rate."),
+        ] = None,
+        labels_per_day: Annotated[int, typer.Option(help="Labels in one simulated annotator-day (with --quotas).")]
+        = 100,
         label_column: Annotated[str, typer.Option(help="Label column of a CSV / Parquet dataset.")] = "label",
         out: Annotated[Path, typer.Option(help="Directory for curves.csv, learning_curve.png, summary.json.")] = Path(
             "simulation"
@@ -56,8 +63,13 @@ def register(app: typer.Typer) -> None:
         data = load_dataset(dataset, label_column=label_column)
         if metric.startswith("recall:") and metric.removeprefix("recall:") not in data.classes:
             raise ConfigError(f"--metric {metric}: class not in the dataset ({', '.join(data.classes)})")
+        rules = None
+        if quotas is not None:
+            from alstream.agents.router.quotas import load_quotas
+
+            rules = load_quotas(quotas)
         config = SimulationConfig(budget=budget, seeds=seeds, batch_size=batch_size, initial_size=initial,
-                                  metric=metric)
+                                  metric=metric, quotas=rules, labels_per_day=labels_per_day)
         console = Console()
         total = 2 * seeds * steps_per_run(config)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

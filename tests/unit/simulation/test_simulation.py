@@ -79,3 +79,26 @@ def test_bad_inputs_fail_with_the_option_to_fix(tmp_path: Path) -> None:
         load_dataset(str(tmp_path / "x.csv"))
     with pytest.raises(SimulationError, match="--budget"):
         SimulationConfig(budget=5000).check(load_dataset("wine"))
+
+
+def test_router_quotas_cap_hard_items_and_spend_budget_on_qa() -> None:
+    from alstream.agents.router.pool import HARD, QA
+    from alstream.agents.router.quotas import Quotas
+    from alstream.simulation.loop import MixTally
+
+    tally = MixTally(quotas=Quotas(max_hard_per_day=5, min_normal_share=0.5, random_share=0.1, qa_rate=0.1), day=20)
+    rng = np.random.default_rng(0)
+    picked, qa = tally.batch(np.arange(100), np.arange(100, 120), 20, rng)
+    assert tally.history.count(HARD) == 5
+    assert qa == tally.history.count(QA) == 2
+    assert len(picked) == 18 and len(set(picked.tolist())) == 18
+    assert set(picked.tolist()) >= {0, 1, 2, 3, 4}
+
+
+def test_quota_constrained_policy_still_spends_exactly_the_budget() -> None:
+    from alstream.agents.router.quotas import Quotas
+
+    policy = load_selection_policy(str(POLICIES / "entropy.toml"))
+    config = SimulationConfig(budget=70, seeds=1, batch_size=10, initial_size=10, quotas=Quotas(qa_rate=0.2))
+    points = run_simulation(load_dataset("wine"), policy, config)
+    assert max(p.labels for p in points if p.strategy == policy.label) == 70
