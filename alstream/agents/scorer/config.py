@@ -12,7 +12,9 @@ class ScorerSettings(Section):
 
     group_id: str = "alstream-scorer"
     batch_size: int = Field(default=5_000, ge=1, description="Items consumed and scored per batch.")
-    poll_timeout_s: float = Field(default=0.1, gt=0, description="How long one poll waits for items.")
+    poll_timeout_s: float = Field(
+        default=0.05, gt=0, description="How long one poll waits for items: bounds the added latency at low rates."
+    )
     model_name: str = Field(default="default", description="The model line (models topic key) the scorer follows.")
     bootstrap_model: Path | None = Field(
         default=None, description="A skops model bundle to score with until a model is announced on the models topic."

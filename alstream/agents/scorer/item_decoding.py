@@ -81,11 +81,29 @@ class FastItemDecoder:
 
     def _parse(self, buf: bytes) -> dict[str, Any]:
         pos = _HEADER
-        item_id, pos = _string(buf, pos)
-        source, pos = _string(buf, pos)
-        unit, pos = _long(buf, pos)
-        if not 0 <= unit < 4:
-            raise SchemaMismatch(f"unit_of_work enum index {unit} out of range")
+        size = buf[pos]
+        if size < 0x80 and not size & 1:  # inline fast path: short item_id (< 64 bytes)
+            end = pos + 1 + (size >> 1)
+            if end > len(buf):
+                raise TruncatedRecord("item_id runs past the end of the record")
+            item_id = buf[pos + 1 : end].decode()
+            pos = end
+        else:
+            item_id, pos = _string(buf, pos)
+        size = buf[pos]
+        if size < 0x80 and not size & 1:  # short source
+            end = pos + 1 + (size >> 1)
+            if end > len(buf):
+                raise TruncatedRecord("source runs past the end of the record")
+            source = buf[pos + 1 : end].decode()
+            pos = end
+        else:
+            source, pos = _string(buf, pos)
+        unit = buf[pos]
+        if unit > 6 or unit & 1:
+            raise SchemaMismatch(f"unit_of_work enum index byte {unit} out of range")
+        unit >>= 1
+        pos += 1
         branch = buf[pos]
         pos += 1
         if branch == 0:
