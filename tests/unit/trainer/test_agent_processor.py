@@ -1,0 +1,100 @@
+"""The trainer agent trains once per announced release, every N labels when asked, and dead-letters junk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from alstream.agents.trainer import main as trainer_main
+from alstream.cli.main import app
+from alstream.demo.dataset import prepare
+from alstream.settings import load_settings
+from alstream.streams.codecs import codec_for
+from alstream.streams.testing import InMemoryMessage
+
+NOW = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+
+
+class FakeOutputs:
+    def __init__(self) -> None:
+        self.dead: list[Any] = []
+
+    def dead_letter(self, message: Any, error: Any, text: str | None = None) -> None:
+        self.dead.append((message, error))
+
+
+def _announcement(settings: Any, release_id: str) -> InMemoryMessage:
+    value = codec_for("releases", settings).encode({
+        "release_id": release_id, "parent_release_id": None, "uri": f"/releases/{release_id}",
+        "content_hash": "0" * 64, "policy_versions": ["p"], "model_versions": ["m"], "labels_from": None,
+        "labels_to": None, "item_count": 1, "counts_by_kind": {}, "counts_by_class": {}, "qa_error_rate": None,
+        "agreement": None, "validation_metric": None, "created_at": NOW,
+    })
+    return InMemoryMessage(settings.kafka.topic("releases"), value, release_id.encode())
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+    monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
+    made: list[dict[str, Any]] = []
+
+    def fake_train(settings: Any, **kwargs: Any) -> SimpleNamespace:
+        made.append(kwargs)
+        return SimpleNamespace(published=True)
+
+    monkeypatch.setattr(trainer_main, "train_once", fake_train)
+    monkeypatch.setattr(trainer_main, "release_part", lambda uri, rid: ("release", uri, rid))
+    monkeypatch.setattr(trainer_main, "labels_so_far_part", lambda settings: ("labels so far",))
+    return made
+
+
+def test_each_release_is_trained_on_once_even_across_restarts(calls: list[dict[str, Any]]) -> None:
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+    outputs = FakeOutputs()
+    processor.process([_announcement(settings, "r1"), _announcement(settings, "r1")], outputs)  # type: ignore[arg-type]
+    assert [c["release_id"] for c in calls] == ["r1"]
+    assert calls[0]["release"] == ("release", "/releases/r1", "r1")
+    restarted = trainer_main.TrainerProcessor(settings=settings)
+    restarted.process([_announcement(settings, "r1"), _announcement(settings, "r2")], outputs)  # type: ignore[arg-type]
+    assert [c["release_id"] for c in calls] == ["r1", "r2"]
+
+
+def test_retrains_every_n_labels(calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_TRAINER__RETRAIN_EVERY_LABELS", "3")
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+    label = InMemoryMessage(settings.kafka.topic("labels"), b"x")
+    processor.process([label, label], FakeOutputs())  # type: ignore[arg-type]
+    assert calls == []
+    processor.process([label, label], FakeOutputs())  # type: ignore[arg-type]
+    assert calls == [{"release": ("labels so far",)}]
+    assert processor.new_labels == 0
+
+
+def test_undecodable_announcement_is_dead_lettered(calls: list[dict[str, Any]]) -> None:
+    settings = load_settings()
+    outputs = FakeOutputs()
+    trainer_main.TrainerProcessor(settings=settings).process(
+        [InMemoryMessage(settings.kafka.topic("releases"), b"junk")], outputs  # type: ignore[arg-type]
+    )
+    assert len(outputs.dead) == 1 and calls == []
+
+
+def test_train_cli_seed_only_evaluates_without_a_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare(tmp_path / "demo", seed=7)
+    monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("ALSTREAM_TRAINER__VALIDATION_FILE", str(tmp_path / "demo" / "validation.npz"))
+    monkeypatch.setenv("ALSTREAM_TRAINER__SEED_FILE", str(tmp_path / "demo" / "seed.npz"))
+    result = CliRunner().invoke(app, ["train", "--seed-only", "--no-publish"])
+    assert result.exit_code == 0, result.output
+    assert "evaluated only" in result.output and "macro_f1" in result.output
+    monkeypatch.delenv("ALSTREAM_TRAINER__VALIDATION_FILE")
+    missing = CliRunner().invoke(app, ["train", "--seed-only", "--no-publish"])
+    assert missing.exit_code != 0
+    assert "ALSTREAM_TRAINER__VALIDATION_FILE" in str(missing.exception)
