@@ -37,6 +37,7 @@ class TrainingSet:
     embeddings: np.ndarray
     labels: np.ndarray
     sources: dict[str, int] = field(default_factory=dict)
+    from_labels: int = 0  # rows that came from human labels (a release / label batch), not the seed set
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,12 @@ def assemble(
 ) -> TrainingSet:
     """Concatenate (name, ids, embeddings, labels) parts; later parts win per item; validation ids are dropped."""
     held_out = set(validation.item_ids.tolist())
-    rows: dict[str, tuple[np.ndarray, str]] = {}
+    rows: dict[str, tuple[np.ndarray, str, bool]] = {}
     sources: dict[str, int] = {}
     for name, ids, embeddings, labels in parts:
         sources[name] = len(ids)
         for item_id, embedding, label in zip(ids.tolist(), embeddings, labels.tolist(), strict=True):
-            rows[str(item_id)] = (np.asarray(embedding, dtype=np.float32), str(label))
+            rows[str(item_id)] = (np.asarray(embedding, dtype=np.float32), str(label), name != "seed")
     leaked = sorted(held_out & set(rows))
     for item_id in leaked:
         del rows[item_id]
@@ -88,6 +89,7 @@ def assemble(
         embeddings=np.stack([rows[i][0] for i in ordered]),
         labels=np.asarray([rows[i][1] for i in ordered]),
         sources=sources,
+        from_labels=sum(1 for i in ordered if rows[i][2]),
     )
 
 
@@ -167,7 +169,10 @@ def train_once(
         "trained_on_release": release_id,
         "validation_metric_name": config.metric,
         "validation_metric": value,
-        "metrics": metrics,
+        # Besides the validation metrics: how much data it learned from (the demo's learning curve).
+        "metrics": {
+            **metrics, "training_items": float(len(data.labels)), "training_labels": float(data.from_labels),
+        },
         "created_at": now,
     }
     publish_model(settings, record)
