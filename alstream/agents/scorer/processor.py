@@ -144,6 +144,7 @@ class ScorerProcessor:
         if now - self._last_reload >= self.reload_interval_s:
             self._last_reload = now
             self.qa_gold.reload_if_changed()
+            self.drift.save()  # a SIGKILL loses at most one reload interval of drift samples
             if self.failure_bank is not None and self.failure_bank.reload_if_changed():
                 log.info("failure bank reloaded: %d failures", len(self.failure_bank))
 
