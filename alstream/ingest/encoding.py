@@ -84,24 +84,29 @@ def _metadata(value: dict[str, str]) -> bytes:
     return b"".join(parts)
 
 
-def varints(values: list[int]) -> list[bytes]:
-    """Avro longs for a whole column at once (numpy), e.g. every event_time of a batch."""
-    if not values:
-        return []
-    signed = np.asarray(values, dtype=np.int64)
+def varint_matrix(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Avro longs of a whole column at once (numpy): a (n, 10) byte matrix and each value's length."""
+    signed = np.asarray(values, dtype=np.int64).reshape(-1)
     zigzag = (signed.astype(np.uint64) << np.uint64(1)) ^ (signed >> np.int64(63)).astype(np.uint64)
-    groups = np.empty((len(values), 10), dtype=np.uint8)
+    groups = np.empty((len(signed), 10), dtype=np.uint8)
     rest = zigzag.copy()
     for j in range(10):
         groups[:, j] = (rest & np.uint64(0x7F)).astype(np.uint8)
         rest >>= np.uint64(7)
-    # bytes needed: 1 + number of further non-zero 7-bit groups
+    # bytes needed: 1 + the position of the last non-zero 7-bit group
     nonzero = groups != 0
     last = np.where(nonzero.any(axis=1), 9 - np.argmax(nonzero[:, ::-1], axis=1), 0)
-    continuation = np.arange(10)[None, :] < last[:, None]
-    groups |= (continuation * 0x80).astype(np.uint8)
+    groups |= ((np.arange(10)[None, :] < last[:, None]) * 0x80).astype(np.uint8)
+    return groups, last + 1
+
+
+def varints(values: list[int]) -> list[bytes]:
+    """Avro longs for a whole column, e.g. every event_time of a batch."""
+    if not values:
+        return []
+    groups, lengths = varint_matrix(values)
     flat = groups.tobytes()
-    return [flat[i * 10 : i * 10 + k] for i, k in enumerate((last + 1).tolist())]
+    return [flat[i * 10 : i * 10 + k] for i, k in enumerate(lengths.tolist())]
 
 
 def _constant(raw: bytes, n: int) -> np.ndarray:
@@ -139,43 +144,67 @@ class ItemEncoder:
     def _uniform(batch: PreparedBatch) -> bool:
         """Every row shares source, unit and optional-field layout (the common producer case)."""
         n = len(batch)
-        probabilities = batch.probabilities.count(None)
         return (
             batch.sources.count(batch.sources[0]) == n
             and batch.units.count(batch.units[0]) == n
             and batch.parent_ids.count(None) == n
             and batch.hardness.count(None) == n
             and batch.uris.count(None) == n
-            and probabilities in (0, n)
-            and (probabilities == n or len(set(map(len, batch.probabilities))) == 1)
+            and (batch.all_have_probabilities or batch.none_has_probabilities)
             and all(not m for m in batch.metadata[:1])
             and batch.metadata.count(batch.metadata[0]) == n
         )
 
     def _encode_uniform(self, batch: PreparedBatch) -> list[bytes]:
-        """Everything between the id and the timestamp is built for the whole batch with numpy."""
+        """Everything between the id and the timestamp is built for the whole batch with numpy.
+
+        When, in addition, every id has the same ASCII length and every timestamp the same varint
+        length (uuid-like ids, current-era times), whole records have one size: they are built as
+        one matrix and cut with slices, with no per-record Python work beyond the slice.
+        """
         n = len(batch)
         embeddings = batch.embeddings.view(np.uint8).reshape(n, -1)
         pieces: list[np.ndarray] = [
             _constant(_string(batch.sources[0]) + _UNITS[batch.units[0]] + _NULL + _length(embeddings.shape[1]), n),
             embeddings,
         ]
-        if batch.probabilities[0] is None:
+        if batch.none_has_probabilities:
             pieces.append(_constant(_NULL + _NULL + _NULL + _NULL, n))  # probabilities, hardness, uri, metadata
         else:
-            width = len(batch.probabilities[0])
-            probabilities = np.frombuffer(b"".join(batch.probabilities), dtype=np.uint8).reshape(n, width)
+            assert batch.probability_matrix is not None
+            probabilities = np.ascontiguousarray(batch.probability_matrix, dtype="<f4").view(np.uint8).reshape(n, -1)
+            width = probabilities.shape[1]
             pieces += [_constant(_SOME + _length(width), n), probabilities, _constant(_NULL + _NULL + _NULL, n)]
+        header = self._header
+        assert header is not None
+        time_groups, time_lengths = varint_matrix(batch.event_times)
+        ids = batch.item_ids
+        id_length = len(ids[0])
+        joined = "".join(ids)
+        time_length = int(time_lengths[0])
+        if (
+            len(joined) == n * id_length
+            and joined.isascii()
+            and min(map(len, ids)) == id_length
+            and bool((time_lengths == time_length).all())
+        ):
+            id_matrix = np.frombuffer(joined.encode(), dtype=np.uint8).reshape(n, id_length)
+            rows = np.concatenate(
+                [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]], axis=1
+            )
+            step = rows.shape[1]
+            flat = rows.tobytes()
+            return [flat[i : i + step] for i in range(0, n * step, step)]
+        flat_times = time_groups.tobytes()
+        times = [flat_times[i * 10 : i * 10 + k] for i, k in enumerate(time_lengths.tolist())]
         middle = np.concatenate(pieces, axis=1)
         step = middle.shape[1]
         middle_bytes = middle.tobytes()
-        times = varints(batch.event_times)
-        header = self._header
         lengths = _LENGTHS
         values: list[bytes] = []
         append = values.append
         offset = 0
-        for item_id, time_bytes in zip(batch.item_ids, times):
+        for item_id, time_bytes in zip(ids, times):
             id_bytes = item_id.encode()
             append(b"".join((header, lengths[len(id_bytes)], id_bytes, middle_bytes[offset : offset + step], time_bytes)))
             offset += step

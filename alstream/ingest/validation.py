@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any
 
@@ -57,7 +58,8 @@ class PreparedBatch:
     units: list[int]
     parent_ids: list[str | None]
     embeddings: np.ndarray  # (valid rows, dim) little-endian float32, C-contiguous
-    probabilities: list[bytes | None]
+    probability_matrix: np.ndarray | None  # (valid rows, classes) float32; rows without any are filler
+    probability_present: np.ndarray | None  # (valid rows,) bool: which rows carry probabilities
     hardness: list[dict[str, Any] | None]
     uris: list[str | None]
     metadata: list[dict[str, str]]
@@ -66,6 +68,23 @@ class PreparedBatch:
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @cached_property
+    def probabilities(self) -> list[bytes | None]:
+        """Per row: packed float32 probabilities, or None (built on demand; the fast encoder skips it)."""
+        if self.probability_matrix is None or self.probability_present is None:
+            return [None] * len(self)
+        raw = self.probability_matrix.tobytes()
+        step = self.probability_matrix.shape[1] * 4
+        return [raw[i * step : (i + 1) * step] if ok else None for i, ok in enumerate(self.probability_present.tolist())]
+
+    @property
+    def all_have_probabilities(self) -> bool:
+        return self.probability_present is not None and bool(self.probability_present.all())
+
+    @property
+    def none_has_probabilities(self) -> bool:
+        return self.probability_present is None or not self.probability_present.any()
 
 
 class ItemValidator:
@@ -86,12 +105,12 @@ class ItemValidator:
         problems: dict[int, tuple[str, str]] = {}
         rows: list[Mapping[str, Any]] = []
         for i, record in enumerate(records):
-            if not isinstance(record, Mapping):
+            if type(record) is not dict and not isinstance(record, Mapping):
                 problems[i] = (R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
                 rows.append({})
                 continue
-            unknown = record.keys() - FIELDS
-            if unknown:
+            if not record.keys() <= FIELDS:
+                unknown = record.keys() - FIELDS
                 names = ", ".join(sorted(map(str, unknown)))
                 problems[i] = (R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}")
             rows.append(record)
@@ -231,7 +250,7 @@ class ItemValidator:
             for i in np.flatnonzero(~finite).tolist():
                 reject(i, R.NOT_FINITE, "embedding holds NaN, infinity or a value beyond float32")
         # probabilities
-        prob_bytes = self._probabilities(probabilities, n, reject)
+        prob_matrix, prob_present = self._probabilities(probabilities, n, reject)
         # hardness, metadata, times: rarely set / cheap per row
         if hardness.count(None) == n:
             hard_rows: list[Any] = hardness
@@ -260,6 +279,8 @@ class ItemValidator:
                 for i, (reason, message) in sorted(problems.items())
             ]
             valid_matrix = np.ascontiguousarray(matrix[keep])
+            if prob_matrix is not None and prob_present is not None:
+                prob_matrix, prob_present = np.ascontiguousarray(prob_matrix[keep]), prob_present[keep]
         else:
             keep = list(range(n))
             rejections = []
@@ -272,7 +293,8 @@ class ItemValidator:
             units=pick(unit_codes),
             parent_ids=pick(parents),
             embeddings=valid_matrix,
-            probabilities=pick(prob_bytes),
+            probability_matrix=prob_matrix,
+            probability_present=prob_present,
             hardness=pick(hard_rows),
             uris=pick(uris),
             metadata=pick(meta_rows),
@@ -307,10 +329,21 @@ class ItemValidator:
                 matrix[i] = vector
         return matrix
 
-    def _probabilities(self, probabilities: list[Any] | np.ndarray | None, n: int, reject: Any) -> list[bytes | None]:
+    def _probabilities(
+        self, probabilities: list[Any] | np.ndarray | None, n: int, reject: Any
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         if probabilities is None:
-            return [None] * n
+            return None, None
         k = len(self.classes)
+        if not isinstance(probabilities, np.ndarray) and not any(p is None for p in probabilities):
+            try:  # fast path: every row has probabilities of one length
+                with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    stacked = np.asarray(probabilities, dtype="<f4")
+                if stacked.ndim == 2 and stacked.shape[0] == n:
+                    probabilities = stacked
+            except (ValueError, TypeError, OverflowError):
+                pass  # ragged or non-numeric rows: checked row by row below
         if isinstance(probabilities, np.ndarray):
             if probabilities.ndim != 2 or probabilities.shape[0] != n:
                 raise ValueError(f"probabilities must have shape ({n}, classes), got {probabilities.shape}")
@@ -323,7 +356,7 @@ class ItemValidator:
         else:
             present = np.fromiter((p is not None for p in probabilities), dtype=bool, count=n)
             if not present.any():
-                return [None] * n
+                return None, None
             vectors: list[np.ndarray | None] = [None] * n
             width = k
             for i in np.flatnonzero(present).tolist():
@@ -353,9 +386,7 @@ class ItemValidator:
         off = present & finite & (np.abs(sums - 1.0) > self.tolerance)
         for i in np.flatnonzero(off).tolist():
             reject(i, R.PROBABILITIES_SUM, f"probabilities sum to {sums[i]:.6g}, not 1 (tolerance {self.tolerance:g})")
-        row_bytes = matrix.tobytes()
-        step = matrix.shape[1] * 4
-        return [row_bytes[i * step : (i + 1) * step] if ok else None for i, ok in enumerate(present.tolist())]
+        return matrix, present
 
     @staticmethod
     def _length_message(got: int, expected: int) -> str:

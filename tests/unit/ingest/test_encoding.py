@@ -72,16 +72,22 @@ def test_row_path_is_byte_identical_to_fastavro(seed: int) -> None:
 
 
 @pytest.mark.parametrize("with_probabilities", [False, True])
-def test_uniform_path_is_byte_identical_to_fastavro(with_probabilities: bool) -> None:
+@pytest.mark.parametrize("fixed_width", [False, True])
+def test_uniform_path_is_byte_identical_to_fastavro(with_probabilities: bool, fixed_width: bool) -> None:
     codec = SingleObjectCodec("items")
     encoder = ItemEncoder(codec=codec)
     n = 500
     rng = np.random.default_rng(3)
     probabilities = np.tile([0.25, 0.75], (n, 1)) if with_probabilities else None
+    if fixed_width:  # same id length, same timestamp varint length: records built as one matrix
+        ids = [uuid.UUID(int=int(rng.integers(0, 2**62))).hex for _ in range(n)]
+        times = 1_760_000_000_000 + rng.integers(0, 10**9, n)
+    else:  # ids past 127 bytes need a 2-byte length prefix; times of every size
+        ids = [f"item-{i}" * (1 + i % 40) for i in range(n)]
+        times = rng.integers(0, 2**50, n)
     batch = ItemValidator(settings=SETTINGS).prepare_columns(
-        item_ids=[f"item-{i}" * (1 + i % 40) for i in range(n)],  # ids past 127 bytes: 2-byte length prefix
-        embeddings=rng.standard_normal((n, 4)), source="cam", probabilities=probabilities,
-        event_time_ms=rng.integers(0, 2**50, n),
+        item_ids=ids, embeddings=rng.standard_normal((n, 4)), source="cam", probabilities=probabilities,
+        event_time_ms=times,
     )
     assert encoder._uniform(batch)
     values = encoder.encode(batch)
