@@ -17,6 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from alstream.agents.release.service import build_and_announce
 from alstream.agents.release.sources import read_topic
+from alstream.agents.trainer.service import train_once
 from alstream.demo.dataset import CLASSES, prepare
 from alstream.models.artifacts import load_bundle
 from alstream.settings import AlstreamSettings, load_settings
@@ -146,3 +147,18 @@ def test_trainer_publishes_and_running_scorer_swaps(topics: AlstreamSettings, gr
     assert trainer_rc == 0, (tmp_path / "trainer.log").read_text()[-3000:]
     assert scorer_rc == 0
     assert "published" in (tmp_path / "trainer.log").read_text()
+
+    # A clearly worse model (two classes of the seed set only) is refused against the published one,
+    # which the gate re-evaluates from its artifact on the same validation set.
+    seed = np.load(demo.seed_file)
+    keep = np.isin(seed["labels"], ["0", "1"])
+    tiny = tmp_path / "tiny-seed.npz"
+    np.savez(tiny, item_ids=seed["item_ids"][keep], embeddings=seed["embeddings"][keep], labels=seed["labels"][keep])
+    monkeypatch.setenv("ALSTREAM_TRAINER__SEED_FILE", str(tiny))
+    refused = train_once(load_settings())
+    assert not refused.published
+    assert refused.current_version == model["model_version"]
+    assert refused.current_metric == pytest.approx(model["validation_metric"])
+    assert "refused" in refused.reason
+    models = [r for r in read_topic(settings, "models").records if r["model_name"] == "default"]
+    assert [r["model_version"] for r in models] == [model["model_version"]]
