@@ -1,0 +1,31 @@
+"""Router metrics (docs/metrics.md, Router rows). No annotator ids as label values: per-annotator figures
+are observed into histograms or counted into gauges."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ASSIGNMENTS = Counter("alstream_router_assignments_total", "Assignments made, by kind.", ["kind"])
+POOL_DEPTH = Gauge("alstream_router_pool_depth", "Candidates waiting in the pool, by candidate reason.", ["reason"])
+LEASE_EXPIRIES = Counter("alstream_router_lease_expiries_total", "Leases expired; their items returned to the pool.")
+HARD_QUOTA_USE = Histogram(
+    "alstream_router_hard_quota_use_ratio",
+    "Per annotator at each READY: hard items in the rolling day over the cap.",
+    buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
+)
+AT_QUOTA = Gauge("alstream_router_annotators_at_quota", "Annotators at their hard-item quota (any shard).")
+ONLINE = Gauge("alstream_router_annotators_online", "Annotators online.")
+READY_LATENCY = Histogram(
+    "alstream_router_ready_to_assignment_seconds",
+    "READY event occurred_at to its assignments handed to the producer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+POOL_REMOVED = Counter(
+    "alstream_router_pool_removed_total",
+    "Candidates that left the pool unassigned: aged_out, evicted (bound), fresh_pool_refresh (monthly).",
+    ["reason"],
+)
+LABELS_MATCHED = Counter(
+    "alstream_router_labels_total", "Labels seen by the router: completed a lease or ignored.", ["outcome"]
+)
+WEEK_START = Gauge("alstream_router_week_start_timestamp_seconds", "Current weekly reset point for drift checks.")

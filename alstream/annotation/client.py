@@ -1,0 +1,219 @@
+"""The annotation-tool SDK: consume my assignments, say when I am ready, send labels.
+
+Contract (docs/annotation-tool-contract.md): assignments are keyed by annotator_id and live on partition
+``crc32(annotator_id) % partitions`` of the assignments topic; annotator events are sent to *every*
+partition of annotator-events (each is a router shard); labels are keyed by item_id and cite the
+assignment_id. Delivery is at-least-once: the router may re-send an open assignment after a restart,
+so the client drops assignment ids it has already handed out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from alstream.annotation.exceptions import AnnotationError, InvalidLabel
+from alstream.annotation.partitioning import partition_for
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import consumer_config, producer_config
+
+STATUSES = ("LABELED", "SKIPPED", "CANNOT_LABEL")
+_SEEN_IDS = 10_000
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class AnnotationClient:
+    """One annotator's connection. Not thread-safe; one per annotator and process."""
+
+    def __init__(
+        self,
+        *,
+        settings: AlstreamSettings,
+        annotator_id: str,
+        skills: Iterable[str] = (),
+        group: str | None = None,
+        include_expired: bool = False,
+    ) -> None:
+        if not annotator_id or annotator_id.startswith("__"):
+            raise AnnotationError(f"annotator id {annotator_id!r} is empty or reserved (ids starting with '__')")
+        self.settings = settings
+        self.annotator_id = annotator_id
+        self.skills = sorted(set(skills))
+        self.group = group
+        self.include_expired = include_expired
+        self._events_topic = settings.kafka.topic("annotator-events")
+        self._labels_topic = settings.kafka.topic("labels")
+        self._assignments_topic = settings.kafka.topic("assignments")
+        self._event_codec = codec_for("annotator-events", settings)
+        self._label_codec = codec_for("labels", settings)
+        self._assignment_codec = codec_for("assignments", settings)
+        self._producer = Producer(producer_config(settings))
+        self._consumer = Consumer(
+            consumer_config(
+                settings,
+                group_id=f"{settings.kafka.topic_prefix}annotator-{annotator_id}",
+                **{"enable.auto.offset.store": True},
+            )
+        )
+        metadata = self._producer.list_topics(timeout=15)
+        try:
+            self._event_partitions = len(metadata.topics[self._events_topic].partitions)
+            assignment_partitions = len(metadata.topics[self._assignments_topic].partitions)
+        except KeyError as exc:
+            raise AnnotationError(f"topic {exc.args[0]} does not exist: run `alstream topics create`") from None
+        self._consumer.assign(
+            [TopicPartition(self._assignments_topic, partition_for(annotator_id, assignment_partitions))]
+        )
+        self._handed_out: OrderedDict[str, None] = OrderedDict()
+        self._errors: list[str] = []
+
+    # ---- presence and demand ---------------------------------------------------------------------
+    def online(self, *, skills: Iterable[str] | None = None, group: str | None = None) -> None:
+        """Announce the annotator (with skill tags and calibration group)."""
+        if skills is not None:
+            self.skills = sorted(set(skills))
+        if group is not None:
+            self.group = group
+        self._event("ONLINE")
+
+    def offline(self) -> None:
+        """Going away: the router returns this annotator's unlabeled work to the pool."""
+        self._event("OFFLINE")
+
+    def set_skills(self, skills: Iterable[str]) -> None:
+        self.skills = sorted(set(skills))
+        self._event("SKILLS")
+
+    def ready(self, n: int = 1) -> None:
+        """Ask for up to ``n`` more assignments (1-100), within the annotator's in-flight cap."""
+        if not 1 <= n <= 100:
+            raise AnnotationError(f"ready_for must be between 1 and 100, got {n}")
+        self._event("READY", ready_for=n)
+
+    def _event(self, event_type: str, *, ready_for: int = 0) -> None:
+        record = {
+            "event_id": uuid.uuid4().hex,
+            "annotator_id": self.annotator_id,
+            "event_type": event_type,
+            "ready_for": ready_for,
+            "skills": self.skills,
+            "group": self.group,
+            "occurred_at": _now(),
+        }
+        value = self._event_codec.encode(record)
+        for partition in range(self._event_partitions):  # every router shard hears it
+            self._produce(self._events_topic, key=self.annotator_id, value=value, partition=partition)
+        self._producer.poll(0)
+
+    # ---- work ------------------------------------------------------------------------------------
+    def assignments(self, timeout_s: float = 1.0, *, max_records: int = 100) -> list[dict[str, Any]]:
+        """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
+
+        Returns as soon as at least one arrived and the partition is drained. Voided (lease expired)
+        and already-handed-out assignments are dropped.
+        """
+        out: list[dict[str, Any]] = []
+        deadline = _now().timestamp() + timeout_s
+        while True:
+            remaining = deadline - _now().timestamp()
+            messages = self._consumer.consume(max_records, timeout=max(0.0, remaining) if not out else 0.05)
+            for message in messages:
+                if message.error():
+                    raise AnnotationError(f"assignments consumer error: {message.error()}")
+                if message.key() != self.annotator_id.encode():
+                    continue
+                assignment = self._assignment_codec.decode(message.value())
+                if assignment["assignment_id"] in self._handed_out:
+                    continue
+                if not self.include_expired and assignment["lease_expires_at"] <= _now():
+                    continue
+                self._remember(assignment["assignment_id"])
+                out.append(assignment)
+            if (out and not messages) or _now().timestamp() >= deadline:
+                return out
+
+    def _remember(self, assignment_id: str) -> None:
+        self._handed_out[assignment_id] = None
+        while len(self._handed_out) > _SEEN_IDS:
+            self._handed_out.popitem(last=False)
+
+    def submit(
+        self,
+        assignment: dict[str, Any],
+        *,
+        value: str | None = None,
+        started_at: datetime,
+        submitted_at: datetime | None = None,
+        status: str = "LABELED",
+        root_cause: str | None = None,
+        label_id: str | None = None,
+    ) -> str:
+        """Send the label for an assignment; returns its label_id (pass one to make retries idempotent)."""
+        submitted_at = submitted_at or _now()
+        if status not in STATUSES:
+            raise InvalidLabel(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if status == "LABELED" and value not in assignment["classes"]:
+            raise InvalidLabel(f"value {value!r} is not one of the assignment's classes {assignment['classes']}")
+        if submitted_at < started_at:
+            raise InvalidLabel("submitted_at is before started_at")
+        if assignment["annotator_id"] != self.annotator_id:
+            raise InvalidLabel(f"assignment {assignment['assignment_id']} belongs to {assignment['annotator_id']}")
+        label_id = label_id or uuid.uuid4().hex
+        record = {
+            "label_id": label_id,
+            "assignment_id": assignment["assignment_id"],
+            "item_id": assignment["item_id"],
+            "annotator_id": self.annotator_id,
+            "status": status,
+            "value": value if status == "LABELED" else None,
+            "root_cause": root_cause,
+            "started_at": started_at,
+            "submitted_at": submitted_at,
+        }
+        self._produce(self._labels_topic, key=assignment["item_id"], value=self._label_codec.encode(record))
+        self._producer.poll(0)
+        return label_id
+
+    def _produce(self, topic: str, *, key: str, value: bytes, partition: int | None = None) -> None:
+        kwargs: dict[str, Any] = {"key": key.encode(), "value": value, "on_delivery": self._on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        try:
+            self._producer.produce(topic, **kwargs)
+        except BufferError:
+            self._producer.poll(1.0)
+            self._producer.produce(topic, **kwargs)
+
+    def _on_delivery(self, err: Any, _message: Any) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    def flush(self, timeout_s: float = 15.0) -> None:
+        """Wait until everything sent was acknowledged; raise if the broker refused something."""
+        left = self._producer.flush(timeout_s)
+        if left or self._errors:
+            raise AnnotationError(f"{left} records unacknowledged, errors: {self._errors[:3]}")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            try:
+                self._consumer.close()
+            except KafkaException:  # pragma: no cover - closing twice
+                pass
+
+    def __enter__(self) -> AnnotationClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

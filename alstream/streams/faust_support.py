@@ -1,0 +1,98 @@
+"""faust-streaming glue shared by the stateful agents: an app factory from the settings, an Avro codec.
+
+Why here: every faust agent needs the same cluster/security settings, in-memory stores whose durability
+comes from changelog topics (RocksDB is not installed; recovery replays the changelog), partitions that
+match its source topics (faust tables crash with PartitionsMismatch otherwise), and a way to run until
+SIGTERM and return instead of calling ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+from confluent_kafka.admin import AdminClient
+from faust.serializers import codecs
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.exceptions import BrokerError
+from alstream.streams.kafka_config import admin_config, faust_app_kwargs
+
+log = logging.getLogger(__name__)
+
+
+class AvroCodec(codecs.Codec):
+    """faust value codec over :func:`alstream.streams.codecs.codec_for` (dict in, framed Avro bytes out).
+
+    Register once per topic with :func:`avro_serializer`; use the returned name as ``value_serializer``.
+    Decoding errors surface as faust ``ValueDecodeError`` (agents that must dead-letter bad records
+    should consume raw bytes and decode themselves).
+    """
+
+    def __init__(self, *, settings: AlstreamSettings, topic_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._codec = codec_for(topic_key, settings)
+
+    def _dumps(self, obj: Any) -> bytes:
+        return self._codec.encode(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self._codec.decode(s)
+
+
+def avro_serializer(settings: AlstreamSettings, topic_key: str) -> str:
+    """Register (idempotently) the Avro codec of one catalogue topic with faust; returns its name."""
+    name = f"alstream-avro-{topic_key}-{settings.codec.wire_format}"
+    if name not in codecs.codecs:
+        codecs.register(name, AvroCodec(settings=settings, topic_key=topic_key))
+    return name
+
+
+def partition_counts(settings: AlstreamSettings, base_names: list[str], *, timeout_s: float = 15.0) -> dict[str, int]:
+    """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``)."""
+    metadata = AdminClient(admin_config(settings)).list_topics(timeout=timeout_s)
+    counts = {}
+    for base in base_names:
+        topic = metadata.topics.get(settings.kafka.topic(base))
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise BrokerError(
+                f"topic {settings.kafka.topic(base)} does not exist: run `alstream topics create` first "
+                "(auto-created topics break faust tables)"
+            )
+        counts[base] = len(topic.partitions)
+    return counts
+
+
+def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overrides: Any) -> faust.App:
+    """A faust app for one agent: id carries the topic prefix (so deployments never share changelogs)."""
+    datadir = Path(settings.paths.state_dir) / "faust" / f"{settings.kafka.topic_prefix}{name}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {
+        **faust_app_kwargs(settings),
+        "store": "memory://",
+        "topic_partitions": partitions,
+        "datadir": str(datadir),
+        "web_enabled": False,
+        "autodiscover": False,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "table_cleanup_interval": 3600.0,
+    }
+    kwargs.update(overrides)
+    return faust.App(f"{settings.kafka.topic_prefix}{name}", **kwargs)
+
+
+def run_worker(app: faust.App, *, loglevel: str = "INFO") -> None:
+    """Run the app until SIGTERM / SIGINT (faust's worker installs the handlers) and return cleanly."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = faust.Worker(app, loglevel=loglevel, loop=loop, override_logging=False, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise

@@ -1,0 +1,79 @@
+"""Helpers of the router integration tests: a router subprocess, candidate records, polling with deadlines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import producer_config
+
+CLASSES = '["cat","dog","fox"]'
+
+
+def start_router(log_file: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, **(extra_env or {})}
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", "WARNING"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    return process.wait(timeout=timeout_s)
+
+
+def candidate(item_id: str, reason: str = "TOP_SCORE", score: float = 0.5) -> dict[str, Any]:
+    now = datetime.now(tz=UTC)
+    return {
+        "item_id": item_id, "reason": reason, "score": score, "signal": "entropy", "policy_version": "p-1",
+        "model_version": "m-1", "unit_of_work": "ITEM", "predicted_class": "cat", "confidence": 0.5,
+        "embedding": b"\x00" * 16, "skills": [], "uri": f"mem://{item_id}", "window_start": now, "selected_at": now,
+    }
+
+
+def produce_candidates(settings: AlstreamSettings, records: list[dict[str, Any]]) -> None:
+    producer = Producer(producer_config(settings))
+    codec = codec_for("candidates", settings)
+    for record in records:
+        producer.produce(settings.kafka.topic("candidates"), key=record["item_id"].encode(), value=codec.encode(record))
+    assert producer.flush(30) == 0
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class Kit:
+    """The helpers above, as a fixture (test modules are imported by path, so they cannot import conftest)."""
+
+    start_router = staticmethod(start_router)
+    stop = staticmethod(stop)
+    candidate = staticmethod(candidate)
+    produce_candidates = staticmethod(produce_candidates)
+    wait_for = staticmethod(wait_for)
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit
