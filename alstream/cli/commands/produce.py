@@ -128,8 +128,10 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(ctx)
         console = Console(stderr=True)
         try:
+            if not file.is_file():
+                raise InputFileError(f"{file} does not exist or is not a file")
             fmt = detect_format(file, file_format)
-            total = progress_total(file, fmt) if file.is_file() else 0
+            total = progress_total(file, fmt)
         except InputFileError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(EXIT_UNUSABLE) from None
