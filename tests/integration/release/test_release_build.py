@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,3 +109,33 @@ def test_release_from_topics_is_reproducible_and_announced(topics: AlstreamSetti
     diffed = runner.invoke(app, ["release", "diff", first.release.release_id, "latest"])
     assert diffed.exit_code == 0 and "parent_release_id" in diffed.output
     assert len(store_for(settings).manifests()) == 2
+
+
+def test_release_agent_honours_an_on_demand_request(topics: AlstreamSettings, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog"]')
+    monkeypatch.setenv("ALSTREAM_RELEASE__WEEKLY", "false")
+    monkeypatch.setenv("ALSTREAM_RELEASE__POLL_INTERVAL_S", "0.5")
+    settings = load_settings()
+    produce_labeled_items(settings, 10)
+    log = tmp_path / "release-agent.log"
+    with log.open("ab") as sink:
+        agent = subprocess.Popen([str(Path(sys.executable).with_name("alstream")), "agent", "release"],
+                                 env={**os.environ}, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        result = CliRunner().invoke(app, ["release", "build", "--request"])
+        assert result.exit_code == 0 and "requested" in result.output
+        deadline = time.monotonic() + 60
+        announced: list[dict[str, Any]] = []
+        while not announced and time.monotonic() < deadline:
+            assert agent.poll() is None, log.read_text()[-3000:]
+            announced = read_topic(settings, "releases").records
+            time.sleep(0.5)
+        assert announced, log.read_text()[-3000:]
+        assert announced[0]["item_count"] == 10
+        assert not list((tmp_path / "release-requests").glob("*.json"))  # the request was consumed
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        rc = agent.wait(30)
+    assert rc == 0, log.read_text()[-3000:]
