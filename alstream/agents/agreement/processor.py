@@ -96,6 +96,8 @@ class AgreementProcessor:
         self.refresh()
         labels = []
         for message in messages:
+            if message.value() is None:
+                continue  # a tombstone: the labels agent dead-letters it
             try:
                 labels.append(self.label_codec.decode(message.value()))
             except DecodeError:

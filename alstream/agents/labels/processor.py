@@ -17,7 +17,7 @@ from confluent_kafka import Message
 
 from alstream.agents.labels import metrics as m
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.agents.labels.exceptions import InvalidLabel, UnknownAssignment
+from alstream.agents.labels.exceptions import InvalidLabel, UndecodableLabel, UnknownAssignment
 from alstream.agents.labels.qa import QaTracker
 from alstream.agents.labels.topic_state import BoundedMap
 from alstream.agents.labels.validation import LabelValidator
@@ -85,7 +85,7 @@ class LabelsProcessor:
         for message in messages:
             try:
                 label = self.codec.decode(message.value())
-            except DecodeError:
+            except (DecodeError, TypeError):  # TypeError: a tombstone (None)
                 continue
             label_id = label["label_id"]
             if label_id in self.seen or label_id in self.held:
@@ -104,6 +104,9 @@ class LabelsProcessor:
 
     # -- internals ---------------------------------------------------------------------------
     def _handle(self, message: Message, outputs: LabelOutputs) -> None:
+        if message.value() is None:  # a tombstone: any client can produce one
+            self._reject(message, UndecodableLabel("null record value (a tombstone); a label record is required"), outputs)
+            return
         try:
             label = self.codec.decode(message.value())
         except DecodeError as exc:

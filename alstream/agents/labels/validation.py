@@ -20,6 +20,12 @@ from alstream.agents.labels.exceptions import (
 )
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """repr of a user-supplied value, cut so a huge payload never lands in error headers or logs."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"...({len(text)} chars)"
+
+
 class LabelValidator:
     """Checks one decoded label against its decoded assignment; raises the specific :class:`InvalidLabel`."""
 
@@ -33,22 +39,22 @@ class LabelValidator:
 
     def check(self, label: Mapping[str, Any], assignment: Mapping[str, Any] | None) -> None:
         if assignment is None:
-            raise UnknownAssignment(f"assignment {label['assignment_id']!r} is unknown")
+            raise UnknownAssignment(f"assignment {_short(label['assignment_id'])} is unknown")
         if label["annotator_id"] != assignment["annotator_id"]:
             raise WrongAnnotator(
-                f"label by {label['annotator_id']!r} but assignment {assignment['assignment_id']!r} "
-                f"belongs to {assignment['annotator_id']!r}"
+                f"label by {_short(label['annotator_id'])} but assignment {_short(assignment['assignment_id'])} "
+                f"belongs to {_short(assignment['annotator_id'])}"
             )
         if label["item_id"] != assignment["item_id"]:
             raise WrongItem(
-                f"label for item {label['item_id']!r} but assignment {assignment['assignment_id']!r} "
-                f"is for item {assignment['item_id']!r}"
+                f"label for item {_short(label['item_id'])} but assignment {_short(assignment['assignment_id'])} "
+                f"is for item {_short(assignment['item_id'])}"
             )
         if label["status"] == "LABELED":
             classes = self.classes_of(assignment)
             if label.get("value") not in classes:
                 raise ValueNotInClasses(
-                    f"value {label.get('value')!r} is not one of the task's classes {list(classes)}"
+                    f"value {_short(label.get('value'))} is not one of the task's classes {list(classes)}"
                 )
         if label["submitted_at"] < label["started_at"]:
             raise SubmittedBeforeStarted(
@@ -58,7 +64,7 @@ class LabelValidator:
         cause = label.get("root_cause")
         if cause is not None and cause not in self.root_causes:
             raise UnknownRootCause(
-                f"root_cause {cause!r} is not in the configured list {sorted(self.root_causes)} "
+                f"root_cause {_short(cause)} is not in the configured list {sorted(self.root_causes)} "
                 "(ALSTREAM_LABELS__ROOT_CAUSES)"
             )
 
