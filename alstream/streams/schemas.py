@@ -45,6 +45,9 @@ class SchemaVersion:
     fingerprint: bytes  # 8 bytes, CRC-64-AVRO, little-endian as in Avro single-object encoding
     path: Path
     is_current: bool
+    # The schema as written (compact JSON, with docs and defaults): what a registry must store, since
+    # the canonical form drops defaults and readers / compatibility checks need them.
+    source_json: str = field(default="", repr=False, compare=False)
 
 
 def parse(schema_json: dict[str, Any] | str) -> dict[str, Any]:
@@ -138,6 +141,7 @@ def _load_file(path: Path, *, topic_key: str, is_current: bool) -> SchemaVersion
         fingerprint=fp,
         path=path,
         is_current=is_current,
+        source_json=json.dumps(raw, separators=(",", ":")),
     )
 
 

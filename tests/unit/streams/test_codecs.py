@@ -146,6 +146,7 @@ def _history_v1() -> SingleObjectCodec:
             fingerprint=v.fingerprint,
             path=v.path,
             is_current=v is v1,
+            source_json=v.source_json,
         )
         for v in (v1, current)
     ]
@@ -246,3 +247,25 @@ def test_codec_for_follows_settings(monkeypatch: pytest.MonkeyPatch, registry: S
     codec = codec_for("items", confluent, registry=registry)
     assert isinstance(codec, ConfluentCodec)
     assert registry.get_latest_version(f"{confluent.kafka.topic('items')}-value").schema_id == codec.schema_id
+
+
+def test_registry_stores_the_schema_with_its_defaults(registry: SchemaRegistryClient) -> None:
+    codec = ConfluentCodec("items", registry=registry, subject="alstream.items-value")
+    stored = json.loads(registry.get_schema(codec.schema_id).schema_str)
+    uri = next(f for f in stored["fields"] if f["name"] == "uri")
+    assert "default" in uri and uri["default"] is None
+
+
+def test_confluent_old_writer_new_reader_through_registry(registry: SchemaRegistryClient) -> None:
+    old = _history_v1()
+    v1 = next(v for v in default_catalog().versions() if v.topic_key == "items" and not v.is_current)
+    old_codec = ConfluentCodec("items", registry=registry, subject="alstream.items-value", catalog=old._catalog)
+    record = item()
+    del record["uri"]
+    old_bytes = old_codec.encode(record)
+    new_codec = ConfluentCodec("items", registry=registry, subject="alstream.items-value")
+    assert new_codec.schema_id != old_codec.schema_id
+    decoded = new_codec.decode(old_bytes)
+    assert decoded["uri"] is None and decoded["item_id"] == "item-1"
+    assert old_codec.decode(new_codec.encode(item()))["item_id"] == "item-1"
+    assert v1.source_json and json.loads(v1.source_json)["name"] == "Item"
