@@ -1,0 +1,71 @@
+"""The interactive reference client: one assignment at a time in a terminal.
+
+Deliberately plain (``input()``): it documents the contract more than it tries to be a labeling UI.
+The assignment kind is never shown (it would bias QA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from alstream.annotation.auto import Summary
+from alstream.annotation.client import AnnotationClient
+
+
+def prompt_for(assignment: dict[str, Any]) -> str:
+    options = "  ".join(f"[{i}] {value}" for i, value in enumerate(assignment["classes"], start=1))
+    where = assignment.get("uri") or "(no uri)"
+    return (f"\nitem {assignment['item_id']}  {where}  ({assignment['unit_of_work'].lower()})\n{options}\n"
+            "number = label, s = skip, c = cannot label, q = quit > ")
+
+
+def parse_answer(text: str, classes: list[str]) -> tuple[str, str | None] | None:
+    """(status, value) for an answer, ("QUIT", None) to stop, None when it is not understood."""
+    text = text.strip().lower()
+    if text == "q":
+        return ("QUIT", None)
+    if text == "s":
+        return ("SKIPPED", None)
+    if text == "c":
+        return ("CANNOT_LABEL", None)
+    if text.isdigit() and 1 <= int(text) <= len(classes):
+        return ("LABELED", classes[int(text) - 1])
+    if text in classes:
+        return ("LABELED", text)
+    return None
+
+
+def run_interactive(
+    client: AnnotationClient,
+    *,
+    read: Callable[[str], str] = input,
+    write: Callable[[str], None] = print,
+    max_items: int | None = None,
+) -> Summary:
+    summary = Summary(annotator_id=client.annotator_id)
+    client.online()
+    write(f"Connected as {client.annotator_id}. Waiting for work (q or Ctrl-C to quit).")
+    try:
+        while max_items is None or summary.labeled < max_items:
+            client.ready(1)
+            for assignment in client.assignments(timeout_s=5.0):
+                started = datetime.now(tz=UTC)
+                answer = None
+                while answer is None:
+                    answer = parse_answer(read(prompt_for(assignment)), assignment["classes"])
+                    if answer is None:
+                        write("Not understood: type a number, a label, s, c or q.")
+                status, value = answer
+                if status == "QUIT":
+                    return summary
+                client.submit(assignment, value=value, status=status, started_at=started)
+                summary.labeled += 1
+                summary.kinds[assignment["kind"]] += 1
+    except (KeyboardInterrupt, EOFError):
+        write("")
+    finally:
+        client.offline()
+        client.flush()
+    return summary

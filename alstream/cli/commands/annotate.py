@@ -1,0 +1,54 @@
+"""``alstream annotate --annotator ID``: the reference annotation client (interactive or ``--auto``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from alstream.cli.context import settings_from
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def annotate(
+        ctx: typer.Context,
+        annotator: Annotated[str, typer.Option(help="Annotator id (assignments are keyed by it).")],
+        auto: Annotated[bool, typer.Option(help="Simulate the annotator instead of asking in the terminal.")] = False,
+        accuracy: Annotated[float, typer.Option(help="--auto: probability of answering the true label.")] = 0.9,
+        seconds_per_item: Annotated[float, typer.Option(help="--auto: simulated time per item.")] = 0.0,
+        max_items: Annotated[Optional[int], typer.Option(help="Stop after this many labels.")] = None,  # noqa: UP007
+        truth: Annotated[Optional[Path], typer.Option(help="--auto: CSV item_id,label of true labels.")] = None,  # noqa: UP007
+        skills: Annotated[str, typer.Option(help="Comma-separated skill tags.")] = "",
+        group: Annotated[Optional[str], typer.Option(help="Calibration group (team).")] = None,  # noqa: UP007
+        drift_after: Annotated[Optional[int], typer.Option(help="--auto: accuracy changes after N labels.")] = None,  # noqa: UP007
+        drift_accuracy: Annotated[Optional[float], typer.Option(help="--auto: accuracy after the drift.")] = None,  # noqa: UP007
+        seed: Annotated[Optional[int], typer.Option(help="--auto: random seed.")] = None,  # noqa: UP007
+    ) -> None:
+        """Label assignments: interactively in the terminal, or simulated with --auto (demo, tests)."""
+        from alstream.annotation.auto import SimulatedAnnotator, load_truth
+        from alstream.annotation.client import AnnotationClient
+        from alstream.annotation.terminal import run_interactive
+
+        settings = settings_from(ctx)
+        tags = [s.strip() for s in skills.split(",") if s.strip()]
+        client = AnnotationClient(settings=settings, annotator_id=annotator, skills=tags, group=group)
+        try:
+            if auto:
+                stop = threading.Event()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, lambda *_: stop.set())
+                simulated = SimulatedAnnotator(
+                    client=client, truth=load_truth(truth), accuracy=accuracy, seconds_per_item=seconds_per_item,
+                    max_items=max_items, drift_after=drift_after, drift_accuracy=drift_accuracy, seed=seed,
+                    stop=stop,
+                )
+                summary = simulated.run()
+            else:
+                summary = run_interactive(client, max_items=max_items)
+        finally:
+            client.close()
+        typer.echo(summary.line())

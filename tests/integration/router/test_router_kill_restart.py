@@ -1,0 +1,107 @@
+"""SIGKILL under load: simulated annotators (`alstream annotate --auto`) keep labeling across a router
+crash; afterwards nobody is over quota, no item went twice to one annotator and no candidate was lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import consumer_config
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+MAX_HARD = 10
+QUOTAS = f"""version = "kill-1"
+max_hard_per_day = {MAX_HARD}
+min_normal_share = 0.3
+random_share = 0.15
+qa_rate = 0.0
+overlap_fraction = 0.0
+max_in_flight = 6
+lease_seconds = 600
+"""
+
+
+class TopicReader:
+    """Reads a whole topic from the start, incrementally."""
+
+    def __init__(self, settings: AlstreamSettings, base: str) -> None:
+        self.codec = codec_for(base, settings)
+        self.consumer = Consumer(consumer_config(settings, group_id=f"reader-{os.getpid()}-{base}",
+                                                 **{"enable.auto.commit": False}))
+        topic = settings.kafka.topic(base)
+        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def read(self, id_field: str) -> dict[str, dict[str, Any]]:
+        for message in self.consumer.consume(10_000, timeout=0.5):
+            if not message.error():
+                record = self.codec.decode(message.value())
+                self.records.setdefault(record[id_field], record)
+        return self.records
+
+
+def annotate(annotator: str, truth: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]'}
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "alstream.cli.main", "annotate", "--annotator", annotator, "--auto",
+             "--accuracy", "0.9", "--seconds-per-item", "0.05", "--truth", str(truth), "--seed", "1"],
+            env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )
+
+
+def test_sigkill_under_load_keeps_quotas_and_candidates(topics: AlstreamSettings, tmp_path: Path, kit) -> None:
+    settings = topics
+    quotas = tmp_path / "quotas.toml"
+    quotas.write_text(QUOTAS)
+    env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")}
+    reasons = ["TOP_SCORE"] * 12 + ["SHIFT_REVIEW"] * 20 + ["RANDOM_SLICE"] * 8
+    items = [kit.candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
+    hard_items = {c["item_id"] for c in items if c["reason"] == "TOP_SCORE"}
+    truth = tmp_path / "truth.csv"
+    truth.write_text("item_id,label\n" + "".join(f"{c['item_id']},dog\n" for c in items))
+    kit.produce_candidates(settings, items)
+
+    router = kit.start_router(tmp_path / "router.log", env)
+    annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
+    assignments = TopicReader(settings, "assignments")
+    try:
+        kit.wait_for(lambda: len(assignments.read("assignment_id")) >= 8, timeout_s=90,
+                     what="assignments before the crash")
+        router.send_signal(signal.SIGKILL)
+        router.wait(timeout=10)
+        more = items[:0] + [kit.candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(5)]
+        kit.produce_candidates(settings, more)  # arrives while the router is down
+        truth.write_text(truth.read_text() + "".join(f"{c['item_id']},cat\n" for c in more))
+        router = kit.start_router(tmp_path / "router.log", env)
+        all_items = {c["item_id"] for c in items + more}
+        kit.wait_for(lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
+                     timeout_s=120, what="every candidate assigned after the restart")
+    finally:
+        for process in annotators:
+            kit.stop(process)
+        exit_code = kit.stop(router)
+    by_annotator: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for assignment in assignments.read("assignment_id").values():
+        by_annotator[assignment["annotator_id"]].append(assignment)
+    for annotator, work in by_annotator.items():
+        item_ids = [a["item_id"] for a in work]
+        assert len(item_ids) == len(set(item_ids)), f"{annotator} got an item twice"
+        assert sum(1 for i in item_ids if i in hard_items) <= MAX_HARD, f"{annotator} over the hard quota"
+    assert exit_code == 0
+    summaries = [(tmp_path / f"ann-{n}.log").read_text() for n in range(3)]
+    assert all("annotator=ann-" in text and "labeled=" in text for text in summaries), summaries
+    labels = TopicReader(settings, "labels").read("label_id")
+    assert labels and all(label["submitted_at"] >= label["started_at"] for label in labels.values())
