@@ -30,21 +30,29 @@ class ReleaseAgent:
 
     def __init__(self, *, settings: AlstreamSettings) -> None:
         self.settings = settings
+        self.empty_slots: set[str] = set()  # weekly slots with no valid labels: not released, not re-read
 
     def tick(self, now: datetime) -> list[str]:
         """Do what is due at ``now``; returns the release ids built or re-announced."""
         done = []
         for path, cutoff, reason in pending(self.settings):
             log.info("release requested (%s) with cut-off %s", reason or "on demand", iso(cutoff))
-            outcome = build_and_announce(self.settings, cutoff=min(cutoff, now))
+            requested = build_and_announce(self.settings, cutoff=min(cutoff, now))
             path.unlink(missing_ok=True)
-            done.append(outcome.release.release_id)
+            if requested is not None:
+                done.append(requested.release.release_id)
         if self.settings.release.weekly:
             slot = latest_slot(self.settings.release, now)
             cut = iso(slot)
-            if not any(m["created_at"] == cut for m in store_for(self.settings).manifests()):
+            if cut not in self.empty_slots and not any(
+                m["created_at"] == cut for m in store_for(self.settings).manifests()
+            ):
                 log.info("weekly release due (slot %s)", cut)
-                done.append(build_and_announce(self.settings, cutoff=slot).release.release_id)
+                outcome = build_and_announce(self.settings, cutoff=slot, skip_empty=True)
+                if outcome is None:
+                    self.empty_slots.add(cut or "")
+                else:
+                    done.append(outcome.release.release_id)
         return done
 
 

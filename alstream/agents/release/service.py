@@ -59,8 +59,10 @@ def gather_inputs(settings: AlstreamSettings, *, cutoff: datetime) -> ReleaseInp
 
 
 def build_and_announce(
-    settings: AlstreamSettings, *, cutoff: datetime, inputs: ReleaseInputs | None = None, announce: bool = True
-) -> BuildOutcome:
+    settings: AlstreamSettings, *, cutoff: datetime, inputs: ReleaseInputs | None = None, announce: bool = True,
+    skip_empty: bool = False,
+) -> BuildOutcome | None:
+    """Build, store and announce the release at ``cutoff``; ``skip_empty`` returns None when no label is valid."""
     store = store_for(settings)
     inputs = inputs or gather_inputs(settings, cutoff=cutoff)
     parent = store.latest_before(iso(cutoff) or "")
@@ -68,6 +70,9 @@ def build_and_announce(
         inputs, cutoff=cutoff, classes=settings.task.classes, min_agreement=settings.release.min_agreement,
         parent=parent, uri_for=store.uri_of,
     )
+    if skip_empty and built.manifest["item_count"] == 0:
+        log.info("no valid labels up to %s: nothing to release", iso(cutoff))
+        return None
     created = not store.exists(built.release_id)
     uri = store.write(built.release_id, built.files)
     if announce:

@@ -2,8 +2,9 @@
 
 A consumer-group member over the releases topic (plus the labels topic when
 ``retrain_every_labels`` > 0). Each announced release is trained on once: the ids already handled
-are kept in ``<state_dir>/models/<model_name>/trained_releases.json``, so a replayed announcement
-(at-least-once delivery, or the release agent re-announcing) does not retrain. A model that fails
+and content hashes are kept in ``<state_dir>/models/<model_name>/trained_releases.json``, so a
+replayed announcement (at-least-once delivery, the release agent re-announcing) or a new release with
+exactly the same data does not retrain; an empty release is skipped. A model that fails
 the validation gate is refused and the release still counts as handled; a model that cannot be
 announced replays the batch.
 """
@@ -44,8 +45,8 @@ class TrainerProcessor:
         except (OSError, ValueError):
             return []
 
-    def _remember(self, release_id: str) -> None:
-        self.trained.append(release_id)
+    def _remember(self, release_id: str, content_hash: str) -> None:
+        self.trained += [release_id, content_hash]
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.trained[-1000:]))
@@ -69,12 +70,15 @@ class TrainerProcessor:
         except AlstreamError as exc:
             outputs.dead_letter(message, exc)
             return
-        release_id = announced["release_id"]
-        if release_id in self.trained:
-            log.info("release %s already trained on; skipping", release_id)
+        release_id, content = announced["release_id"], announced["content_hash"]
+        if release_id in self.trained or content in self.trained:
+            log.info("release %s already trained on (or its exact content); skipping", release_id)
             return
-        self._train(lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id})
-        self._remember(release_id)
+        if announced["item_count"] == 0:
+            log.info("release %s holds no items; nothing to train on", release_id)
+        else:
+            self._train(lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id})
+        self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
         try:

@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"requested: {path} (the release agent builds it on its next tick)")
             return
         outcome = build_and_announce(settings, cutoff=_cutoff(cutoff), announce=announce)
+        assert outcome is not None  # only skip_empty builds return None
         _print_manifest(console, outcome.release.manifest)
         console.print(f"{'built' if outcome.created else 'unchanged (already stored)'}: {outcome.uri}")
 

@@ -28,11 +28,11 @@ class FakeOutputs:
         self.dead.append((message, error))
 
 
-def _announcement(settings: Any, release_id: str) -> InMemoryMessage:
+def _announcement(settings: Any, release_id: str, *, content: str | None = None, items: int = 1) -> InMemoryMessage:
     value = codec_for("releases", settings).encode({
         "release_id": release_id, "parent_release_id": None, "uri": f"/releases/{release_id}",
-        "content_hash": "0" * 64, "policy_versions": ["p"], "model_versions": ["m"], "labels_from": None,
-        "labels_to": None, "item_count": 1, "counts_by_kind": {}, "counts_by_class": {}, "qa_error_rate": None,
+        "content_hash": content or f"hash-of-{release_id}", "policy_versions": ["p"], "model_versions": ["m"],
+        "labels_from": None, "labels_to": None, "item_count": items, "counts_by_kind": {}, "counts_by_class": {}, "qa_error_rate": None,
         "agreement": None, "validation_metric": None, "created_at": NOW,
     })
     return InMemoryMessage(settings.kafka.topic("releases"), value, release_id.encode())
@@ -63,6 +63,17 @@ def test_each_release_is_trained_on_once_even_across_restarts(calls: list[dict[s
     restarted = trainer_main.TrainerProcessor(settings=settings)
     restarted.process([_announcement(settings, "r1"), _announcement(settings, "r2")], outputs)  # type: ignore[arg-type]
     assert [c["release_id"] for c in calls] == ["r1", "r2"]
+
+
+def test_same_content_or_empty_release_does_not_retrain(calls: list[dict[str, Any]]) -> None:
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+    processor.process([  # type: ignore[arg-type]
+        _announcement(settings, "r1", content="abc"),
+        _announcement(settings, "r2", content="abc"),  # a later cut-off with no new labels
+        _announcement(settings, "r3", items=0),
+    ], FakeOutputs())
+    assert [c["release_id"] for c in calls] == ["r1"]
 
 
 def test_retrains_every_n_labels(calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
