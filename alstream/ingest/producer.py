@@ -240,6 +240,20 @@ class ItemProducer:
             failures=list(self._failures),
         )
 
+    def close(self, timeout_s: float = 30.0) -> DeliveryReport:
+        """Flush (up to ``timeout_s``), then release the Kafka client. Returns the final report.
+
+        Items still unacknowledged at the deadline are purged from the client (they are in the
+        report's ``pending``); the client is not kept reconnecting in the background.
+        """
+        report = self.flush(timeout_s)
+        if report.pending and hasattr(self._producer, "purge"):
+            self._producer.purge()
+            self._producer.flush(1.0)
+        if hasattr(self._producer, "close"):
+            self._producer.close()
+        return report
+
     def __len__(self) -> int:
         """Items queued or in flight."""
         return len(self._producer)

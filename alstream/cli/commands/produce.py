@@ -179,6 +179,7 @@ def register(app: typer.Typer) -> None:
                 )
         finally:
             sink.close()
+            producer.close(1.0)  # already flushed above: this only releases the client
 
         table = Table("outcome", "items", title=f"alstream produce {file.name}")
         table.add_row("records read", f"{records:,}")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from alstream.cli.main import app
 from alstream.ingest import ItemProducer
-from alstream.settings import AlstreamSettings
+from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config
 
@@ -92,12 +92,16 @@ def test_clean_file_exits_zero_and_sdk_columns_land(topics: AlstreamSettings, gr
     assert result.exit_code == 0, result.output
     assert (tmp_path / "clean.csv.rejects.jsonl").read_text() == ""
 
-    with ItemProducer(settings=topics) as producer:
+    # a small client queue (1,000 items) for 3,000 items: back-pressure must wait, never drop
+    bounded = load_settings(ingest={"max_in_flight_messages": 1_000})
+    assert bounded.kafka.topic("items") == topics.kafka.topic("items")
+    with ItemProducer(settings=bounded) as producer:
         rejections = producer.send_columns(
-            item_ids=[f"col-{i}" for i in range(30)], embeddings=np.ones((30, 64)), source="sdk"
+            item_ids=[f"col-{i}" for i in range(3_000)], embeddings=np.ones((3_000, 64)), source="sdk"
         )
-    report = producer.flush(30)
-    assert rejections == [] and report.complete and report.acknowledged == 30
-    landed = consume_items(topics, 50, group_id)
+        assert producer.chunk_size == 500
+    report = producer.close(30)
+    assert rejections == [] and report.complete and report.acknowledged == 3_000
+    landed = consume_items(topics, 3_020, group_id)
     assert {k for k in landed if k.startswith("csv-")} == {f"csv-{i}" for i in range(20)}
-    assert {k for k in landed if k.startswith("col-")} == {f"col-{i}" for i in range(30)}
+    assert {k for k in landed if k.startswith("col-")} == {f"col-{i}" for i in range(3_000)}
