@@ -246,3 +246,40 @@ def test_secrets_never_reach_debug_logs(
     assert "SCRAM" in everything
     assert password not in everything
     assert "label-payload-must-stay-private" not in everything
+
+
+# ---------------------------------------------------------------------------------- preflight
+
+from alstream.security.preflight import (  # noqa: E402
+    AuthenticationFailed,
+    ClusterUnreachable,
+    TransportSecurityFailed,
+    require_access,
+)
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_preflight_turns_a_wrong_password_into_one_clear_error(mechanism: str, sasl_ssl_gateway: SecureGateway, pki,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism,
+                                                      password="Wr0ng-pw!", ca=pki.ca))
+    started = time.monotonic()
+    with pytest.raises(AuthenticationFailed) as caught:
+        require_access(settings, timeout_s=5)
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert USER_FOR[mechanism][0] in message and mechanism in message and "ALSTREAM_KAFKA__SASL_PASSWORD" in message
+    assert "Wr0ng-pw!" not in message
+
+
+def test_preflight_explains_tls_and_plaintext_mistakes(sasl_ssl_gateway: SecureGateway, sasl_gateway: SecureGateway,
+                                                       pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512",
+                                                      ca=pki.other_ca))
+    with pytest.raises(TransportSecurityFailed, match="ALSTREAM_KAFKA__SSL_CAFILE"):
+        require_access(settings, timeout_s=5)
+    settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="PLAINTEXT"))
+    with pytest.raises(ClusterUnreachable, match="SECURITY_PROTOCOL"):
+        require_access(settings, timeout_s=5)
+    settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512"))
+    assert require_access(settings, timeout_s=5) >= 1
