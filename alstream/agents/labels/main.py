@@ -12,7 +12,7 @@ import logging
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker, load_gold
-from alstream.agents.labels.topic_state import TopicTail, replay_committed
+from alstream.agents.labels.topic_state import TopicTail, dead_lettered_offsets, replay_committed
 from alstream.agents.labels.validation import LabelValidator
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
@@ -43,6 +43,7 @@ def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
         max_seen=config.max_assignments,
         refresh=lambda: assignments.ingest(tail.poll()),
     )
+    processor.dead_lettered = dead_lettered_offsets(settings, agent=AGENT, source_topic=settings.kafka.topic("labels"))
     restored = replay_committed(
         settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore
     )

@@ -50,6 +50,7 @@ class LabelsProcessor:
         qa: QaTracker,
         hold_unknown_s: float,
         max_seen: int,
+        rehold_max_age_s: float = 30 * 24 * 3600.0,
         refresh: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -62,6 +63,8 @@ class LabelsProcessor:
         self.clock = clock
         self.seen: BoundedMap[str, bool] = BoundedMap(max_size=max_seen)
         self.held: dict[str, _Held] = {}
+        self.dead_lettered: set[tuple[int, int]] = set()  # (partition, offset) of labels dead-lettered before
+        self.rehold_max_age_s = rehold_max_age_s
         self._exported_annotators: set[str] = set()
 
     # -- BatchProcessor protocol -------------------------------------------------------------
@@ -79,10 +82,21 @@ class LabelsProcessor:
 
     # -- restore mode ------------------------------------------------------------------------
     def restore(self, messages: list[Message]) -> None:
-        """Rebuild state from already-committed labels: no outputs, no counters. A label that was
-        still held when the previous process stopped (younger than the hold time) is held again."""
+        """Rebuild state from already-committed labels: no outputs, no counters.
+
+        A label whose assignment is still unknown and that is not in ``dead_lettered`` (partition,
+        offset pairs this agent already dead-lettered) was still held when the previous process
+        stopped: it is held again, so it is neither lost nor dead-lettered twice. Labels older than
+        ``rehold_max_age_s`` are not re-held (their dead letters may have expired with retention).
+        """
         now = self.clock()
         for message in messages:
+            if (message.partition(), message.offset()) in self.dead_lettered:
+                try:
+                    self.seen[self.codec.decode(message.value())["label_id"]] = True
+                except (DecodeError, TypeError):
+                    pass
+                continue
             try:
                 label = self.codec.decode(message.value())
             except (DecodeError, TypeError):  # TypeError: a tombstone (None)
@@ -93,9 +107,8 @@ class LabelsProcessor:
             assignment = self.assignments.get(label["assignment_id"])
             if assignment is None:
                 _, timestamp_ms = message.timestamp()
-                age = now - timestamp_ms / 1000
-                if age < self.hold_unknown_s:
-                    self.held[label_id] = _Held(message, label, now + self.hold_unknown_s - age)
+                if now - timestamp_ms / 1000 < self.rehold_max_age_s:
+                    self.held[label_id] = _Held(message, label, now + self.hold_unknown_s)
                     continue
             self.seen[label_id] = True
             if assignment is not None and self.validator.verdict(label, assignment) is None and label["status"] == "LABELED":

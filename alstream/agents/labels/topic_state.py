@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from alstream.settings import AlstreamSettings
+from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import consumer_config
 
@@ -176,3 +177,25 @@ def replay_committed(
     finally:
         consumer.close()
     return count
+
+
+def dead_lettered_offsets(settings: AlstreamSettings, *, agent: str, source_topic: str) -> set[tuple[int, int]]:
+    """(partition, offset) of every ``source_topic`` record ``agent`` dead-lettered (read from the
+    headers, no decoding), so a restarted agent knows which held records it already decided."""
+    found: set[tuple[int, int]] = set()
+
+    def collect(messages: list[Message]) -> None:
+        for message in messages:
+            headers = error_headers(message.headers())
+            if headers.get("agent") == agent and headers.get("topic") == source_topic:
+                try:
+                    found.add((int(headers["partition"]), int(headers["offset"])))
+                except (KeyError, ValueError):
+                    continue
+
+    tail = TopicTail(settings=settings, topics=[settings.kafka.topic("dead-letters")])
+    try:
+        tail.catch_up(collect)
+    finally:
+        tail.close()
+    return found

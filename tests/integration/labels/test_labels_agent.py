@@ -112,3 +112,44 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
         "garbage": "WrongMagic",
     }
     assert not agent.is_alive()
+
+
+def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topics, monkeypatch) -> None:
+    """Labels waiting for their assignment when the agent stops (offsets already committed): after the
+    restart, one whose assignment arrived meanwhile is settled, one still without is held again."""
+    monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog"]')
+    monkeypatch.setenv("ALSTREAM_LABELS__HOLD_UNKNOWN_S", "120")
+    monkeypatch.setenv("ALSTREAM_LABELS__GROUP_ID", f"labels-{uuid.uuid4().hex[:6]}")
+    settings = load_settings()
+    from alstream.agents.labels.topic_state import committed_offsets
+
+    a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
+    producer = Producer(producer_config(settings))
+    for lid, aid in (("late", "a-late"), ("orphan", "a-never")):
+        producer.produce(settings.kafka.topic("labels"), key=b"it", value=l_codec.encode(_label(lid, aid, "ann", "it")))
+    producer.flush(10)
+    stop = StopFlag()
+    agent = threading.Thread(target=labels_main.run, args=(settings,), kwargs={"stop": stop}, daemon=True)
+    agent.start()
+    labels_topic = settings.kafka.topic("labels")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(committed_offsets(settings, group_id=settings.labels.group_id,
+                                                                topic=labels_topic).values()) < 2:
+        time.sleep(0.5)
+    stop.set()
+    agent.join(30)
+    assert not agent.is_alive()
+    producer.produce(settings.kafka.topic("assignments"), key=b"ann", value=a_codec.encode(_assignment("a-late", "ann", "it")))
+    producer.flush(10)
+
+    processor, tail = labels_main.build(settings)  # what a restarted agent starts from
+    tail.close()
+    assert "late" in processor.seen and "late" not in processor.held
+    assert list(processor.held) == ["orphan"]
+    consumer = Consumer(consumer_config(settings, group_id=f"dlq-{uuid.uuid4().hex[:6]}"))
+    consumer.subscribe([settings.kafka.topic("dead-letters")])
+    try:
+        seen = [m for m in (consumer.poll(0.5) for _ in range(6)) if m is not None and not m.error()]
+    finally:
+        consumer.close()
+    assert seen == []

@@ -134,18 +134,30 @@ def test_qa_errors_are_measured() -> None:
     assert sample("alstream_qa_annotator_error_rate", annotator="ann") == 1.0
 
 
-def test_restore_rebuilds_dedupe_without_outputs_and_reholds_young_orphans() -> None:
+def test_restore_rebuilds_dedupe_without_outputs_and_reholds_undecided_orphans() -> None:
     clock = Clock()
     processor, index = make(clock)
     index.add(assignment("a1"))
+    processor.dead_lettered = {(0, 1)}
     processor.restore([
         message(label("l1", "a1")),
-        message(label("old-orphan", "a404"), 1, ts_ms=int((clock.now - 3600) * 1000)),
-        message(label("young-orphan", "a405"), 2, ts_ms=int((clock.now - 5) * 1000)),
+        message(label("dead-lettered-orphan", "a404"), 1, ts_ms=int((clock.now - 3600) * 1000)),
+        message(label("held-orphan", "a405"), 2, ts_ms=int((clock.now - 3600) * 1000)),
+        message(b"this is not avro at all", 3),
     ])
-    assert list(processor.held) == ["young-orphan"]
+    assert list(processor.held) == ["held-orphan"]  # held when the last process stopped: decided now
     out = Outputs()
     dup_before = sample("alstream_labels_duplicates_total")
-    processor.process([message(label("l1", "a1")), message(label("old-orphan", "a404"))], out)
+    processor.process([message(label("l1", "a1")), message(label("dead-lettered-orphan", "a404"))], out)
     assert sample("alstream_labels_duplicates_total") == dup_before + 2
     assert out.dead == []
+    clock.now += 31
+    processor.on_idle(out)
+    assert [reason for reason, _ in out.dead] == ["UnknownAssignment"]
+
+
+def test_tombstone_is_dead_lettered_not_a_crash() -> None:
+    processor, _ = make(Clock())
+    out = Outputs()
+    processor.process([InMemoryMessage("labels", None, b"k", 0, 9)], out)
+    assert [reason for reason, _ in out.dead] == ["UndecodableLabel"]
