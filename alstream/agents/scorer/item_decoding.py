@@ -112,7 +112,16 @@ class FastItemDecoder:
             parent_id, pos = _string(buf, pos)
         else:
             raise SchemaMismatch("bad union branch for parent_id")
-        embedding, pos = _bytes(buf, pos)
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if b0 & 0x80 and not b1 & 0x80 and not b0 & 1:  # inline: two-byte length (64-8191 bytes)
+            end = pos + 2 + ((((b0 & 0x7F) | (b1 << 7))) >> 1)
+            if end > len(buf):
+                raise TruncatedRecord("embedding runs past the end of the record")
+            embedding = buf[pos + 2 : end]
+            pos = end
+        else:
+            embedding, pos = _bytes(buf, pos)
         branch = buf[pos]
         pos += 1
         if branch == 0:
@@ -141,16 +150,10 @@ class FastItemDecoder:
         else:
             raise SchemaMismatch("bad union branch for uri")
         metadata: dict[str, str] = {}
-        while True:
-            count, pos = _long(buf, pos)
-            if count == 0:
-                break
-            if count < 0:  # a block with its byte size
-                count = -count
-                _, pos = _long(buf, pos)
-            for _ in range(count):
-                key, pos = _string(buf, pos)
-                metadata[key], pos = _string(buf, pos)
+        if buf[pos] == 0:  # empty map: the common case
+            pos += 1
+        else:
+            pos = self._map(buf, pos, metadata)
         event_time, pos = _long(buf, pos)
         if pos != len(buf):
             raise SchemaMismatch(f"{len(buf) - pos} trailing bytes after the record body")
@@ -166,3 +169,17 @@ class FastItemDecoder:
             "metadata": metadata,
             "event_time": event_time,
         }
+
+    @staticmethod
+    def _map(buf: bytes, pos: int, metadata: dict[str, str]) -> int:
+        while True:
+            count, pos = _long(buf, pos)
+            if count == 0:
+                break
+            if count < 0:  # a block with its byte size
+                count = -count
+                _, pos = _long(buf, pos)
+            for _ in range(count):
+                key, pos = _string(buf, pos)
+                metadata[key], pos = _string(buf, pos)
+        return pos
