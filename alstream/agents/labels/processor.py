@@ -170,7 +170,8 @@ class LabelsProcessor:
         reason = type(error).__name__
         m.REJECTED.labels(reason).inc()
         outputs.dead_letter(message, error, str(error))
-        log.info("label rejected (%s): %s", reason, error)
+        # the reason only: the message quotes label values, which belong on the dead-letter topic, not in logs
+        log.info("label at %s[%s]@%s rejected: %s", message.topic(), message.partition(), message.offset(), reason)
 
     def _export_gauges(self) -> None:
         rate = self.qa.error_rate()
