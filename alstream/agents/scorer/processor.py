@@ -345,13 +345,15 @@ class ScorerProcessor:
     def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
                         version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
                         predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
-            groups.setdefault((self.signal.name if c else self.fallback.name, v), []).append(i)
+        versions, version_code = np.unique(version.astype(str), return_inverse=True)
+        group_code = version_code * 2 + can.astype(np.int64)
         topic = self.scores_topic
         produce = outputs.produce
-        for (signal, model_version), members in groups.items():
-            idx = np.asarray(members)
+        for code in np.unique(group_code).tolist():
+            idx = np.flatnonzero(group_code == code)
+            members = idx.tolist()
+            signal = self.signal.name if code % 2 else self.fallback.name
+            model_version = str(versions[code // 2])
             ids = [item_ids[i] for i in members]
             if self.score_encoder is not None:
                 values = self.score_encoder.encode_batch(
