@@ -47,7 +47,8 @@ def gather_inputs(settings: AlstreamSettings, *, cutoff: datetime) -> ReleaseInp
     assignments = read_topic(settings, "assignments").records
     embeddings: dict[str, bytes] = {}
     for candidate in read_topic(settings, "candidates").records:  # later records win
-        embeddings[candidate["item_id"]] = candidate["embedding"]
+        if candidate["selected_at"] <= cutoff:  # nothing after the cut-off may change the bytes
+            embeddings[candidate["item_id"]] = candidate["embedding"]
     model = latest_model_record(settings, settings.release.model_name, not_after=cutoff)
     snapshot = (
         ModelSnapshot(model["model_version"], model["validation_metric_name"], float(model["validation_metric"]))

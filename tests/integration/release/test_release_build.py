@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from alstream.agents.release.service import build_and_announce, store_for
 from alstream.agents.release.sources import read_topic
+from alstream.agents.trainer.data import labels_so_far_part
 from alstream.cli.main import app
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import codec_for
@@ -93,6 +94,10 @@ def test_release_from_topics_is_reproducible_and_announced(topics: AlstreamSetti
     announced = read_topic(settings, "releases").records
     assert {r["release_id"] for r in announced} == {first.release.release_id}
     assert announced[0]["content_hash"] == manifest["content_hash"]
+
+    # The trainer's label-batch path compacts the same topics in memory, without storing a release.
+    name, ids, embeddings, labels = labels_so_far_part(settings)
+    assert len(ids) == 40 and embeddings.shape == (40, 8) and set(labels.tolist()) == set(CLASSES)
 
     # A later cut-off with the same labels has the first as parent and adds nothing.
     later = build_and_announce(settings, cutoff=cutoff + timedelta(days=7))

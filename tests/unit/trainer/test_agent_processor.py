@@ -109,3 +109,30 @@ def test_train_cli_seed_only_evaluates_without_a_broker(tmp_path: Path, monkeypa
     missing = CliRunner().invoke(app, ["train", "--seed-only", "--no-publish"])
     assert missing.exit_code != 0
     assert "ALSTREAM_TRAINER__VALIDATION_FILE" in str(missing.exception)
+
+
+def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import numpy as np
+
+    from alstream.agents.release.builder import ReleaseInputs, build_release
+    from alstream.agents.release.storage import ReleaseStore
+
+    spec = importlib.util.spec_from_file_location(
+        "release_records", Path(__file__).parents[1] / "release" / "records.py")
+    records = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(records)  # type: ignore[union-attr]
+    labels, assignments, embeddings = records.scenario()
+    store = ReleaseStore(root=tmp_path / "state" / "releases")
+    built = build_release(ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),
+                          cutoff=NOW, uri_for=store.uri_of)
+    store.write(built.release_id, built.files)
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "validation.npz", item_ids=np.array(["v1", "v2", "v3"]),
+             embeddings=rng.random((3, 4)).astype("<f4"), labels=np.array(["cat", "dog", "fox"]))
+    monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("ALSTREAM_TRAINER__VALIDATION_FILE", str(tmp_path / "validation.npz"))
+    result = CliRunner().invoke(app, ["train", "--release", "latest", "--no-publish"])
+    assert result.exit_code == 0, result.output
+    assert "evaluated only" in result.output and "recall:fox" in result.output
