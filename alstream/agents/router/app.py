@@ -10,6 +10,7 @@ worker, so the router scales out to as many workers as there are partitions.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -117,6 +118,8 @@ class RouterService:
         )
         shard.restore((k, v) for k, v in list(self.table.items()) if v is not None and v[0] == partition)
         self.shards[partition] = shard
+        gc.collect()
+        gc.freeze()  # a restored pool can hold a million records: keep them out of every full GC
         log.info("router shard %d restored: %d pooled, %d annotators, %d open leases", partition, len(shard.pool),
                  len(shard.annotators), len(shard.leases))
         return shard, True
@@ -162,9 +165,12 @@ class RouterService:
         effects = shard.handle_annotator_event(record, now_ms=now_ms)
         if record["event_type"] == "READY":
             state = shard.annotators.get(record["annotator_id"])
-            if state is not None and shard.shard_quotas.max_hard_per_day:
+            if state is not None:
                 counts = state.day.counts(now_ms)
-                metrics.HARD_QUOTA_USE.observe(min(1.0, counts.hard / shard.shard_quotas.max_hard_per_day))
+                if counts.total:
+                    metrics.HARD_SHARE.observe(counts.hard / counts.total)
+                if shard.shard_quotas.max_hard_per_day:
+                    metrics.HARD_QUOTA_USE.observe(min(1.0, counts.hard / shard.shard_quotas.max_hard_per_day))
         return effects
 
     async def _send(self, assignments: list[dict[str, Any]]) -> None:

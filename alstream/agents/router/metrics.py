@@ -13,6 +13,11 @@ HARD_QUOTA_USE = Histogram(
     "Per annotator at each READY: hard items in the rolling day over the cap.",
     buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
 )
+HARD_SHARE = Histogram(
+    "alstream_router_hard_share_ratio",
+    "Per annotator at each READY: share of hard items in the rolling day (1 - normal share).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
 AT_QUOTA = Gauge("alstream_router_annotators_at_quota", "Annotators at their hard-item quota (any shard).")
 ONLINE = Gauge("alstream_router_annotators_online", "Annotators online.")
 READY_LATENCY = Histogram(
