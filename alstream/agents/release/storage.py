@@ -52,7 +52,12 @@ class ReleaseStore:
         for name, data in sorted(files.items()):
             with self.fs.open_output_stream(f"{staging}/{name}") as handle:
                 handle.write(data)
-        self.fs.move(staging, target)
+        try:
+            self.fs.move(staging, target)
+        except OSError:
+            if not self.exists(release_id):  # a concurrent writer of the same release won the race: fine
+                raise
+            self.fs.delete_dir(staging)
         return self.uri_of(release_id)
 
     def read_bytes(self, release_id: str, name: str) -> bytes:

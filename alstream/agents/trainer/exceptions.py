@@ -9,3 +9,7 @@ class TrainerError(AlstreamError):
 
 class ModelRefused(TrainerError):
     """A new model is worse than the current one beyond the configured tolerance; it was not published."""
+
+
+class PublishFailed(TrainerError):
+    """The model was saved but the broker did not acknowledge its announcement; the run must be retried."""

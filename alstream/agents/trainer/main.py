@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alstream.agents.trainer.data import labels_so_far_part, release_part
-from alstream.agents.trainer.exceptions import TrainerError
+from alstream.agents.trainer.exceptions import PublishFailed
 from alstream.agents.trainer.service import models_dir, train_once
 from alstream.exceptions import AlstreamError
 from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
@@ -81,11 +81,12 @@ class TrainerProcessor:
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
+        """Train; an unannounced model replays the batch, any other failure is logged, counted and skipped."""
         try:
             self.outcomes.append(train_once(self.settings, **inputs()))
-        except TrainerError as exc:
-            if "not announced" in str(exc):
-                raise DeliveryFailed(str(exc)) from exc
+        except PublishFailed as exc:
+            raise DeliveryFailed(str(exc)) from exc
+        except AlstreamError as exc:  # bad data, a missing release directory: retrying cannot help
             AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
             log.error("training failed: %s", exc)
 

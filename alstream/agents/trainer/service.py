@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alstream.agents.trainer.committee import fit_committee
 from alstream.agents.trainer.evaluation import LabeledSet, evaluate, load_npz, primary
-from alstream.agents.trainer.exceptions import TrainerError
+from alstream.agents.trainer.exceptions import PublishFailed, TrainerError
 from alstream.agents.trainer.metrics import TRAINER_RUNS, TRAINER_VALIDATION_METRIC
 from alstream.exceptions import AlstreamError
 from alstream.models.artifacts import load_bundle, save_bundle
@@ -197,7 +197,7 @@ def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout
     producer.produce(settings.kafka.topic("models"), key=record["model_name"], value=codec.encode(record),
                      on_delivery=delivered)
     if producer.flush(timeout_s) or failures:
-        raise TrainerError(f"model {record['model_version']} saved but not announced: {failures or 'timed out'}")
+        raise PublishFailed(f"model {record['model_version']} saved but not announced: {failures or 'timed out'}")
 
 
 def _append_refusal(settings: AlstreamSettings, reason: str, release_id: str | None, value: float,

@@ -136,3 +136,30 @@ def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.Monke
     result = CliRunner().invoke(app, ["train", "--release", "latest", "--no-publish"])
     assert result.exit_code == 0, result.output
     assert "evaluated only" in result.output and "recall:fox" in result.output
+
+
+def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alstream.agents.release.exceptions import ReleaseNotFound
+    from alstream.agents.trainer.exceptions import PublishFailed
+    from alstream.streams.batch_loop import DeliveryFailed
+
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+
+    def missing(uri: str, rid: str) -> None:
+        raise ReleaseNotFound(f"no release {rid}")
+
+    monkeypatch.setattr(trainer_main, "release_part", missing)
+    processor.process([_announcement(settings, "gone")], FakeOutputs())  # type: ignore[arg-type]
+    assert "gone" in processor.trained  # skipped for good: retrying cannot bring it back
+
+    def unannounced(settings: Any, **kwargs: Any) -> None:
+        raise PublishFailed("model saved but not announced")
+
+    monkeypatch.setattr(trainer_main, "release_part", lambda uri, rid: ("release", uri, rid))
+    monkeypatch.setattr(trainer_main, "train_once", unannounced)
+    with pytest.raises(DeliveryFailed):
+        processor.process([_announcement(settings, "r9")], FakeOutputs())  # type: ignore[arg-type]
+    assert "r9" not in processor.trained  # replayed, so trained later
