@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from alstream.ingest.encoding import ItemEncoder
 from alstream.ingest.metrics import ITEMS_REJECTED, ITEMS_SENT
@@ -96,7 +96,6 @@ class ItemProducer:
         else:  # an injected client (tests): ask for a report per message, count only failures
             self._per_message_callback = True
         self._producer = producer
-        self._batch_capable = hasattr(producer, "produce_batch") and not self._per_message_callback
         self.produced = 0
         self.rejected = 0
         self._failures: list[DeliveryFailure] = []
@@ -154,50 +153,31 @@ class ItemProducer:
 
     def _produce(self, item_ids: list[str], values: list[bytes]) -> None:
         producer = self._producer
+        topic = self.topic
         n = len(values)
         # back-pressure: never ask librdkafka to hold more than its bounded queue
-        while len(producer) + n > self.queue_limit:
+        while len(producer) + n > self.queue_limit and len(producer):
             producer.poll(0.05)
-        if self._batch_capable:
-            messages = [{"key": key, "value": value} for key, value in zip(item_ids, values)]
-            queued = producer.produce_batch(self.topic, messages)
-            self.produced += n
-            if queued != n:
-                self._retry_unqueued(messages)
-        else:
-            callback = self._on_delivery if self._per_message_callback else None
-            for key, value in zip(item_ids, values):
-                while True:
-                    try:
-                        if callback is None:
-                            producer.produce(self.topic, value=value, key=key)
-                        else:
-                            producer.produce(self.topic, value=value, key=key, on_delivery=callback)
-                        break
-                    except BufferError:  # queue full: serve delivery reports, then retry
-                        producer.poll(0.05)
-                self.produced += 1
+        produce = producer.produce
+        self.produced += n  # each item below ends up queued or in the failures
+        start = index = 0
+        while start < n:
+            try:
+                if self._per_message_callback:
+                    for index in range(start, n):
+                        produce(topic, values[index], item_ids[index], on_delivery=self._on_delivery)
+                else:  # delivery reports for failures come through the client-level on_delivery
+                    for index in range(start, n):
+                        produce(topic, values[index], item_ids[index])
+                start = n
+            except BufferError:  # queue full after all: serve delivery reports, resume at this item
+                start = index
+                producer.poll(0.05)
+            except KafkaException as exc:  # refused by the client itself (e.g. larger than message.max.bytes)
+                self._failures.append(DeliveryFailure(item_id=item_ids[index], error=str(exc)))
+                start = index + 1
         producer.poll(0)
         self._report_acknowledged()
-
-    def _retry_unqueued(self, messages: list[dict[str, Any]]) -> None:
-        """produce_batch marks messages it could not queue with ``_error``: retry the queue-full ones."""
-        pending = [m for m in messages if "_error" in m]
-        while pending:
-            retry: list[dict[str, Any]] = []
-            for message in pending:
-                error = message.pop("_error")
-                code = error.code() if isinstance(error, KafkaError) else None
-                if code == KafkaError._QUEUE_FULL:
-                    retry.append(message)
-                else:  # refused locally (e.g. too large): a delivery failure, reported like the broker's
-                    key = message["key"]
-                    self._failures.append(DeliveryFailure(item_id=key if isinstance(key, str) else str(key), error=str(error)))
-            if not retry:
-                return
-            self._producer.poll(0.05)
-            self._producer.produce_batch(self.topic, retry)
-            pending = [m for m in retry if "_error" in m]
 
     # ---- delivery ----------------------------------------------------------------------------------
 

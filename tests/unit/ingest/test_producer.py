@@ -142,3 +142,20 @@ def test_context_manager_flushes() -> None:
         producer.send(item(0))
         assert len(producer) == 1 and producer.acknowledged == 0
     assert len(producer) == 0 and producer.acknowledged == 1
+
+
+def test_item_refused_by_the_client_is_a_failure_and_the_rest_still_go() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    class RefusesOne(InMemoryProducer):
+        def produce(self, topic: str, value: bytes | None = None, key: Any = None, **kwargs: Any) -> None:
+            if key == "item-1":
+                raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+            super().produce(topic, value=value, key=key, **kwargs)
+
+    fake = RefusesOne()
+    producer = ItemProducer(settings=SETTINGS, producer=fake)
+    assert producer.send_many([item(i) for i in range(3)]) == []
+    report = producer.flush(5)
+    assert [m.key() for m in fake.topics["u.items"]] == [b"item-0", b"item-2"]
+    assert report.acknowledged == 2 and [f.item_id for f in report.failures] == ["item-1"]
