@@ -17,5 +17,6 @@ class RouterSettings(Section):
     calibration_max_age_s: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="Calibration rounds older than this are no longer assigned."
     )
-    state_dir_name: str = Field(default="router", description="Sub-folder of paths.state_dir for faust's data.")
-    tick_interval_s: float = Field(default=1.0, gt=0, description="How often expired leases are swept.")
+    tick_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a heartbeat into every shard sweeps expired leases."
+    )

@@ -110,7 +110,7 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=int(os.environ.get("ROUTER_PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("ROUTER_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(quotas=quotas_strategy, shards=st.integers(1, 2), steps=st.lists(step, min_size=20, max_size=120),
        seed=st.integers(0, 10_000))
 def test_quotas_hold_over_simulated_days_with_crashes(
