@@ -124,6 +124,9 @@ def build_processor(settings: AlstreamSettings, *, follower: ModelFollower | Non
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop``), scoring items; return cleanly."""
+    if stop is None:  # first thing: a SIGTERM during the (slow) start must still mean a clean stop
+        stop = StopFlag()
+        stop.install_signal_handlers()
     settings.kafka.require_bootstrap()
     serve_metrics(settings.metrics.port, settings.metrics.host)
     watcher = ModelWatcher(settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid()))
@@ -141,9 +144,6 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
         on_revoke=lambda partitions: processor.on_revoke(partitions, holder["runner"].outputs),
     )
     holder["runner"] = runner
-    if stop is None:
-        stop = StopFlag()
-        stop.install_signal_handlers()
     try:
         runner.run(stop)
     finally:

@@ -111,35 +111,35 @@ def test_sigkill_mid_stream_loses_nothing_and_never_rescores_differently(
 ) -> None:
     env = scorer_env(tmp_path, group_id)
     log = tmp_path / "scorer.log"
-    total = 6000
+    total = 8000
     produced: list[str] = []
 
     def keep_producing() -> None:  # items keep arriving while the scorer is killed and restarted
         for start in range(0, total, 500):
             produced.extend(produce_items(topics, start, 500))
-            time.sleep(0.3)
+            time.sleep(0.5)
 
     feeder = threading.Thread(target=keep_producing, daemon=True)
     reader = TopicReader(topics, "scores")
     proc = start_scorer(env, log)
     try:
         feeder.start()
-        seen = reader.read_until(lambda r: len(r) >= 600, 90)
-        assert len(seen) >= 600, log.read_text()
+        seen = reader.read_until(lambda r: len(r) >= 300, 90)
+        assert len(seen) >= 300, log.read_text()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        killed_while_items_arrived = feeder.is_alive()
+        assert feeder.is_alive(), "the scorer was killed after the last item arrived: not mid-stream"
         proc = start_scorer(env, log)
         feeder.join(60)
         wanted = set(produced)
         records = reader.read_until(lambda r: wanted <= {x["item_id"] for x in r}, 120)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()[-3000:]
+        assert proc.wait(30) == 0, log.read_text()[-6000:]
     finally:
         if proc.poll() is None:
             proc.kill()
         reader.close()
-    assert killed_while_items_arrived and len(wanted) == total
+    assert len(wanted) == total
     scored = {r["item_id"] for r in records}
     assert wanted <= scored, f"{len(wanted - scored)} items never scored"
     values: dict[tuple[str, str], set[float]] = defaultdict(set)
