@@ -213,20 +213,20 @@ class ItemValidator:
                 elif not 0 < len(value) <= max_len:
                     reject(i, R.ID_LENGTH, f"item_id must have 1-{max_len} characters, has {len(value)}")
         # sources
-        if self.default_source is not None and sources.count(None):
+        if self.default_source is not None and _count(sources, None):
             sources = [self.default_source if s is None else s for s in sources]
-        if not (_all_of_type(sources, str) and sources.count("") == 0):
+        if not (_all_of_type(sources, str) and _count(sources, "") == 0):
             for i, value in enumerate(sources):
-                if value is None or value == "":
+                if value is None or (type(value) is str and not value):
                     reject(i, R.MISSING_FIELD, "source is required (or give the producer a default source)")
                 elif type(value) is not str:
                     reject(i, R.BAD_TYPE, f"source must be a string, got {type(value).__name__}")
         # unit of work and parent
-        if n and units.count(units[0]) == n and isinstance(units[0], str):
+        if n and _count(units, units[0]) == n and isinstance(units[0], str):
             unit_codes = [UNITS.get(units[0], -1)] * n
         else:
             unit_codes = [UNITS.get(u, -1) if isinstance(u, str) else -1 for u in units]
-        if parents.count(None) != n or unit_codes.count(0) != n:
+        if _count(parents, None) != n or unit_codes.count(0) != n:
             for i, code in enumerate(unit_codes):
                 parent = parents[i]
                 if code < 0:
@@ -239,7 +239,7 @@ class ItemValidator:
                 elif not 0 < len(parent) <= max_len:
                     reject(i, R.ID_LENGTH, f"parent_id must have 1-{max_len} characters, has {len(parent)}")
         # uris
-        if uris.count(None) != n:
+        if _count(uris, None) != n:
             for i, value in enumerate(uris):
                 if value is not None and type(value) is not str:
                     reject(i, R.BAD_TYPE, f"uri must be a string, got {type(value).__name__}")
@@ -252,11 +252,11 @@ class ItemValidator:
         # probabilities
         prob_matrix, prob_present = self._probabilities(probabilities, n, reject)
         # hardness, metadata, times: rarely set / cheap per row
-        if hardness.count(None) == n:
+        if _count(hardness, None) == n:
             hard_rows: list[Any] = hardness
         else:
             hard_rows = [None if h is None else self._hardness(i, h, reject) for i, h in enumerate(hardness)]
-        if metadata.count(_EMPTY) == n:
+        if _count(metadata, _EMPTY) == n:
             meta_rows: list[Any] = metadata
         else:
             meta_rows = [_EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
@@ -461,6 +461,14 @@ class ItemValidator:
 
 
 _EMPTY: dict[str, str] = {}
+
+
+def _count(values: list[Any], target: Any) -> int:
+    """``values.count(target)`` at C speed, safe when a value is an array (whose == is elementwise)."""
+    try:
+        return values.count(target)
+    except (ValueError, TypeError):
+        return sum(1 for value in values if value is target)
 
 
 def _all_of_type(values: list[Any], kind: type) -> bool:

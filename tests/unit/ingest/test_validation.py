@@ -178,3 +178,11 @@ def test_columns_path_applies_the_same_rules(settings: AlstreamSettings) -> None
     assert {r.reason for r in wrong_dim.rejections} == {R.EMBEDDING_DIM} and len(wrong_dim) == 0
     with pytest.raises(ValueError, match="shape"):
         ItemValidator(settings=settings).prepare_columns(item_ids=["a"], embeddings=np.ones(DIM), source="cam")
+
+
+@pytest.mark.parametrize("field", ["source", "unit_of_work", "parent_id", "uri", "metadata", "hardness", "event_time"])
+def test_arrays_in_scalar_fields_are_refused_not_raised(settings: AlstreamSettings, field: str) -> None:
+    items = [good(item_id="ok"), good(item_id="odd", **{field: np.array([1.0, 2.0])})]
+    batch = ItemValidator(settings=settings).prepare_records(items)
+    assert batch.item_ids == ["ok"]
+    assert [r.item_id for r in batch.rejections] == ["odd"]
