@@ -139,9 +139,20 @@ class RouterService:
             self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=exc,
                                     partition=message.partition, offset=message.offset)
             self._producer.poll(0)
+            record = None
             effects = Effects()
         else:
-            effects = self._apply(shard, base, record, now_ms)
+            try:
+                effects = self._apply(shard, base, record, now_ms)
+            except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
+                log.warning("router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc)
+                self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=exc,
+                                        partition=message.partition, offset=message.offset)
+                self._producer.poll(0)
+                AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                effects, record = Effects(), None
+                self.shards.pop(message.partition, None)  # memory may be half-changed: rebuild from the table
+                shard, _ = self._shard(message.partition)
         shard.mark_applied(effects, base, message.offset)
         for key, value in effects.puts:
             if value is None:
@@ -150,7 +161,7 @@ class RouterService:
             else:
                 self.table[key] = value
         await self._send(effects.assignments)
-        self._count(effects, base, record if base == "annotator-events" else None)
+        self._count(effects, base, record if base == "annotator-events" else None)  # type: ignore[possibly-undefined]
         AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
 
     def _apply(self, shard: RouterShard, base: str, record: dict[str, Any], now_ms: int) -> Effects:

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, Producer
 
 from alstream.annotation.client import AnnotationClient
 from alstream.settings import AlstreamSettings
+from alstream.streams.kafka_config import consumer_config, producer_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -41,6 +43,18 @@ def test_ready_gets_assignments_keyed_by_annotator(topics: AlstreamSettings, tmp
             assert client.assignments(timeout_s=3.0) == []  # the hard quota (4 a day, 2 per shard) is used
             for a in got:
                 client.submit(a, value="cat", started_at=datetime.now(tz=UTC))
+        producer = Producer(producer_config(settings))
+        producer.produce(settings.kafka.topic("candidates"), key=b"bad", value=b"not avro")
+        assert producer.flush(10) == 0
+        dead = Consumer(consumer_config(settings, group_id=f"dlq-{tmp_path.name}"))
+        dead.subscribe([settings.kafka.topic("dead-letters")])
+        try:
+            letters = kit.wait_for(lambda: [m for m in dead.consume(100, timeout=1.0) if not m.error()],
+                                   timeout_s=60, what="the bad candidate on the dead-letter topic")
+        finally:
+            dead.close()
+        headers = dict(letters[0].headers() or [])
+        assert headers.get("alstream.error.agent") == b"router" and letters[0].key() == b"bad"
         assert router.poll() is None
     finally:
         assert kit.stop(router) == 0, (tmp_path / "router.log").read_text()[-3000:]
