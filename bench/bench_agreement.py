@@ -10,7 +10,7 @@ Prints, per scenario, the detection rate, the detection delay in labels after th
 (median / 90th percentile) and the false-alarm rate per 10,000 labels (alarms before the onset, or any
 alarm in a stationary stream). Runs with the agent's default settings unless overridden by flags.
 
-    .venv/bin/python bench/bench_agreement.py [--seeds 40] [--z 3.0] [--window 30]
+    .venv/bin/python bench/bench_agreement.py [--seeds 30] [--z 3.0] [--window 30]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def run(scenario: Scenario, seeds: int, config: AgreementSettings) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--z", type=float, default=None, help="override z_threshold")
     parser.add_argument("--window", type=int, default=None, help="override window_items")
     parser.add_argument("--persistence", type=int, default=None, help="override persistence_items")
@@ -122,7 +122,9 @@ def main() -> None:
         Scenario("stationary k=3 acc .90", 4000, 3, 0.90),
         Scenario("stationary k=2 acc .80", 4000, 2, 0.80),
         Scenario("demo: drifter k=3 (450 labels)", 150, 3, 0.90, spike_at=75, drifter_accuracy=0.3),
-        Scenario("alstream demo: 4 ann, .95->.2 @50", 150, 3, 0.95, spike_at=50, drifter_accuracy=0.2, annotators=4),
+        Scenario("alstream demo: 4 ann, .95->.2 @30", 100, 3, 0.95, spike_at=30, drifter_accuracy=0.2, annotators=4),
+        Scenario("alstream demo: 4 ann, .95->.2 @50", 100, 3, 0.95, spike_at=50, drifter_accuracy=0.2, annotators=4),
+        Scenario("stationary 4 ann k=3 acc .95", 4000, 3, 0.95, annotators=4),
         Scenario("demo: drifter k=2 (600 labels)", 300, 2, 0.90, spike_at=150, drifter_accuracy=0.3),
         Scenario("drifter k=3, long", 1500, 3, 0.90, spike_at=750, drifter_accuracy=0.3),
         Scenario("ambiguity k=3 .90->.70", 1500, 3, 0.90, spike_at=750, everyone_accuracy=0.70),

@@ -16,9 +16,9 @@ class AgreementSettings(Section):
 
     group_id: str = "alstream-agreement"
     batch_size: int = Field(default=500, ge=1)
-    window_items: int = Field(default=30, ge=5, description="Completed overlapped items in the current window.")
+    window_items: int = Field(default=20, ge=5, description="Completed overlapped items in the current window.")
     baseline_items: int = Field(default=300, ge=10, description="Items before the window forming the baseline.")
-    min_baseline_items: int = Field(default=40, ge=5, description="No spike is called on a shorter baseline.")
+    min_baseline_items: int = Field(default=25, ge=5, description="No spike is called on a shorter baseline.")
     z_threshold: float = Field(
         default=3.0, gt=0, description="Sensitivity: one-sided two-proportion z score a window must exceed."
     )
