@@ -117,3 +117,13 @@ def test_store_is_idempotent_and_child_records_parent(tmp_path: Path) -> None:
     assert "item_count" in {name for name, _, _ in change.changed_fields()}
     with pytest.raises(ReleaseNotFound):
         store.resolve("nope")
+
+
+def test_store_accepts_uris_as_object_stores_do(tmp_path: Path) -> None:
+    store = ReleaseStore(root=f"file://{tmp_path}/bucket/releases")
+    built = build_release(_inputs(), cutoff=CUTOFF, uri_for=store.uri_of)
+    uri = store.write(built.release_id, built.files)
+    assert uri == f"file://{tmp_path}/bucket/releases/{built.release_id}" == built.manifest["uri"]
+    assert store.manifest(built.release_id)["content_hash"] == built.manifest["content_hash"]
+    assert (tmp_path / "bucket" / "releases" / built.release_id / NOTES).read_bytes() == built.files[NOTES]
+    assert not [p for p in (tmp_path / "bucket" / "releases").iterdir() if p.name.startswith(".staging")]
