@@ -127,3 +127,32 @@ def test_store_accepts_uris_as_object_stores_do(tmp_path: Path) -> None:
     assert store.manifest(built.release_id)["content_hash"] == built.manifest["content_hash"]
     assert (tmp_path / "bucket" / "releases" / built.release_id / NOTES).read_bytes() == built.files[NOTES]
     assert not [p for p in (tmp_path / "bucket" / "releases").iterdir() if p.name.startswith(".staging")]
+
+
+def test_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
+    """Two interpreters with different hash seeds (set / dict iteration orders) write the same bytes."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, importlib.util, sys\n"
+        "from datetime import timedelta\n"
+        f"spec = importlib.util.spec_from_file_location('r', {str(Path(__file__).parent / 'records.py')!r})\n"
+        "r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)\n"
+        "from alstream.agents.release.builder import ReleaseInputs, build_release\n"
+        "labels, assignments, emb = r.scenario()\n"
+        "built = build_release(ReleaseInputs(labels=labels, assignments=assignments, embeddings=emb),\n"
+        "                      cutoff=r.T0 + timedelta(days=1), classes=r.CLASSES)\n"
+        "print(hashlib.sha256(b''.join(built.files[k] for k in sorted(built.files))).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+        for seed in ("1", "2")
+    }
+    labels, assignments, embeddings = records.scenario()
+    here = build_release(ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),
+                         cutoff=CUTOFF, classes=records.CLASSES)
+    assert digests == {hashlib.sha256(b"".join(here.files[k] for k in sorted(here.files))).hexdigest()}
