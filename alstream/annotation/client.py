@@ -60,7 +60,8 @@ class AnnotationClient:
         self._consumer = Consumer(
             consumer_config(
                 settings,
-                group_id=f"{settings.kafka.topic_prefix}annotator-{annotator_id}",
+                # "alstream-annotate" is the prefix the annotation role's ACLs grant (alstream/security/acl.py).
+                group_id=f"alstream-annotate-{settings.kafka.topic_prefix}{annotator_id}",
                 **{"enable.auto.offset.store": True},
             )
         )
