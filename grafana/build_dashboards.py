@@ -132,7 +132,7 @@ OPERATIONS = dashboard(
               unit="percentunit"),
         Row("Selection and routing"),
         Panel("Random-slice share", "Share of assignments from the fixed random slice (floor 10%), and the scorer's slice share.",
-              [('sum(increase(alstream_router_assignments_total{kind="random"}[1h])) / sum(increase(alstream_router_assignments_total[1h]))', "assignments"),
+              [('(sum(increase(alstream_router_assignments_total{kind="random"}[1h])) or on() vector(0)) / sum(increase(alstream_router_assignments_total[1h]))', "assignments"),
                ("avg(alstream_scorer_random_slice_share)", "scored items")],
               unit="percentunit", thresholds=[(0.1, "green")]),
         Panel("Assignments per hour by kind", "Work handed to annotators: hard, normal, random, qa, overlap, calibration.",
