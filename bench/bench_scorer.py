@@ -33,7 +33,7 @@ from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.models.artifacts import ModelBundle, save_bundle
 from alstream.settings import AlstreamSettings, load_settings
-from alstream.agents.scorer.runner import ScorerRunner
+from alstream.agents.scorer.runner import ScorerRunner, limit_native_threads
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
@@ -145,6 +145,7 @@ class CountingProcessor:
 
 
 def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel) -> float:
+    limit_native_threads(settings.scorer.native_threads)  # as `alstream agent scorer` does
     stop = StopFlag()
     processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
     runner = ScorerRunner(

@@ -29,6 +29,9 @@ class ScorerSettings(Section):
         default=None, description="Where the drift check keeps its weekly histograms; default <state_dir>/scorer-drift.json."
     )
     reload_interval_s: float = Field(default=5.0, gt=0, description="How often changed QA gold / failure bank files are reloaded.")
+    native_threads: int = Field(
+        default=1, ge=1, description="BLAS / OpenMP threads for scoring; scale out with partitions instead."
+    )
     model_catch_up_s: float = Field(
         default=5.0, ge=0, description="At start, how long to read the models topic for the latest announcement."
     )

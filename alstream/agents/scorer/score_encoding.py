@@ -32,6 +32,9 @@ def zigzag_varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SHORT_LENGTHS = [bytes([n << 1]) for n in range(64)]
+
+
 def avro_string(value: str) -> bytes:
     raw = value.encode()
     return zigzag_varint(len(raw)) + raw
@@ -85,7 +88,7 @@ class ScoreEncoder:
             + avro_string(model_version)
             + zigzag_varint(UNITS.index(unit_of_work))
         )
-        flags = (b"\x00\x00", b"\x00\x01", b"\x01\x00", b"\x01\x01")
+        flags = tuple(middle + f for f in (b"\x00\x00", b"\x00\x01", b"\x01\x00", b"\x01\x01"))
         tail = zigzag_varint(scored_at_ms)
         header = self.header
         predicted_bytes: dict[str | None, bytes] = {None: b"\x00"}
@@ -102,14 +105,14 @@ class ScoreEncoder:
             c = conf_list[i] if conf_list is not None else None
             cb = b"\x00" if c is None or c != c else b"\x02" + _pack_f(c)
             raw = item_id.encode()
+            size = len(raw)
             out.append(
                 b"".join(
                     (
                         header,
-                        zigzag_varint(len(raw)),
+                        _SHORT_LENGTHS[size] if size < 64 else zigzag_varint(size),
                         raw,
                         _pack_d(score_list[i]),
-                        middle,
                         flags[(slice_list[i] << 1) | gold_list[i]],
                         pb,
                         cb,
