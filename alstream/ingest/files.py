@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from alstream.ingest import reasons as R
 from alstream.ingest.exceptions import InputFileError
 
@@ -99,7 +101,7 @@ def flat_to_item(row: dict[str, Any], prefixes: ColumnPrefixes) -> dict[str, Any
     probabilities: list[tuple[int, Any]] = []
     metadata: dict[str, Any] = {}
     for key, value in row.items():
-        if value is None or value == "":
+        if value is None or (type(value) is str and not value):
             continue  # absent: an empty CSV cell or a Parquet null
         if key.startswith(prefixes.embedding):
             embedding.append((_position(key, prefixes.embedding), _number(key, value)))
@@ -251,11 +253,49 @@ def _parquet(path: Path, chunk_size: int, prefixes: ColumnPrefixes) -> Iterator[
         raise InputFileError(f"{path} is not a readable Parquet file: {exc}") from exc
     row_number = 0
     for batch in parquet.iter_batches(batch_size=chunk_size):
+        rows = _parquet_rows(batch, prefixes)
         chunk = Chunk([], [], [])
-        for position, row in enumerate(batch.to_pylist()):
+        for position, row in enumerate(rows):
             row_number += 1
             chunk.lines.append(row_number)
             chunk.originals.append(row)
             _add_flat(chunk, position, row, prefixes)
         chunk.progress = row_number
         yield chunk
+
+
+def _parquet_rows(batch: Any, prefixes: ColumnPrefixes) -> list[dict[str, Any]]:
+    """Rows of a record batch, with vectors as numpy rows rather than lists of Python floats.
+
+    ``to_pylist`` would build one Python float per vector value (most of the reading time); list
+    columns become one array per row instead, and ``emb_*`` / ``prob_*`` float columns are stacked
+    into a matrix once per batch.
+    """
+    import pyarrow as pa
+
+    vectors: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name in ("embedding", "probabilities"):
+        if name in batch.schema.names:
+            kind = batch.schema.field(name).type
+            if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+                vectors[name] = batch.column(name).to_numpy(zero_copy_only=False)
+                dropped.append(name)
+    for target, prefix in (("embedding", prefixes.embedding), ("probabilities", prefixes.probabilities)):
+        columns = [n for n in batch.schema.names if n.startswith(prefix) and n[len(prefix) :].isdigit()]
+        numeric = all(
+            pa.types.is_floating(batch.schema.field(n).type) or pa.types.is_integer(batch.schema.field(n).type)
+            for n in columns
+        )
+        if columns and numeric and target not in vectors and target not in batch.schema.names:
+            ordered = sorted(columns, key=lambda n: int(n[len(prefix) :]))
+            matrix = np.column_stack(
+                [batch.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in ordered]
+            )  # a null cell becomes NaN: the item is refused as not_finite
+            vectors[target] = list(matrix)
+            dropped.extend(columns)
+    rows = (batch.drop_columns(dropped) if dropped else batch).to_pylist()
+    for name, values in vectors.items():
+        for row, value in zip(rows, values):
+            row[name] = value
+    return rows

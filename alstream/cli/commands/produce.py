@@ -65,6 +65,8 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars (Parquet vectors)
+        return _finite(value.tolist())
     return value
 
 

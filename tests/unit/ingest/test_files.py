@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -100,14 +101,17 @@ def test_parquet_list_and_column_embeddings(tmp_path: Path) -> None:
     )
     chunks, lines, records, problems = read_all(listed)
     assert lines == [1, 2] and not problems
-    assert records[0] == {"item_id": "a", "embedding": [1.0, 2.0], "probabilities": [0.5, 0.5], "source": "cam"}
-    assert records[1] == {"item_id": "b", "embedding": [3.0, 4.0]}
+    plain = [{k: v.tolist() if hasattr(v, "tolist") else v for k, v in r.items()} for r in records]
+    assert plain[0] == {"item_id": "a", "embedding": [1.0, 2.0], "probabilities": [0.5, 0.5], "source": "cam"}
+    assert plain[1] == {"item_id": "b", "embedding": [3.0, 4.0]}
     assert chunks[-1].progress == 2 == progress_total(listed, "parquet")
 
     columns = tmp_path / "columns.parquet"
-    pq.write_table(pa.table({"item_id": ["a"], "v0": [1.0], "v1": [2.0]}), columns)
+    pq.write_table(pa.table({"item_id": ["a", "b"], "v1": [2.0, None], "v0": [1.0, 3.0], "meta_k": ["x", "y"]}), columns)
     _, _, records, _ = read_all(columns, prefixes=ColumnPrefixes(embedding="v"))
-    assert records == [{"item_id": "a", "embedding": [1.0, 2.0]}]
+    assert records[0]["embedding"].tolist() == [1.0, 2.0]  # ordered by position, stacked as one matrix
+    assert records[0]["metadata"] == {"k": "x"}
+    assert np.isnan(records[1]["embedding"][1])  # a null cell: refused later as not_finite
 
 
 def test_flat_rows_refuse_ambiguous_vectors() -> None:
