@@ -23,6 +23,7 @@ def main() -> int:
     parser.add_argument("--labels-per-s", type=int, default=30)
     parser.add_argument("--scorer-kills", type=int, default=15)
     parser.add_argument("--labels-kills", type=int, default=10)
+    parser.add_argument("--router-kills", type=int, default=10, help="ignored until the router is on main")
     parser.add_argument("--broker-freezes", type=int, default=6)
     parser.add_argument("--max-freeze-s", type=float, default=10.0, help="longest broker pause (SIGSTOP)")
     parser.add_argument("--seed", type=int, default=1)
@@ -30,7 +31,7 @@ def main() -> int:
     args = parser.parse_args()
     config = CampaignConfig(
         duration_s=args.duration, items_per_s=args.items_per_s, labels_per_s=args.labels_per_s,
-        agent_kills={"scorer": args.scorer_kills, "labels": args.labels_kills},
+        agent_kills={"scorer": args.scorer_kills, "router": args.router_kills, "labels": args.labels_kills},
         broker_freezes=args.broker_freezes, freeze_s=(2.0, args.max_freeze_s), drain_timeout_s=300, seed=args.seed,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alstream-faults-"))

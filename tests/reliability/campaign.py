@@ -44,6 +44,8 @@ class CampaignConfig:
     bad_item_share: float = 0.01
     bad_label_share: float = 0.15
     agent_kills: dict[str, int] = field(default_factory=lambda: {"scorer": 4, "labels": 3})
+    annotators: int = 3  # human stand-ins using the annotation SDK (only when the router runs)
+    max_hard_per_day: int = 5
     broker_freezes: int = 2
     freeze_s: tuple[float, float] = (3.0, 6.0)
     drain_timeout_s: float = 120.0
@@ -61,6 +63,8 @@ class Ledger:
     sdk_invalid_sent: int = 0
     bad_items: dict[str, str] = field(default_factory=dict)  # key -> kind, acknowledged raw bad records
     valid_labels: set[str] = field(default_factory=set)
+    annotator_labels: int = 0
+    assignments_received: int = 0
     bad_labels: dict[str, str] = field(default_factory=dict)  # label id (or key) -> kind
     assignments: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,6 +76,20 @@ class Ledger:
 
 def agent_env(settings_env: dict[str, str], state: Path, extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **settings_env, "ALSTREAM_PATHS__STATE_DIR": str(state), **extra}
+
+
+def router_available() -> bool:
+    """The router and the annotation SDK join the campaign once they are on main."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("alstream.agents.router.app", "alstream.annotation.client"))
+
+
+def write_quotas(folder: Path, max_hard_per_day: int) -> Path:
+    path = folder / "quotas.toml"
+    path.write_text(f'version = "q-faults"\nmax_hard_per_day = {max_hard_per_day}\nlease_seconds = 900\nmax_in_flight = 5\n',
+                    encoding="utf-8")
+    return path
 
 
 def write_policy(folder: Path) -> Path:
@@ -101,6 +119,7 @@ class Campaign:
             "ALSTREAM_METRICS__PORT": "0",
             "ALSTREAM_TASK__CLASSES": '["cat", "dog", "bird"]',
             "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM),
+            "ALSTREAM_PATHS__QUOTAS_FILE": str(write_quotas(self.workdir, self.config.max_hard_per_day)),
         }
 
     def run(self) -> Any:
@@ -127,11 +146,19 @@ class Campaign:
                 "scorer": AgentProcess("scorer", agent_env(env, self.workdir / "scorer", {
                     "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
                     "ALSTREAM_SCORER__BATCH_SIZE": "500",
-                }), self.workdir),
+                }), self.workdir, ready_marker="alstream.agents.scorer.main: policy"),
                 "labels": AgentProcess("labels", agent_env(env, self.workdir / "labels", {
                     "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "3",
-                }), self.workdir),
+                }), self.workdir, ready_marker="committed labels restored"),
             }
+            self.router_metrics_port = None
+            if self.config.agent_kills.get("router") is not None and router_available():
+                from alstream.streams.embedded_broker import free_port
+
+                self.router_metrics_port = free_port()
+                agents["router"] = AgentProcess("router", agent_env(env, self.workdir / "router", {
+                    "ALSTREAM_METRICS__PORT": str(self.router_metrics_port),
+                }), self.workdir, ready_marker="restored:")
             for agent in agents.values():
                 agent.start()
             threads = [
@@ -139,6 +166,8 @@ class Campaign:
                 threading.Thread(target=self._guard, args=(self._label_load, settings), name="labels"),
                 threading.Thread(target=self._guard, args=(self._inject, agents, freezer), name="faults"),
             ]
+            if "router" in agents:
+                threads.append(threading.Thread(target=self._guard, args=(self._annotate, settings), name="annotators"))
             started = time.monotonic()
             try:
                 for thread in threads:
@@ -156,7 +185,8 @@ class Campaign:
                     self.faults.note("agent found dead", name)
                     agent.start()
             report = check(settings, self.ledger, self.faults, agents, drain_timeout_s=self.config.drain_timeout_s,
-                           load_s=load_s, errors=self.errors)
+                           load_s=load_s, errors=self.errors, router_metrics_port=self.router_metrics_port,
+                           max_hard_per_day=self.config.max_hard_per_day)
             for agent in agents.values():
                 agent.stop()
             return report
@@ -243,7 +273,7 @@ class Campaign:
             now = datetime.now(UTC)
             for _ in range(per_tick):
                 n += 1
-                aid, annotator, item = f"as-{n}", f"ann-{n % 5}", f"item-{n:07d}"
+                aid, annotator, item = f"as-{n}", f"synthetic-{n % 5}", f"item-{n:07d}"
                 record = {"assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": "NORMAL",
                           "classes": CLASSES, "uri": None, "unit_of_work": "ITEM", "policy_version": "faults-1",
                           "quota_version": "q1", "model_version": "none", "overlap_group": None, "calibration_id": None,
@@ -255,7 +285,7 @@ class Campaign:
                          "status": "LABELED", "value": self.rng.choice(CLASSES), "root_cause": None,
                          "started_at": now - timedelta(seconds=20), "submitted_at": now}
                 if kind == "wrong_annotator":
-                    label["annotator_id"] = "ann-intruder"
+                    label["annotator_id"] = "synthetic-intruder"
                 elif kind == "value_not_in_classes":
                     label["value"] = "giraffe"
                 elif kind == "submitted_before_started":
@@ -283,6 +313,46 @@ class Campaign:
                     self.ledger.bad_labels[f"{msg.partition()}:{msg.offset()}"] = f"{kind}:{label_id}"
         return acked
 
+    def _annotate(self, settings: AlstreamSettings) -> None:
+        """Human stand-ins: say ready, take assignments, answer them with valid labels (the SDK checks them)."""
+        from alstream.annotation.client import AnnotationClient
+
+        clients = [AnnotationClient(settings=settings, annotator_id=f"human-{k}") for k in range(self.config.annotators)]
+        pending: list[str] = []
+        idle_since: dict[str, float] = {}
+        last_flush = time.monotonic()
+        try:
+            for client in clients:
+                client.online()
+                client.ready(5)
+            while not self.stop_load.is_set():
+                for client in clients:
+                    received = client.assignments(0.2)
+                    with self.ledger.lock:
+                        self.ledger.assignments_received += len(received)
+                    for assignment in received:
+                        pending.append(client.submit(assignment, value=self.rng.choice(assignment["classes"]),
+                                                     started_at=assignment["assigned_at"]))
+                        client.ready(1)
+                    if not received and time.monotonic() - idle_since.get(client.annotator_id, 0) > 3:
+                        client.ready(2)  # idle: ask again, as a tool's heartbeat would (a router may have restarted)
+                        idle_since[client.annotator_id] = time.monotonic()
+                if time.monotonic() - last_flush > 2:
+                    for client in clients:
+                        client.flush(60)
+                    with self.ledger.lock:
+                        self.ledger.valid_labels.update(pending)
+                        self.ledger.annotator_labels += len(pending)
+                    pending, last_flush = [], time.monotonic()
+            for client in clients:
+                client.flush(60)
+            with self.ledger.lock:
+                self.ledger.valid_labels.update(pending)
+                self.ledger.annotator_labels += len(pending)
+        finally:
+            for client in clients:
+                client.close()
+
     # ------------------------------------------------------------------ faults
 
     def _inject(self, agents: dict[str, AgentProcess], freezer: BrokerFreezer) -> None:
@@ -299,6 +369,9 @@ class Campaign:
                     return
             if action == "kill":
                 agent = agents[target]
+                if not agent.wait_ready():
+                    self.faults.note(f"{target} not ready within 90 s", f"start #{agent.starts}")
+                time.sleep(self.rng.uniform(0.0, 3.0))  # a random point of its work
                 agent.kill()
                 self.faults.note(f"SIGKILL {target}", f"start #{agent.starts}")
                 time.sleep(self.rng.uniform(0.2, 2.0))

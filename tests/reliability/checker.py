@@ -11,8 +11,10 @@ Invariants checked (each loss is counted, then listed in the report):
 * every acknowledged valid label is in the next release, and no invalid one is;
 * no item is assigned twice to one annotator (on whatever the assignments topic holds).
 
-Not yet checkable here (the router and the annotation client are not on main yet): candidates all
-assigned or still pooled, annotators never above quota under router kills.
+With the router in the campaign (and annotators using the annotation SDK) also:
+
+* no annotator above the hard-item quota per day, across router restarts;
+* every candidate is assigned or still in the pool (unassigned candidates <= the router's pool depth).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _dead_letters(settings: AlstreamSettings) -> list[tuple[dict[str, Any], dict
 
 
 def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str, Any], *, drain_timeout_s: float,
-          load_s: float, errors: list[str]) -> Report:
+          load_s: float, errors: list[str], router_metrics_port: int | None = None, max_hard_per_day: int = 0) -> Report:
     report = Report(faults=Counter(faults.counts), errors=list(errors))
     acknowledged = ledger.acknowledged_items
     items_topic, labels_topic = settings.kafka.topic("items"), settings.kafka.topic("labels")
@@ -84,7 +86,8 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         scored = _scores(settings)
         dead = _dead_letters(settings)
         dead_items = {(r["original_key"] or b"").decode(errors="replace") for r, h in dead if r["source_topic"] == items_topic}
-        dead_labels = {f"{r['source_partition']}:{r['source_offset']}" for r, h in dead if r["source_topic"] == labels_topic}
+        dead_labels = {f"{r['source_partition']}:{r['source_offset']}" for r, h in dead
+                       if r["source_topic"] == labels_topic and h.get("agent") == "labels"}
         caught_up = acknowledged <= scored and set(ledger.bad_items) <= dead_items and set(ledger.bad_labels) <= dead_labels
         if caught_up or time.monotonic() > deadline:
             drained_at = time.monotonic() - (deadline - drain_timeout_s)
@@ -121,14 +124,20 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
             report.lose("dead letter without its reason", key)
 
     labels_codec = SingleObjectCodec("labels")
-    by_label_position = {f"{r['source_partition']}:{r['source_offset']}": (r, h) for r, h in dead if r["source_topic"] == labels_topic}
+    # Several agents read labels (labels, router, agreement): each may dead-letter what it cannot read.
+    # The labels agent is the one that must have rejected every invalid label, with its reason.
+    by_label_position: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = defaultdict(list)
+    for r, h in dead:
+        if r["source_topic"] == labels_topic:
+            by_label_position[f"{r['source_partition']}:{r['source_offset']}"].append((r, h))
+    report.figures["dead letters by agent"] = dict(Counter(h.get("agent") for _, h in dead))
     for position, what in sorted(ledger.bad_labels.items()):
-        found = by_label_position.get(position)
-        if found is None:
-            report.lose("invalid label not in dead letters", what)
-        elif not (found[1].get("class") and found[1].get("message") and found[1].get("agent") == "labels"):
+        from_labels = [h for _, h in by_label_position.get(position, []) if h.get("agent") == "labels"]
+        if not from_labels:
+            report.lose("invalid label not dead-lettered by the labels agent", what)
+        elif not all(h.get("class") and h.get("message") for h in from_labels):
             report.lose("dead letter without its reason", what)
-    for record, _ in by_label_position.values():
+    for record, _ in (found for group in by_label_position.values() for found in group):
         try:
             label_id = labels_codec.decode(record["original_value"])["label_id"]
         except (DecodeError, TypeError):
@@ -144,16 +153,51 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
     report.figures["candidates"] = sum(1 for _ in dump(settings, "candidates"))
 
     assignments = SingleObjectCodec("assignments")
-    seen: set[tuple[str, str]] = set()
+    ids_per_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
+    hard_per_day: dict[tuple[str, str], set[str]] = defaultdict(set)
+    routed: list[dict[str, Any]] = []
     for message in dump(settings, "assignments"):
         record = assignments.decode(message.value())
-        pair = (record["annotator_id"], record["item_id"])
-        if pair in seen:
-            report.lose("item assigned twice to one annotator", str(pair))
-        seen.add(pair)
+        ids_per_pair[(record["annotator_id"], record["item_id"])].add(record["assignment_id"])
+        if not record["annotator_id"].startswith("synthetic-"):
+            routed.append(record)
+            if record["kind"] == "HARD":
+                hard_per_day[(record["annotator_id"], record["assigned_at"].date().isoformat())].add(record["assignment_id"])
+    for pair, ids in sorted(ids_per_pair.items()):
+        if len(ids) > 1:  # a re-sent assignment keeps its id; a second id is a second assignment
+            report.lose("item assigned twice to one annotator", f"{pair}: {sorted(ids)}")
+    if router_metrics_port is not None:
+        report.figures["assignments by the router (distinct)"] = len({r["assignment_id"] for r in routed})
+        report.figures["assignments received by annotators"] = ledger.assignments_received
+        report.figures["labels by annotators (acknowledged)"] = ledger.annotator_labels
+        report.figures["max HARD per annotator-day (quota)"] = (
+            f"{max((len(v) for v in hard_per_day.values()), default=0)} ({max_hard_per_day})")
+        for (annotator, day), ids in sorted(hard_per_day.items()):
+            if len(ids) > max_hard_per_day:
+                report.lose("annotator above the hard quota", f"{annotator} {day}: {len(ids)} > {max_hard_per_day}")
+        _check_pool(settings, routed, router_metrics_port, report, scored)
 
     _check_release(settings, ledger, report)
     return report
+
+
+def _check_pool(settings: AlstreamSettings, routed: list[dict[str, Any]], port: int, report: Report, scored: set[str]) -> None:
+    """Every candidate is assigned or still pooled: unassigned candidates must be covered by the pool depth."""
+    import urllib.request
+
+    codec = SingleObjectCodec("candidates")
+    candidates = {codec.decode(m.value())["item_id"] for m in dump(settings, "candidates")}
+    assigned = {r["item_id"] for r in routed}
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    except OSError as exc:
+        report.errors.append(f"router metrics unreadable: {exc}")
+        return
+    pooled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("alstream_router_pool_depth{"))
+    unassigned = len(candidates - assigned)
+    report.figures["candidates assigned / unassigned / pool depth"] = f"{len(candidates & assigned)} / {unassigned} / {pooled:g}"
+    if unassigned > pooled:
+        report.lose("candidate neither assigned nor pooled", f"{unassigned - pooled:g} of {unassigned} unassigned")
 
 
 def _check_release(settings: AlstreamSettings, ledger: Any, report: Report) -> None:

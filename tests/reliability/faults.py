@@ -26,6 +26,7 @@ class AgentProcess:
     name: str
     env: dict[str, str]
     log_dir: Path
+    ready_marker: str = ""  # a log line fragment printed once the agent is processing
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -59,6 +60,19 @@ class AgentProcess:
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def wait_ready(self, timeout_s: float = 90.0) -> bool:
+        """True once the current run printed its ready marker (so a kill lands mid-work, not mid-import)."""
+        deadline = time.monotonic() + timeout_s
+        path = self.log_dir / f"{self.name}.log"
+        header = f"===== start {self.starts} at "
+        while time.monotonic() < deadline:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            current = text[text.rfind(header):] if header in text else ""
+            if not self.ready_marker or self.ready_marker in current:
+                return True
+            time.sleep(0.5)
+        return False
 
     def tail(self, lines: int = 30) -> str:
         path = self.log_dir / f"{self.name}.log"
