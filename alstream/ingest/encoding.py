@@ -84,7 +84,7 @@ def _metadata(value: dict[str, str]) -> bytes:
     return b"".join(parts)
 
 
-def varint_matrix(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def varint_matrix(values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Avro longs of a whole column at once (numpy): a (n, 10) byte matrix and each value's length."""
     signed = np.asarray(values, dtype=np.int64).reshape(-1)
     zigzag = (signed.astype(np.uint64) << np.uint64(1)) ^ (signed >> np.int64(63)).astype(np.uint64)
@@ -100,9 +100,9 @@ def varint_matrix(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return groups, last + 1
 
 
-def varints(values: list[int]) -> list[bytes]:
+def varints(values: list[int] | np.ndarray) -> list[bytes]:
     """Avro longs for a whole column, e.g. every event_time of a batch."""
-    if not values:
+    if not len(values):
         return []
     groups, lengths = varint_matrix(values)
     flat = groups.tobytes()
@@ -268,7 +268,7 @@ class ItemEncoder:
                 "hardness": batch.hardness[i],
                 "uri": batch.uris[i],
                 "metadata": batch.metadata[i],
-                "event_time": batch.event_times[i],
+                "event_time": int(batch.event_times[i]),
             }
             for i, item_id in enumerate(batch.item_ids)
         ]

@@ -63,7 +63,7 @@ class PreparedBatch:
     hardness: list[dict[str, Any] | None]
     uris: list[str | None]
     metadata: list[dict[str, str]]
-    event_times: list[int]  # epoch milliseconds
+    event_times: list[int] | np.ndarray  # epoch milliseconds (int64 array when given as one)
     rejections: list[Rejection] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -160,7 +160,8 @@ class ItemValidator:
         elif isinstance(event_time_ms, (int, np.integer)):
             times = [int(event_time_ms)] * n
         else:
-            times = np.asarray(event_time_ms).tolist()
+            array = np.asarray(event_time_ms)
+            times = array if array.dtype.kind in "iu" and array.ndim == 1 else array.tolist()
         return self._check(
             n,
             {},
@@ -194,7 +195,7 @@ class ItemValidator:
         hardness: list[Any],
         uris: list[Any],
         metadata: list[Any],
-        times: list[Any],
+        times: list[Any] | np.ndarray,
         now_ms: int,
         first_index: int,
     ) -> PreparedBatch:
@@ -261,8 +262,13 @@ class ItemValidator:
         else:
             meta_rows = [_EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
                          for i, m in enumerate(metadata)]
-        if _all_of_type(times, int) and n and min(times) >= 0 and max(times) <= MAX_LONG:
-            time_rows: list[int] = times
+        if isinstance(times, np.ndarray):  # integer array from prepare_columns: checked in one pass
+            out_of_range = (times < 0) | (times > MAX_LONG) if times.dtype.kind == "i" else times > MAX_LONG
+            for i in np.flatnonzero(out_of_range).tolist():
+                reject(i, R.EVENT_TIME, f"event_time {times[i]} ms is outside 1970..2262")
+            time_rows: Any = np.where(out_of_range, 0, times).astype(np.int64)
+        elif _all_of_type(times, int) and n and min(times) >= 0 and max(times) <= MAX_LONG:
+            time_rows = times
         else:
             time_rows = [t if type(t) is int and 0 <= t <= MAX_LONG else self._time(i, t, now_ms, reject)
                          for i, t in enumerate(times)]
@@ -285,7 +291,11 @@ class ItemValidator:
             keep = list(range(n))
             rejections = []
             valid_matrix = matrix
-        pick = (lambda column: [column[i] for i in keep]) if problems else (lambda column: list(column))
+        def pick(column: Any) -> Any:
+            if isinstance(column, np.ndarray):
+                return column[keep] if problems else column
+            return [column[i] for i in keep] if problems else list(column)
+
         return PreparedBatch(
             positions=[first_index + i for i in keep],
             item_ids=pick(ids),

@@ -171,7 +171,12 @@ def test_columns_path_applies_the_same_rules(settings: AlstreamSettings) -> None
     assert [(r.index, r.reason) for r in batch.rejections] == [
         (1, R.ID_LENGTH), (2, R.NOT_FINITE), (3, R.PROBABILITIES_SUM)
     ]
-    assert batch.item_ids == ["a"] and batch.event_times == [1]
+    assert batch.item_ids == ["a"] and list(batch.event_times) == [1]
+    negative = ItemValidator(settings=settings).prepare_columns(
+        item_ids=["a", "b"], embeddings=np.ones((2, DIM)), source="cam", event_time_ms=np.array([-1, 5])
+    )
+    assert [(r.index, r.reason) for r in negative.rejections] == [(0, R.EVENT_TIME)]
+    assert list(negative.event_times) == [5]
     wrong_dim = ItemValidator(settings=settings).prepare_columns(
         item_ids=["a", "b"], embeddings=np.ones((2, DIM + 1)), source="cam"
     )
