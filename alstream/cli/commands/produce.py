@@ -24,6 +24,7 @@ from rich.table import Table
 from alstream.cli.context import settings_from
 from alstream.ingest import ItemProducer
 from alstream.ingest.exceptions import InputFileError
+from alstream.ingest.metrics import ITEMS_REJECTED
 from alstream.ingest.files import ColumnPrefixes, Chunk, detect_format, progress_total, read_chunks
 
 EXIT_OK = 0
@@ -82,6 +83,8 @@ def _send_chunk(producer: ItemProducer, chunk: Chunk, rejects: RejectsFile) -> i
     """Produce a chunk's readable records; write every refused one to the rejects file. Returns refusals."""
     readable = [i for i in range(len(chunk.lines)) if i not in chunk.problems]
     refused = dict(chunk.problems)
+    for reason, _ in chunk.problems.values():  # refused while reading: counted like validation refusals
+        ITEMS_REJECTED.labels(reason).inc()
     if readable:
         records = [chunk.records[i] for i in readable]
         for rejection in producer.send_many(records):
