@@ -7,10 +7,11 @@ caps hold however the shards are spread over workers.
 
 Durability: every handler returns :class:`Effects` whose ``puts`` are written, in order, to one
 changelog-backed table in the shard's partition *before* the assignments are produced. The order makes
-any crash-prefix safe: the annotator's rolling day is written first (a crash can only over-count quota),
-then the "seen" mark, then the lease with the candidate snapshot (open leases are re-sent on restore and
-return their item when they expire), then the pool update, then the consumed offset (replayed events are
-skipped). Non-hard work writes its lease before the rolling day, so a crash never over-counts normal work.
+any crash-prefix safe. For a hard item the annotator's rolling day is written first (a crash can only
+over-count hard work); for other work the lease comes first (a crash can only under-count normal work).
+The "seen" mark precedes the lease; open leases are re-sent on restore and return their item when they
+expire; the pool update comes last, then (candidates only) the consumed offset. Replayed annotator
+events are skipped by event_id, replayed labels find no lease.
 """
 
 from __future__ import annotations
@@ -192,10 +193,17 @@ class RouterShard:
         effects.removed.extend(removed)
 
     # ---- replay protection ----------------------------------------------------------------------
+    # Annotator events are deduplicated by event_id (kept in the annotator's record) and labels by their
+    # lease, so only candidates need an offset marker: a replayed candidate whose item was assigned since
+    # would otherwise re-enter the pool. One changelog write less per READY (faust's cost is per write).
+    MARKED_TOPICS = frozenset({"candidates"})
+
     def already_applied(self, topic: str, offset: int) -> bool:
         return offset <= self.offsets.get(topic, -1)
 
     def mark_applied(self, effects: Effects, topic: str, offset: int) -> None:
+        if topic not in self.MARKED_TOPICS:
+            return
         self.offsets[topic] = offset
         effects.puts.append((f"o|{self.shard}|{topic}", [self.shard, [topic, offset]]))
 
@@ -298,9 +306,11 @@ class RouterShard:
                 self._return(effects, self.leases[assignment_id])
         elif event_type == "READY":
             state.online = True
-            self._put_annotator(effects, state)
+            made = len(effects.assignments)
             self._assign(effects, state, max(0, min(100, int(record.get("ready_for") or 0))), now_ms,
                          record["event_id"])
+            if len(effects.assignments) == made:
+                self._put_annotator(effects, state)  # else already written with the assignment
         return effects
 
     def handle_label(self, record: dict[str, Any], *, now_ms: int) -> Effects:
