@@ -84,7 +84,7 @@ def produce_items(settings: AlstreamSettings, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def passthrough(settings: AlstreamSettings, count: int) -> float:
+def passthrough(settings: AlstreamSettings, count: int) -> tuple[float, float]:
     """Raw confluent-kafka consume -> produce unchanged -> flush -> store offsets; items/s after first message."""
     consumer = Consumer(consumer_config(settings, group_id=f"bench-pass-{uuid.uuid4().hex[:6]}"))
     producer = Producer(producer_config(settings))
@@ -92,6 +92,7 @@ def passthrough(settings: AlstreamSettings, count: int) -> float:
     consumer.subscribe([settings.kafka.topic("items")])
     done = 0
     started = None
+    cpu_started = 0.0
     try:
         while done < count:
             messages = consumer.consume(5000, 0.1)
@@ -100,6 +101,7 @@ def passthrough(settings: AlstreamSettings, count: int) -> float:
                 continue
             if started is None:
                 started = time.perf_counter()
+                cpu_started = time.process_time()
             for m in good:
                 while True:
                     try:
@@ -112,9 +114,10 @@ def passthrough(settings: AlstreamSettings, count: int) -> float:
                 offsets=[TopicPartition(m.topic(), m.partition(), m.offset() + 1) for m in _last_per_partition(good)]
             )
             done += len(good)
+        elapsed, cpu = time.perf_counter() - (started or time.perf_counter()), time.process_time() - cpu_started
     finally:
         consumer.close()
-    return done / (time.perf_counter() - (started or time.perf_counter()))
+    return done / elapsed, cpu / done
 
 
 def _last_per_partition(messages):  # type: ignore[no-untyped-def]
@@ -131,20 +134,26 @@ class CountingProcessor:
         self.inner, self.count, self.stop = inner, count, stop
         self.done = 0
         self.started: float | None = None
+        self.cpu_started = 0.0
+        self.elapsed = self.cpu = 0.0
 
     def process(self, messages, outputs) -> None:  # type: ignore[no-untyped-def]
         if self.started is None:
             self.started = time.perf_counter()
+            self.cpu_started = time.process_time()
         self.inner.process(messages, outputs)
         self.done += len(messages)
         if self.done >= self.count:
+            outputs.wait_delivered(30)  # the last batch's outputs count too
+            self.elapsed = time.perf_counter() - self.started
+            self.cpu = time.process_time() - self.cpu_started
             self.stop.set()
 
     def on_idle(self, outputs) -> None:  # type: ignore[no-untyped-def]
         self.inner.on_idle(outputs)
 
 
-def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel) -> float:
+def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel) -> tuple[float, float]:
     limit_native_threads(settings.scorer.native_threads)  # as `alstream agent scorer` does
     stop = StopFlag()
     processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
@@ -153,7 +162,7 @@ def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel
         group_id=f"bench-scorer-{uuid.uuid4().hex[:6]}", processor=processor, batch_size=settings.scorer.batch_size,
     )
     runner.run(stop)
-    return processor.done / (time.perf_counter() - (processor.started or time.perf_counter()))
+    return processor.done / processor.elapsed, processor.cpu / processor.done
 
 
 def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, seconds: float, workdir: Path) -> tuple[float, float, int]:
@@ -259,14 +268,16 @@ def main() -> None:
               f"no production probabilities, signal kl_disagreement, batch {args.batch_size}")
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")
-        pass_rate = passthrough(settings, args.items)
-        print(f"raw passthrough:            {pass_rate:>10,.0f} items/s  (consume -> produce unchanged -> flush -> store offsets)")
+        pass_rate, pass_cpu = passthrough(settings, args.items)
+        print(f"raw passthrough:            {pass_rate:>10,.0f} items/s  {pass_cpu * 1e6:5.1f} CPU-us/item  "
+              "(consume -> produce unchanged -> flush -> store offsets)")
         for kind in args.committee.split(","):
             model = ActiveModel.from_bundle(version=f"bench-{kind}", bundle=make_bundle(kind), task_classes=CLASSES, embedding_dim=DIM)
-            rate = scorer_throughput(settings, args.items, model)
-            print(f"scorer, committee {kind}:  {rate:>10,.0f} items/s  ratio to passthrough {rate / pass_rate:.2f} "
-                  "(decode, slice, committee, score, produce scores + candidates, store offsets)")
-        print("targets: ratio >= 0.5 and >= 50,000 items/s")
+            rate, cpu = scorer_throughput(settings, args.items, model)
+            print(f"scorer, committee {kind}:  {rate:>10,.0f} items/s  {cpu * 1e6:5.1f} CPU-us/item  ratio to passthrough "
+                  f"{rate / pass_rate:.2f} (CPU ratio {pass_cpu / cpu:.2f})")
+        print("scorer = decode, slice, committee, score, produce scores + candidates, store offsets after delivery")
+        print(f"targets: ratio >= 0.5 and >= 50,000 items/s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
         policy = workdir / "policy.toml"
         policy.write_text('version = "bench-1"\ngoal = "benchmark"\n[signal]\nname = "kl_disagreement"\n', encoding="utf-8")
