@@ -55,3 +55,7 @@ def main() -> None:
     except AlstreamError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

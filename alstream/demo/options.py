@@ -22,7 +22,7 @@ DEFAULT_ANNOTATORS = (
     SimulatedAnnotator(annotator_id="ann-bo", accuracy=0.93, seconds_per_item=0.08),
     SimulatedAnnotator(annotator_id="ann-cy", accuracy=0.95, seconds_per_item=0.12),
     # Drifts halfway: its answers turn noisy, overlapped items disagree, a calibration round follows.
-    SimulatedAnnotator(annotator_id="ann-dee", accuracy=0.95, seconds_per_item=0.06, drift_after=60,
+    SimulatedAnnotator(annotator_id="ann-dee", accuracy=0.95, seconds_per_item=0.06, drift_after=40,
                        drift_accuracy=0.2),
 )
 
@@ -30,9 +30,9 @@ DEFAULT_ANNOTATORS = (
 @dataclass(frozen=True)
 class DemoOptions:
     output_dir: Path = Path("demo-output")
-    duration_s: float = 120.0
-    retrain_every_s: float = 35.0
-    waves: int = 3
+    duration_s: float = 100.0
+    retrain_every_s: float = 30.0
+    waves: int = 12
     synthetic_items: int = 0
     partitions: int = 2
     seed: int = 7

@@ -92,6 +92,12 @@ class Demo:
             "ALSTREAM_PATHS__QA_GOLD_FILE": str(data.qa_gold_file),
             "ALSTREAM_TRAINER__VALIDATION_FILE": str(data.validation_file),
             "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
+            # A two-minute run completes ~100 overlapped items: shorter agreement windows than the
+            # production defaults let the drifting annotator's spike be seen (and called) in time.
+            "ALSTREAM_AGREEMENT__WINDOW_ITEMS": "15",
+            "ALSTREAM_AGREEMENT__BASELINE_ITEMS": "120",
+            "ALSTREAM_AGREEMENT__MIN_BASELINE_ITEMS": "20",
+            "ALSTREAM_AGREEMENT__SETTLE_S": "10",
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.options.extra_env)
@@ -141,9 +147,11 @@ class Demo:
         if self.out.exists():
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True)
+        self.log_dir.mkdir(parents=True)
         result = DemoResult(output_dir=self.out)
         console = self.console
         console.print(f"[bold]alstream demo[/bold]: output in {self.out}")
+        self._say = lambda text: console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/dim] {text}")
         data = dataset.prepare(self.data_dir, seed=self.options.seed)
         policy, quotas = _policy_and_quotas(self.options, self.out / "config")
         with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
@@ -151,16 +159,18 @@ class Demo:
             settings = self._settings(env)
             self.supervisor = Supervisor(log_dir=self.log_dir, env=env)
             try:
-                console.print(f"broker at {broker.bootstrap_servers}; creating topics")
+                self._say(f"broker at {broker.bootstrap_servers}; creating topics")
                 create_topics(settings, partitions_override=self.options.partitions)
-                console.print("training the first model on the random seed set (the baseline)")
+                self._say("training the first model on the random seed set (the baseline)")
                 self._run_step("initial-train", ["train", "--seed-only"])
                 for name in AGENTS:
                     self._start_agent(name)
-                console.print(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
-                feeder = streaming.WaveFeeder(settings=settings, data=data, waves=self.options.waves,
-                                              synthetic_items=self.options.synthetic_items,
-                                              seed=self.options.seed)
+                self._say(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
+                feeder = streaming.WaveFeeder(
+                    settings=settings, data=data, waves=self.options.waves,
+                    synthetic_items=self.options.synthetic_items, seed=self.options.seed,
+                    start_process=self.supervisor.start, directory=self.data_dir / "waves",
+                    last_wave_at=0.8)
                 for annotator in self.options.annotators:
                     args = ["annotate", "--annotator", annotator.annotator_id, "--auto",
                             "--accuracy", str(annotator.accuracy),
@@ -170,11 +180,18 @@ class Demo:
                         args += ["--drift-after", str(annotator.drift_after),
                                  "--drift-accuracy", str(annotator.drift_accuracy)]
                     self.supervisor.start(annotator.annotator_id, args)
-                self._loop(feeder, settings)
-                console.print("final release")
-                self._run_step("final-release", ["release", "build", "--wait"])
+                self._loop(feeder)
+                self._say("stopping the annotators; final release and retraining")
+                self.supervisor.stop_all(names=[a.annotator_id for a in self.options.annotators])
+                self._wait_quiet("alstream_labels_total", agent="labels")
+                runs_before = self._metric_total("trainer", "alstream_trainer_runs_total")
+                self._run_step("final-release", ["release", "build"])
+                # The trainer skips a release whose content it already trained on, so this wait is bounded
+                # and not an error: the last model is then the one trained on the same labels.
+                self._wait_for(lambda: self._metric_total("trainer", "alstream_trainer_runs_total") > runs_before,
+                               timeout_s=20, what="the trainer to retrain on the final release", required=False)
                 self._stop_everything()
-                console.print("auditing the topics and writing the report")
+                self._say("auditing the topics and writing the report")
                 result.facts = report.collect_facts(settings=settings, state_dir=self.state_dir, data=data,
                                                     options=self.options, feeder=feeder)
                 result.report_file = report.write_report(facts=result.facts, output_dir=self.out)
@@ -183,26 +200,56 @@ class Demo:
                 self._stop_everything()
         return result
 
-    def _loop(self, feeder: Any, settings: AlstreamSettings) -> None:
+    def _loop(self, feeder: Any) -> None:
+        """Runs for ``duration_s`` from now (the agents are up): waves, cadence releases, live view."""
         duration = self.options.duration_s
-        next_release = self.started + self.options.retrain_every_s
+        loop_started = time.monotonic()
+        next_release = loop_started + self.options.retrain_every_s
         metric_ports = list(self.ports.values())
         with Live(console=self.console, refresh_per_second=2, transient=False,
                   auto_refresh=False) as live:
             while True:
                 now = time.monotonic()
-                elapsed = now - self.started
+                elapsed = now - loop_started
                 if elapsed >= duration:
                     break
                 self._check_alive()
                 feeder.feed_due(elapsed_fraction=elapsed / duration)
-                if now >= next_release and now + 10 < self.started + duration:
+                if now >= next_release and elapsed + 10 < duration:
                     self.supervisor.start(f"release-{int(elapsed)}", ["release", "build"])  # type: ignore[union-attr]
                     next_release = now + self.options.retrain_every_s
                 if self.options.live_view:
                     live.update(live_view.render(ports=metric_ports, elapsed_s=elapsed, duration_s=duration,
                                                  phase=f"items sent {feeder.sent}"), refresh=True)
                 time.sleep(1.0)
+
+    def _metric_total(self, agent: str, name: str) -> float:
+        from alstream.demo import scrape
+
+        return scrape.total(scrape.scrape(self.ports[agent]), name)
+
+    def _wait_for(self, condition: Any, *, timeout_s: float, what: str, required: bool = True) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if condition():
+                return
+            time.sleep(0.5)
+        if not required:
+            return
+        raise DemoFailed(f"timed out after {timeout_s:.0f}s waiting for {what}; logs in {self.log_dir}")
+
+    def _wait_quiet(self, name: str, *, agent: str, quiet_s: float = 3.0, timeout_s: float = 30.0) -> None:
+        """Wait until an agent's counter stops moving: it has caught up with what was sent."""
+        last, since = -1.0, time.monotonic()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = self._metric_total(agent, name)
+            if value != last:
+                last, since = value, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.5)
 
     def _stop_everything(self) -> None:
         if self.supervisor is not None:

@@ -86,9 +86,25 @@ class Supervisor:
                 pass
             managed.process.wait(timeout=10)
 
-    def stop_all(self, *, grace_s: float = 10.0) -> None:
-        for name in reversed(list(self.processes)):
-            self.stop(name, grace_s=grace_s)
+    def stop_all(self, *, grace_s: float = 10.0, names: list[str] | None = None) -> None:
+        """SIGTERM every process at once, then SIGKILL whatever is still running after the grace period."""
+        targets = [self.processes[n] for n in (names or list(self.processes)) if n in self.processes]
+        running = [p for p in targets if p.running]
+        for managed in running:
+            try:
+                os.killpg(managed.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while any(p.running for p in running) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for managed in running:
+            if managed.running:
+                try:
+                    os.killpg(managed.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                managed.process.wait(timeout=10)
 
     def dead(self) -> list[ManagedProcess]:
         return [p for p in self.processes.values() if not p.running and p.process.returncode not in (0, None)]

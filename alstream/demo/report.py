@@ -23,7 +23,7 @@ from alstream.agents.trainer.committee import fit_committee  # noqa: E402
 from alstream.agents.trainer.evaluation import evaluate, load_npz  # noqa: E402
 from alstream.demo.dataset import DemoData  # noqa: E402
 from alstream.demo.options import DemoOptions  # noqa: E402
-from alstream.demo.topic_reader import read_topic  # noqa: E402
+from alstream.agents.release.sources import read_topic as _read_snapshot  # noqa: E402
 from alstream.settings import AlstreamSettings  # noqa: E402
 
 HARD_KINDS = {"HARD"}
@@ -31,6 +31,10 @@ HARD_KINDS = {"HARD"}
 
 def _seconds(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value) / 1000.0
+
+
+def read_topic(settings: AlstreamSettings, topic_key: str) -> list[dict[str, Any]]:
+    return _read_snapshot(settings, topic_key).records
 
 
 def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData, options: DemoOptions,
@@ -42,12 +46,15 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
     releases = read_topic(settings, "releases")
     scores = read_topic(settings, "scores")
     dead = read_topic(settings, "dead-letters")
+    candidates = read_topic(settings, "candidates")
 
     kinds = Counter(str(a["kind"]) for a in assignments)
     per_annotator_items: dict[str, Counter[str]] = defaultdict(Counter)
     hard_per_annotator: Counter[str] = Counter()
     for a in assignments:
-        per_annotator_items[a["annotator_id"]][a["item_id"]] += 1
+        # Calibration deliberately shows a group its tough examples again; every other kind must not repeat.
+        if str(a["kind"]) != "CALIBRATION":
+            per_annotator_items[a["annotator_id"]][a["item_id"]] += 1
         if str(a["kind"]) in HARD_KINDS:
             hard_per_annotator[a["annotator_id"]] += 1
     repeated = {ann: [i for i, n in items.items() if n > 1] for ann, items in per_annotator_items.items()}
@@ -76,6 +83,7 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
         "items_streamed": feeder.total,
         "items_scored": len({s["item_id"] for s in scores}),
         "scores_by_model_version": dict(scored_versions),
+        "candidates_by_reason": dict(Counter(str(c["reason"]) for c in candidates)),
         "assignments": len(assignments),
         "assignments_by_kind": dict(kinds),
         "random_share": kinds.get("RANDOM", 0) / len(assignments) if assignments else 0.0,
@@ -209,11 +217,12 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
         "|---|---|",
         f"| items streamed | {facts['items_streamed']} |",
         f"| items scored | {facts['items_scored']} |",
+        f"| candidates | {sum(facts['candidates_by_reason'].values())} ({', '.join(f'{k} {v}' for k, v in sorted(facts['candidates_by_reason'].items()))}) |",
         f"| assignments | {facts['assignments']} ({', '.join(f'{k} {v}' for k, v in sorted(facts['assignments_by_kind'].items()))}) |",
         f"| random share of assignments | {facts['random_share']:.1%} |",
         f"| labels | {facts['labels']} ({', '.join(f'{k} {v}' for k, v in sorted(facts['labels_by_status'].items()))}) |",
         f"| hard items per annotator | {', '.join(f'{k} {v}' for k, v in sorted(facts['hard_per_annotator'].items())) or '-'} |",
-        f"| items given twice to one annotator | {sum(len(v) for v in facts['items_twice_with_one_annotator'].values())} |",
+        f"| items given twice to one annotator (calibration excepted) | {sum(len(v) for v in facts['items_twice_with_one_annotator'].values())} |",
         f"| calibration events | {len(facts['calibration_events'])} (items: {', '.join(str(e['items']) for e in facts['calibration_events']) or '-'}) |",
         f"| model versions | {len(facts['models'])} |",
         f"| validation accuracy, first model -> last | {first if first is None else f'{first:.3f}'} -> {last if last is None else f'{last:.3f}'} |",

@@ -11,7 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        duration: Annotated[float, typer.Option(help="Seconds the loop runs before the final release.")] = 120.0,
+        duration: Annotated[float, typer.Option(help="Seconds the loop runs before the final release.")] = 100.0,
         output: Annotated[Path, typer.Option(help="Where data, logs, releases and the report go.")] = Path(
             "demo-output"
         ),
