@@ -43,6 +43,11 @@ INGEST_PRODUCER_OVERRIDES: dict[str, Any] = {
 }
 
 
+# How long one back-pressure wait lasts. Short: with failure-only delivery reports a poll has
+# nothing to return early for, so it sleeps the whole timeout while the queue drains.
+BACK_PRESSURE_WAIT_S = 0.005
+
+
 @dataclass
 class DeliveryReport:
     """Outcome of everything produced so far, as known after a flush."""
@@ -157,7 +162,7 @@ class ItemProducer:
         n = len(values)
         # back-pressure: never ask librdkafka to hold more than its bounded queue
         while len(producer) + n > self.queue_limit and len(producer):
-            producer.poll(0.05)
+            producer.poll(BACK_PRESSURE_WAIT_S)
         produce = producer.produce
         self.produced += n  # each item below ends up queued or in the failures
         start = index = 0
@@ -172,7 +177,7 @@ class ItemProducer:
                 start = n
             except BufferError:  # queue full after all: serve delivery reports, resume at this item
                 start = index
-                producer.poll(0.05)
+                producer.poll(BACK_PRESSURE_WAIT_S)
             except KafkaException as exc:  # refused by the client itself (e.g. larger than message.max.bytes)
                 self._failures.append(DeliveryFailure(item_id=item_ids[index], error=str(exc)))
                 start = index + 1
