@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import resource
 import time
@@ -144,6 +145,7 @@ def main() -> None:
 
     events = int(args.rate * args.seconds)
     latencies: list[float] = []
+    cpu: list[float] = []
     assigned = 0
     t0 = time.perf_counter()
     for i in range(events):
@@ -152,6 +154,7 @@ def main() -> None:
         if wait > 0:
             time.sleep(wait)
         annotator = f"ann-{i % args.annotators}"
+        cpu0 = time.thread_time()
         event_ms = int(time.time() * 1000)
         effects = shard.handle_annotator_event(
             {"event_id": f"e{i}", "annotator_id": annotator, "event_type": "READY", "ready_for": 1,
@@ -159,6 +162,7 @@ def main() -> None:
         for assignment in effects.assignments:
             codec.encode(assignment)
         latencies.append(time.perf_counter() - due)
+        cpu.append(time.thread_time() - cpu0)
         assigned += len(effects.assignments)
         for assignment in effects.assignments:  # the annotator labels it (not timed)
             shard.handle_label({"assignment_id": assignment["assignment_id"], "annotator_id": annotator},
@@ -171,10 +175,13 @@ def main() -> None:
           f"{assigned:,} assignments, pool {len(shard.pool):,}")
     print(f"ready-event -> assignment latency (decide + table writes + Avro encode): p50 {p50:.3f} ms, "
           f"p99 {p99:.3f} ms, max {latencies[-1] * 1000:.3f} ms")
+    cpu.sort()
+    print(f"CPU time per READY (independent of other load on the machine): p50 {cpu[len(cpu) // 2] * 1000:.3f} ms, "
+          f"p99 {cpu[int(len(cpu) * 0.99)] * 1000:.3f} ms; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
 
 
 def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int) -> None:
-    import os
     import subprocess
     import sys
     import tempfile
