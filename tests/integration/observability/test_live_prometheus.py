@@ -34,9 +34,6 @@ pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.broker,
     pytest.mark.slow,
-    # tests/conftest.py's Docker probe leaves a unix socket for the garbage collector; its warning
-    # lands in whichever test runs next. Not ours to fix here (reported); sockets only.
-    pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"),
 ]
 
 REPO = Path(__file__).resolve().parents[3]
