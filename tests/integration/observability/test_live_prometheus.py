@@ -100,6 +100,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique
         "ALSTREAM_PATHS__QA_GOLD_FILE": str(data.qa_gold_file),
         "ALSTREAM_TRAINER__VALIDATION_FILE": str(data.validation_file),
         "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
+        # Per-annotator QA error shows after this many checks; the short run gives each annotator a few.
+        "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
         "PYTHONUNBUFFERED": "1",
     }
     for key, relative in (("ALSTREAM_PATHS__POLICY_FILE", "policies/entropy.toml"),
@@ -229,6 +231,18 @@ def test_the_loop_turned(released: Stack, prometheus: PrometheusServer) -> None:
         missing = {what: expr for what, expr in missing.items() if not prometheus.query(expr)}
         time.sleep(2)
     assert not missing, f"never seen: {sorted(missing)}; stack notes: {released.notes}"
+
+
+AVAILABILITY_ALERTS = {"AlstreamAgentDown", "AlstreamAgentAbsent", "AlstreamAgentStalled", "AlstreamAgentRestarting"}
+
+
+def test_a_healthy_stack_raises_no_availability_alert(released: Stack, prometheus: PrometheusServer) -> None:
+    released.check_alive()
+    rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
+    assert {rule["name"] for rule in rules} >= AVAILABILITY_ALERTS
+    active = {(a["labels"]["alertname"], a["labels"].get("job", a["labels"].get("agent", ""))) for a in
+              prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] in AVAILABILITY_ALERTS}
+    assert active == set()
 
 
 def _panel_params() -> list:
