@@ -107,3 +107,11 @@ def test_every_registered_metric_is_well_named_and_documented(documented: dict[s
         if spec.type != "info" and set(doc.labels) != set(spec.labels):  # info labels are values, set later
             problems.append(f"{name}: registered labels {sorted(spec.labels)}, documented {sorted(doc.labels)}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_documented_metric_is_registered_by_some_module(documented: dict[str, MetricSpec]) -> None:
+    """The other direction: a documented name nobody registers is a dashboard panel that stays empty."""
+    assert not import_all(alstream)
+    registered = registered_metrics()
+    unregistered = sorted(name for name in documented if name.startswith("alstream_") and name not in registered)
+    assert unregistered == [], "documented in docs/metrics.md but registered by no alstream module"
