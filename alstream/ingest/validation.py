@@ -52,7 +52,7 @@ MAX_LONG = 2**63 - 1
 class PreparedBatch:
     """Valid rows in input order, normalised for :class:`alstream.ingest.encoding.ItemEncoder`."""
 
-    positions: list[int]  # index of each valid row in the input
+    positions: Sequence[int]  # index of each valid row in the input (a range when all are valid)
     item_ids: list[str]
     sources: list[str]
     units: list[int]
@@ -205,7 +205,7 @@ class ItemValidator:
         max_len = self.max_id_length
         # Each column is first checked with C-level passes (set/map/count); the per-row loops that
         # name the culprits run only when that fast check fails.
-        if not (_all_of_type(ids, str) and n and 0 < min(map(len, ids)) and max(map(len, ids)) <= max_len):
+        if not (n and _ids_look_valid(ids, max_len)):
             for i, value in enumerate(ids):
                 if value is None:
                     reject(i, R.MISSING_FIELD, "item_id is required")
@@ -297,7 +297,7 @@ class ItemValidator:
             return [column[i] for i in keep] if problems else list(column)
 
         return PreparedBatch(
-            positions=[first_index + i for i in keep],
+            positions=[first_index + i for i in keep] if problems else range(first_index, first_index + n),
             item_ids=pick(ids),
             sources=pick(sources),
             units=pick(unit_codes),
@@ -483,7 +483,22 @@ def _count(values: list[Any], target: Any) -> int:
 
 def _all_of_type(values: list[Any], kind: type) -> bool:
     """True when every value's type is exactly ``kind`` (one C-level pass; bool is not int)."""
-    return not values or set(map(type, values)) == {kind}
+    if not values:
+        return True
+    first = values[0]
+    if kind is str and type(first) is str and _count(values, first) == len(values):
+        return True  # one repeated string (a constant column): no per-value type pass needed
+    return set(map(type, values)) == {kind}
+
+
+def _ids_look_valid(ids: list[Any], max_len: int) -> bool:
+    """All strings of 1..max_len characters, in two C-level passes (join fails on a non-string)."""
+    try:
+        "".join(ids)
+    except TypeError:
+        return False
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    return bool(lengths.min() > 0 and lengths.max() <= max_len)
 
 
 def _as_f4(matrix: np.ndarray) -> np.ndarray:
