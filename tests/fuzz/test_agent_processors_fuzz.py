@@ -189,7 +189,7 @@ def label(lid: str, aid: str, annotator: str, item: str, **overrides: Any) -> di
 @st.composite
 def label_inputs(draw: st.DrawFn, i: int) -> tuple[bytes | None, str]:
     kind = draw(st.sampled_from([
-        "good", "good", "good", "random", "truncated", "empty", "wrong_annotator", "wrong_item", "bad_value",
+        "good", "good", "good", "random", "truncated", "empty", "tombstone", "wrong_annotator", "wrong_item", "bad_value",
         "null_value", "huge_value", "unknown_assignment", "time_travel", "bad_root_cause", "item_record",
     ]))
     aid, ann, item = f"a{i}", f"ann{i % 3}", f"it{i}"
@@ -203,6 +203,8 @@ def label_inputs(draw: st.DrawFn, i: int) -> tuple[bytes | None, str]:
         return encoded[: draw(st.integers(0, len(encoded) - 1))], kind
     if kind == "empty":
         return b"", kind
+    if kind == "tombstone":
+        return None, kind
     if kind == "item_record":
         return item_bytes(item, f4([0.0] * DIM)), kind
     changes = {
@@ -245,7 +247,7 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
     assert set(offsets) == bad, {o: kinds[o] for o in set(offsets) ^ bad}
     # A valid-but-wrong label is decided once (its id is remembered); undecodable bytes carry no id,
     # so a replay dead-letters them again (at-least-once; consumers dedupe by topic/partition/offset).
-    assert all(count == 1 for o, count in offsets.items() if kinds[o] not in {"random", "truncated", "empty", "item_record"})
+    assert all(count == 1 for o, count in offsets.items() if kinds[o] not in {"random", "truncated", "empty", "tombstone", "item_record"})
     for record, headers in dead:
         assert headers["class"] and headers["message"] and headers["agent"] == "labels"
         assert record["original_value"] == batch[record["source_offset"]].value()
@@ -276,11 +278,8 @@ def test_scorer_dead_letters_non_finite_embeddings(bad: float, tmp_path: Any) ->
     assert [r["source_offset"] for r, _ in dead_letters(producer)] == [1]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "BUG (labels agent / codecs): a tombstone (null value) on the labels topic makes SingleObjectCodec.decode(None) "
-    "raise TypeError (len(None)) instead of a DecodeError, so LabelsProcessor.process crashes instead of "
-    "dead-lettering it; any client can produce a null value. Fix in codecs (None -> TruncatedRecord) or the processor."))
 def test_labels_processor_dead_letters_tombstones() -> None:
+    """Found by this suite (a null value crashed the agent with TypeError); fixed in 087df6e."""
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=10)
     processor = LabelsProcessor(
         codec=LABELS, assignments=index, validator=LabelValidator(task_classes=CLASSES, root_causes=[]),
