@@ -161,3 +161,22 @@ def test_prometheus_scrapes_every_agent_service(compose: dict, deploy: Path) -> 
     mounts = compose["services"]["prometheus"]["volumes"]
     assert "./prometheus/rules:/etc/prometheus/rules:ro" in mounts
     assert config["rule_files"] == ["rules/*.yml"]
+
+
+def test_settings_files_the_stack_points_at_exist(compose: dict, deploy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Policy and quotas come from the repository through read-only mounts; the data dir is documented."""
+    monkeypatch.setenv("ALSTREAM_CONFIG", str(deploy / "alstream.toml"))
+    settings = load_settings()
+    mounts = {}
+    for mount in compose["services"]["scorer"]["volumes"]:
+        source, target = mount.split(":")[:2]
+        mounts[target] = source
+    for path in (settings.paths.policy_file, settings.paths.quotas_file):
+        assert path is not None
+        target_dir = str(path.parent)
+        assert target_dir in mounts, f"{path} is not under a mounted directory"
+        assert (deploy / mounts[target_dir] / path.name).is_file(), f"{path} does not exist in the repository"
+    assert mounts.get("/data") == "./data"
+    readme = (deploy / "data" / "README.md").read_text()
+    for path in (settings.paths.qa_gold_file, settings.trainer.validation_file, settings.trainer.seed_file):
+        assert path is not None and str(path).startswith("/data/") and path.name in readme
