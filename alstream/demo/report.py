@@ -49,6 +49,7 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
     candidates = read_topic(settings, "candidates")
 
     kinds = Counter(str(a["kind"]) for a in assignments)
+    kind_of = {a["assignment_id"]: str(a["kind"]) for a in assignments}
     per_annotator_items: dict[str, Counter[str]] = defaultdict(Counter)
     hard_per_annotator: Counter[str] = Counter()
     for a in assignments:
@@ -93,8 +94,10 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
         "labels_by_status": dict(Counter(str(label.get("status")) for label in labels)),
         "labels_per_annotator": dict(Counter(label["annotator_id"] for label in labels)),
         "time_per_item": time_per_item,
+        # Calibration labels re-ask tough items on purpose: they are not overlap agreement.
         "label_events": [(_seconds(label["submitted_at"]), label["item_id"], label["annotator_id"],
-                          label.get("value")) for label in labels],
+                          label.get("value")) for label in labels
+                         if kind_of.get(label["assignment_id"]) != "CALIBRATION"],
         "calibration_events": [
             {"items": len(c.get("items") or []), "at": _seconds(c["detected_at"]) if "detected_at" in c else None}
             for c in calibration
