@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import schemaless_writer
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from alstream.ingest import ItemValidator
 from alstream.ingest.encoding import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
