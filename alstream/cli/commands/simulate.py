@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -12,17 +12,9 @@ from rich.table import Table
 
 from alstream.cli.context import settings_from
 from alstream.exceptions import ConfigError
-from alstream.simulation.datasets import load_dataset
-from alstream.simulation.loop import (
-    RANDOM,
-    SelectionPolicy,
-    SimulationConfig,
-    load_selection_policy,
-    run_simulation,
-    steps_per_run,
-)
-from alstream.simulation.report import plot, summarise, write_csv, write_summary
 
+if TYPE_CHECKING:  # the simulator pulls in scikit-learn and pyarrow: import it only when it runs
+    from alstream.simulation.loop import SelectionPolicy
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -59,6 +51,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Replay a labeled dataset through the agents' policy code against random; show labels saved."""
+        from alstream.simulation.datasets import load_dataset
+        from alstream.simulation.loop import RANDOM, SimulationConfig, run_simulation, steps_per_run
+        from alstream.simulation.report import plot, summarise, write_csv, write_summary
+
         selection = _selection(ctx, policy, signal)
         data = load_dataset(dataset, label_column=label_column)
         if metric.startswith("recall:") and metric.removeprefix("recall:") not in data.classes:
@@ -99,6 +95,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _selection(ctx: typer.Context, policy: Path | None, signal: str | None) -> SelectionPolicy:
+    from alstream.simulation.loop import SelectionPolicy, load_selection_policy
+
     if signal is not None:
         return SelectionPolicy(version="adhoc", signal=signal)
     path = policy or settings_from(ctx).paths.policy_file
