@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from datetime import datetime, timezone
 from typing import Any
 
@@ -103,32 +104,38 @@ class ItemValidator:
         """Validate dict rows. ``first_index`` offsets :attr:`Rejection.index` (e.g. a file's row number)."""
         n = len(records)
         problems: dict[int, tuple[str, str]] = {}
-        rows: list[Mapping[str, Any]] = []
-        for i, record in enumerate(records):
-            if type(record) is not dict and not isinstance(record, Mapping):
-                problems[i] = (R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
-                rows.append({})
-                continue
-            if not record.keys() <= FIELDS:
-                unknown = record.keys() - FIELDS
-                names = ", ".join(sorted(map(str, unknown)))
-                problems[i] = (R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}")
-            rows.append(record)
+        if _all_of_type(records, dict) and all(map(FIELDS.issuperset, records)):
+            rows: Sequence[Any] = records  # the common case, checked in two C-level passes
+        else:
+            rows = []
+            for i, record in enumerate(records):
+                if type(record) is not dict and not isinstance(record, Mapping):
+                    problems[i] = (R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
+                    rows.append({})
+                    continue
+                if not record.keys() <= FIELDS:
+                    unknown = record.keys() - FIELDS
+                    names = ", ".join(sorted(map(str, unknown)))
+                    problems[i] = (R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}")
+                rows.append(dict(record))
         now_ms = int(time.time() * 1000)
-        get = [row.get for row in rows]
+
+        def column(name: str, default: Any = None) -> list[Any]:
+            return list(map(dict.get, rows, repeat(name, n), repeat(default, n)))
+
         return self._check(
             n,
             problems,
-            ids=[g("item_id") for g in get],
-            sources=[g("source") for g in get],
-            units=[g("unit_of_work", "ITEM") for g in get],
-            parents=[g("parent_id") for g in get],
-            embeddings=[g("embedding") for g in get],
-            probabilities=[g("probabilities") for g in get],
-            hardness=[g("hardness") for g in get],
-            uris=[g("uri") for g in get],
-            metadata=[g("metadata") for g in get],
-            times=[g("event_time") for g in get],
+            ids=column("item_id"),
+            sources=column("source"),
+            units=column("unit_of_work", "ITEM"),
+            parents=column("parent_id"),
+            embeddings=column("embedding"),
+            probabilities=column("probabilities"),
+            hardness=column("hardness"),
+            uris=column("uri"),
+            metadata=column("metadata"),
+            times=column("event_time"),
             now_ms=now_ms,
             first_index=first_index,
         )
