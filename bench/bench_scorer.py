@@ -235,12 +235,14 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each path; medians are reported")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--committee", default="lr+lr,lr+nb", help="comma-separated: lr+lr, lr+nb")
+    parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with ExitStack() as stack:
@@ -268,17 +270,29 @@ def main() -> None:
               f"no production probabilities, signal kl_disagreement, batch {args.batch_size}")
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")
-        pass_rate, pass_cpu = passthrough(settings, args.items)
+        runs: dict[str, list[tuple[float, float]]] = {"passthrough": []}
+        models = {
+            kind: ActiveModel.from_bundle(version=f"bench-{kind}", bundle=make_bundle(kind), task_classes=CLASSES, embedding_dim=DIM)
+            for kind in args.committee.split(",")
+        }
+        for _ in range(args.repeats):  # interleaved, so a noisy neighbour hurts every path alike
+            runs["passthrough"].append(passthrough(settings, args.items))
+            for kind, model in models.items():
+                runs.setdefault(kind, []).append(scorer_throughput(settings, args.items, model))
+        pass_rate = float(np.median([r for r, _ in runs["passthrough"]]))
+        pass_cpu = float(np.median([c for _, c in runs["passthrough"]]))
         print(f"raw passthrough:            {pass_rate:>10,.0f} items/s  {pass_cpu * 1e6:5.1f} CPU-us/item  "
-              "(consume -> produce unchanged -> flush -> store offsets)")
-        for kind in args.committee.split(","):
-            model = ActiveModel.from_bundle(version=f"bench-{kind}", bundle=make_bundle(kind), task_classes=CLASSES, embedding_dim=DIM)
-            rate, cpu = scorer_throughput(settings, args.items, model)
+              f"(median of {args.repeats}; runs {', '.join(f'{r:,.0f}' for r, _ in runs['passthrough'])})")
+        for kind in models:
+            rate = float(np.median([r for r, _ in runs[kind]]))
+            cpu = float(np.median([c for _, c in runs[kind]]))
             print(f"scorer, committee {kind}:  {rate:>10,.0f} items/s  {cpu * 1e6:5.1f} CPU-us/item  ratio to passthrough "
-                  f"{rate / pass_rate:.2f} (CPU ratio {pass_cpu / cpu:.2f})")
+                  f"{rate / pass_rate:.2f} (CPU ratio {pass_cpu / cpu:.2f}; runs {', '.join(f'{r:,.0f}' for r, _ in runs[kind])})")
         print("scorer = decode, slice, committee, score, produce scores + candidates, store offsets after delivery")
         print(f"targets: ratio >= 0.5 and >= 50,000 items/s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
+        if args.skip_latency:
+            return
         policy = workdir / "policy.toml"
         policy.write_text('version = "bench-1"\ngoal = "benchmark"\n[signal]\nname = "kl_disagreement"\n', encoding="utf-8")
         latency_env = {**env, "ALSTREAM_PATHS__POLICY_FILE": str(policy), "ALSTREAM_SCORER__BOOTSTRAP_MODEL": str(artifact),
