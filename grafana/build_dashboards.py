@@ -92,7 +92,7 @@ def dashboard(uid: str, title: str, description: str, items: list[Panel | Row], 
         "time": {"from": time_from, "to": "now"},
         "templating": {"list": []},
         "annotations": {"list": []},
-        "links": [{"title": "Alerts runbook", "type": "link", "url": "docs/alerts.md", "targetBlank": True}],
+        "links": [],
         "panels": panels,
     }
 
