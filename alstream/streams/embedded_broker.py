@@ -101,7 +101,11 @@ class EmbeddedBroker:
         self._process = subprocess.Popen(  # noqa: S603 - our own pinned binary
             self.command(), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        self._wait_until_listening()
+        try:
+            self._wait_until_listening()
+        except BaseException:
+            self.stop()  # a failed start must not leak the process or the log handle
+            raise
         return self
 
     def _wait_until_listening(self) -> None:
@@ -111,7 +115,7 @@ class EmbeddedBroker:
             if self._process.poll() is not None:
                 raise BrokerError(
                     f"Tansu exited with code {self._process.returncode} at start "
-                    f"(command: {' '.join(self.command())})"
+                    f"(command: {' '.join(self.command())}){self._log_tail()}"
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -120,6 +124,18 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         raise BrokerError(f"Tansu did not listen on {self.bootstrap_servers} within {self.startup_timeout_s}s")
+
+    def _log_tail(self, chars: int = 800) -> str:
+        """The end of the broker's log, for error messages (empty when there is no log file)."""
+        if self.log_file is None:
+            return ""
+        if self._log_handle is not None:
+            self._log_handle.flush()
+        try:
+            text = Path(self.log_file).read_bytes()[-chars:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+        return f"; log {self.log_file}: {text}" if text else ""
 
     def create_user(self, name: str, password: str, *, mechanism: str = "SCRAM-SHA-512") -> None:
         """Create a SCRAM user on the running broker (``tansu user create``)."""
