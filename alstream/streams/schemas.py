@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,10 +29,15 @@ def default_schema_dir() -> Path:
     override = os.environ.get(SCHEMA_DIR_ENV)
     if override:
         return Path(override)
-    installed = Path(__file__).resolve().parent.parent / "_schemas"
+    source_tree = Path(__file__).resolve().parents[2] / "schemas"
+    if source_tree.is_dir():
+        return source_tree
+    installed = Path(sys.prefix) / "share" / "alstream" / "schemas"
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parents[2] / "schemas"
+    raise SchemaCatalogError(
+        f"no Avro schemas found in {source_tree} or {installed}: reinstall alstream or set {SCHEMA_DIR_ENV}"
+    )
 
 
 @dataclass(frozen=True)
