@@ -249,7 +249,11 @@ class BatchAgentRunner:
         try:
             positions = self.consumer.position(self.assignment)
             for tp in positions:
-                _, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                # The high watermark the last fetch returned: authoritative, and free (no broker
+                # round trip). Some Kafka-compatible brokers (Tansu 0.6) under-report ListOffsets.
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    continue
                 behind = high - tp.offset if tp.offset >= 0 else 0
                 totals[tp.topic] = totals.get(tp.topic, 0) + max(0, behind)
         except KafkaException as exc:
