@@ -144,17 +144,17 @@ def test_wrong_password_is_refused_clearly(
     env = security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism, password="not-the-password", ca=pki.ca)
     settings = settings_for(monkeypatch, env)
     errors = Errors()
-    producer = Producer(producer_config(settings, error_cb=errors, logger=quiet_librdkafka, **{"message.timeout.ms": 5000}))
+    producer = Producer(producer_config(settings, error_cb=errors, logger=quiet_librdkafka, **{"message.timeout.ms": 3000}))
     producer.produce(settings.kafka.topic("items"), value=b"x")
     started = time.monotonic()
-    remaining = producer.flush(20)
-    assert time.monotonic() - started < 20
+    remaining = producer.flush(10)
+    assert time.monotonic() - started < 10
     assert remaining == 0 or remaining == 1
     codes = {e.code() for e in errors.seen}
     assert KafkaError._AUTHENTICATION in codes, errors.text()
     assert "Authentication failed" in errors.text()
     with pytest.raises(KafkaException):
-        AdminClient(admin_config(settings) | {"logger": quiet_librdkafka}).list_topics(timeout=5)
+        AdminClient(admin_config(settings) | {"logger": quiet_librdkafka}).list_topics(timeout=3)
 
 
 def test_user_with_other_mechanism_is_refused(sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka) -> None:
@@ -165,7 +165,7 @@ def test_user_with_other_mechanism_is_refused(sasl_gateway: SecureGateway, monke
     errors = Errors()
     admin = AdminClient(admin_config(settings) | {"error_cb": errors, "logger": quiet_librdkafka})
     with pytest.raises(KafkaException):
-        admin.list_topics(timeout=5)
+        admin.list_topics(timeout=3)
     admin.poll(1)  # serve the error callbacks
     assert KafkaError._AUTHENTICATION in {e.code() for e in errors.seen}, errors.text()
 
@@ -175,7 +175,7 @@ def test_no_credentials_are_refused(sasl_gateway: SecureGateway, monkeypatch: py
     before = sasl_gateway.unauthenticated_refused
     started = time.monotonic()
     with pytest.raises(KafkaException):
-        AdminClient(admin_config(settings) | {"logger": quiet_librdkafka}).list_topics(timeout=5)
+        AdminClient(admin_config(settings) | {"logger": quiet_librdkafka}).list_topics(timeout=3)
     assert time.monotonic() - started < 15
     assert sasl_gateway.unauthenticated_refused > before
 
@@ -189,7 +189,7 @@ def test_untrusted_broker_certificate_is_refused(
     errors = Errors()
     admin = AdminClient(admin_config(settings) | {"error_cb": errors, "logger": quiet_librdkafka})
     with pytest.raises(KafkaException):
-        admin.list_topics(timeout=5)
+        admin.list_topics(timeout=3)
     admin.poll(1)  # serve the error callbacks
     assert KafkaError._SSL in {e.code() for e in errors.seen} or "certificate" in errors.text().lower(), errors.text()
 
@@ -265,7 +265,7 @@ def test_preflight_turns_a_wrong_password_into_one_clear_error(mechanism: str, s
                                                       password="Wr0ng-pw!", ca=pki.ca))
     started = time.monotonic()
     with pytest.raises(AuthenticationFailed) as caught:
-        require_access(settings, timeout_s=5)
+        require_access(settings, timeout_s=3)
     assert time.monotonic() - started < 10
     message = str(caught.value)
     assert USER_FOR[mechanism][0] in message and mechanism in message and "ALSTREAM_KAFKA__SASL_PASSWORD" in message
@@ -277,9 +277,9 @@ def test_preflight_explains_tls_and_plaintext_mistakes(sasl_ssl_gateway: SecureG
     settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512",
                                                       ca=pki.other_ca))
     with pytest.raises(TransportSecurityFailed, match="ALSTREAM_KAFKA__SSL_CAFILE"):
-        require_access(settings, timeout_s=5)
+        require_access(settings, timeout_s=3)
     settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="PLAINTEXT"))
     with pytest.raises(ClusterUnreachable, match="SECURITY_PROTOCOL"):
-        require_access(settings, timeout_s=5)
+        require_access(settings, timeout_s=3)
     settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512"))
-    assert require_access(settings, timeout_s=5) >= 1
+    assert require_access(settings, timeout_s=3) >= 1
