@@ -72,8 +72,10 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
              reads=("items", "models"), writes=("scores", "candidates", "dead-letters"),
              groups=(settings.scorer.group_id,), group_prefixes=(f"{settings.scorer.group_id}-models-",)),
         Role("router", "Keeps the pool and per-annotator state (faust tables) and assigns work.",
-             reads=("candidates", "annotator-events", "labels"), writes=("assignments", "dead-letters"),
-             groups=(settings.router.group_id,), internal_prefixes=(f"{settings.router.group_id}-",)),
+             reads=("candidates", "annotator-events", "labels", "calibration"),
+             writes=("assignments", "annotator-events", "dead-letters"),  # lease-sweep ticks go to annotator-events
+             groups=(settings.router.group_id,), group_prefixes=(f"{settings.router.group_id}-calibration-",),
+             internal_prefixes=(f"{settings.router.group_id}-",)),
         Role("labels", "Validates labels against assignments; bad or duplicate labels go to dead letters.",
              reads=("labels", "assignments"), writes=("dead-letters",),
              groups=(settings.labels.group_id,), group_prefixes=(reader,)),
