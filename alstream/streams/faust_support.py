@@ -80,6 +80,9 @@ def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overri
         "autodiscover": False,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # faust's default is 20 minutes: one produce request left unanswered would stall every table write
+        # and send of the app for that long. Fail fast and let aiokafka retry instead.
+        "producer_request_timeout": 15.0,
         "table_cleanup_interval": 3600.0,
     }
     kwargs.update(overrides)

@@ -127,6 +127,8 @@ class RouterService:
     async def _handle(self, event: Any) -> None:
         message = event.message
         base = message.topic[len(self._prefix):]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("event %s[%s]@%s", message.topic, message.partition, message.offset)
         shard, fresh = self._shard(message.partition)
         if fresh:
             await self._send(shard.open_assignments())  # tools dedupe by assignment_id
