@@ -45,7 +45,7 @@ class CampaignConfig:
     bad_label_share: float = 0.15
     agent_kills: dict[str, int] = field(default_factory=lambda: {"scorer": 4, "labels": 3})
     annotators: int = 3  # human stand-ins using the annotation SDK (only when the router runs)
-    max_hard_per_day: int = 5
+    max_hard_per_day: int = 2  # low, so annotators reach the cap and a restarted router must remember it
     broker_freezes: int = 2
     freeze_s: tuple[float, float] = (3.0, 6.0)
     drain_timeout_s: float = 120.0
