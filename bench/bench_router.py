@@ -248,10 +248,14 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
                 latencies.append(time.perf_counter() - sent[annotator].popleft())
 
     try:
-        ready("warm-up")  # the router has joined and restored its pool once this is answered
         deadline = time.perf_counter() + 120
         while not latencies and time.perf_counter() < deadline:
-            drain(0.5)
+            # Re-sent until answered: faust interleaves topics, so a READY may be read before the candidates.
+            ready("warm-up")
+            for _ in range(4):
+                drain(0.5)
+        time.sleep(2)
+        drain(0.5)
         if not latencies:
             raise SystemExit(f"router did not answer within 120 s; see {work / 'router.log'}")
         latencies.clear()

@@ -67,6 +67,29 @@ def partition_counts(settings: AlstreamSettings, base_names: list[str], *, timeo
     return counts
 
 
+FETCH_MAX_WAIT_MS = 50
+
+
+def _short_fetch_wait() -> None:
+    """faust hard-codes ``fetch_max_wait_ms=1500`` for its worker consumer; on brokers that hold a fetch
+    for the whole wait (Tansu, see BROKER-NOTES) every event then waits up to 1.5 s, which measured as
+    ~0.4-1.4 s READY -> assignment latency in the router. Cap it (once per process, faust only uses it)."""
+    import aiokafka
+
+    original = aiokafka.AIOKafkaConsumer
+    if getattr(original, "_alstream_short_fetch", False):
+        return
+
+    class ShortFetchConsumer(original):  # type: ignore[misc, valid-type]
+        _alstream_short_fetch = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", 500)), FETCH_MAX_WAIT_MS)
+            super().__init__(*args, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = ShortFetchConsumer  # type: ignore[misc]
+
+
 def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overrides: Any) -> faust.App:
     """A faust app for one agent: id carries the topic prefix (so deployments never share changelogs)."""
     datadir = Path(settings.paths.state_dir) / "faust" / f"{settings.kafka.topic_prefix}{name}"
@@ -86,6 +109,7 @@ def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overri
         "table_cleanup_interval": 3600.0,
     }
     kwargs.update(overrides)
+    _short_fetch_wait()
     return faust.App(f"{settings.kafka.topic_prefix}{name}", **kwargs)
 
 
