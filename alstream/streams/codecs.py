@@ -43,7 +43,33 @@ class RecordCodec(Protocol):
     def decode(self, data: bytes) -> dict[str, Any]: ...
 
 
+# Milliseconds since the epoch that a reader can still turn into a datetime (years 1-9999).
+_MIN_TS_MS = -62_135_596_800_000
+_MAX_TS_MS = 253_402_300_799_999
+
+
+def _timestamp_fields(schema: dict[str, Any]) -> tuple[str, ...]:
+    """Top-level fields whose type (or nullable union member) is timestamp-millis."""
+    names = []
+    for field in schema.get("fields", []):
+        types = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        if any(isinstance(t, dict) and t.get("logicalType") == "timestamp-millis" for t in types):
+            names.append(field["name"])
+    return tuple(names)
+
+
+def _check_timestamps(schema: dict[str, Any], record: dict[str, Any], topic_key: str) -> None:
+    """fastavro writes any integer as timestamp-millis; refuse ones no reader could turn back into a date."""
+    for name in _timestamp_fields(schema):
+        value = record.get(name) if isinstance(record, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not (_MIN_TS_MS <= value <= _MAX_TS_MS) or value != value:
+                raise EncodeError(f"{topic_key} record does not fit its schema: {name}={value!r} is not a "
+                                  "timestamp between years 1 and 9999 (milliseconds since the epoch)")
+
+
 def _encode_body(schema: dict[str, Any], record: dict[str, Any], topic_key: str) -> bytes:
+    _check_timestamps(schema, record, topic_key)
     buffer = io.BytesIO()
     try:
         schemaless_writer(buffer, schema, record, strict_allow_default=True)
