@@ -188,6 +188,21 @@ class ScorerProcessor:
         records = [r for _, r in rows]
         item_ids = [r["item_id"] for r in records]
         embeddings = np.frombuffer(b"".join(r["embedding"] for r in records), dtype="<f4").reshape(n, self.embedding_dim)
+        finite = np.isfinite(embeddings).all(axis=1)
+        if not finite.all():
+            # A NaN / infinite vector would make every model raise: dead-letter it, or it is a poison
+            # pill that crash-loops the scorer on every replay.
+            for i in np.flatnonzero(~finite).tolist():
+                outputs.dead_letter(rows[i][0], BadItem("non-finite embedding"),
+                                    "embedding holds NaN or infinity; producers must send finite numbers")
+            keep = np.flatnonzero(finite)
+            rows = [rows[i] for i in keep]
+            if not rows:
+                return
+            records = [records[i] for i in keep]
+            item_ids = [item_ids[i] for i in keep]
+            embeddings = embeddings[keep]
+            n = len(rows)
         probs_list = [r["probabilities"] for r in records]
         has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
 
