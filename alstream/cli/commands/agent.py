@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from alstream import agents
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from
 from alstream.exceptions import ConfigError
 
 
@@ -40,4 +40,4 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown agent {name!r}: choose one of {', '.join(available) or '(none built yet)'}")
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         module = importlib.import_module(f"{agents.__name__}.{name}.main")
-        module.run(settings_from(ctx))
+        module.run(cluster_settings_from(ctx))

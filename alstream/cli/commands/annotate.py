@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from alstream.annotation.client import AnnotationClient
         from alstream.annotation.terminal import run_interactive
 
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         tags = [s.strip() for s in skills.split(",") if s.strip()]
         client = AnnotationClient(settings=settings, annotator_id=annotator, skills=tags, group=group)
         try:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from
 from alstream.ingest import ItemProducer
 from alstream.ingest.exceptions import InputFileError
 from alstream.ingest.metrics import ITEMS_REJECTED
@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     ) -> None:
         """Validate and produce the items of FILE to the items topic; report what was refused and why."""
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         console = Console(stderr=True)
         try:
             if not file.is_file():

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from, settings_from
 from alstream.exceptions import ConfigError
 
 
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.release.requests import request_build
         from alstream.agents.release.service import build_and_announce
 
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         console = Console()
         if request:
             path = request_build(settings, cutoff=_cutoff(cutoff) if cutoff else None, reason="alstream release build")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from
 from alstream.streams.topics import CATALOGUE, create_topics, list_topics
 
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Create every catalogue topic that does not exist yet (idempotent)."""
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         outcome = create_topics(settings, partitions_override=partitions)
         table = Table("topic", "outcome", "partitions", "cleanup", "key")
         for spec in CATALOGUE:
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     @topics.command("list")
     def list_(ctx: typer.Context) -> None:
         """List this deployment's topics (those with the configured prefix) on the cluster."""
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         table = Table("topic", "partitions")
         for name, count in list_topics(settings):
             table.add_row(name, str(count))

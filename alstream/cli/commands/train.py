@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alstream.cli.context import settings_from
+from alstream.cli.context import cluster_settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.trainer.data import labels_so_far_part, release_part
         from alstream.agents.trainer.service import train_once
 
-        settings = settings_from(ctx)
+        settings = cluster_settings_from(ctx)
         release_id = None
         part = None
         if release is not None:

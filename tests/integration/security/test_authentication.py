@@ -221,6 +221,9 @@ def test_cli_with_wrong_password_fails_clearly_and_in_bounded_time(sasl_gateway:
     assert result.returncode != 0
     assert "authentication" in output.lower(), output[-2000:]
     assert "wrong-Secret-42" not in output
+    # The preflight check answers with one error naming the settings to fix, not a log flood.
+    assert "ALSTREAM_KAFKA__SASL_PASSWORD" in output, output[-2000:]
+    assert "Traceback" not in output and len(output.splitlines()) < 20, output[-2000:]
     print(f"CLI refused a wrong password in {elapsed:.1f}s")
 
 
