@@ -74,8 +74,11 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role("router", "Keeps the pool and per-annotator state (faust tables) and assigns work.",
              reads=("candidates", "annotator-events", "labels", "calibration"),
              writes=("assignments", "annotator-events", "dead-letters"),  # lease-sweep ticks go to annotator-events
-             groups=(settings.router.group_id,), group_prefixes=(f"{settings.router.group_id}-calibration-",),
-             internal_prefixes=(f"{settings.router.group_id}-",)),
+             # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
+             # carries the topic prefix so that two deployments on one cluster never share state.
+             groups=(settings.kafka.topic(settings.router.group_id),),
+             group_prefixes=(f"{settings.router.group_id}-calibration-",),
+             internal_prefixes=(f"{settings.kafka.topic(settings.router.group_id)}-",)),
         Role("labels", "Validates labels against assignments; bad or duplicate labels go to dead letters.",
              reads=("labels", "assignments"), writes=("dead-letters",),
              groups=(settings.labels.group_id,), group_prefixes=(reader,)),
