@@ -127,7 +127,8 @@ class SimulatedAnnotator:
     def _label(self, assignment: dict[str, Any]) -> None:
         started = datetime.now(tz=UTC)
         if self.seconds_per_item > 0:
-            self.stop.wait(self.seconds_per_item)
+            # People are not metronomes: log-normal spread around the configured mean time per item.
+            self.stop.wait(self.seconds_per_item * self.rng.lognormvariate(-0.045, 0.3))
         value = self.answer(assignment)
         self.client.submit(assignment, value=value, started_at=started)
         true = self.truth.get(assignment["item_id"])
