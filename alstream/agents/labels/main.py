@@ -42,6 +42,7 @@ def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
         hold_unknown_s=config.hold_unknown_s,
         max_seen=config.max_assignments,
         refresh=lambda: assignments.ingest(tail.poll()),
+        caught_up=tail.caught_up,
     )
     processor.dead_lettered = dead_lettered_offsets(settings, agent=AGENT, source_topic=settings.kafka.topic("labels"))
     restored = replay_committed(

@@ -52,6 +52,7 @@ class LabelsProcessor:
         max_seen: int,
         rehold_max_age_s: float = 30 * 24 * 3600.0,
         refresh: Callable[[], None] = lambda: None,
+        caught_up: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.codec = codec
@@ -60,6 +61,7 @@ class LabelsProcessor:
         self.qa = qa
         self.hold_unknown_s = hold_unknown_s
         self.refresh = refresh
+        self.caught_up = caught_up
         self.clock = clock
         self.seen: BoundedMap[str, bool] = BoundedMap(max_size=max_seen)
         self.held: dict[str, _Held] = {}
@@ -137,8 +139,21 @@ class LabelsProcessor:
 
     def _recheck_held(self, outputs: LabelOutputs) -> None:
         now = self.clock()
+        confirmed: bool | None = None  # asked at most once per pass, and only when a hold expired
         for label_id, held in list(self.held.items()):
             assignment = self.assignments.get(held.label["assignment_id"])
+            if assignment is None and now >= held.deadline:
+                if confirmed is None:
+                    self.refresh()
+                    confirmed = self.caught_up()
+                    if confirmed:
+                        self.refresh()
+                assignment = self.assignments.get(held.label["assignment_id"])
+                if assignment is None and not confirmed:
+                    # The assignments topic is not provably read to its end (broker unreachable,
+                    # catching up): calling the label unknown now could dead-letter a valid one.
+                    held.deadline = now + self.hold_unknown_s
+                    continue
             if assignment is not None or now >= held.deadline:
                 del self.held[label_id]
                 self._decide(held.message, held.label, assignment, outputs)

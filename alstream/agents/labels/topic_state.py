@@ -122,6 +122,28 @@ class TopicTail:
         if targets:
             log.warning("catch-up of %s stopped after %.0fs with partitions behind: %s", self.topics, timeout_s, targets)
 
+    def caught_up(self, *, timeout_s: float = 5.0) -> bool:
+        """True only if the broker answers and every partition has been read to its end.
+
+        Why: "this label's assignment does not exist" is only a safe verdict once the assignments
+        topic has been read to its end *now*. A wall-clock hold alone is not: while the broker is
+        unreachable, or while this process catches up after a restart, valid labels would be
+        dead-lettered as unknown. The end is the larger of the broker's ListOffsets answer and the
+        last fetch's high watermark (some Kafka-compatible brokers under-report the former).
+        """
+        try:
+            positions = self.consumer.position(self._partitions)
+            for tp in positions:
+                _, listed = self.consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+                _, fetched = self.consumer.get_watermark_offsets(tp, cached=True)
+                end = max(listed, fetched)
+                if end > 0 and (tp.offset < 0 or tp.offset < end):
+                    return False
+        except KafkaException as exc:
+            log.info("assignments topic not confirmed read to its end (%s): holding unknown labels longer", exc)
+            return False
+        return True
+
     def close(self) -> None:
         self.consumer.close()
 

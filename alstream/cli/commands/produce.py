@@ -130,7 +130,6 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     ) -> None:
         """Validate and produce the items of FILE to the items topic; report what was refused and why."""
-        settings = cluster_settings_from(ctx)
         console = Console(stderr=True)
         try:
             if not file.is_file():
@@ -140,6 +139,7 @@ def register(app: typer.Typer) -> None:
         except InputFileError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(EXIT_UNUSABLE) from None
+        settings = cluster_settings_from(ctx)  # after the file checks: a typo needs no cluster to report
         rejects_path = rejects or file.with_name(file.name + ".rejects.jsonl")
         default_source = source or file.name.split(".", 1)[0]
         prefixes = ColumnPrefixes(embedding_prefix, probability_prefix, metadata_prefix)

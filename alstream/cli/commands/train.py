@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alstream.cli.context import cluster_settings_from
+from alstream.cli.context import cluster_settings_from, settings_from
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.trainer.data import labels_so_far_part, release_part
         from alstream.agents.trainer.service import train_once
 
-        settings = cluster_settings_from(ctx)
+        # Evaluating a seed-only or stored-release model needs no cluster; publishing or reading labels does.
+        needs_cluster = publish or (release is None and not seed_only)
+        settings = cluster_settings_from(ctx) if needs_cluster else settings_from(ctx)
         release_id = None
         part = None
         if release is not None:
