@@ -69,22 +69,7 @@ class Supervisor:
             raise
 
     def stop(self, name: str, *, grace_s: float = 10.0) -> None:
-        managed = self.processes.get(name)
-        if managed is None or not managed.running:
-            return
-        try:
-            os.killpg(managed.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace_s
-        while managed.running and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if managed.running:
-            try:
-                os.killpg(managed.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            managed.process.wait(timeout=10)
+        self.stop_all(grace_s=grace_s, names=[name])
 
     def stop_all(self, *, grace_s: float = 10.0, names: list[str] | None = None) -> None:
         """SIGTERM every process at once, then SIGKILL whatever is still running after the grace period."""
