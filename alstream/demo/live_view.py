@@ -17,7 +17,7 @@ def _fmt(value: float | None, pattern: str = "{:.0f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def render(*, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: str) -> Table:
+def render(*, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: str, releases: int = 0) -> Table:
     samples = scrape.scrape_all(ports)
     assignments = scrape.by_label(samples, "alstream_router_assignments_total", "kind")
     assigned = sum(assignments.values())
@@ -45,7 +45,8 @@ def render(*, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: 
         ("calibration events", _fmt(scrape.total(samples, "alstream_calibration_events_total"))),
         ("model swaps in the scorer", _fmt(scrape.total(samples, "alstream_scorer_model_swaps_total"))),
         ("validation metric (serving model)", _fmt(max(validation.values()) if validation else None, "{:.3f}")),
-        ("releases", _fmt(scrape.total(samples, "alstream_releases_total"))),
+        # Releases built by the agent (weekly) and on demand by `alstream release build` (the cadence here).
+        ("releases", _fmt(max(releases, scrape.total(samples, "alstream_releases_total")))),
         ("dead letters", _fmt(scrape.total(samples, "alstream_dead_letters_total"))),
     ]
     for name, value in rows:

@@ -220,7 +220,9 @@ class Demo:
                     next_release = now + self.options.retrain_every_s
                 if self.options.live_view:
                     live.update(live_view.render(ports=metric_ports, elapsed_s=elapsed, duration_s=duration,
-                                                 phase=f"items sent {feeder.sent}"), refresh=True)
+                                                 phase=f"items sent {feeder.sent}",
+                                                 releases=len(list((self.state_dir / "releases").glob("*/manifest.json")))),
+                                refresh=True)
                 time.sleep(1.0)
 
     def _metric_total(self, agent: str, name: str) -> float:
