@@ -29,6 +29,7 @@ from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.embedded_broker import EmbeddedBroker, free_port
 from alstream.streams.topics import create_topics
 
+MARKER = ".alstream-demo"
 AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,9 +145,13 @@ class Demo:
     def run(self) -> DemoResult:
         from alstream.demo import report, streaming  # imported late: they pull in the agents' code
 
-        if self.out.exists():
+        marker = self.out / MARKER
+        if self.out.exists() and any(self.out.iterdir()):
+            if not marker.is_file():  # never delete a folder a demo did not create
+                raise DemoFailed(f"{self.out} exists and was not written by a demo: choose another --output")
             shutil.rmtree(self.out)
-        self.out.mkdir(parents=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        marker.write_text("written by `alstream demo`; the next demo run with this --output replaces it\n")
         self.log_dir.mkdir(parents=True)
         result = DemoResult(output_dir=self.out)
         console = self.console
