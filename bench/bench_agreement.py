@@ -72,15 +72,7 @@ def run(scenario: Scenario, seeds: int, config: AgreementSettings) -> dict[str, 
     false_alarms = 0
     clean_labels = 0
     for seed in range(seeds):
-        detector = SpikeDetector(
-            window_items=config.window_items,
-            baseline_items=config.baseline_items,
-            min_baseline_items=config.min_baseline_items,
-            z_threshold=config.z_threshold,
-            min_rate_increase=config.min_rate_increase,
-            cooldown_items=config.cooldown_items,
-            persistence_items=config.persistence_items,
-        )
+        detector = SpikeDetector.from_settings(config)
         labels_after_onset = 0
         detected = False
         for index, (labels, disagreed) in enumerate(simulate(scenario, seed)):

@@ -33,8 +33,8 @@ from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.models.artifacts import ModelBundle, save_bundle
 from alstream.settings import AlstreamSettings, load_settings
-from alstream.agents.scorer.runner import ScorerRunner, limit_native_threads
-from alstream.streams.batch_loop import StopFlag
+from alstream.agents.scorer.native_threads import limit_native_threads
+from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.topics import create_topics
@@ -157,7 +157,7 @@ def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel
     limit_native_threads(settings.scorer.native_threads)  # as `alstream agent scorer` does
     stop = StopFlag()
     processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
-    runner = ScorerRunner(
+    runner = BatchAgentRunner(
         agent="scorer", settings=settings, topics=[settings.kafka.topic("items")],
         group_id=f"bench-scorer-{uuid.uuid4().hex[:6]}", processor=processor, batch_size=settings.scorer.batch_size,
     )

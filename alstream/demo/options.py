@@ -38,5 +38,4 @@ class DemoOptions:
     seed: int = 7
     annotators: tuple[SimulatedAnnotator, ...] = DEFAULT_ANNOTATORS
     live_view: bool = True
-    metrics_base_port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)

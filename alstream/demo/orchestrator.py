@@ -2,7 +2,7 @@
 
 It starts a broker, creates the topics, trains the first model on a small random seed set (the
 baseline before smart selection), starts every agent as its own process, streams the digits
-dataset in waves through the ingestion SDK, runs simulated annotators (one of which drifts, so a
+dataset in waves through ``alstream produce`` (the ingestion SDK), runs simulated annotators (one of which drifts, so a
 disagreement spike and a calibration round happen), asks for releases on a cadence so the trainer
 retrains and the scorer hot-swaps new model versions, and ends with a final release, an audit and a
 report. Everything runs through the same CLI commands an operator would use.
@@ -46,7 +46,7 @@ class DemoResult:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _policy_and_quotas(options: DemoOptions, config_dir: Path) -> tuple[Path, Path]:
+def _policy_and_quotas(config_dir: Path) -> tuple[Path, Path]:
     """Copy the shipped example policy and quotas next to the run, so the run records what it used."""
     config_dir.mkdir(parents=True, exist_ok=True)
     policy = config_dir / "policy.toml"
@@ -116,12 +116,9 @@ class Demo:
                 else:
                     os.environ[key] = value
 
-    def _port(self) -> int:
-        return free_port()
-
     def _start_agent(self, name: str) -> None:
         assert self.supervisor is not None
-        port = self._port()
+        port = free_port()
         self.ports[name] = port
         self.supervisor.start(name, ["agent", name], metrics_port=port)
 
@@ -158,7 +155,7 @@ class Demo:
         console.print(f"[bold]alstream demo[/bold]: output in {self.out}")
         self._say = lambda text: console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/dim] {text}")
         data = dataset.prepare(self.data_dir, seed=self.options.seed)
-        policy, quotas = _policy_and_quotas(self.options, self.out / "config")
+        policy, quotas = _policy_and_quotas(self.out / "config")
         with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
             env = self._environment(broker.bootstrap_servers, policy, quotas, data)
             settings = self._settings(env)
@@ -172,7 +169,7 @@ class Demo:
                     self._start_agent(name)
                 self._say(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
                 feeder = streaming.WaveFeeder(
-                    settings=settings, data=data, waves=self.options.waves,
+                    data=data, waves=self.options.waves,
                     synthetic_items=self.options.synthetic_items, seed=self.options.seed,
                     start_process=self.supervisor.start, directory=self.data_dir / "waves",
                     last_wave_at=0.8)
@@ -198,7 +195,7 @@ class Demo:
                 self._stop_everything()
                 self._say("auditing the topics and writing the report")
                 result.facts = report.collect_facts(settings=settings, state_dir=self.state_dir, data=data,
-                                                    options=self.options, feeder=feeder)
+                                                    feeder=feeder)
                 result.report_file = report.write_report(facts=result.facts, output_dir=self.out)
                 result.release_dirs = [Path(p) for p in result.facts.get("release_dirs", [])]
             finally:

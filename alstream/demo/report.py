@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 from alstream.agents.trainer.committee import fit_committee  # noqa: E402
 from alstream.agents.trainer.evaluation import evaluate, load_npz  # noqa: E402
 from alstream.demo.dataset import DemoData  # noqa: E402
-from alstream.demo.options import DemoOptions  # noqa: E402
 from alstream.agents.release.sources import read_topic as _read_snapshot  # noqa: E402
 from alstream.settings import AlstreamSettings  # noqa: E402
 
@@ -37,8 +36,7 @@ def read_topic(settings: AlstreamSettings, topic_key: str) -> list[dict[str, Any
     return _read_snapshot(settings, topic_key).records
 
 
-def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData, options: DemoOptions,
-                  feeder: Any) -> dict[str, Any]:
+def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData, feeder: Any) -> dict[str, Any]:
     assignments = read_topic(settings, "assignments")
     labels = read_topic(settings, "labels")
     calibration = read_topic(settings, "calibration")

@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 
 from alstream.demo.dataset import DemoData
-from alstream.settings import AlstreamSettings
 
 
 class WaveFeeder:
     """Writes one JSONL file per wave up front, then starts ``alstream produce`` for each when due."""
 
-    def __init__(self, *, settings: AlstreamSettings, data: DemoData, waves: int, synthetic_items: int,
+    def __init__(self, *, data: DemoData, waves: int, synthetic_items: int,
                  seed: int, start_process: Any, directory: Path, last_wave_at: float = 0.55) -> None:
-        self.settings = settings
         self.waves = max(1, waves)
         self.start_process = start_process
         self.last_wave_at = last_wave_at

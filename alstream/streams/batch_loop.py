@@ -149,7 +149,11 @@ class BatchAgentRunner:
         self._user_on_assign = on_assign
         self._user_on_revoke = on_revoke
         self.consumer = Consumer(consumer_config(settings, group_id=group_id, **(consumer_overrides or {})))
-        self.producer = Producer(producer_config(settings, **(producer_overrides or {})))
+        # Outputs only records failed deliveries, so librdkafka need not call back into Python for the
+        # successful ones (~1 us of GIL time per output on the scorer's hot path).
+        self.producer = Producer(
+            producer_config(settings, **{"delivery.report.only.error": True, **(producer_overrides or {})})
+        )
         self.outputs = Outputs(
             producer=self.producer,
             dead_letters=DeadLetterSink(
@@ -209,20 +213,24 @@ class BatchAgentRunner:
             error = message.error()
             if error is None:
                 good.append(message)
-                RECORDS.labels(self.agent, message.topic()).inc()
             elif error.code() != KafkaError._PARTITION_EOF:
                 AGENT_ERRORS.labels(self.agent, error.name()).inc()
                 log.warning("%s: consumer error %s", self.agent, error)
                 if error.fatal():
                     raise KafkaException(error)
+        # Counted once per batch and topic: a labelled-counter increment per message was ~20% of the
+        # scorer's time.
+        counts: dict[str, int] = {}
+        for message in good:
+            counts[message.topic()] = counts.get(message.topic(), 0) + 1
+        for topic, count in counts.items():
+            RECORDS.labels(self.agent, topic).inc(count)
         return good
 
     def _store_offsets(self, messages: list[Message]) -> None:
-        latest: dict[tuple[str, int], int] = {}
-        for message in messages:
-            key = (message.topic(), message.partition())
-            latest[key] = max(latest.get(key, -1), message.offset())
-        self.consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in latest.items()])
+        """Last offset + 1 per partition: a consumer returns each partition's messages in offset order."""
+        last = {(message.topic(), message.partition()): message.offset() for message in messages}
+        self.consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
 
     def _replay(self, messages: list[Message], exc: DeliveryFailed) -> None:
         """Seek back to the failed batch's first offsets so it is processed again."""

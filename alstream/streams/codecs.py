@@ -58,9 +58,9 @@ def _timestamp_fields(schema: dict[str, Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_timestamps(schema: dict[str, Any], record: dict[str, Any], topic_key: str) -> None:
+def _check_timestamps(timestamp_fields: tuple[str, ...], record: dict[str, Any], topic_key: str) -> None:
     """fastavro writes any integer as timestamp-millis; refuse ones no reader could turn back into a date."""
-    for name in _timestamp_fields(schema):
+    for name in timestamp_fields:
         value = record.get(name) if isinstance(record, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not (_MIN_TS_MS <= value <= _MAX_TS_MS) or value != value:
@@ -68,8 +68,10 @@ def _check_timestamps(schema: dict[str, Any], record: dict[str, Any], topic_key:
                                   "timestamp between years 1 and 9999 (milliseconds since the epoch)")
 
 
-def _encode_body(schema: dict[str, Any], record: dict[str, Any], topic_key: str) -> bytes:
-    _check_timestamps(schema, record, topic_key)
+def _encode_body(
+    schema: dict[str, Any], timestamp_fields: tuple[str, ...], record: dict[str, Any], topic_key: str
+) -> bytes:
+    _check_timestamps(timestamp_fields, record, topic_key)
     buffer = io.BytesIO()
     try:
         schemaless_writer(buffer, schema, record, strict_allow_default=True)
@@ -113,6 +115,7 @@ class SingleObjectCodec:
         self._catalog = catalog or default_catalog()
         current = self._catalog.current(topic_key)
         self._writer_schema = current.schema
+        self._timestamp_fields = _timestamp_fields(current.schema)  # once, not per record
         self._header = SINGLE_OBJECT_MAGIC + current.fingerprint
         self._raw_timestamps = raw_timestamps
         self._reader_schema = parse(without_logical_types(current.schema)) if raw_timestamps else current.schema
@@ -129,7 +132,7 @@ class SingleObjectCodec:
         return self._writer_schema
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        return self._header + _encode_body(self._writer_schema, record, self.topic_key)
+        return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         if len(data) < SINGLE_OBJECT_HEADER:
@@ -183,6 +186,7 @@ class ConfluentCodec:
         catalog = catalog or default_catalog()
         current = catalog.current(topic_key)
         self._writer_schema = current.schema
+        self._timestamp_fields = _timestamp_fields(current.schema)  # once, not per record
         # register the schema as written: the canonical form drops defaults, which the registry's
         # compatibility checks and other readers need for schema evolution
         schema_text = current.source_json or current.canonical_form
@@ -196,7 +200,7 @@ class ConfluentCodec:
         return self._schema_id
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        return self._header + _encode_body(self._writer_schema, record, self.topic_key)
+        return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         if len(data) < CONFLUENT_HEADER:

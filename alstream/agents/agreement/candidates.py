@@ -3,16 +3,12 @@ and for spreading calibration examples across classes. Filled from a tail of the
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap
-from alstream.observability.metrics import AGENT_ERRORS
+from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.streams.codecs import RecordCodec
-from alstream.streams.exceptions import DecodeError
 
-log = logging.getLogger(__name__)
 
 
 class CandidateIndex:
@@ -31,15 +27,7 @@ class CandidateIndex:
         }
 
     def ingest(self, messages: Iterable[Any]) -> int:
-        added = 0
-        for message in messages:
-            try:
-                self.add(self.codec.decode(message.value()))
-                added += 1
-            except DecodeError as exc:
-                AGENT_ERRORS.labels(self.agent, type(exc).__name__).inc()
-                log.warning("%s: undecodable candidate: %s", self.agent, exc)
-        return added
+        return decode_into(messages, codec=self.codec, add=self.add, agent=self.agent, what="candidate")
 
     def get(self, item_id: str) -> dict[str, Any] | None:
         return self._by_item.get(item_id)

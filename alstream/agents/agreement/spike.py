@@ -24,6 +24,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alstream.agents.agreement.config import AgreementSettings
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,19 @@ class SpikeDetector:
         self.active = False
         self._fired_baseline = 0.0
         self.observed = 0
+
+    @classmethod
+    def from_settings(cls, config: AgreementSettings) -> SpikeDetector:
+        """The detector the ``[agreement]`` section describes (the agent and the evaluation script)."""
+        return cls(
+            window_items=config.window_items,
+            baseline_items=config.baseline_items,
+            min_baseline_items=config.min_baseline_items,
+            z_threshold=config.z_threshold,
+            min_rate_increase=config.min_rate_increase,
+            cooldown_items=config.cooldown_items,
+            persistence_items=config.persistence_items,
+        )
 
     def _push(self, disagreed: bool) -> None:
         history = self._history

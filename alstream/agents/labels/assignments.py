@@ -6,16 +6,12 @@ partitions, from the beginning), so any instance can validate any label.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap
-from alstream.observability.metrics import AGENT_ERRORS
+from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.streams.codecs import RecordCodec
-from alstream.streams.exceptions import DecodeError
 
-log = logging.getLogger(__name__)
 
 KEEP = ("assignment_id", "annotator_id", "item_id", "kind", "classes", "overlap_group", "lease_expires_at",
         "model_version", "policy_version")
@@ -44,16 +40,7 @@ class AssignmentIndex:
 
     def ingest(self, messages: Iterable[Any]) -> int:
         """Decode and add assignment records; undecodable ones are the router's to fix (logged, counted)."""
-        added = 0
-        for message in messages:
-            try:
-                self.add(self.codec.decode(message.value()))
-                added += 1
-            except DecodeError as exc:
-                AGENT_ERRORS.labels(self.agent, type(exc).__name__).inc()
-                log.warning("%s: undecodable assignment at %s/%s: %s", self.agent, message.partition(),
-                            message.offset(), exc)
-        return added
+        return decode_into(messages, codec=self.codec, add=self.add, agent=self.agent, what="assignment")
 
     def get(self, assignment_id: str) -> dict[str, Any] | None:
         return self._by_id.get(assignment_id)

@@ -16,14 +16,16 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import RecordCodec
 from alstream.streams.dead_letters import error_headers
-from alstream.streams.exceptions import BrokerError
+from alstream.streams.exceptions import BrokerError, DecodeError
 from alstream.streams.kafka_config import consumer_config
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,22 @@ class BoundedMap(Generic[K, V]):
     def values(self) -> Iterator[V]:
         return iter(self._data.values())
 
+
+
+def decode_into(
+    messages: Iterable[Any], *, codec: RecordCodec, add: Callable[[dict[str, Any]], None], agent: str, what: str
+) -> int:
+    """Decode each record and hand it to ``add``; an undecodable one is its producer's to fix (logged,
+    counted in ``alstream_agent_errors_total``), never fatal to the index being rebuilt."""
+    added = 0
+    for message in messages:
+        try:
+            add(codec.decode(message.value()))
+            added += 1
+        except DecodeError as exc:
+            AGENT_ERRORS.labels(agent, type(exc).__name__).inc()
+            log.warning("%s: undecodable %s at %s/%s: %s", agent, what, message.partition(), message.offset(), exc)
+    return added
 
 def _side_consumer(settings: AlstreamSettings) -> Consumer:
     """A consumer that is never a group member and never commits (group id only satisfies librdkafka)."""

@@ -22,7 +22,7 @@ from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_polic
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
 from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.agents.scorer.runner import ScorerRunner, limit_native_threads
+from alstream.agents.scorer.native_threads import limit_native_threads
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     follower = ModelFollower(settings=settings, watcher=watcher)
     processor = build_processor(settings, follower=follower)
     holder: dict[str, BatchAgentRunner] = {}
-    runner = ScorerRunner(
+    runner = BatchAgentRunner(
         agent=AGENT,
         settings=settings,
         topics=[settings.kafka.topic("items")],
