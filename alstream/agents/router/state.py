@@ -450,7 +450,9 @@ class RouterShard:
         snapshot: list[Any] | None,
         calibration_id: str | None = None,
     ) -> Lease:
-        digest = uuid.uuid5(_ID_NAMESPACE, f"{self.shard}/{state.annotator_id}/{event_id}/{index}").hex
+        # The item is part of the id: if a crash loses the state of a decision whose assignment already
+        # went out, the replayed READY may pick another item, and it must not reuse that assignment's id.
+        digest = uuid.uuid5(_ID_NAMESPACE, f"{self.shard}/{state.annotator_id}/{event_id}/{index}/{item_id}").hex
         assignment_id = f"{calibration_id}/{digest}" if calibration_id else digest
         if snapshot is not None:
             snapshot = list(snapshot)
