@@ -68,26 +68,51 @@ def partition_counts(settings: AlstreamSettings, base_names: list[str], *, timeo
 
 
 FETCH_MAX_WAIT_MS = 50
+_end_probe_settings: AlstreamSettings | None = None  # whose cluster the end-offset probe reads
 
 
-def _short_fetch_wait() -> None:
-    """faust hard-codes ``fetch_max_wait_ms=1500`` for its worker consumer; on brokers that hold a fetch
-    for the whole wait (Tansu, see BROKER-NOTES) every event then waits up to 1.5 s, which measured as
-    ~0.4-1.4 s READY -> assignment latency in the router. Cap it (once per process, faust only uses it)."""
+def _patch_aiokafka_consumer(settings: AlstreamSettings) -> None:
+    """Two fixes to the aiokafka consumer faust builds (once per process; faust is its only user here).
+
+    - faust hard-codes ``fetch_max_wait_ms=1500`` for its worker consumer; on brokers that hold a fetch
+      for the whole wait (Tansu, see BROKER-NOTES) every event then waits up to 1.5 s, which measured as
+      ~0.4-1.4 s READY -> assignment latency in the router. Cap it.
+    - faust's table recovery reads a changelog up to ``end_offsets`` (ListOffsets), which Tansu
+      under-reports (see :mod:`alstream.streams.end_offsets`): recovery stopped early and a restarted
+      router lost most of its pool. Take the end a reader actually finds instead.
+    """
+    global _end_probe_settings
+    _end_probe_settings = settings
     import aiokafka
 
     original = aiokafka.AIOKafkaConsumer
-    if getattr(original, "_alstream_short_fetch", False):
+    if getattr(original, "_alstream_patched", False):
         return
 
-    class ShortFetchConsumer(original):  # type: ignore[misc, valid-type]
-        _alstream_short_fetch = True
+    class PatchedConsumer(original):  # type: ignore[misc, valid-type]
+        _alstream_patched = True
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", 500)), FETCH_MAX_WAIT_MS)
             super().__init__(*args, **kwargs)
 
-    aiokafka.AIOKafkaConsumer = ShortFetchConsumer  # type: ignore[misc]
+        async def end_offsets(self, partitions: Any) -> Any:
+            listed = await super().end_offsets(partitions)
+            probe_settings = _end_probe_settings
+            if probe_settings is None or not listed:
+                return listed
+            from alstream.streams.end_offsets import read_end_offsets
+
+            wanted = {(tp.topic, tp.partition): offset for tp, offset in listed.items()}
+            found = await asyncio.get_running_loop().run_in_executor(None, read_end_offsets, probe_settings, wanted)
+            corrected = {tp: found.get((tp.topic, tp.partition), offset) for tp, offset in listed.items()}
+            if corrected != listed:
+                log.info("end offsets corrected past the broker's ListOffsets answer: %s",
+                         {f"{tp.topic}[{tp.partition}]": (listed[tp], corrected[tp])
+                          for tp in listed if corrected[tp] != listed[tp]})
+            return corrected
+
+    aiokafka.AIOKafkaConsumer = PatchedConsumer  # type: ignore[misc]
 
 
 def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overrides: Any) -> faust.App:
@@ -109,7 +134,7 @@ def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overri
         "table_cleanup_interval": 3600.0,
     }
     kwargs.update(overrides)
-    _short_fetch_wait()
+    _patch_aiokafka_consumer(settings)
     return faust.App(f"{settings.kafka.topic_prefix}{name}", **kwargs)
 
 

@@ -175,26 +175,41 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         for (annotator, day), ids in sorted(hard_per_day.items()):
             if len(ids) > max_hard_per_day:
                 report.lose("annotator above the hard quota", f"{annotator} {day}: {len(ids)} > {max_hard_per_day}")
-        _check_pool(settings, routed, router_metrics_port, report, scored)
+        _check_pool(settings, router_metrics_port, report)
 
     _check_release(settings, ledger, report)
     return report
 
 
-def _check_pool(settings: AlstreamSettings, routed: list[dict[str, Any]], port: int, report: Report, scored: set[str]) -> None:
-    """Every candidate is assigned or still pooled: unassigned candidates must be covered by the pool depth."""
+def _check_pool(settings: AlstreamSettings, port: int, report: Report, *, settle_timeout_s: float = 90.0) -> None:
+    """Every candidate is assigned or still pooled: unassigned candidates must be covered by the pool depth.
+
+    A router restarted late in the campaign may still be restoring shards or reading the last candidates
+    when the drain ends, so the gauge is re-read until it covers the unassigned ones or the deadline passes."""
     import urllib.request
 
     codec = SingleObjectCodec("candidates")
     candidates = {codec.decode(m.value())["item_id"] for m in dump(settings, "candidates")}
-    assigned = {r["item_id"] for r in routed}
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    except OSError as exc:
-        report.errors.append(f"router metrics unreadable: {exc}")
+    assignments = SingleObjectCodec("assignments")
+    deadline = time.monotonic() + settle_timeout_s
+    while True:
+        assigned = {record["item_id"] for record in map(assignments.decode, (m.value() for m in dump(settings, "assignments")))
+                    if not record["annotator_id"].startswith("synthetic-")}  # re-read: the router may still assign
+        unassigned = len(candidates - assigned)
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        except OSError as exc:
+            text, unreadable = "", exc
+        else:
+            unreadable = None
+        pooled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("alstream_router_pool_depth{"))
+        if unassigned <= pooled or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    if unreadable is not None:
+        report.errors.append(f"router metrics unreadable: {unreadable}")
         return
-    pooled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("alstream_router_pool_depth{"))
-    unassigned = len(candidates - assigned)
     report.figures["candidates assigned / unassigned / pool depth"] = f"{len(candidates & assigned)} / {unassigned} / {pooled:g}"
     if unassigned > pooled:
         report.lose("candidate neither assigned nor pooled", f"{unassigned - pooled:g} of {unassigned} unassigned")

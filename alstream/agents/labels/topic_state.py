@@ -25,6 +25,7 @@ from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.dead_letters import error_headers
+from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.exceptions import BrokerError, DecodeError
 from alstream.streams.kafka_config import consumer_config
 
@@ -103,6 +104,7 @@ class TopicTail:
 
     def __init__(self, *, settings: AlstreamSettings, topics: list[str], timeout_s: float = 10.0) -> None:
         self.consumer = _side_consumer(settings)
+        self._settings = settings
         self.topics = topics
         assignment = [
             TopicPartition(topic, p, OFFSET_BEGINNING)
@@ -123,12 +125,15 @@ class TopicTail:
         return good
 
     def catch_up(self, handle: Callable[[list[Message]], None], *, timeout_s: float = 60.0) -> None:
-        """Read until every partition reached the end it had when called (or the timeout)."""
-        targets = {}
+        """Read until every partition reached the end it had when called (or the timeout).
+
+        The end is the one a reader finds (:func:`read_end_offsets`): the broker's ListOffsets answer
+        alone can stop the catch-up inside the last batch on brokers that under-report it."""
+        listed = {}
         for tp in self._partitions:
             _, high = self.consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
-            if high > 0:
-                targets[(tp.topic, tp.partition)] = high
+            listed[(tp.topic, tp.partition)] = high
+        targets = {key: end for key, end in read_end_offsets(self._settings, listed).items() if end > 0}
         deadline = time.monotonic() + timeout_s
         while targets and time.monotonic() < deadline:
             messages = self.poll(timeout_s=0.2)

@@ -120,6 +120,7 @@ class RouterService:
         self.shards[partition] = shard
         gc.collect()
         gc.freeze()  # a restored pool can hold a million records: keep them out of every full GC
+        self._publish_pool_depth()
         log.info("router shard %d restored: %d pooled, %d annotators, %d open leases", partition, len(shard.pool),
                  len(shard.annotators), len(shard.leases))
         return shard, True
@@ -205,12 +206,20 @@ class RouterService:
             occurred = record["occurred_at"]
             metrics.READY_LATENCY.observe(max(0.0, time.time() - occurred.timestamp()))
         if base == "candidates" or effects.assignments or effects.removed:
-            depth: dict[str, int] = {}
-            for shard in self.shards.values():
-                for source, n in shard.pool.depth().items():
-                    depth[source] = depth.get(source, 0) + n
-            for source, n in depth.items():
-                metrics.POOL_DEPTH.labels(REASON_OF_SOURCE[source]).set(n)
+            self._publish_pool_depth()
+
+    def _publish_pool_depth(self) -> None:
+        """Every reason gets a sample, zeros included: a restarted router whose replayed events were all
+        already applied must still report the pool it restored, not an absent gauge an SRE reads as empty.
+        Nothing is published before a shard is restored: a zero then would be a guess, not a count."""
+        if not self.shards:
+            return
+        depth = dict.fromkeys(SOURCE_OF_REASON.values(), 0)
+        for shard in list(self.shards.values()):
+            for source, n in shard.pool.depth().items():
+                depth[source] = depth.get(source, 0) + n
+        for source, n in depth.items():
+            metrics.POOL_DEPTH.labels(REASON_OF_SOURCE[source]).set(n)
 
     def _update_gauges(self) -> None:
         now_ms = int(time.time() * 1000)
@@ -225,6 +234,7 @@ class RouterService:
                 if day.counts(now_ms).hard >= cap:
                     at_quota.add(annotator_id)
         metrics.ONLINE.set(len(online))
+        self._publish_pool_depth()
         metrics.AT_QUOTA.set(len(at_quota))
         metrics.WEEK_START.set(
             week_start_ms(now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour)
