@@ -14,3 +14,7 @@ class InputFileError(IngestError):
 
 class DeliveryIncomplete(IngestError):
     """Some items were not acknowledged by the broker when the flush deadline passed."""
+
+
+class TopicUnavailable(IngestError):
+    """The cluster did not answer, or has no items topic, when asked before sending."""

@@ -27,6 +27,7 @@ import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from alstream.ingest.encoding import ItemEncoder
+from alstream.ingest.exceptions import TopicUnavailable
 from alstream.ingest.metrics import ITEMS_REJECTED, ITEMS_SENT
 from alstream.ingest.reasons import DeliveryFailure, Rejection
 from alstream.ingest.validation import ItemValidator, PreparedBatch
@@ -107,6 +108,31 @@ class ItemProducer:
         self._acknowledged_reported = 0
 
     # ---- sending -----------------------------------------------------------------------------------
+
+    def check_topic(self, timeout_s: float = 10.0) -> None:
+        """Ask the cluster for the items topic now, and raise :class:`TopicUnavailable` if it does not
+        answer or the topic is missing.
+
+        Why: the client connects lazily, so an unreachable or misnamed cluster otherwise only shows
+        as items that stay pending until a flush deadline. A long-running producer calls this at start.
+        It also leaves the client connected, so the first items are not sent while it connects.
+        """
+        try:
+            # all topics, not this one by name: naming it would let brokers that auto-create topics
+            # create it (with the wrong partition count) instead of reporting it missing
+            metadata = self._producer.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            raise TopicUnavailable(
+                f"the cluster at {self.settings.kafka.bootstrap_servers} did not answer within {timeout_s:g}s "
+                f"({exc}): check KAFKA_BOOTSTRAP_SERVERS and the ALSTREAM_KAFKA__* security settings"
+            ) from exc
+        described = metadata.topics.get(self.topic)
+        if described is None or described.error is not None or not described.partitions:
+            reason = described.error if described is not None and described.error is not None else "missing"
+            raise TopicUnavailable(
+                f"topic {self.topic} is not available ({reason}): create the catalogue with "
+                "`alstream topics create`, or check ALSTREAM_KAFKA__TOPIC_PREFIX"
+            )
 
     def send(self, item: Mapping[str, Any]) -> Rejection | None:
         """Validate and produce one item; returns its rejection, or None when it was queued."""

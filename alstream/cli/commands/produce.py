@@ -23,7 +23,7 @@ from rich.table import Table
 
 from alstream.cli.context import cluster_settings_from
 from alstream.ingest import ItemProducer
-from alstream.ingest.exceptions import InputFileError
+from alstream.ingest.exceptions import InputFileError, TopicUnavailable
 from alstream.ingest.metrics import ITEMS_REJECTED
 from alstream.ingest.files import ColumnPrefixes, Chunk, detect_format, progress_total, read_chunks
 
@@ -144,6 +144,12 @@ def register(app: typer.Typer) -> None:
         default_source = source or file.name.split(".", 1)[0]
         prefixes = ColumnPrefixes(embedding_prefix, probability_prefix, metadata_prefix)
         producer = ItemProducer(settings=settings, default_source=default_source)
+        try:
+            producer.check_topic()  # also connects the client first: ~3x faster sends on Tansu (bench_ingest)
+        except TopicUnavailable as exc:
+            producer.close(1.0)
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_UNUSABLE) from None
         sink = RejectsFile(rejects_path)
         records = rejected = 0
         interrupted = unreadable = False
