@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from alstream.settings import AlstreamSettings
+from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import consumer_config
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def read_end_offsets(
                     ends[key] = max(ends[key], message.offset())
                     pending.discard(key)
                 elif error.fatal():
-                    raise RuntimeError(f"reading partition ends failed: {error}")
+                    raise BrokerError(f"reading partition ends failed: {error}")
     finally:
         consumer.close()
     if pending:

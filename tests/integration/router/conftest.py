@@ -23,6 +23,8 @@ CLASSES = '["cat","dog","fox"]'
 
 
 def start_router(log_file: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The router as a subprocess; ALSTREAM_TEST_ROUTER_LOG_LEVEL=INFO keeps its restore and rebalance
+    lines in the log when chasing a flaky run."""
     env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, **(extra_env or {})}
     with log_file.open("ab") as log:
         return subprocess.Popen(

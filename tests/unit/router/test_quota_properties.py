@@ -82,7 +82,7 @@ class Harness:
             # Old work sliding out of the rolling day can lower the share between assignments; what the
             # router controls is that no shard ever gives a hard item while the share of that shard's
             # work (counting it) is too low. Shards share no state, so across shards the total can dip
-            # while one shard's older normal work ages out (found by this test; see docs/policy.md).
+            # while one shard's older normal work ages out (found by this test; see docs/annotation-tool-contract.md).
             shard = self.shard_of[assignment["assignment_id"]]
             on_shard = [a for a in mine if self.shard_of[a["assignment_id"]] == shard]
             hard_on_shard = sum(1 for a in on_shard if self.reason[a["item_id"]] == "TOP_SCORE")
