@@ -193,8 +193,9 @@ def _check_pool(settings: AlstreamSettings, port: int, report: Report, *, settle
     assignments = SingleObjectCodec("assignments")
     deadline = time.monotonic() + settle_timeout_s
     while True:
-        assigned = {record["item_id"] for record in map(assignments.decode, (m.value() for m in dump(settings, "assignments")))
-                    if not record["annotator_id"].startswith("synthetic-")}  # re-read: the router may still assign
+        # re-read each time: the router may still be assigning
+        records = (assignments.decode(m.value()) for m in dump(settings, "assignments"))
+        assigned = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
         unassigned = len(candidates - assigned)
         try:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()

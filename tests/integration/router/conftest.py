@@ -28,7 +28,8 @@ def start_router(log_file: Path, extra_env: dict[str, str] | None = None) -> sub
     env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, **(extra_env or {})}
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING")],
+            [sys.executable, "-m", "alstream.cli.main", "agent", "router",
+             "--log-level", os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING")],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 
