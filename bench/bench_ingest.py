@@ -37,10 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alstream.ingest import ItemProducer, ItemValidator  # noqa: E402
 from alstream.ingest.encoding import ItemEncoder  # noqa: E402
 from alstream.streams.codecs import codec_for  # noqa: E402
-from alstream.ingest.producer import INGEST_PRODUCER_OVERRIDES  # noqa: E402
+from alstream.ingest.producer import ingest_producer_config  # noqa: E402
 from alstream.settings import AlstreamSettings, load_settings  # noqa: E402
 from alstream.streams.embedded_broker import EmbeddedBroker  # noqa: E402
-from alstream.streams.kafka_config import producer_config  # noqa: E402
 from alstream.streams.topics import create_topics, spec  # noqa: E402
 
 CLASSES = ["a", "b", "c", "d"]
@@ -95,9 +94,6 @@ def main() -> None:
         for i in range(n)
     ]
 
-    names = ["raw produce()", "raw produce_batch()", "SDK send_columns", "SDK send_many (dict rows)"]
-    results: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # items/s
-    cpu_us: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # us/item
     with cluster() as bootstrap:
         print(f"cluster {bootstrap}; {n:,} items of dim {args.dim} + {len(CLASSES)} probabilities; "
               f"{args.rounds} rounds")
@@ -109,10 +105,6 @@ def main() -> None:
                                           probabilities=probabilities, event_time_ms=event_ms)
         values = encoder.encode(batch)
         print(f"value size {len(values[0])} bytes; encoder fast path: {encoder.fast}")
-        # exactly the SDK's client settings (delivery reports for failures only, same bounded queue):
-        # the ratio then measures the SDK's own work, not a client tuning difference
-        raw_conf = dict(INGEST_PRODUCER_OVERRIDES)
-        raw_conf["queue.buffering.max.messages"] = encoder_settings.ingest.max_in_flight_messages
 
         # Each path gets its client from `setup` (outside the timing) and is timed from its first item to
         # its flush. "cold": the client is created in setup but not yet connected, so the first items
@@ -122,7 +114,9 @@ def main() -> None:
         # ~650-800k/s connected for the same bytes, raw and SDK alike; why the cold start costs that much
         # more than the connection time is the broker's (or librdkafka's) business, not the SDK's.
         def raw_setup(settings: AlstreamSettings, connected: bool) -> Producer:
-            producer = Producer(producer_config(settings, **raw_conf))
+            # exactly the SDK's client settings (delivery reports for failures only, same bounded queue):
+            # the ratio then measures the SDK's own work, not a client tuning difference
+            producer = Producer(ingest_producer_config(settings))
             if connected:
                 producer.list_topics(timeout=10)
             return producer
@@ -150,7 +144,7 @@ def main() -> None:
             topic = settings.kafka.topic("items")
             for start in range(0, n, 10_000):
                 chunk = [{"key": k, "value": v} for k, v in zip(ids[start:start + 10_000], values[start:start + 10_000])]
-                while len(producer) + len(chunk) > raw_conf["queue.buffering.max.messages"]:
+                while len(producer) + len(chunk) > settings.ingest.max_in_flight_messages:
                     producer.poll(0.05)
                 assert producer.produce_batch(topic, chunk) == len(chunk)
                 producer.poll(0)
@@ -172,6 +166,9 @@ def main() -> None:
 
         runs = {"raw produce()": (raw_setup, raw_produce), "raw produce_batch()": (raw_setup, raw_batch),
                 "SDK send_columns": (sdk_setup, sdk_columns), "SDK send_many (dict rows)": (sdk_setup, sdk_rows)}
+        names = list(runs)
+        results: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # items/s
+        cpu_us: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # us/item
         for round_no in range(args.rounds):
             for mode in MODES:
                 for name, (setup, run) in runs.items():  # interleaved, so load changes hit every path alike

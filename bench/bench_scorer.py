@@ -110,7 +110,7 @@ def passthrough(settings: AlstreamSettings, count: int) -> tuple[float, float]:
                     except BufferError:
                         producer.poll(0.05)
             producer.flush(30)
-            consumer.store_offsets(message=good[-1]) if len({m.partition() for m in good}) == 1 else consumer.store_offsets(
+            consumer.store_offsets(
                 offsets=[TopicPartition(m.topic(), m.partition(), m.offset() + 1) for m in _last_per_partition(good)]
             )
             done += len(good)
@@ -173,14 +173,17 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
     topic = settings.kafka.topic("scores")
     parts = reader.list_topics(topic, timeout=10).topics[topic].partitions
     reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    scores = SingleObjectCodec("scores")
     stop_reading = threading.Event()
+    warmed_up = threading.Event()
 
     def read() -> None:
         while not stop_reading.is_set():
             for m in reader.consume(5000, 0.05):
                 if m.error() is None:
-                    received.setdefault(scores.decode(m.value())["item_id"], time.time())
+                    item_id = m.key().decode()  # the scorer keys each score by its item_id
+                    received.setdefault(item_id, time.time())
+                    if item_id.startswith("item-01"):  # a warm-up item: ids 10,000,000-19,999,999
+                        warmed_up.set()
 
     log = (workdir / "latency-scorer.log").open("ab")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("alstream")), "agent", "scorer"], env=env,
@@ -195,7 +198,7 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
         # warm up until the scorer joined its group and scores flow
         warm_deadline = time.monotonic() + 60
         i = 10_000_000
-        while time.monotonic() < warm_deadline and not any(f"item-{w:09d}" in received for w in range(10_000_000, i)):
+        while time.monotonic() < warm_deadline and not warmed_up.is_set():
             producer.produce(items_topic, key=f"item-{i:09d}", value=encode_item(i, rng.normal(size=DIM).astype("<f4"), int(time.time() * 1000)))
             producer.poll(0)
             i += 1

@@ -21,6 +21,5 @@ def cluster_settings_from(ctx: typer.Context) -> AlstreamSettings:
     from alstream.security.preflight import require_access
 
     settings = settings_from(ctx)
-    settings.kafka.require_bootstrap()
     require_access(settings)
     return settings

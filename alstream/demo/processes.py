@@ -73,7 +73,8 @@ class Supervisor:
 
     def stop_all(self, *, grace_s: float = 10.0, names: list[str] | None = None) -> None:
         """SIGTERM every process at once, then SIGKILL whatever is still running after the grace period."""
-        targets = [self.processes[n] for n in (names or list(self.processes)) if n in self.processes]
+        targets = [self.processes[n] for n in (names if names is not None else list(self.processes))
+                   if n in self.processes]
         running = [p for p in targets if p.running]
         for managed in running:
             try:

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from alstream.ingest.validation import PreparedBatch
+from alstream.ingest.validation import UNITS, PreparedBatch
+from alstream.streams.avro_bytes import avro_length as _length, avro_string as _string, zigzag_varint
 from alstream.streams.codecs import ConfluentCodec, RecordCodec, SingleObjectCodec
 from alstream.streams.schemas import default_catalog
 
@@ -28,33 +29,7 @@ FAST_PATH_FINGERPRINT = "438a365ff71dce03"
 _NULL = b"\x00"
 _SOME = b"\x02"  # union branch 1, zigzag-encoded
 _UNITS = (b"\x00", b"\x02", b"\x04", b"\x06")
-
-
-def zigzag_varint(value: int) -> bytes:
-    """Avro ``long``: zigzag then base-128 varint."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_LENGTHS = [zigzag_varint(i) for i in range(4096)]
-
-
-def _length(n: int) -> bytes:
-    return _LENGTHS[n] if n < 4096 else zigzag_varint(n)
-
-
-def _string(text: str) -> bytes:
-    raw = text.encode()
-    return _length(len(raw)) + raw
-
-
-def _optional_string(text: str | None) -> bytes:
-    return _NULL if text is None else _SOME + _string(text)
+_UNIT_NAMES = tuple(sorted(UNITS, key=UNITS.__getitem__))  # by Avro enum code
 
 
 def _float(value: float | None) -> bytes:
@@ -122,10 +97,8 @@ def _constant(raw: bytes, n: int) -> np.ndarray:
 
 def header_of(codec: RecordCodec) -> bytes | None:
     """The bytes every record of ``codec`` starts with, when the wire format has a constant header."""
-    if isinstance(codec, SingleObjectCodec):
+    if isinstance(codec, (SingleObjectCodec, ConfluentCodec)):
         return codec.header
-    if isinstance(codec, ConfluentCodec):
-        return struct.pack(">bI", 0, codec.schema_id)
     return None
 
 
@@ -205,13 +178,12 @@ class ItemEncoder:
         middle = np.concatenate(pieces, axis=1)
         step = middle.shape[1]
         middle_bytes = middle.tobytes()
-        lengths = _LENGTHS
         values: list[bytes] = []
         append = values.append
         offset = 0
         for item_id, time_bytes in zip(ids, times):
             id_bytes = item_id.encode()
-            append(b"".join((header, lengths[len(id_bytes)], id_bytes, middle_bytes[offset : offset + step], time_bytes)))
+            append(b"".join((header, _length(len(id_bytes)), id_bytes, middle_bytes[offset : offset + step], time_bytes)))
             offset += step
         return values
 
@@ -266,7 +238,7 @@ class ItemEncoder:
             {
                 "item_id": item_id,
                 "source": batch.sources[i],
-                "unit_of_work": ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")[batch.units[i]],
+                "unit_of_work": _UNIT_NAMES[batch.units[i]],
                 "parent_id": batch.parent_ids[i],
                 "embedding": matrix[i * dim_bytes : (i + 1) * dim_bytes],
                 "probabilities": batch.probabilities[i],

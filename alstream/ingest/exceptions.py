@@ -12,9 +12,5 @@ class InputFileError(IngestError):
     are never raised: they become rejections with a line number and a reason."""
 
 
-class DeliveryIncomplete(IngestError):
-    """Some items were not acknowledged by the broker when the flush deadline passed."""
-
-
 class TopicUnavailable(IngestError):
     """The cluster did not answer, or has no items topic, when asked before sending."""

@@ -141,8 +141,6 @@ def _position(key: str, prefix: str) -> int:
 
 
 def _number(key: str, value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -44,6 +44,20 @@ INGEST_PRODUCER_OVERRIDES: dict[str, Any] = {
 }
 
 
+def ingest_producer_config(settings: AlstreamSettings, **extra: Any) -> dict[str, Any]:
+    """The confluent-kafka client configuration :class:`ItemProducer` uses: the cluster and security
+    settings, idempotence, :data:`INGEST_PRODUCER_OVERRIDES` and the bounded queue
+    (``ingest.max_in_flight_messages``), then ``extra`` (e.g. ``on_delivery``) over all of them."""
+    return producer_config(
+        settings,
+        **{
+            **INGEST_PRODUCER_OVERRIDES,
+            "queue.buffering.max.messages": settings.ingest.max_in_flight_messages,
+            **extra,
+        },
+    )
+
+
 # How long one back-pressure wait lasts. Short: with failure-only delivery reports a poll has
 # nothing to return early for, so it sleeps the whole timeout while the queue drains.
 BACK_PRESSURE_WAIT_S = 0.005
@@ -88,22 +102,14 @@ class ItemProducer:
         self.queue_limit = settings.ingest.max_in_flight_messages
         self.chunk_size = max(1, min(chunk_size, self.queue_limit // 2))
         if producer is None:
-            conf = producer_config(
-                settings,
-                **{
-                    **INGEST_PRODUCER_OVERRIDES,
-                    "queue.buffering.max.messages": self.queue_limit,
-                    "on_delivery": self._on_delivery,
-                    **(producer_overrides or {}),
-                },
-            )
+            # producer_overrides win over everything, on_delivery included (merged first: no duplicate keyword)
+            conf = ingest_producer_config(settings, **{"on_delivery": self._on_delivery, **(producer_overrides or {})})
             producer = Producer(conf)
             self._per_message_callback = False
         else:  # an injected client (tests): ask for a report per message, count only failures
             self._per_message_callback = True
         self._producer = producer
         self.produced = 0
-        self.rejected = 0
         self._failures: list[DeliveryFailure] = []
         self._acknowledged_reported = 0
 
@@ -176,7 +182,6 @@ class ItemProducer:
     def _send_prepared(self, batch: PreparedBatch) -> list[Rejection]:
         for rejection in batch.rejections:
             ITEMS_REJECTED.labels(rejection.reason).inc()
-        self.rejected += len(batch.rejections)
         if len(batch):
             values = self.encoder.encode(batch)
             self._produce(batch.item_ids, values)

@@ -20,7 +20,6 @@ UNIT_OF_WORK = "unit_of_work"  # not ITEM / OBJECT / REGION / PIXEL_MASK, or a p
 HARDNESS = "hardness"  # hardness summary malformed or outside [0, 1]
 EVENT_TIME = "event_time"  # not epoch milliseconds, an ISO-8601 string or a datetime
 UNPARSEABLE = "unparseable"  # (files) the line is not a JSON object / the row cannot be read
-ENCODE_ERROR = "encode_error"  # passed validation but does not fit the Avro schema (a bug: report it)
 
 ALL_REASONS = (
     MISSING_FIELD,
@@ -36,7 +35,6 @@ ALL_REASONS = (
     HARDNESS,
     EVENT_TIME,
     UNPARSEABLE,
-    ENCODE_ERROR,
 )
 
 

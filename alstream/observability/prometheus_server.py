@@ -73,7 +73,7 @@ class PrometheusServer:
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
                 [self.binary, f"--config.file={self.config_file}", f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + self.startup_timeout_s
@@ -135,8 +135,3 @@ class PrometheusServer:
             if any(not math.isnan(float(value)) for _, value in series["values"]):
                 return True
         return False
-
-    def reload(self) -> None:
-        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass

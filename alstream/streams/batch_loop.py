@@ -11,6 +11,7 @@ Used by high-volume agents (the scorer) and any agent that works in batches. The
 
 from __future__ import annotations
 
+import collections
 import logging
 import signal
 import threading
@@ -220,9 +221,7 @@ class BatchAgentRunner:
                     raise KafkaException(error)
         # Counted once per batch and topic: a labelled-counter increment per message was ~20% of the
         # scorer's time.
-        counts: dict[str, int] = {}
-        for message in good:
-            counts[message.topic()] = counts.get(message.topic(), 0) + 1
+        counts = collections.Counter(message.topic() for message in good)  # prometheus_client owns `Counter`
         for topic, count in counts.items():
             RECORDS.labels(self.agent, topic).inc(count)
         return good

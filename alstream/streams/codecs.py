@@ -43,6 +43,9 @@ class RecordCodec(Protocol):
     def decode(self, data: bytes) -> dict[str, Any]: ...
 
 
+# Any client can produce a record with no value; every reader must treat it as undecodable, not crash.
+TOMBSTONE = "record has no value (a tombstone)"
+
 # Milliseconds since the epoch that a reader can still turn into a datetime (years 1-9999).
 _MIN_TS_MS = -62_135_596_800_000
 _MAX_TS_MS = 253_402_300_799_999
@@ -63,7 +66,7 @@ def _check_timestamps(timestamp_fields: tuple[str, ...], record: dict[str, Any],
     for name in timestamp_fields:
         value = record.get(name) if isinstance(record, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if not (_MIN_TS_MS <= value <= _MAX_TS_MS) or value != value:
+            if not _MIN_TS_MS <= value <= _MAX_TS_MS:  # NaN fails the comparison too
                 raise EncodeError(f"{topic_key} record does not fit its schema: {name}={value!r} is not a "
                                   "timestamp between years 1 and 9999 (milliseconds since the epoch)")
 
@@ -134,7 +137,9 @@ class SingleObjectCodec:
     def encode(self, record: dict[str, Any]) -> bytes:
         return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes | None) -> dict[str, Any]:
+        if data is None:
+            raise TruncatedRecord(TOMBSTONE)
         if len(data) < SINGLE_OBJECT_HEADER:
             raise TruncatedRecord(f"{len(data)} bytes is shorter than the 10-byte single-object header")
         if data[:2] != SINGLE_OBJECT_MAGIC:
@@ -199,10 +204,17 @@ class ConfluentCodec:
     def schema_id(self) -> int:
         return self._schema_id
 
+    @property
+    def header(self) -> bytes:
+        """Magic byte 0 + the registry's schema id: the 5 bytes every record of this codec starts with."""
+        return self._header
+
     def encode(self, record: dict[str, Any]) -> bytes:
         return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes | None) -> dict[str, Any]:
+        if data is None:
+            raise TruncatedRecord(TOMBSTONE)
         if len(data) < CONFLUENT_HEADER:
             raise TruncatedRecord(f"{len(data)} bytes is shorter than the 5-byte Confluent header")
         if data[0] != CONFLUENT_MAGIC:

@@ -122,7 +122,6 @@ class EmbeddedBroker:
                     return
             except OSError:
                 time.sleep(0.05)
-        self.stop()
         raise BrokerError(f"Tansu did not listen on {self.bootstrap_servers} within {self.startup_timeout_s}s")
 
     def _log_tail(self, chars: int = 800) -> str:

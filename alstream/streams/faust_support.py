@@ -1,4 +1,4 @@
-"""faust-streaming glue shared by the stateful agents: an app factory from the settings, an Avro codec.
+"""faust-streaming glue shared by the stateful agents: an app factory from the settings, partition counts.
 
 Why here: every faust agent needs the same cluster/security settings, in-memory stores whose durability
 comes from changelog topics (RocksDB is not installed; recovery replays the changelog), partitions that
@@ -14,56 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from confluent_kafka.admin import AdminClient
-from faust.serializers import codecs
 
 from alstream.settings import AlstreamSettings
-from alstream.streams.codecs import codec_for
 from alstream.streams.exceptions import BrokerError
-from alstream.streams.kafka_config import admin_config, faust_app_kwargs
+from alstream.streams.kafka_config import faust_app_kwargs
+from alstream.streams.topics import list_topics
 
 log = logging.getLogger(__name__)
 
 
-class AvroCodec(codecs.Codec):
-    """faust value codec over :func:`alstream.streams.codecs.codec_for` (dict in, framed Avro bytes out).
-
-    Register once per topic with :func:`avro_serializer`; use the returned name as ``value_serializer``.
-    Decoding errors surface as faust ``ValueDecodeError`` (agents that must dead-letter bad records
-    should consume raw bytes and decode themselves).
-    """
-
-    def __init__(self, *, settings: AlstreamSettings, topic_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._codec = codec_for(topic_key, settings)
-
-    def _dumps(self, obj: Any) -> bytes:
-        return self._codec.encode(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return self._codec.decode(s)
-
-
-def avro_serializer(settings: AlstreamSettings, topic_key: str) -> str:
-    """Register (idempotently) the Avro codec of one catalogue topic with faust; returns its name."""
-    name = f"alstream-avro-{topic_key}-{settings.codec.wire_format}"
-    if name not in codecs.codecs:
-        codecs.register(name, AvroCodec(settings=settings, topic_key=topic_key))
-    return name
-
-
 def partition_counts(settings: AlstreamSettings, base_names: list[str], *, timeout_s: float = 15.0) -> dict[str, int]:
     """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``)."""
-    metadata = AdminClient(admin_config(settings)).list_topics(timeout=timeout_s)
+    existing = dict(list_topics(settings, timeout_s=timeout_s))
     counts = {}
     for base in base_names:
-        topic = metadata.topics.get(settings.kafka.topic(base))
-        if topic is None or topic.error is not None or not topic.partitions:
+        partitions = existing.get(settings.kafka.topic(base))
+        if not partitions:
             raise BrokerError(
                 f"topic {settings.kafka.topic(base)} does not exist: run `alstream topics create` first "
                 "(auto-created topics break faust tables)"
             )
-        counts[base] = len(topic.partitions)
+        counts[base] = partitions
     return counts
 
 

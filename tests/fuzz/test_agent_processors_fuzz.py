@@ -5,7 +5,6 @@ dead-letter topic with its reason."""
 from __future__ import annotations
 
 import math
-import struct
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from avro_strategies import records  # noqa: E402
 
+from alstream.streams.avro_bytes import zigzag_varint  # noqa: E402
 from alstream.streams.codecs import SINGLE_OBJECT_MAGIC, SingleObjectCodec  # noqa: E402
 from alstream.streams.exceptions import (  # noqa: E402
     DecodeError,
@@ -107,15 +108,7 @@ def test_other_topics_schema_is_refused(fuzz_counts: Counter) -> None:
 @pytest.mark.parametrize("length", [2**31, 2**40, 2**62])
 def test_huge_declared_lengths_are_decode_errors_not_memory_blowups(length: int, fuzz_counts: Counter) -> None:
     """A string or bytes field claiming terabytes must fail fast (zig-zag varint length, no body)."""
-    zigzag = length << 1
-    varint = bytearray()
-    while True:
-        byte = zigzag & 0x7F
-        zigzag >>= 7
-        varint.append(byte | (0x80 if zigzag else 0))
-        if not zigzag:
-            break
-    data = CODECS["items"].header + bytes(varint) + b"abc"
+    data = CODECS["items"].header + zigzag_varint(length) + b"abc"
     with pytest.raises((TruncatedRecord, SchemaMismatch)):
         CODECS["items"].decode(data)
     fuzz_counts["codec: huge declared length"] += 1

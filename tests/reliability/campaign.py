@@ -2,8 +2,8 @@
 broker is frozen, then a check that nothing acknowledged was lost (see :mod:`checker`).
 
 Load: items through the ingestion SDK (plus raw bad records that bypass it), assignments and labels
-(valid and invalid) as the router and annotation tools would write them. Agents: every agent that
-can run on its own today (scorer, labels); the router and annotator join when they land on main.
+(valid and invalid) as the router and annotation tools would write them. Agents: the scorer and the
+labels agent; the router, with annotators using the annotation SDK, when ``agent_kills`` names it.
 Everything is seeded, so a failing campaign can be replayed with the same ``seed``.
 """
 
@@ -78,13 +78,6 @@ def agent_env(settings_env: dict[str, str], state: Path, extra: dict[str, str]) 
     return {**os.environ, **settings_env, "ALSTREAM_PATHS__STATE_DIR": str(state), **extra}
 
 
-def router_available() -> bool:
-    """The router and the annotation SDK join the campaign once they are on main."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("alstream.agents.router.app", "alstream.annotation.client"))
-
-
 def write_quotas(folder: Path, max_hard_per_day: int) -> Path:
     path = folder / "quotas.toml"
     path.write_text(f'version = "q-faults"\nmax_hard_per_day = {max_hard_per_day}\nlease_seconds = 900\nmax_in_flight = 5\n',
@@ -152,7 +145,7 @@ class Campaign:
                 }), self.workdir, ready_marker="committed labels restored"),
             }
             self.router_metrics_port = None
-            if self.config.agent_kills.get("router") is not None and router_available():
+            if self.config.agent_kills.get("router") is not None:
                 from alstream.streams.embedded_broker import free_port
 
                 self.router_metrics_port = free_port()

@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from alstream.demo.scrape import scrape, total
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import error_headers
@@ -85,10 +86,12 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
     while True:
         scored = _scores(settings)
         dead = _dead_letters(settings)
-        dead_items = {(r["original_key"] or b"").decode(errors="replace") for r, h in dead if r["source_topic"] == items_topic}
+        by_item_key = {(r["original_key"] or b"").decode(errors="replace"): (r, h) for r, h in dead
+                       if r["source_topic"] == items_topic}
         dead_labels = {f"{r['source_partition']}:{r['source_offset']}" for r, h in dead
                        if r["source_topic"] == labels_topic and h.get("agent") == "labels"}
-        caught_up = acknowledged <= scored and set(ledger.bad_items) <= dead_items and set(ledger.bad_labels) <= dead_labels
+        caught_up = (acknowledged <= scored and set(ledger.bad_items) <= by_item_key.keys()
+                     and set(ledger.bad_labels) <= dead_labels)
         if caught_up or time.monotonic() > deadline:
             drained_at = time.monotonic() - (deadline - drain_timeout_s)
             break
@@ -115,7 +118,6 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
     if ledger.sdk_rejected != ledger.sdk_invalid_sent:
         report.lose("SDK let an invalid item through", f"{ledger.sdk_invalid_sent} invalid, {ledger.sdk_rejected} refused")
 
-    by_item_key = {(r["original_key"] or b"").decode(errors="replace"): (r, h) for r, h in dead if r["source_topic"] == items_topic}
     for key, kind in sorted(ledger.bad_items.items()):
         found = by_item_key.get(key)
         if found is None:
@@ -145,12 +147,12 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         if label_id in ledger.valid_labels:
             report.lose("valid label dead-lettered", label_id)
 
-    candidates = SingleObjectCodec("candidates")
-    for message in dump(settings, "candidates"):
-        item_id = candidates.decode(message.value())["item_id"]
+    candidates_codec = SingleObjectCodec("candidates")
+    candidates = [candidates_codec.decode(m.value())["item_id"] for m in dump(settings, "candidates")]
+    for item_id in candidates:
         if item_id not in scored:
             report.lose("candidate that was never scored", item_id)
-    report.figures["candidates"] = sum(1 for _ in dump(settings, "candidates"))
+    report.figures["candidates"] = len(candidates)
 
     assignments = SingleObjectCodec("assignments")
     ids_per_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -175,21 +177,18 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         for (annotator, day), ids in sorted(hard_per_day.items()):
             if len(ids) > max_hard_per_day:
                 report.lose("annotator above the hard quota", f"{annotator} {day}: {len(ids)} > {max_hard_per_day}")
-        _check_pool(settings, router_metrics_port, report)
+        _check_pool(settings, router_metrics_port, set(candidates), report)
 
     _check_release(settings, ledger, report)
     return report
 
 
-def _check_pool(settings: AlstreamSettings, port: int, report: Report, *, settle_timeout_s: float = 90.0) -> None:
+def _check_pool(settings: AlstreamSettings, port: int, candidates: set[str], report: Report, *,
+                settle_timeout_s: float = 90.0) -> None:
     """Every candidate is assigned or still pooled: unassigned candidates must be covered by the pool depth.
 
     A router restarted late in the campaign may still be restoring shards or reading the last candidates
     when the drain ends, so the gauge is re-read until it covers the unassigned ones or the deadline passes."""
-    import urllib.request
-
-    codec = SingleObjectCodec("candidates")
-    candidates = {codec.decode(m.value())["item_id"] for m in dump(settings, "candidates")}
     assignments = SingleObjectCodec("assignments")
     deadline = time.monotonic() + settle_timeout_s
     while True:
@@ -197,19 +196,13 @@ def _check_pool(settings: AlstreamSettings, port: int, report: Report, *, settle
         records = (assignments.decode(m.value()) for m in dump(settings, "assignments"))
         assigned = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
         unassigned = len(candidates - assigned)
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-        except OSError as exc:
-            text, unreadable = "", exc
-        else:
-            unreadable = None
-        pooled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                     if line.startswith("alstream_router_pool_depth{"))
+        samples = scrape(port, timeout_s=10)  # empty if the router did not answer
+        pooled = total(samples, "alstream_router_pool_depth")
         if unassigned <= pooled or time.monotonic() > deadline:
             break
         time.sleep(2)
-    if unreadable is not None:
-        report.errors.append(f"router metrics unreadable: {unreadable}")
+    if not samples:
+        report.errors.append(f"router metrics unreadable: no answer from 127.0.0.1:{port}/metrics")
         return
     report.figures["candidates assigned / unassigned / pool depth"] = f"{len(candidates & assigned)} / {unassigned} / {pooled:g}"
     if unassigned > pooled:

@@ -96,12 +96,10 @@ class AgreementProcessor:
         self.refresh()
         labels = []
         for message in messages:
-            if message.value() is None:
-                continue  # a tombstone: the labels agent dead-letters it
             try:
                 labels.append(self.label_codec.decode(message.value()))
             except DecodeError:
-                continue  # the labels agent dead-letters it
+                continue  # tombstones included: the labels agent dead-letters it
         # partitions arrive in chunks: restore submission order within the batch, so the window
         # follows the annotators' timeline rather than the broker's partition layout
         for label in sorted(labels, key=lambda lab: lab["submitted_at"]):

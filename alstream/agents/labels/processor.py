@@ -25,6 +25,9 @@ from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 
 log = logging.getLogger(__name__)
+# Unknown-assignment labels older than this are not re-held on restart: their dead letters may have
+# expired with the topic's retention, so "not dead-lettered yet" can no longer be told apart.
+REHOLD_MAX_AGE_S = 30 * 24 * 3600.0
 
 
 class LabelOutputs(Protocol):
@@ -50,7 +53,6 @@ class LabelsProcessor:
         qa: QaTracker,
         hold_unknown_s: float,
         max_seen: int,
-        rehold_max_age_s: float = 30 * 24 * 3600.0,
         refresh: Callable[[], None] = lambda: None,
         caught_up: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
@@ -66,7 +68,6 @@ class LabelsProcessor:
         self.seen: BoundedMap[str, bool] = BoundedMap(max_size=max_seen)
         self.held: dict[str, _Held] = {}
         self.dead_lettered: set[tuple[int, int]] = set()  # (partition, offset) of labels dead-lettered before
-        self.rehold_max_age_s = rehold_max_age_s
         self._exported_annotators: set[str] = set()
 
     # -- BatchProcessor protocol -------------------------------------------------------------
@@ -89,27 +90,24 @@ class LabelsProcessor:
         A label whose assignment is still unknown and that is not in ``dead_lettered`` (partition,
         offset pairs this agent already dead-lettered) was still held when the previous process
         stopped: it is held again, so it is neither lost nor dead-lettered twice. Labels older than
-        ``rehold_max_age_s`` are not re-held (their dead letters may have expired with retention).
+        ``REHOLD_MAX_AGE_S`` are not re-held (their dead letters may have expired with retention).
         """
         now = self.clock()
         for message in messages:
-            if (message.partition(), message.offset()) in self.dead_lettered:
-                try:
-                    self.seen[self.codec.decode(message.value())["label_id"]] = True
-                except (DecodeError, TypeError):
-                    pass
-                continue
             try:
                 label = self.codec.decode(message.value())
-            except (DecodeError, TypeError):  # TypeError: a tombstone (None)
+            except DecodeError:  # tombstones included
                 continue
             label_id = label["label_id"]
+            if (message.partition(), message.offset()) in self.dead_lettered:
+                self.seen[label_id] = True
+                continue
             if label_id in self.seen or label_id in self.held:
                 continue
             assignment = self.assignments.get(label["assignment_id"])
             if assignment is None:
                 _, timestamp_ms = message.timestamp()
-                if now - timestamp_ms / 1000 < self.rehold_max_age_s:
+                if now - timestamp_ms / 1000 < REHOLD_MAX_AGE_S:
                     self.held[label_id] = _Held(message, label, now + self.hold_unknown_s)
                     continue
             self.seen[label_id] = True
@@ -145,9 +143,7 @@ class LabelsProcessor:
             if assignment is None and now >= held.deadline:
                 if confirmed is None:
                     self.refresh()
-                    confirmed = self.caught_up()
-                    if confirmed:
-                        self.refresh()
+                    confirmed = self.caught_up()  # true only once refresh() has taken every record
                 assignment = self.assignments.get(held.label["assignment_id"])
                 if assignment is None and not confirmed:
                     # The assignments topic is not provably read to its end (broker unreachable,

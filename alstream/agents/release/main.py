@@ -38,9 +38,9 @@ class ReleaseAgent:
         for path, cutoff, reason in pending(self.settings):
             log.info("release requested (%s) with cut-off %s", reason or "on demand", iso(cutoff))
             requested = build_and_announce(self.settings, cutoff=min(cutoff, now))
+            assert requested is not None  # only skip_empty builds return None
             path.unlink(missing_ok=True)
-            if requested is not None:
-                done.append(requested.release.release_id)
+            done.append(requested.release.release_id)
         if self.settings.release.weekly:
             slot = latest_slot(self.settings.release, now)
             cut = iso(slot)

@@ -18,8 +18,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
+from alstream.agents.labels.topic_state import TopicTail
 from alstream.agents.router import metrics
 from alstream.agents.router.calibration import CalibrationBook
 from alstream.agents.router.exceptions import PartitionLayoutError
@@ -33,7 +34,7 @@ from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.dead_letters import DeadLetterSink
 from alstream.streams.faust_support import make_app, partition_counts, run_worker
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
 
 log = logging.getLogger(__name__)
 AGENT = "router"
@@ -92,12 +93,11 @@ class RouterService:
         @self.app.timer(interval=settings.router.tick_interval_s)
         async def tick() -> None:
             """Heartbeat into every shard so leases expire on time even when a shard is quiet."""
-            now = datetime.now(tz=UTC)
+            record = {"event_id": uuid.uuid4().hex, "annotator_id": TICK_ANNOTATOR, "event_type": "READY",
+                      "ready_for": 0, "skills": [], "group": None, "occurred_at": datetime.now(tz=UTC)}
+            value = self.codecs["annotator-events"].encode(record)  # ticks skip the event-id dedupe
             for partition in range(self.shard_count):
-                record = {"event_id": uuid.uuid4().hex, "annotator_id": TICK_ANNOTATOR, "event_type": "READY",
-                          "ready_for": 0, "skills": [], "group": None, "occurred_at": now}
-                await self.events_topic.send(key=TICK_ANNOTATOR.encode(), partition=partition,
-                                             value=self.codecs["annotator-events"].encode(record))
+                await self.events_topic.send(key=TICK_ANNOTATOR.encode(), partition=partition, value=value)
             self._update_gauges()
             AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
 
@@ -139,9 +139,7 @@ class RouterService:
         try:
             record = self.codecs[base].decode(event.value)
         except Exception as exc:  # noqa: BLE001 - every undecodable record is dead-lettered, never dropped
-            self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=exc,
-                                    partition=message.partition, offset=message.offset)
-            self._producer.poll(0)
+            self._dead_letter(event, exc)
             record = None
             effects = Effects()
         else:
@@ -149,9 +147,7 @@ class RouterService:
                 effects = self._apply(shard, base, record, now_ms)
             except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
                 log.warning("router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc)
-                self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=exc,
-                                        partition=message.partition, offset=message.offset)
-                self._producer.poll(0)
+                self._dead_letter(event, exc)
                 AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
                 effects, record = Effects(), None
                 self.shards.pop(message.partition, None)  # memory may be half-changed: rebuild from the table
@@ -164,8 +160,14 @@ class RouterService:
             else:
                 self.table[key] = value
         await self._send(effects.assignments)
-        self._count(effects, base, record if base == "annotator-events" else None)  # type: ignore[possibly-undefined]
+        self._count(effects, base, record if base == "annotator-events" else None)
         AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
+
+    def _dead_letter(self, event: Any, error: BaseException) -> None:
+        message = event.message
+        self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=error,
+                                partition=message.partition, offset=message.offset)
+        self._producer.poll(0)
 
     def _apply(self, shard: RouterShard, base: str, record: dict[str, Any], now_ms: int) -> Effects:
         if base == "candidates":
@@ -244,26 +246,17 @@ class RouterService:
     # ---- calibration rounds ----------------------------------------------------------------------
     def _read_calibration(self) -> None:
         """Every worker reads all calibration rounds (one small partition) from the start, without commits."""
-        topic = self.settings.kafka.topic("calibration")
-        consumer = Consumer(consumer_config(
-            self.settings, group_id=f"{self.settings.router.group_id}-calibration-{uuid.uuid4().hex[:8]}",
-            **{"enable.auto.commit": False},
-        ))
+        tail = TopicTail(settings=self.settings, topics=[self.settings.kafka.topic("calibration")])
         try:
-            metadata = consumer.list_topics(topic, timeout=10)
-            partitions = list(metadata.topics[topic].partitions)
-            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
             while not self._stop.is_set():
-                message = consumer.poll(0.5)
-                if message is None or message.error():
-                    continue
-                try:
-                    self.book.add_event(self.codecs["calibration"].decode(message.value()))
-                except Exception as exc:  # noqa: BLE001 - a bad round must not stop the reader
-                    AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
-                    log.warning("calibration record at offset %s not usable: %s", message.offset(), exc)
+                for message in tail.poll(timeout_s=0.5):
+                    try:
+                        self.book.add_event(self.codecs["calibration"].decode(message.value()))
+                    except Exception as exc:  # noqa: BLE001 - a bad round must not stop the reader
+                        AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                        log.warning("calibration record at offset %s not usable: %s", message.offset(), exc)
         finally:
-            consumer.close()
+            tail.close()
 
     def run(self) -> None:
         reader = threading.Thread(target=self._read_calibration, name="router-calibration", daemon=True)

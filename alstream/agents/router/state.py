@@ -306,11 +306,10 @@ class RouterShard:
                 self._return(effects, self.leases[assignment_id])
         elif event_type == "READY":
             state.online = True
-            made = len(effects.assignments)
             self._assign(effects, state, max(0, min(100, int(record.get("ready_for") or 0))), now_ms,
                          record["event_id"])
-            if len(effects.assignments) == made:
-                self._put_annotator(effects, state)  # else already written with the assignment
+            if not effects.assignments:
+                self._put_annotator(effects, state)  # else already written with the assignments
         return effects
 
     def handle_label(self, record: dict[str, Any], *, now_ms: int) -> Effects:

@@ -52,6 +52,12 @@ PRODUCTION = "production"
 NO_MODEL = "none"
 
 
+def _take(keep: np.ndarray, *lists: list[Any], arrays: tuple[np.ndarray, ...] = ()) -> tuple[Any, ...]:
+    """The parallel per-row ``lists`` and ``arrays``, filtered to the row indices in ``keep``."""
+    kept = keep.tolist()
+    return (*([seq[i] for i in kept] for seq in lists), *(a[keep] for a in arrays))
+
+
 class ScorerProcessor:
     """One scorer's state: policy, model, failure bank, QA gold set, drift monitor, candidate windows."""
 
@@ -196,13 +202,10 @@ class ScorerProcessor:
                 outputs.dead_letter(rows[i][0], BadItem("non-finite embedding"),
                                     "embedding holds NaN or infinity; producers must send finite numbers")
             keep = np.flatnonzero(finite)
-            rows = [rows[i] for i in keep]
-            if not rows:
+            if not keep.size:
                 return
-            records = [records[i] for i in keep]
-            item_ids = [item_ids[i] for i in keep]
-            embeddings = embeddings[keep]
-            n = len(rows)
+            rows, records, item_ids, embeddings = _take(keep, rows, records, item_ids, arrays=(embeddings,))
+            n = len(keep)
         probs_list = [r["probabilities"] for r in records]
         has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
 
@@ -222,16 +225,13 @@ class ScorerProcessor:
                 for i in np.flatnonzero(bad).tolist():
                     outputs.dead_letter(rows[i][0], BadItem("bad probabilities"),
                                         f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})")
-                keep = ~bad
-                rows = [rows[i] for i in np.flatnonzero(keep)]
-                if not rows:
+                keep = np.flatnonzero(~bad)
+                if not keep.size:
                     return
-                records = [records[i] for i in np.flatnonzero(keep)]
-                item_ids = [item_ids[i] for i in np.flatnonzero(keep)]
-                embeddings = embeddings[keep]
-                has_prod = has_prod[keep]
-                prod = prod[keep]
-                n = len(rows)
+                rows, records, item_ids, embeddings, has_prod, prod = _take(
+                    keep, rows, records, item_ids, arrays=(embeddings, has_prod, prod)
+                )
+                n = len(keep)
         else:
             prod = None
 
@@ -360,15 +360,13 @@ class ScorerProcessor:
     def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
                         version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
                         predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
-        versions, version_code = np.unique(version.astype(str), return_inverse=True)
-        group_code = version_code * 2 + can.astype(np.int64)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
+            groups.setdefault((self.signal.name if c else self.fallback.name, str(v)), []).append(i)
         topic = self.scores_topic
         produce = outputs.produce
-        for code in np.unique(group_code).tolist():
-            idx = np.flatnonzero(group_code == code)
-            members = idx.tolist()
-            signal = self.signal.name if code % 2 else self.fallback.name
-            model_version = str(versions[code // 2])
+        for (signal, model_version), members in groups.items():
+            idx = np.asarray(members)
             ids = [item_ids[i] for i in members]
             if self.score_encoder is not None:
                 values = self.score_encoder.encode_batch(

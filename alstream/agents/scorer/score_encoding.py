@@ -14,30 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alstream.streams.avro_bytes import AVRO_LENGTHS as _LENGTHS, avro_string, zigzag_varint
 from alstream.streams.codecs import SingleObjectCodec
 
 UNITS = ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")
 _pack_d = struct.Struct("<d").pack
 _pack_f = struct.Struct("<f").pack
-
-
-def zigzag_varint(value: int) -> bytes:
-    """Avro ``long`` encoding."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SHORT_LENGTHS = [bytes([n << 1]) for n in range(64)]
-
-
-def avro_string(value: str) -> bytes:
-    raw = value.encode()
-    return zigzag_varint(len(raw)) + raw
 
 
 class ScoreEncoder:
@@ -110,7 +92,7 @@ class ScoreEncoder:
                 b"".join(
                     (
                         header,
-                        _SHORT_LENGTHS[size] if size < 64 else zigzag_varint(size),
+                        _LENGTHS[size] if size < 4096 else zigzag_varint(size),
                         raw,
                         _pack_d(score_list[i]),
                         flags[(slice_list[i] << 1) | gold_list[i]],

@@ -51,10 +51,6 @@ class RejectsFile:
             text = json.dumps(_finite(entry), default=_jsonable, ensure_ascii=False)
         self._handle.write(text + "\n")
 
-    @property
-    def count(self) -> int:
-        return sum(self.reasons.values())
-
     def close(self) -> None:
         self._handle.close()
 
@@ -82,20 +78,21 @@ def _jsonable(value: Any) -> Any:
 def _send_chunk(producer: ItemProducer, chunk: Chunk, rejects: RejectsFile) -> int:
     """Produce a chunk's readable records; write every refused one to the rejects file. Returns refusals."""
     readable = [i for i in range(len(chunk.lines)) if i not in chunk.problems]
-    refused = dict(chunk.problems)
+    # position -> (item id, reason, message); a record refused while reading has no item id
+    refused: dict[int, tuple[str | None, str, str]] = {
+        position: (None, reason, message) for position, (reason, message) in chunk.problems.items()
+    }
     for reason, _ in chunk.problems.values():  # refused while reading: counted like validation refusals
         ITEMS_REJECTED.labels(reason).inc()
     if readable:
         records = [chunk.records[i] for i in readable]
         for rejection in producer.send_many(records):
-            refused[readable[rejection.index]] = (rejection.reason, rejection.message)
+            refused[readable[rejection.index]] = (rejection.item_id, rejection.reason, rejection.message)
     for position in sorted(refused):
-        reason, message = refused[position]
-        record = chunk.records[position]
-        item_id = record.get("item_id") if isinstance(record, dict) else None
+        item_id, reason, message = refused[position]
         rejects.write(
             line=chunk.lines[position],
-            item_id=item_id if isinstance(item_id, str) else None,
+            item_id=item_id,
             reason=reason,
             message=message,
             record=chunk.originals[position],
@@ -210,7 +207,7 @@ def register(app: typer.Typer) -> None:
             code = EXIT_UNUSABLE
         elif interrupted:
             code = EXIT_INTERRUPTED
-        elif sink.count:
+        elif rejected:
             code = EXIT_REJECTED
         else:
             code = EXIT_OK

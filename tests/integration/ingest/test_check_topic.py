@@ -26,7 +26,7 @@ def test_missing_topic_names_the_command_that_creates_it(settings: AlstreamSetti
     assert "alstream topics create" in str(raised.value)
 
 
-def test_unreachable_cluster_names_the_setting(settings: AlstreamSettings) -> None:
+def test_unreachable_cluster_names_the_setting() -> None:
     nowhere = load_settings(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
     with ItemProducer(settings=nowhere) as producer, pytest.raises(TopicUnavailable) as raised:
         producer.check_topic(timeout_s=2)

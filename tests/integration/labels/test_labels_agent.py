@@ -121,7 +121,7 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     monkeypatch.setenv("ALSTREAM_LABELS__HOLD_UNKNOWN_S", "120")
     monkeypatch.setenv("ALSTREAM_LABELS__GROUP_ID", f"labels-{uuid.uuid4().hex[:6]}")
     settings = load_settings()
-    from alstream.agents.labels.topic_state import committed_offsets
+    from alstream.agents.labels.topic_state import committed_offsets, dead_lettered_offsets
 
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
     producer = Producer(producer_config(settings))
@@ -146,10 +146,6 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     tail.close()
     assert "late" in processor.seen and "late" not in processor.held
     assert list(processor.held) == ["orphan"]
-    consumer = Consumer(consumer_config(settings, group_id=f"dlq-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([settings.kafka.topic("dead-letters")])
-    try:
-        seen = [m for m in (consumer.poll(0.5) for _ in range(6)) if m is not None and not m.error()]
-    finally:
-        consumer.close()
-    assert seen == []
+    # HOLD_UNKNOWN_S=120 keeps both labels held for the whole test, so what this really checks is that
+    # neither was dead-lettered at all (which covers "not twice").
+    assert dead_lettered_offsets(settings, agent="labels", source_topic=labels_topic) == set()

@@ -10,11 +10,8 @@ as Grafana would (a range query, ``$__rate_interval`` = 1m) and must return a re
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from alstream.cli.commands.agent import runnable_agents
 from alstream.demo import dataset
 from alstream.demo.processes import Supervisor
 from alstream.observability.dashboards import PanelQuery, panel_queries
@@ -41,19 +37,6 @@ AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
 ANNOTATORS = (("ann-obs-1", "0.95"), ("ann-obs-2", "0.9"), ("ann-obs-3", "0.6"))
 TRAFFIC_BUDGET_S = 150.0  # the whole wait for panels to fill, shared by every panel test
 
-# Panels whose metric only moves on events this short run cannot cause, with why. Each is checked
-# to really be empty, so the list shrinks when the stack starts producing the data.
-NO_DATA_EXPECTED: dict[str, str] = {}
-
-
-def _cli_has(command: str) -> bool:
-    import typer.main
-
-    from alstream.cli.main import app
-
-    group = typer.main.get_command(app)
-    return command in group.commands  # type: ignore[attr-defined]
-
 
 @dataclass
 class Stack:
@@ -62,7 +45,6 @@ class Stack:
     data: dataset.DemoData
     workdir: Path
     started: float = field(default_factory=time.monotonic)
-    notes: list[str] = field(default_factory=list)
 
     def check_alive(self) -> None:
         for name in self.ports:
@@ -79,11 +61,6 @@ def _items_file(data: dataset.DemoData, path: Path) -> Path:
                       "embedding": [round(float(v), 6) for v in features]}
             handle.write(json.dumps(record) + "\n")
     return path
-
-
-def _shipped(relative: str) -> Path | None:
-    path = REPO / relative
-    return path if path.is_file() else None
 
 
 @pytest.fixture(scope="module")
@@ -106,45 +83,24 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique
     }
     for key, relative in (("ALSTREAM_PATHS__POLICY_FILE", "policies/entropy.toml"),
                           ("ALSTREAM_PATHS__QUOTAS_FILE", "quotas/default.toml")):
-        shipped = _shipped(relative)
-        if shipped is not None:
-            env[key] = str(shutil.copy(shipped, workdir / Path(relative).name))
+        env[key] = str(shutil.copy(REPO / relative, workdir / Path(relative).name))
     supervisor = Supervisor(log_dir=workdir / "logs", env=env)
     stack = Stack(supervisor=supervisor, ports={}, data=data, workdir=workdir)
     try:
         code = supervisor.run_to_completion("topics", ["topics", "create", "--partitions", "2"], timeout_s=60)
         assert code == 0, supervisor.processes["topics"].tail()
-        if _cli_has("train"):
-            code = supervisor.run_to_completion("initial-train", ["train", "--seed-only"], timeout_s=120)
-            assert code == 0, f"train --seed-only failed:\n{supervisor.processes['initial-train'].tail(30)}"
+        code = supervisor.run_to_completion("initial-train", ["train", "--seed-only"], timeout_s=120)
+        assert code == 0, f"train --seed-only failed:\n{supervisor.processes['initial-train'].tail(30)}"
         for name in AGENTS:
-            if name in runnable_agents():
-                stack.ports[name] = free_port()
-                supervisor.start(name, ["agent", name], metrics_port=stack.ports[name])
-            else:
-                stack.notes.append(f"agent {name} not on main")
+            stack.ports[name] = free_port()
+            supervisor.start(name, ["agent", name], metrics_port=stack.ports[name])
         supervisor.start("produce", ["produce", str(_items_file(data, workdir / "items.jsonl"))])
-        if _cli_has("annotate"):
-            for annotator, accuracy in ANNOTATORS:
-                supervisor.start(annotator, ["annotate", "--annotator", annotator, "--auto", "--accuracy", accuracy,
-                                             "--truth", str(data.truth_file)])
-        else:
-            stack.notes.append("`alstream annotate` not on main: no labels flow")
+        for annotator, accuracy in ANNOTATORS:
+            supervisor.start(annotator, ["annotate", "--annotator", annotator, "--auto", "--accuracy", accuracy,
+                                         "--truth", str(data.truth_file)])
         yield stack
     finally:
-        _stop_all_at_once(supervisor)
-
-
-def _stop_all_at_once(supervisor: Supervisor, grace_s: float = 10.0) -> None:
-    """SIGTERM every process group first, then wait once, so shutdowns overlap instead of queueing."""
-    for process in supervisor.processes.values():
-        if process.running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(p.running for p in supervisor.processes.values()):
-        time.sleep(0.2)
-    supervisor.stop_all(grace_s=1.0)  # SIGKILLs whatever is left
+        supervisor.stop_all(grace_s=10.0)  # SIGTERM all at once, SIGKILL what is left after the grace
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +130,8 @@ def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
         if prometheus.query("sum(alstream_labels_total) >= 30"):
             break
         time.sleep(2)
-    if _cli_has("release") and "release" in stack.ports:
-        # --request: the running release agent builds it, so its metrics move and the trainer retrains.
-        stack.supervisor.start("release-build", ["release", "build", "--request"])
+    # --request: the running release agent builds it, so its metrics move and the trainer retrains.
+    stack.supervisor.start("release-build", ["release", "build", "--request"])
     return stack
 
 
@@ -230,7 +185,7 @@ def test_the_loop_turned(released: Stack, prometheus: PrometheusServer) -> None:
         released.check_alive()
         missing = {what: expr for what, expr in missing.items() if not prometheus.query(expr)}
         time.sleep(2)
-    assert not missing, f"never seen: {sorted(missing)}; stack notes: {released.notes}"
+    assert not missing, f"never seen: {sorted(missing)}"
 
 
 AVAILABILITY_ALERTS = {"AlstreamAgentDown", "AlstreamAgentAbsent", "AlstreamAgentStalled", "AlstreamAgentRestarting"}
@@ -245,17 +200,7 @@ def test_a_healthy_stack_raises_no_availability_alert(released: Stack, prometheu
     assert active == set()
 
 
-def _panel_params() -> list:
-    params = []
-    for query in panel_queries(REPO / "grafana" / "dashboards"):
-        marks = []
-        if query.label in NO_DATA_EXPECTED:
-            marks.append(pytest.mark.xfail(reason=NO_DATA_EXPECTED[query.label], strict=True))
-        params.append(pytest.param(query, id=query.label, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("panel", _panel_params())
+@pytest.mark.parametrize("panel", [pytest.param(q, id=q.label) for q in panel_queries(REPO / "grafana" / "dashboards")])
 def test_panel_query_returns_data(panel: PanelQuery, released: Stack, prometheus: PrometheusServer) -> None:
     expr = substitute_grafana_variables(panel.expr)
     deadline = released.started + TRAFFIC_BUDGET_S
@@ -267,4 +212,4 @@ def test_panel_query_returns_data(panel: PanelQuery, released: Stack, prometheus
         released.check_alive()
         time.sleep(2)
     present = {name: bool(prometheus.query(f"count({name})")) for name in sorted(metric_names(expr))}
-    pytest.fail(f"{panel.label}: no data for {expr}\nmetrics present: {present}\nstack notes: {released.notes}")
+    pytest.fail(f"{panel.label}: no data for {expr}\nmetrics present: {present}")

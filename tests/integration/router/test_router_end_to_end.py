@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, Producer
 
 from alstream.annotation.client import AnnotationClient
 from alstream.settings import AlstreamSettings
+from alstream.streams.dead_letters import error_headers
 from alstream.streams.kafka_config import consumer_config, producer_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -53,8 +54,7 @@ def test_ready_gets_assignments_keyed_by_annotator(topics: AlstreamSettings, tmp
                                    timeout_s=60, what="the bad candidate on the dead-letter topic")
         finally:
             dead.close()
-        headers = dict(letters[0].headers() or [])
-        assert headers.get("alstream.error.agent") == b"router" and letters[0].key() == b"bad"
+        assert error_headers(letters[0].headers())["agent"] == "router" and letters[0].key() == b"bad"
         assert router.poll() is None
     finally:
         assert kit.stop(router) == 0, (tmp_path / "router.log").read_text()[-3000:]

@@ -14,15 +14,13 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
+from alstream.agents.release.sources import read_topic
 from alstream.ingest.producer import ItemProducer
 from alstream.security.gateway import SecureGateway
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reliability"))
-from topic_dump import dump  # noqa: E402
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -99,8 +97,8 @@ def _run(sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pyte
                 "value": value, "root_cause": None, "started_at": now, "submitted_at": now + timedelta(seconds=3)}))
         assert producer.flush(15) == 0
 
-        wait_for(lambda: len({m.key() for m in dump(settings, "scores")}) == 40, 90, "the scorer to score 40 items")
-        wait_for(lambda: any(m.key() == b"s-1" for m in dump(settings, "dead-letters")), 90,
+        wait_for(lambda: len(set(read_topic(settings, "scores").keys)) == 40, 90, "the scorer to score 40 items")
+        wait_for(lambda: b"s-1" in read_topic(settings, "dead-letters").keys, 90,
                  "the labels agent to dead-letter the invalid label")
     finally:
         for process in agents.values():

@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 from alstream.ingest import ItemValidator
 from alstream.ingest.encoding import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
 from alstream.settings import load_settings
-from alstream.streams.codecs import ConfluentCodec, SingleObjectCodec
+from alstream.streams.codecs import ConfluentCodec, SingleObjectCodec, codec_for
 from alstream.streams.schemas import default_catalog
 
 SETTINGS = load_settings(ingest={"embedding_dim": 4}, task={"classes": ["a", "b"]})
@@ -95,6 +95,22 @@ def test_uniform_path_is_byte_identical_to_fastavro(with_probabilities: bool, fi
     decoded = SingleObjectCodec("items", raw_timestamps=True).decode(values[7])
     assert decoded["item_id"] == batch.item_ids[7]
     assert decoded["event_time"] == batch.event_times[7]
+
+
+def test_uniform_path_encodes_ids_longer_than_the_length_table() -> None:
+    """Length prefixes are precomputed up to 4095 bytes; a longer id (max_id_length has no upper bound)
+    takes the computed prefix instead of failing."""
+    settings = load_settings(ingest={"embedding_dim": 4, "max_id_length": 10_000}, task={"classes": ["a", "b"]})
+    codec = codec_for("items", settings)
+    encoder = ItemEncoder(codec=codec)
+    ids = ["short-1", "x" * 5000, "short-22"]
+    batch = ItemValidator(settings=settings).prepare_columns(
+        item_ids=ids, embeddings=np.zeros((3, 4)), source="cam", event_time_ms=[1_760_000_000_000] * 3
+    )
+    assert batch.rejections == [] and encoder.fast and encoder._uniform(batch)
+    values = encoder.encode(batch)
+    assert values == [codec.encode(r) for r in ItemEncoder.records(batch)]
+    assert [codec_for("items", settings).decode(value)["item_id"] for value in values] == ids
 
 
 def test_confluent_header_and_fallback_without_fast_path() -> None:

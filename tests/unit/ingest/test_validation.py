@@ -88,7 +88,6 @@ def test_a_minimal_item_is_valid_with_defaults(settings: AlstreamSettings) -> No
 )
 def test_invalid_items_get_their_reason(settings: AlstreamSettings, changes: dict[str, Any], reason: str) -> None:
     assert reason_of(settings, good(**changes)) == reason
-    assert reason in R.ALL_REASONS
 
 
 def test_not_a_mapping(settings: AlstreamSettings) -> None:

@@ -126,9 +126,8 @@ def test_restore_from_table_resends_open_leases_and_keeps_quota() -> None:
         {"event_id": "e", "annotator_id": "ann", "event_type": "READY", "ready_for": 5}, now_ms=T0)
     router.handle_candidate({"item_id": "late", "reason": "TOP_SCORE", "score": 1.0, "selected_at": from_ms(T0)},
                             now_ms=T0)
-    for e in [effects]:
-        for key, value in e.puts:
-            table.pop(key, None) if value is None else table.__setitem__(key, value)
+    for key, value in effects.puts:
+        table.pop(key, None) if value is None else table.__setitem__(key, value)
     for item in router.pool.values():  # the pool's own records
         table[f"c|0|{item.item_id}"] = [0, item.to_record()]
     restored = shard(quotas)

@@ -62,3 +62,27 @@ def test_corrupted_records_fail_or_agree(record, where, xor, truncate) -> None: 
         # as Python's index from the end; we refuse such bytes
         return
     assert got == expected
+
+
+def test_fast_path_is_taken_for_the_current_items_schema() -> None:
+    """Fails when schemas/items.avsc changes: update the parser (and FAST_PATH_FINGERPRINT) with it."""
+    assert FAST.header is not None and FAST.header == CODEC.header
+
+
+def test_unpinned_schema_uses_the_generic_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("alstream.agents.scorer.item_decoding.FAST_PATH_FINGERPRINT", "0" * 16)
+    decoder = FastItemDecoder(codec=CODEC)
+    assert decoder.header is None
+
+    def refuse(self: FastItemDecoder, buf: bytes) -> None:
+        raise AssertionError("the hand-written parser must not run for an unpinned schema")
+
+    monkeypatch.setattr(FastItemDecoder, "_parse", refuse)
+    record = {
+        "item_id": "item-1", "source": "cam", "unit_of_work": "OBJECT", "parent_id": None,
+        "embedding": b"\x00" * 16, "probabilities": None, "hardness": None, "uri": None,
+        "metadata": {"k": "v"}, "event_time": 1_700_000_000_000,
+    }
+    data = CODEC.encode(record)
+    assert decoder.decode(data) == CODEC.decode(data)
+    assert decoder.decode(data)["item_id"] == "item-1"
