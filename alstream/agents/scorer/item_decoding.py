@@ -1,8 +1,11 @@
-"""A fast decoder for Item records written with the current schema: the scorer's hot input path.
+"""A per-record decoder for Item records written with the current schema.
 
-fastavro's generic reader builds every field through its schema interpreter (~4.6 us per item);
-this reads the same bytes with a hand-written parser for one version of the ``items`` schema (~2 us),
-the one the ingest encoder also implements (:data:`alstream.ingest.encoding.FAST_PATH_FINGERPRINT`).
+fastavro's generic reader builds every field through its schema interpreter (~5 us per item); this
+reads the same bytes with a hand-written parser for one version of the ``items`` schema, the one the
+ingest encoder also implements (:data:`alstream.ingest.encoding.FAST_PATH_FINGERPRINT`). The
+scorer's batches go through :mod:`alstream.agents.scorer.item_columns`, which decodes whole batches
+vectorised and hands this decoder only the records its pass does not cover.
+
 Records written with another schema version (another fingerprint) go through the generic codec, so
 schema evolution keeps working; if ``schemas/items.avsc`` changes, the codec's current fingerprint
 no longer matches the pin and every record goes through the generic codec. Malformed bytes raise
@@ -23,7 +26,7 @@ from alstream.streams.exceptions import SchemaMismatch, TruncatedRecord
 _unpack_f = struct.Struct("<f").unpack_from
 
 
-def _long(buf: bytes, pos: int) -> tuple[int, int]:
+def read_long(buf: bytes, pos: int) -> tuple[int, int]:
     b = buf[pos]
     pos += 1
     n = b & 0x7F
@@ -42,7 +45,7 @@ def _bytes(buf: bytes, pos: int) -> tuple[bytes, int]:
         size = (b >> 1) ^ -(b & 1)
         pos += 1
     else:
-        size, pos = _long(buf, pos)
+        size, pos = read_long(buf, pos)
     end = pos + size
     if size < 0 or end > len(buf):
         raise TruncatedRecord("a string or bytes field runs past the end of the record")
@@ -156,8 +159,8 @@ class FastItemDecoder:
         if buf[pos] == 0:  # empty map: the common case
             pos += 1
         else:
-            pos = self._map(buf, pos, metadata)
-        event_time, pos = _long(buf, pos)
+            pos = self.read_map(buf, pos, metadata)
+        event_time, pos = read_long(buf, pos)
         if pos != len(buf):
             raise SchemaMismatch(f"{len(buf) - pos} trailing bytes after the record body")
         return {
@@ -174,14 +177,14 @@ class FastItemDecoder:
         }
 
     @staticmethod
-    def _map(buf: bytes, pos: int, metadata: dict[str, str]) -> int:
+    def read_map(buf: bytes, pos: int, metadata: dict[str, str]) -> int:
         while True:
-            count, pos = _long(buf, pos)
+            count, pos = read_long(buf, pos)
             if count == 0:
                 break
             if count < 0:  # a block with its byte size
                 count = -count
-                _, pos = _long(buf, pos)
+                _, pos = read_long(buf, pos)
             for _ in range(count):
                 key, pos = _string(buf, pos)
                 metadata[key], pos = _string(buf, pos)

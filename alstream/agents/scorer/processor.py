@@ -14,6 +14,7 @@ so (``signal = "random"``, ``model_version = "none"``), with a log line and a ga
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import numpy as np
 
 from alstream.agents.scorer.drift import DriftMonitor
 from alstream.agents.scorer.exceptions import BadItem
+from alstream.agents.scorer.item_columns import BatchItemDecoder, ItemColumns
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.agents.scorer.metrics import (
     BATCH_SECONDS,
@@ -44,10 +46,11 @@ from alstream.agents.selection.random_slice import slice_positions
 from alstream.agents.selection.signals import Hardness, RandomSignal, Signal
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec, codec_for
-from alstream.streams.exceptions import DecodeError
 
 log = logging.getLogger(__name__)
 
+_VALUE = operator.methodcaller("value")
+_PARTITION = operator.methodcaller("partition")
 PRODUCTION = "production"
 NO_MODEL = "none"
 
@@ -84,13 +87,14 @@ class ScorerProcessor:
         self.scores_topic = settings.kafka.topic("scores")
         self.candidates_topic = settings.kafka.topic("candidates")
         if settings.codec.wire_format == "single-object":
-            self.items_codec: Any = FastItemDecoder(codec=SingleObjectCodec("items", raw_timestamps=True))
+            row_decoder: Any = FastItemDecoder(codec=SingleObjectCodec("items", raw_timestamps=True))
             self.score_encoder: ScoreEncoder | None = ScoreEncoder(codec=SingleObjectCodec("scores"))
             if not self.score_encoder.self_check():
                 log.warning("fast score encoder disagrees with the Avro codec: using the generic codec")
         else:
-            self.items_codec = codec_for("items", settings)
+            row_decoder = codec_for("items", settings)
             self.score_encoder = None
+        self.items_decoder = BatchItemDecoder(row_decoder=row_decoder)
         self.scores_codec = codec_for("scores", settings)
         self.candidates_codec = codec_for("candidates", settings)
         self.failure_bank = failure_bank
@@ -114,9 +118,9 @@ class ScorerProcessor:
     def process(self, messages: list[Any], outputs: Any) -> None:
         started = time.perf_counter()
         self._housekeeping()
-        rows = self._decode(messages, outputs)
-        if rows:
-            self._score(rows, outputs)
+        messages, columns = self._decode(messages, outputs)
+        if messages:
+            self._score(messages, columns, outputs)
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def on_idle(self, outputs: Any) -> None:
@@ -156,57 +160,57 @@ class ScorerProcessor:
 
     # ----------------------------------------------------------------- decode and validate
 
-    def _decode(self, messages: list[Any], outputs: Any) -> list[tuple[Any, dict[str, Any]]]:
-        decode = self.items_codec.decode
+    def _decode(self, messages: list[Any], outputs: Any) -> tuple[list[Any], ItemColumns]:
+        """The batch's items as columns; records that fail to decode or validate go to dead letters."""
+        columns = self.items_decoder.decode_batch(list(map(_VALUE, messages)))
+        bad: dict[int, BaseException] = dict(columns.errors)
         emb_bytes = 4 * self.embedding_dim
         k = len(self.task_classes) or (len(self.model.classes) if self.model else 0)
         unit = self.policy.unit_of_work
-        rows = []
-        for message in messages:
-            value = message.value()
-            try:
-                if value is None:
-                    raise BadItem("item record has no value (tombstone)")
-                record = decode(value)
-                if len(record["embedding"]) != emb_bytes:
-                    raise BadItem(
-                        f"embedding has {len(record['embedding']) // 4} floats, expected {self.embedding_dim} "
-                        "(ingest.embedding_dim)"
-                    )
-                probs = record["probabilities"]
-                if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
-                    raise BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}")
-                if record["unit_of_work"] != unit:
-                    raise BadItem(
-                        f"unit of work {record['unit_of_work']} differs from the policy's {unit}: a policy scores "
-                        "one unit of work; route other units to a scorer with their own policy"
-                    )
-            except (DecodeError, BadItem) as exc:
-                outputs.dead_letter(message, exc, str(exc))
-                continue
-            rows.append((message, record))
-        return rows
+        n = len(messages)
+        emb_len = np.fromiter(map(len, columns.embeddings), dtype=np.int64, count=n)
+        for i in np.flatnonzero(emb_len != emb_bytes).tolist():
+            bad.setdefault(i, BadItem(
+                f"embedding has {emb_len[i] // 4} floats, expected {self.embedding_dim} (ingest.embedding_dim)"
+            ))
+        for i, probs in enumerate(columns.probabilities):
+            if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
+                bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}"))
+        if columns.units.count(unit) != n:
+            for i, item_unit in enumerate(columns.units):
+                if item_unit != unit:
+                    bad.setdefault(i, BadItem(
+                        f"unit of work {item_unit} differs from the policy's {unit}: a policy scores one unit of "
+                        "work; route other units to a scorer with their own policy"
+                    ))
+        if not bad:
+            return messages, columns
+        for i in sorted(bad):
+            outputs.dead_letter(messages[i], bad[i], str(bad[i]))
+        keep = [i for i in range(n) if i not in bad]
+        return [messages[i] for i in keep], columns.take(keep)
 
     # ----------------------------------------------------------------- scoring
 
-    def _score(self, rows: list[tuple[Any, dict[str, Any]]], outputs: Any) -> None:
-        n = len(rows)
-        records = [r for _, r in rows]
-        item_ids = [r["item_id"] for r in records]
-        embeddings = np.frombuffer(b"".join(r["embedding"] for r in records), dtype="<f4").reshape(n, self.embedding_dim)
+    def _score(self, messages: list[Any], columns: ItemColumns, outputs: Any) -> None:
+        n = len(messages)
+        item_ids = columns.item_ids
+        embeddings = np.frombuffer(b"".join(columns.embeddings), dtype="<f4").reshape(n, self.embedding_dim)
         finite = np.isfinite(embeddings).all(axis=1)
         if not finite.all():
             # A NaN / infinite vector would make every model raise: dead-letter it, or it is a poison
             # pill that crash-loops the scorer on every replay.
             for i in np.flatnonzero(~finite).tolist():
-                outputs.dead_letter(rows[i][0], BadItem("non-finite embedding"),
+                outputs.dead_letter(messages[i], BadItem("non-finite embedding"),
                                     "embedding holds NaN or infinity; producers must send finite numbers")
             keep = np.flatnonzero(finite)
             if not keep.size:
                 return
-            rows, records, item_ids, embeddings = _take(keep, rows, records, item_ids, arrays=(embeddings,))
+            columns = columns.take(keep.tolist())
+            messages, embeddings = _take(keep, messages, arrays=(embeddings,))
+            item_ids = columns.item_ids
             n = len(keep)
-        probs_list = [r["probabilities"] for r in records]
+        probs_list = columns.probabilities
         has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
 
         # production probabilities, validated (rows that do not sum to 1 are dead-lettered)
@@ -223,14 +227,14 @@ class ScorerProcessor:
             bad = has_prod & (~ok_width | ~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance))
             if bad.any():
                 for i in np.flatnonzero(bad).tolist():
-                    outputs.dead_letter(rows[i][0], BadItem("bad probabilities"),
+                    outputs.dead_letter(messages[i], BadItem("bad probabilities"),
                                         f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})")
                 keep = np.flatnonzero(~bad)
                 if not keep.size:
                     return
-                rows, records, item_ids, embeddings, has_prod, prod = _take(
-                    keep, rows, records, item_ids, arrays=(embeddings, has_prod, prod)
-                )
+                columns = columns.take(keep.tolist())
+                messages, embeddings, has_prod, prod = _take(keep, messages, arrays=(embeddings, has_prod, prod))
+                item_ids = columns.item_ids
                 n = len(keep)
         else:
             prod = None
@@ -266,7 +270,7 @@ class ScorerProcessor:
                 version[:] = model.version  # type: ignore[union-attr]
         elif needs == "hardness":
             assert isinstance(self.signal, Hardness)
-            hardness = np.array([self.signal.summarise(r.get("hardness"), self.policy.unit_of_work) for r in records])
+            hardness = np.array([self.signal.summarise(h, self.policy.unit_of_work) for h in columns.hardness])
             can = ~np.isnan(hardness)
         else:  # embeddings, ids
             can = np.ones(n, dtype=bool)
@@ -319,23 +323,22 @@ class ScorerProcessor:
 
         signal_names = np.where(can, self.signal.name, self.fallback.name)
         rank = np.where(can, scores, scores - 1e12)  # fallback-scored items only fill what is left
-        partitions = np.fromiter((m.partition() for m, _ in rows), dtype=np.int64, count=n)
+        partitions = np.fromiter(map(_PARTITION, messages), dtype=np.int64, count=n)
 
         def build(i: int) -> dict[str, Any]:
-            record = records[i]
-            skills = record.get("metadata", {}).get("skills", "")
+            skills = columns.metadata[i].get("skills", "")
             return {
                 "item_id": item_ids[i],
                 "score": float(scores[i]),
                 "signal": str(signal_names[i]),
                 "policy_version": self.policy.version,
                 "model_version": str(version[i]),
-                "unit_of_work": record["unit_of_work"],
+                "unit_of_work": columns.units[i],
                 "predicted_class": predicted[i],
                 "confidence": None if np.isnan(confidence[i]) else float(confidence[i]),
-                "embedding": record["embedding"],
+                "embedding": columns.embeddings[i],
                 "skills": [s.strip() for s in skills.split(",") if s.strip()],
-                "uri": record.get("uri"),
+                "uri": columns.uris[i],
             }
 
         closed: list[Selected] = []
@@ -360,20 +363,24 @@ class ScorerProcessor:
     def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
                         version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
                         predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
-            groups.setdefault((self.signal.name if c else self.fallback.name, str(v)), []).append(i)
+        signal_names = (self.signal.name, self.fallback.name)
+        if bool(can.all() or not can.any()) and bool((version == version[0]).all()):  # the common case: one group
+            groups = {(signal_names[0] if can[0] else signal_names[1], str(version[0])): list(range(len(item_ids)))}
+        else:
+            groups = {}
+            for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
+                groups.setdefault((signal_names[0] if c else signal_names[1], str(v)), []).append(i)
         topic = self.scores_topic
-        produce = outputs.produce
         for (signal, model_version), members in groups.items():
-            idx = np.asarray(members)
-            ids = [item_ids[i] for i in members]
+            whole = len(members) == len(item_ids)
+            idx = slice(None) if whole else np.asarray(members)
+            ids = item_ids if whole else [item_ids[i] for i in members]
             if self.score_encoder is not None:
                 values = self.score_encoder.encode_batch(
                     item_ids=ids, scores=scores[idx], signal=signal, policy_version=self.policy.version,
                     model_version=model_version, unit_of_work=self.policy.unit_of_work, in_slice=in_slice[idx],
-                    is_gold=is_gold[idx], predicted=[predicted[i] for i in members], confidence=confidence[idx],
-                    scored_at_ms=now_ms,
+                    is_gold=is_gold[idx], predicted=predicted if whole else [predicted[i] for i in members],
+                    confidence=confidence[idx], scored_at_ms=now_ms,
                 )
             else:
                 values = [
@@ -386,8 +393,7 @@ class ScorerProcessor:
                     })
                     for i in members
                 ]
-            for item_id, value in zip(ids, values, strict=True):
-                produce(topic, value=value, key=item_id)
+            outputs.produce_many(topic, ids, values)
             ITEMS_SCORED.labels(signal).inc(len(members))
 
     def _observe(self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]) -> None:

@@ -1,25 +1,30 @@
 """A fast, byte-exact Avro encoder for Score records: the scorer's hot output path.
 
-fastavro's generic writer costs ~4 us per score; within one batch most fields of a score are the same
-(signal, policy version, model version, unit of work), so this encoder writes those bytes once and
-only the per-item fields per record (~1 us). It must produce exactly the bytes the generic codec
+fastavro's generic writer costs ~4 us per score. Within one batch most fields of a score are the same
+(signal, policy version, model version, unit of work), and the others have a handful of lengths, so
+this encoder computes every record's length, lays the whole batch out in one buffer and writes each
+field into all records at once with numpy (~0.3 us per score, most of it slicing the buffer into
+one ``bytes`` per record for the producer). It must produce exactly the bytes the generic codec
 would: :meth:`ScoreEncoder.self_check` compares both on a sample at start and the scorer falls back
 to the generic codec if they ever differ (e.g. after a schema change this module does not know).
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 
 import numpy as np
 
-from alstream.streams.avro_bytes import AVRO_LENGTHS as _LENGTHS, avro_string, zigzag_varint
+from alstream.streams.avro_bytes import avro_string, zigzag_varint
 from alstream.streams.codecs import SingleObjectCodec
 
 UNITS = ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")
-_pack_d = struct.Struct("<d").pack
-_pack_f = struct.Struct("<f").pack
+
+
+def _put(out: np.ndarray, positions: np.ndarray, constant: bytes) -> None:
+    """Write ``constant`` at each of ``positions`` in ``out``."""
+    if positions.size and constant:
+        out[positions[:, None] + np.arange(len(constant))] = np.frombuffer(constant, dtype=np.uint8)
 
 
 class ScoreEncoder:
@@ -70,39 +75,63 @@ class ScoreEncoder:
             + avro_string(model_version)
             + zigzag_varint(UNITS.index(unit_of_work))
         )
-        flags = tuple(middle + f for f in (b"\x00\x00", b"\x00\x01", b"\x01\x00", b"\x01\x01"))
-        tail = zigzag_varint(scored_at_ms)
-        header = self.header
-        predicted_bytes: dict[str | None, bytes] = {None: b"\x00"}
-        out = []
-        slice_list = in_slice.tolist()
-        gold_list = is_gold.tolist()
-        score_list = scores.tolist()
-        conf_list = confidence.tolist() if confidence is not None else None
-        for i, item_id in enumerate(item_ids):
-            label = predicted[i]
-            pb = predicted_bytes.get(label)
-            if pb is None:
-                pb = predicted_bytes[label] = b"\x02" + avro_string(label)  # type: ignore[arg-type]
-            c = conf_list[i] if conf_list is not None else None
-            cb = b"\x00" if c is None or c != c else b"\x02" + _pack_f(c)
-            raw = item_id.encode()
-            size = len(raw)
-            out.append(
-                b"".join(
-                    (
-                        header,
-                        _LENGTHS[size] if size < 4096 else zigzag_varint(size),
-                        raw,
-                        _pack_d(score_list[i]),
-                        flags[(slice_list[i] << 1) | gold_list[i]],
-                        pb,
-                        cb,
-                        tail,
-                    )
+        raw_ids = [item_id.encode() for item_id in item_ids]
+        n = len(raw_ids)
+        if n == 0:
+            return []
+        id_len = np.fromiter(map(len, raw_ids), dtype=np.int64, count=n)
+        if id_len.max() >= 8192:  # a three-byte length prefix: rare enough for the generic codec
+            self.fast = False
+            try:
+                return self.encode_batch(
+                    item_ids=item_ids, scores=scores, signal=signal, policy_version=policy_version,
+                    model_version=model_version, unit_of_work=unit_of_work, in_slice=in_slice, is_gold=is_gold,
+                    predicted=predicted, confidence=confidence, scored_at_ms=scored_at_ms,
                 )
+            finally:
+                self.fast = True
+        labels = {label: code for code, label in enumerate(dict.fromkeys(predicted))}
+        label_code = np.fromiter(map(labels.__getitem__, predicted), dtype=np.int64, count=n)
+        label_bytes = [b"\x00" if label is None else b"\x02" + avro_string(label) for label in labels]
+        label_len = np.array([len(b) for b in label_bytes], dtype=np.int64)[label_code]
+        has_conf = np.zeros(n, dtype=bool) if confidence is None else ~np.isnan(confidence)
+        two_byte_prefix = id_len >= 64
+        tail = zigzag_varint(scored_at_ms)
+
+        # Every record's length, then its fields written at their offsets into one buffer, column by column.
+        length = 10 + 1 + two_byte_prefix + id_len + 8 + len(middle) + 2 + label_len + 1 + 4 * has_conf + len(tail)
+        end = np.cumsum(length)
+        start = end - length
+        out = np.empty(int(end[-1]), dtype=np.uint8)
+        _put(out, start, self.header)
+        pos = start + 10
+        doubled = id_len << 1
+        out[pos] = np.where(two_byte_prefix, (doubled & 0x7F) | 0x80, doubled)
+        out[pos[two_byte_prefix] + 1] = doubled[two_byte_prefix] >> 7
+        pos = pos + 1 + two_byte_prefix
+        ids = np.frombuffer(b"".join(raw_ids), dtype=np.uint8)
+        if ids.size:  # each id's bytes: one scatter over all ids at once
+            out[np.repeat(pos - (np.cumsum(id_len) - id_len), id_len) + np.arange(ids.size)] = ids
+        pos = pos + id_len
+        out[pos[:, None] + np.arange(8)] = np.asarray(scores, dtype="<f8").view(np.uint8).reshape(n, 8)
+        pos = pos + 8
+        _put(out, pos, middle)
+        pos = pos + len(middle)
+        out[pos] = in_slice
+        out[pos + 1] = is_gold
+        pos = pos + 2
+        for code, encoded in enumerate(label_bytes):
+            _put(out, pos[label_code == code], encoded)
+        pos = pos + label_len
+        out[pos] = np.where(has_conf, 2, 0)
+        if confidence is not None and has_conf.any():
+            out[pos[has_conf][:, None] + 1 + np.arange(4)] = (
+                np.asarray(confidence[has_conf], dtype="<f4").view(np.uint8).reshape(-1, 4)
             )
-        return out
+        pos = pos + 1 + 4 * has_conf
+        _put(out, pos, tail)
+        blob = out.tobytes()
+        return [blob[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)]
 
     def self_check(self) -> bool:
         """Compare the fast path with the generic codec on a sample; disable it if they differ."""
