@@ -33,7 +33,7 @@ from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.models.artifacts import ModelBundle, save_bundle
 from alstream.settings import AlstreamSettings, load_settings
-from alstream.agents.scorer.native_threads import limit_native_threads
+from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
@@ -154,7 +154,6 @@ class CountingProcessor:
 
 
 def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel) -> tuple[float, float]:
-    limit_native_threads(settings.scorer.native_threads)  # as `alstream agent scorer` does
     stop = StopFlag()
     processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
     runner = BatchAgentRunner(
@@ -264,6 +263,8 @@ def main() -> None:
         }
         os.environ.update(env)
         settings = load_settings()
+        # As `alstream agent scorer` does; process-wide, so before any measured path (the passthrough too).
+        tune_native_libraries(threads=settings.scorer.native_threads)
         create_topics(settings, partitions_override=args.partitions)
         bundle = make_bundle("lr+lr")
         artifact = workdir / "bench-model.skops"

@@ -54,9 +54,12 @@ class Outputs:
 
     producer: Producer
     dead_letters: DeadLetterSink
+    # False when the producer was built with ``on_delivery=outputs.on_delivery`` in its config: then
+    # librdkafka needs no per-record callback object (~0.15 us per output on the scorer's hot path).
+    callback_per_record: bool = True
     _failures: list[str] = field(default_factory=list)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(f"{msg.topic()}: {err}")
 
@@ -69,7 +72,10 @@ class Outputs:
     ) -> None:
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                if self.callback_per_record:
+                    self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self.on_delivery)
+                else:
+                    self.producer.produce(topic, value=value, key=key, headers=headers)
                 return
             except BufferError:  # local queue full: serve delivery reports, then retry (back-pressure)
                 self.producer.poll(0.05)
@@ -78,10 +84,14 @@ class Outputs:
         """``produce`` for many records to one topic: the high-volume agents' output loop, one Python
         call per record (the client's) instead of two."""
         produce = self.producer.produce
-        callback = self._on_delivery
+        callback = self.on_delivery
+        per_record = self.callback_per_record
         for key, value in zip(keys, values, strict=True):
             try:
-                produce(topic, value, key, on_delivery=callback)
+                if per_record:
+                    produce(topic, value, key, on_delivery=callback)
+                else:
+                    produce(topic, value, key)
             except BufferError:
                 self.produce(topic, value=value, key=key)
 
@@ -94,7 +104,7 @@ class Outputs:
             offset=message.offset(),
             error=error,
             message=text,
-            on_delivery=self._on_delivery,
+            on_delivery=self.on_delivery,
         )
 
     def wait_delivered(self, timeout_s: float) -> None:
@@ -162,18 +172,23 @@ class BatchAgentRunner:
         self._user_on_revoke = on_revoke
         self.consumer = Consumer(consumer_config(settings, group_id=group_id, **(consumer_overrides or {})))
         # Outputs only records failed deliveries, so librdkafka need not call back into Python for the
-        # successful ones (~1 us of GIL time per output on the scorer's hot path).
-        self.producer = Producer(
-            producer_config(settings, **{"delivery.report.only.error": True, **(producer_overrides or {})})
-        )
+        # successful ones (~1 us of GIL time per output on the scorer's hot path), and the callback is
+        # the producer's, not one per record.
+        self.producer = Producer(producer_config(settings, **{
+            "delivery.report.only.error": True, "on_delivery": self._on_delivery, **(producer_overrides or {})
+        }))
         self.outputs = Outputs(
             producer=self.producer,
             dead_letters=DeadLetterSink(
                 producer=self.producer, topic=settings.kafka.topic("dead-letters"), agent=agent
             ),
+            callback_per_record=False,
         )
         self.assignment: list[TopicPartition] = []
         self._last_lag_check = 0.0
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        self.outputs.on_delivery(err, msg)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment = list(partitions)

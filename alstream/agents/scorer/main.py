@@ -22,7 +22,7 @@ from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_polic
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
 from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.agents.scorer.native_threads import limit_native_threads
+from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
         stop = StopFlag()
         stop.install_signal_handlers()
     settings.kafka.require_bootstrap()
-    limit_native_threads(settings.scorer.native_threads)
+    tune_native_libraries(threads=settings.scorer.native_threads)
     serve_metrics(settings.metrics.port, settings.metrics.host)
     watcher = ModelWatcher(settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid()))
     follower = ModelFollower(settings=settings, watcher=watcher)

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer
 
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import BatchAgentRunner, Outputs, StopFlag
+from alstream.streams.batch_loop import REDELIVERIES, BatchAgentRunner, Outputs, StopFlag
 from alstream.streams.kafka_config import consumer_config, producer_config
 
 pytestmark = pytest.mark.broker
@@ -112,3 +112,49 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
         timer.cancel()
         reader.close()
     assert outputs == crashing.first_batch
+
+
+class FailsDeliveryOnce:
+    """First batch: one output to a partition that does not exist. The topic is new to the producer, so
+    produce() accepts it and the failure arrives as a delivery report once metadata is known."""
+
+    def __init__(self, out_topic: str, stop: StopFlag) -> None:
+        self.out_topic = out_topic
+        self.stop = stop
+        self.batches: list[list[str]] = []
+
+    def process(self, messages: list[Message], outputs: Outputs) -> None:
+        self.batches.append([m.key().decode() for m in messages])
+        if len(self.batches) == 1:
+            outputs.producer.produce(self.out_topic + "-unseen", value=b"lost", key=b"x", partition=999)
+        else:
+            outputs.produce_many(self.out_topic, [m.key() for m in messages], [b"done"] * len(messages))
+            self.stop.set()
+
+    def on_idle(self, outputs: Outputs) -> None:
+        pass
+
+
+def test_a_failed_delivery_replays_the_batch(topics: AlstreamSettings, group_id: str) -> None:
+    """The runner's producer reports failures through its config-level callback, not per record."""
+    source, out = topics.kafka.topic("items"), topics.kafka.topic("scores")
+    producer = Producer(producer_config(topics))
+    for i in range(5):
+        producer.produce(source, value=b"x", key=f"item-{i}", partition=0)
+    assert producer.flush(30) == 0
+
+    stop = StopFlag()
+    processor = FailsDeliveryOnce(out, stop)
+    runner = BatchAgentRunner(
+        agent="test-redeliver", settings=topics, topics=[source], group_id=group_id, processor=processor
+    )
+    assert runner.outputs.callback_per_record is False
+    timer = threading.Timer(60, stop.set)
+    timer.start()
+    try:
+        runner.run(stop)
+    finally:
+        timer.cancel()
+    assert len(processor.batches) == 2, "the failed delivery went unnoticed or the batch was not replayed"
+    assert processor.batches[1] == processor.batches[0] == [f"item-{i}" for i in range(5)]
+    assert REDELIVERIES.labels("test-redeliver")._value.get() == 1
