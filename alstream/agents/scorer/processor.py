@@ -211,7 +211,10 @@ class ScorerProcessor:
             item_ids = columns.item_ids
             n = len(keep)
         probs_list = columns.probabilities
-        has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
+        if probs_list.count(None) == n:  # the common case for embedding-only producers
+            has_prod = np.zeros(n, dtype=bool)
+        else:
+            has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
 
         # production probabilities, validated (rows that do not sum to 1 are dead-lettered)
         k_prod = len(probs_list[int(np.argmax(has_prod))]) // 4 if has_prod.any() else 0
@@ -305,8 +308,12 @@ class ScorerProcessor:
             top = np.argmax(probabilities[rows_p], axis=1)
             confidence[rows_p] = probabilities[rows_p, top]
             if classes and len(classes) == probabilities.shape[1]:
-                for i, t in zip(rows_p.tolist(), top.tolist(), strict=True):
-                    predicted[i] = classes[t]
+                names = np.array(classes, dtype=object)[top].tolist()
+                if len(rows_p) == n:
+                    predicted = names
+                else:
+                    for i, name in zip(rows_p.tolist(), names, strict=True):
+                        predicted[i] = name
 
         positions = slice_positions(item_ids, salt=self.policy.random_slice_salt)
         in_slice = positions < self.policy.random_slice_fraction
