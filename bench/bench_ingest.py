@@ -11,8 +11,9 @@ Starts an EmbeddedBroker unless KAFKA_BOOTSTRAP_SERVERS is set. Each round produ
 * SDK send_many:       the same items as dict rows (numpy vectors), then flush.
 
 Both raw clients use exactly the SDK's producer settings (idempotence, linger, batch size,
-delivery reports for failures only, queue bound), so the ratio measures the SDK's own cost. Medians over
-rounds; target: SDK columns >= 0.8 x the faster raw path. Every path runs twice per round: with a cold
+delivery reports for failures only, queue bound), so the ratio measures the SDK's own cost. The verdict
+uses the paired ratio (each round's SDK rate over the same round's faster raw rate, median over rounds);
+medians and bests per path are printed too. Target: SDK columns >= 0.8 x the faster raw path. Every path runs twice per round: with a cold
 client (created, not yet connected, when the timing starts) and with a connected one (see the comment
 in main: on Tansu the start condition alone moves throughput by ~3x, for raw and SDK alike).
 """
@@ -196,8 +197,16 @@ def main() -> None:
                   f"{bests[key]:>10,.0f} {bests[key] / best_raw_best:>6.2f} {cpu[key]:>12.2f}")
         ratio_median = medians[(mode, "SDK send_columns")] / best_raw_median
         ratio_best = bests[(mode, "SDK send_columns")] / best_raw_best
-        verdicts.append(f"  {mode:10s} SDK send_columns / faster raw path: median {ratio_median:.2f}, best-of-{args.rounds} "
-                        f"{ratio_best:.2f} (target >= 0.80): {'OK' if min(ratio_median, ratio_best) >= 0.8 else 'BELOW TARGET'}")
+        # Paired: each round's SDK rate over the faster raw rate of the same round. Rounds run minutes
+        # apart on a shared machine; pairing cancels load that changes between rounds.
+        paired = statistics.median(
+            sdk / max(raw, batch) for sdk, raw, batch in zip(
+                results[(mode, "SDK send_columns")], results[(mode, "raw produce()")],
+                results[(mode, "raw produce_batch()")], strict=True,
+            )
+        )
+        verdicts.append(f"  {mode:10s} SDK send_columns / faster raw path: paired median {paired:.2f}, median {ratio_median:.2f}, "
+                        f"best-of-{args.rounds} {ratio_best:.2f} (target >= 0.80): {'OK' if paired >= 0.8 else 'BELOW TARGET'}")
         verdicts.append(f"  {'':10s} CPU per item (whole process, broker excluded): SDK {cpu[(mode, 'SDK send_columns')]:.2f} us "
                         f"vs raw produce() {cpu[(mode, 'raw produce()')]:.2f} us")
     print("")
