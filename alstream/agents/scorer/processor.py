@@ -173,9 +173,10 @@ class ScorerProcessor:
             bad.setdefault(i, BadItem(
                 f"embedding has {emb_len[i] // 4} floats, expected {self.embedding_dim} (ingest.embedding_dim)"
             ))
-        for i, probs in enumerate(columns.probabilities):
-            if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
-                bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}"))
+        if columns.probabilities.count(None) != n:
+            for i, probs in enumerate(columns.probabilities):
+                if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
+                    bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}"))
         if columns.units.count(unit) != n:
             for i, item_unit in enumerate(columns.units):
                 if item_unit != unit:
