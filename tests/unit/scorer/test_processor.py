@@ -233,3 +233,56 @@ def test_segmentation_units_are_scored_by_hardness(settings) -> None:  # type: i
     assert got["o1"]["signal"] == "hardness" and got["o1"]["score"] == pytest.approx(0.8)
     assert got["o1"]["unit_of_work"] == "OBJECT"
     assert got["o2"]["signal"] == "random"  # no summary: the fallback, and the score says so
+
+
+def test_rows_stay_aligned_when_some_are_dead_lettered(settings) -> None:  # type: ignore[no-untyped-def]
+    """Dead-lettering rows at each stage (decode, non-finite, bad sums) must not shift later rows."""
+    from alstream.streams.testing import InMemoryMessage
+
+    rng = np.random.default_rng(5)
+    probs = {f"p-{i}": rng.dirichlet([1, 1, 1]) for i in range(6)}
+    batch = [
+        item_message(item_id, topic="t.items", embedding=rng.normal(size=DIM), probabilities=p, offset=i)
+        for i, (item_id, p) in enumerate(probs.items())
+    ]
+    batch.insert(1, InMemoryMessage("t.items", b"\x00\x01garbage", b"k", 0, 20))
+    batch.insert(3, item_message("nan", topic="t.items", embedding=[np.nan] * DIM, probabilities=[0.2, 0.3, 0.5], offset=21))
+    batch.insert(5, item_message("sum", topic="t.items", embedding=np.ones(DIM), probabilities=[0.9, 0.9, 0.9], offset=22))
+    batch.insert(6, item_message("plain", topic="t.items", embedding=np.ones(DIM), offset=23))
+    out, producer = outputs()
+    ScorerProcessor(settings=settings, policy=policy(), model=model(), clock=Clock()).process(batch, out)
+    got = {s["item_id"]: s for s in scores_of(producer)}
+    assert set(got) == set(probs) | {"plain"}
+    for item_id, p in probs.items():
+        p32 = np.asarray(p, dtype="<f4").astype(float)
+        assert got[item_id]["model_version"] == "production"
+        assert got[item_id]["score"] == pytest.approx(-(p32 * np.log(p32)).sum(), rel=1e-5), item_id
+        assert got[item_id]["predicted_class"] == CLASSES[int(np.argmax(p32))]
+    assert got["plain"]["model_version"] == "m1"
+    assert len(producer.values("t.dead-letters")) == 3
+
+
+def test_confluent_wire_format_scores_like_single_object(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With the Confluent wire format every record is read by the registry codec, not the fast path."""
+    from alstream.streams.codecs import codec_for
+    from alstream.streams.testing import InMemoryMessage
+
+    confluent = load_settings(
+        kafka={"topic_prefix": "t."}, task={"classes": CLASSES}, metrics={"port": 0},
+        ingest={"embedding_dim": DIM}, paths={"state_dir": tmp_path / "c"},
+        codec={"wire_format": "confluent", "schema_registry_url": "mock://scorer-test"},
+    )
+    single = items(12, with_probs=True)
+    item_codec = codec_for("items", confluent)
+    converted = [
+        InMemoryMessage(m.topic(), item_codec.encode(SingleObjectCodec("items").decode(m.value())), m.key(), 0, m.offset())
+        for m in single
+    ]
+    out, producer = outputs()
+    ScorerProcessor(settings=settings, policy=policy(), model=model(), clock=Clock()).process(single, out)
+    expected = {s["item_id"]: s["score"] for s in scores_of(producer)}
+    out, producer = outputs()
+    ScorerProcessor(settings=confluent, policy=policy(), model=model(), clock=Clock()).process(converted, out)
+    scores_codec = codec_for("scores", confluent)
+    got = {s["item_id"]: s["score"] for s in (scores_codec.decode(v) for v in producer.values("t.scores"))}
+    assert got == expected and len(got) == 12
