@@ -8,6 +8,7 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from alstream.settings import AlstreamSettings
+from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.kafka_config import consumer_config
 
 
@@ -17,11 +18,14 @@ def dump(settings: AlstreamSettings, base: str, *, timeout_s: float = 60.0) -> l
     consumer = Consumer(consumer_config(settings, group_id=f"checker-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False}))
     try:
         partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-        ends = {}
+        lows, listed = {}, {}
         for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            if high > low:
-                ends[p] = high
+            lows[p], listed[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+        # The broker's ListOffsets answer can stop short of the end (Tansu under-reports it). Reading only
+        # that far keeps the partition's last records whenever one consume() happens to return the whole
+        # last batch, and misses them otherwise; missed assignments show up as candidates "neither
+        # assigned nor pooled", losses that are not.
+        ends = {p: end for (_, p), end in read_end_offsets(settings, listed, timeout_s=timeout_s).items() if end > lows[p]}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         out: list[Message] = []
         done: dict[int, int] = {}

@@ -23,13 +23,14 @@ import numpy as np
 
 from alstream.agents.scorer.item_decoding import FastItemDecoder, read_long
 from alstream.agents.scorer.score_encoding import UNITS
+from alstream.streams.codecs import SINGLE_OBJECT_HEADER
 from alstream.streams.exceptions import DecodeError, TruncatedRecord
 
 # The longest event_time varint the vectorised pass accepts: 9 bytes hold 63 bits, every
 # millisecond timestamp a producer can send. Longer (valid but odd) varints take the per-record path.
 _MAX_TAIL = 9
 _TAIL_COLUMNS = np.arange(_MAX_TAIL)
-_HEADER_COLUMNS = np.arange(10)
+_HEADER_COLUMNS = np.arange(SINGLE_OBJECT_HEADER)
 _UNIT_NAMES = np.array(UNITS, dtype=object)
 
 
@@ -161,9 +162,9 @@ class BatchItemDecoder:
             return pos + 2 - one, raw >> 1, ok
 
         header = data[np.minimum(starts[:, None] + _HEADER_COLUMNS, last)] == self._header
-        ok = (lengths > 10) & header.all(axis=1)
+        ok = (lengths > SINGLE_OBJECT_HEADER) & header.all(axis=1)
 
-        id_start, id_len, good = length_at(starts + 10)
+        id_start, id_len, good = length_at(starts + SINGLE_OBJECT_HEADER)
         ok &= good
         source_start, source_len, good = length_at(id_start + id_len)
         ok &= good
@@ -223,7 +224,8 @@ class BatchItemDecoder:
         embeddings = [joined[x:y] for x, y in spans(emb_start, emb_len)]
         units = _UNIT_NAMES[(unit if every else unit[rows]) >> 1].tolist()
         if every:
-            columns.item_ids, columns.embeddings, columns.units = item_ids, embeddings, units  # type: ignore[assignment]
+            columns.item_ids = item_ids  # type: ignore[assignment]
+            columns.embeddings, columns.units = embeddings, units
         else:
             for j, i in enumerate(rows.tolist()):
                 columns.item_ids[i] = item_ids[j]  # type: ignore[assignment]
@@ -236,7 +238,8 @@ class BatchItemDecoder:
         for i in np.flatnonzero(ok & has_probs).tolist():
             columns.probabilities[i] = joined[int(probs_start[i]) : int(probs_start[i] + probs_len[i])]
         for i in np.flatnonzero(ok & has_parent).tolist():  # not used, but must be UTF-8 like every string
-            ok[i] = _utf8_or_none(joined[int(parent_start[i]) : int(parent_start[i] + parent_len[i])]) is not None
+            parent = joined[int(parent_start[i]) : int(parent_start[i] + parent_len[i])]
+            ok[i] = _utf8_or_none(parent) is not None
         for i in np.flatnonzero(ok & has_uri).tolist():
             columns.uris[i] = _utf8_or_none(joined[int(uri_start[i]) : int(uri_start[i] + uri_len[i])])
             ok[i] = columns.uris[i] is not None

@@ -176,7 +176,8 @@ class ScorerProcessor:
         if columns.probabilities.count(None) != n:
             for i, probs in enumerate(columns.probabilities):
                 if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
-                    bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {k or 'the task classes'}"))
+                    expected = k or "the task classes"
+                    bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {expected}"))
         if columns.units.count(unit) != n:
             for i, item_unit in enumerate(columns.units):
                 if item_unit != unit:

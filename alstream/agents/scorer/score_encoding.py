@@ -12,6 +12,7 @@ to the generic codec if they ever differ (e.g. after a schema change this module
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,25 +51,12 @@ class ScoreEncoder:
         confidence: np.ndarray | None,
         scored_at_ms: int,
     ) -> list[bytes]:
+        shared = {
+            "signal": signal, "policy_version": policy_version, "model_version": model_version,
+            "unit_of_work": unit_of_work, "scored_at": scored_at_ms,
+        }
         if not self.fast:
-            return [
-                self.codec.encode(
-                    {
-                        "item_id": item_ids[i],
-                        "score": float(scores[i]),
-                        "signal": signal,
-                        "policy_version": policy_version,
-                        "model_version": model_version,
-                        "unit_of_work": unit_of_work,
-                        "in_random_slice": bool(in_slice[i]),
-                        "is_qa_gold": bool(is_gold[i]),
-                        "predicted_class": predicted[i],
-                        "confidence": None if confidence is None or np.isnan(confidence[i]) else float(confidence[i]),
-                        "scored_at": scored_at_ms,
-                    }
-                )
-                for i in range(len(item_ids))
-            ]
+            return self._encode_generic(shared, item_ids, scores, in_slice, is_gold, predicted, confidence)
         middle = (
             avro_string(signal)
             + avro_string(policy_version)
@@ -81,15 +69,7 @@ class ScoreEncoder:
             return []
         id_len = np.fromiter(map(len, raw_ids), dtype=np.int64, count=n)
         if id_len.max() >= 8192:  # a three-byte length prefix: rare enough for the generic codec
-            self.fast = False
-            try:
-                return self.encode_batch(
-                    item_ids=item_ids, scores=scores, signal=signal, policy_version=policy_version,
-                    model_version=model_version, unit_of_work=unit_of_work, in_slice=in_slice, is_gold=is_gold,
-                    predicted=predicted, confidence=confidence, scored_at_ms=scored_at_ms,
-                )
-            finally:
-                self.fast = True
+            return self._encode_generic(shared, item_ids, scores, in_slice, is_gold, predicted, confidence)
         labels = {label: code for code, label in enumerate(dict.fromkeys(predicted))}
         label_code = np.fromiter(map(labels.__getitem__, predicted), dtype=np.int64, count=n)
         label_bytes = [b"\x00" if label is None else b"\x02" + avro_string(label) for label in labels]
@@ -99,12 +79,13 @@ class ScoreEncoder:
         tail = zigzag_varint(scored_at_ms)
 
         # Every record's length, then its fields written at their offsets into one buffer, column by column.
-        length = 10 + 1 + two_byte_prefix + id_len + 8 + len(middle) + 2 + label_len + 1 + 4 * has_conf + len(tail)
+        fixed = len(self.header) + 1 + 8 + len(middle) + 2 + 1 + len(tail)  # header, prefix, score, ..., null/some
+        length = fixed + two_byte_prefix + id_len + label_len + 4 * has_conf
         end = np.cumsum(length)
         start = end - length
         out = np.empty(int(end[-1]), dtype=np.uint8)
         _put(out, start, self.header)
-        pos = start + 10
+        pos = start + len(self.header)
         doubled = id_len << 1
         out[pos] = np.where(two_byte_prefix, (doubled & 0x7F) | 0x80, doubled)
         out[pos[two_byte_prefix] + 1] = doubled[two_byte_prefix] >> 7
@@ -132,6 +113,30 @@ class ScoreEncoder:
         _put(out, pos, tail)
         blob = out.tobytes()
         return [blob[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)]
+
+    def _encode_generic(
+        self,
+        shared: dict[str, Any],
+        item_ids: Sequence[str],
+        scores: np.ndarray,
+        in_slice: np.ndarray,
+        is_gold: np.ndarray,
+        predicted: Sequence[str | None],
+        confidence: np.ndarray | None,
+    ) -> list[bytes]:
+        """Through fastavro, record by record; ``shared`` holds the fields every record has in common."""
+        return [
+            self.codec.encode({
+                **shared,
+                "item_id": item_ids[i],
+                "score": float(scores[i]),
+                "in_random_slice": bool(in_slice[i]),
+                "is_qa_gold": bool(is_gold[i]),
+                "predicted_class": predicted[i],
+                "confidence": None if confidence is None or np.isnan(confidence[i]) else float(confidence[i]),
+            })
+            for i in range(len(item_ids))
+        ]
 
     def self_check(self) -> bool:
         """Compare the fast path with the generic codec on a sample; disable it if they differ."""
