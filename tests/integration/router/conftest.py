@@ -22,14 +22,17 @@ from alstream.streams.kafka_config import producer_config
 CLASSES = '["cat","dog","fox"]'
 
 
-def start_router(log_file: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """The router as a subprocess; ALSTREAM_TEST_ROUTER_LOG_LEVEL=INFO keeps its restore and rebalance
-    lines in the log when chasing a flaky run."""
-    env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, **(extra_env or {})}
+def start_router(
+    log_file: Path, extra_env: dict[str, str] | None = None, *, log_level: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The router as a subprocess; ``log_level`` (or ALSTREAM_TEST_ROUTER_LOG_LEVEL) INFO keeps its
+    restore and rebalance lines in the log when chasing a flaky run."""
+    # unbuffered: a SIGKILLed or exiting router keeps every line it logged
+    env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with log_file.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "alstream.cli.main", "agent", "router",
-             "--log-level", os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING")],
+             "--log-level", log_level or os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING")],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 
@@ -57,14 +60,21 @@ def produce_candidates(settings: AlstreamSettings, records: list[dict[str, Any]]
     assert producer.flush(30) == 0
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2, log_file: Path | None = None
+) -> Any:
+    """Poll ``predicate``; on timeout, fail with the tail of ``log_file`` (CI keeps no files, only output)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    tail = ""
+    if log_file is not None and log_file.exists():
+        lines = [line for line in log_file.read_text(errors="replace").splitlines() if not line.startswith("%")]
+        tail = f"\n--- last lines of {log_file.name} ---\n" + "\n".join(lines[-80:])
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{tail}")
 
 
 class Kit:

@@ -74,21 +74,23 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(topics: AlstreamSettings
     truth.write_text("item_id,label\n" + "".join(f"{c['item_id']},dog\n" for c in items))
     kit.produce_candidates(settings, items)
 
-    router = kit.start_router(tmp_path / "router.log", env)
+    router_log = tmp_path / "router.log"
+    # INFO: a failure then shows the restores and rebalances in its message
+    router = kit.start_router(router_log, env, log_level="INFO")
     annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
     assignments = TopicReader(settings, "assignments")
     try:
         kit.wait_for(lambda: len(assignments.read("assignment_id")) >= 8, timeout_s=90,
-                     what="assignments before the crash")
+                     what="assignments before the crash", log_file=router_log)
         router.send_signal(signal.SIGKILL)
         router.wait(timeout=10)
         more = [kit.candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(5)]
         kit.produce_candidates(settings, more)  # arrives while the router is down
         truth.write_text(truth.read_text() + "".join(f"{c['item_id']},cat\n" for c in more))
-        router = kit.start_router(tmp_path / "router.log", env)
+        router = kit.start_router(router_log, env, log_level="INFO")
         all_items = {c["item_id"] for c in items + more}
         kit.wait_for(lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
-                     timeout_s=120, what="every candidate assigned after the restart")
+                     timeout_s=120, what="every candidate assigned after the restart", log_file=router_log)
     finally:
         for process in annotators:
             kit.stop(process)
