@@ -20,7 +20,7 @@ import numpy as np
 
 from alstream.ingest.validation import UNITS, PreparedBatch
 from alstream.streams.avro_bytes import avro_length as _length, avro_string as _string, zigzag_varint
-from alstream.streams.codecs import ConfluentCodec, RecordCodec, SingleObjectCodec
+from alstream.streams.codecs import RecordCodec, header_of
 from alstream.streams.schemas import default_catalog
 
 # CRC-64-AVRO fingerprint of the items schema this encoder implements.
@@ -93,13 +93,6 @@ def _splitter(size: int, count: int) -> struct.Struct:
 
 def _constant(raw: bytes, n: int) -> np.ndarray:
     return np.broadcast_to(np.frombuffer(raw, dtype=np.uint8), (n, len(raw)))
-
-
-def header_of(codec: RecordCodec) -> bytes | None:
-    """The bytes every record of ``codec`` starts with, when the wire format has a constant header."""
-    if isinstance(codec, (SingleObjectCodec, ConfluentCodec)):
-        return codec.header
-    return None
 
 
 class ItemEncoder:

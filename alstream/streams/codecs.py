@@ -235,6 +235,16 @@ class ConfluentCodec:
         return [self.decode(value) for value in values]
 
 
+def header_of(codec: RecordCodec) -> bytes | None:
+    """The bytes every record of ``codec`` starts with, when the wire format has a constant header.
+
+    The hand-written encoders (items, scores) write that header, then an Avro body they build faster
+    than fastavro; the body is the same in both wire formats."""
+    if isinstance(codec, (SingleObjectCodec, ConfluentCodec)):
+        return codec.header
+    return None
+
+
 def codec_for(
     topic_key: str,
     settings: AlstreamSettings,

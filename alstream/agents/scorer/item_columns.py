@@ -123,7 +123,7 @@ class BatchItemDecoder:
         columns = ItemColumns.empty(n)
         if n == 0:
             return columns
-        present = [b"" if v is None else v for v in values]
+        present = values if values.count(None) == 0 else [b"" if v is None else v for v in values]
         fast = self._vectorised(present, columns) if self._header is not None else np.zeros(n, dtype=bool)
         for i in np.flatnonzero(~fast).tolist():
             value = values[i]

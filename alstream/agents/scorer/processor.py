@@ -18,6 +18,7 @@ import operator
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,10 +56,15 @@ PRODUCTION = "production"
 NO_MODEL = "none"
 
 
-def _take(keep: np.ndarray, *lists: list[Any], arrays: tuple[np.ndarray, ...] = ()) -> tuple[Any, ...]:
-    """The parallel per-row ``lists`` and ``arrays``, filtered to the row indices in ``keep``."""
-    kept = keep.tolist()
-    return (*([seq[i] for i in kept] for seq in lists), *(a[keep] for a in arrays))
+@dataclass
+class _ValidBatch:
+    """The items of one batch that passed every check, row ``i`` of each field being item ``i``."""
+
+    messages: list[Any]
+    columns: ItemColumns
+    embeddings: np.ndarray  # (n, dim) float32
+    production: np.ndarray | None  # (n, k) production-model probabilities, NaN rows where absent
+    has_production: np.ndarray  # (n,) bool
 
 
 class ScorerProcessor:
@@ -88,14 +94,12 @@ class ScorerProcessor:
         self.candidates_topic = settings.kafka.topic("candidates")
         if settings.codec.wire_format == "single-object":
             row_decoder: Any = FastItemDecoder(codec=SingleObjectCodec("items", raw_timestamps=True))
-            self.score_encoder: ScoreEncoder | None = ScoreEncoder(codec=SingleObjectCodec("scores"))
-            if not self.score_encoder.self_check():
-                log.warning("fast score encoder disagrees with the Avro codec: using the generic codec")
         else:
             row_decoder = codec_for("items", settings)
-            self.score_encoder = None
         self.items_decoder = BatchItemDecoder(row_decoder=row_decoder)
-        self.scores_codec = codec_for("scores", settings)
+        self.score_encoder = ScoreEncoder(codec=codec_for("scores", settings))
+        if not self.score_encoder.self_check():
+            log.warning("fast score encoder disagrees with the Avro codec: encoding scores with the generic codec")
         self.candidates_codec = codec_for("candidates", settings)
         self.failure_bank = failure_bank
         extra = {"bank": failure_bank} if policy.signal.name == "failure_distance" and failure_bank is not None else {}
@@ -118,9 +122,9 @@ class ScorerProcessor:
     def process(self, messages: list[Any], outputs: Any) -> None:
         started = time.perf_counter()
         self._housekeeping()
-        messages, columns = self._decode(messages, outputs)
-        if messages:
-            self._score(messages, columns, outputs)
+        batch = self._validate(messages, outputs)
+        if batch is not None:
+            self._score(batch, outputs)
         BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def on_idle(self, outputs: Any) -> None:
@@ -160,20 +164,27 @@ class ScorerProcessor:
 
     # ----------------------------------------------------------------- decode and validate
 
-    def _decode(self, messages: list[Any], outputs: Any) -> tuple[list[Any], ItemColumns]:
-        """The batch's items as columns; records that fail to decode or validate go to dead letters."""
+    def _validate(self, messages: list[Any], outputs: Any) -> _ValidBatch | None:
+        """Decode the batch and check every item once; refused items go to dead letters in one pass.
+
+        One stage, so the scorer drops rows once: decode errors, a wrong embedding length, probabilities
+        of the wrong width, another unit of work, a non-finite embedding, production probabilities that
+        do not sum to 1. The first problem found for a row is the one its dead letter names.
+        """
         columns = self.items_decoder.decode_batch(list(map(_VALUE, messages)))
+        n = len(messages)
         bad: dict[int, BaseException] = dict(columns.errors)
         emb_bytes = 4 * self.embedding_dim
         k = len(self.task_classes) or (len(self.model.classes) if self.model else 0)
         unit = self.policy.unit_of_work
-        n = len(messages)
         emb_len = np.fromiter(map(len, columns.embeddings), dtype=np.int64, count=n)
-        for i in np.flatnonzero(emb_len != emb_bytes).tolist():
+        wrong_length = emb_len != emb_bytes
+        for i in np.flatnonzero(wrong_length).tolist():
             bad.setdefault(i, BadItem(
                 f"embedding has {emb_len[i] // 4} floats, expected {self.embedding_dim} (ingest.embedding_dim)"
             ))
-        if columns.probabilities.count(None) != n:
+        all_absent = columns.probabilities.count(None) == n  # the common case for embedding-only producers
+        if not all_absent:
             for i, probs in enumerate(columns.probabilities):
                 if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
                     expected = k or "the task classes"
@@ -185,64 +196,70 @@ class ScorerProcessor:
                         f"unit of work {item_unit} differs from the policy's {unit}: a policy scores one unit of "
                         "work; route other units to a scorer with their own policy"
                     ))
-        if not bad:
-            return messages, columns
-        for i in sorted(bad):
-            outputs.dead_letter(messages[i], bad[i], str(bad[i]))
-        keep = [i for i in range(n) if i not in bad]
-        return [messages[i] for i in keep], columns.take(keep)
 
-    # ----------------------------------------------------------------- scoring
-
-    def _score(self, messages: list[Any], columns: ItemColumns, outputs: Any) -> None:
-        n = len(messages)
-        item_ids = columns.item_ids
-        embeddings = np.frombuffer(b"".join(columns.embeddings), dtype="<f4").reshape(n, self.embedding_dim)
+        # Rows of another length (refused above) read as zeros, so the matrix keeps one row per item.
+        parts = columns.embeddings
+        if wrong_length.any():
+            parts = [e if len(e) == emb_bytes else bytes(emb_bytes) for e in parts]
+        embeddings = np.frombuffer(b"".join(parts), dtype="<f4").reshape(n, self.embedding_dim)
         finite = np.isfinite(embeddings).all(axis=1)
         if not finite.all():
             # A NaN / infinite vector would make every model raise: dead-letter it, or it is a poison
             # pill that crash-loops the scorer on every replay.
             for i in np.flatnonzero(~finite).tolist():
-                outputs.dead_letter(messages[i], BadItem("non-finite embedding"),
-                                    "embedding holds NaN or infinity; producers must send finite numbers")
-            keep = np.flatnonzero(finite)
-            if not keep.size:
-                return
-            columns = columns.take(keep.tolist())
-            messages, embeddings = _take(keep, messages, arrays=(embeddings,))
-            item_ids = columns.item_ids
-            n = len(keep)
-        probs_list = columns.probabilities
-        if probs_list.count(None) == n:  # the common case for embedding-only producers
-            has_prod = np.zeros(n, dtype=bool)
-        else:
-            has_prod = np.fromiter((p is not None for p in probs_list), dtype=bool, count=n)
+                bad.setdefault(i, BadItem("embedding holds NaN or infinity; producers must send finite numbers"))
 
-        # production probabilities, validated (rows that do not sum to 1 are dead-lettered)
-        k_prod = len(probs_list[int(np.argmax(has_prod))]) // 4 if has_prod.any() else 0
-        if has_prod.any():
-            widths = {len(p) for p in probs_list if p is not None}
-            if len(widths) > 1:  # no task classes configured and items disagree: keep the majority width
-                k_prod = max(widths, key=lambda w: sum(1 for p in probs_list if p is not None and len(p) == w)) // 4
-            prod = np.full((n, k_prod), np.nan)
-            ok_width = np.fromiter((p is not None and len(p) == 4 * k_prod for p in probs_list), dtype=bool, count=n)
-            idx = np.flatnonzero(ok_width)
-            prod[idx] = np.frombuffer(b"".join(probs_list[i] for i in idx), dtype="<f4").reshape(len(idx), k_prod)
-            sums = prod.sum(axis=1)
-            bad = has_prod & (~ok_width | ~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance))
-            if bad.any():
-                for i in np.flatnonzero(bad).tolist():
-                    outputs.dead_letter(messages[i], BadItem("bad probabilities"),
-                                        f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})")
-                keep = np.flatnonzero(~bad)
-                if not keep.size:
-                    return
-                columns = columns.take(keep.tolist())
-                messages, embeddings, has_prod, prod = _take(keep, messages, arrays=(embeddings, has_prod, prod))
-                item_ids = columns.item_ids
-                n = len(keep)
-        else:
-            prod = None
+        has_prod = np.zeros(n, dtype=bool)
+        prod = None
+        if not all_absent:
+            has_prod = np.fromiter(
+                (p is not None and i not in bad for i, p in enumerate(columns.probabilities)), dtype=bool, count=n
+            )
+            if has_prod.any():
+                prod = self._production_probabilities(columns.probabilities, has_prod, bad)
+
+        if bad:
+            for i in sorted(bad):
+                outputs.dead_letter(messages[i], bad[i], str(bad[i]))
+            keep = [i for i in range(n) if i not in bad]
+            if not keep:
+                return None
+            rows = np.asarray(keep)
+            messages, columns, embeddings = [messages[i] for i in keep], columns.take(keep), embeddings[rows]
+            has_prod = has_prod[rows]
+            prod = prod[rows] if prod is not None else None
+        return _ValidBatch(messages=messages, columns=columns, embeddings=embeddings, production=prod,
+                           has_production=has_prod)
+
+    def _production_probabilities(
+        self, probs_list: list[bytes | None], has_prod: np.ndarray, bad: dict[int, BaseException]
+    ) -> np.ndarray:
+        """The production model's probabilities as an (n, k) matrix (NaN rows where absent); rows that are
+        not k non-negative values summing to 1 are added to ``bad``."""
+        rows = np.flatnonzero(has_prod).tolist()
+        widths = [len(probs_list[i]) for i in rows]  # type: ignore[arg-type]
+        # every width is k when task classes are configured; else items may disagree: keep the majority width
+        k_prod = max(set(widths), key=widths.count) // 4
+        prod = np.full((len(probs_list), k_prod), np.nan)
+        ok = [i for i, width in zip(rows, widths, strict=True) if width == 4 * k_prod]
+        values = b"".join(probs_list[i] for i in ok)  # type: ignore[misc]
+        prod[ok] = np.frombuffer(values, dtype="<f4").reshape(len(ok), k_prod)
+        sums = prod.sum(axis=1)
+        # a row of another width stayed NaN: its sum is NaN, which fails the tolerance check too
+        refused = has_prod & (~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance))
+        for i in np.flatnonzero(refused).tolist():
+            bad.setdefault(i, BadItem(
+                f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})"
+            ))
+        return prod
+
+    # ----------------------------------------------------------------- scoring
+
+    def _score(self, batch: _ValidBatch, outputs: Any) -> None:
+        messages, columns, embeddings = batch.messages, batch.columns, batch.embeddings
+        prod, has_prod = batch.production, batch.has_production
+        n = len(messages)
+        item_ids = columns.item_ids
 
         model = self.model
         needs = self.signal.needs
@@ -255,15 +272,14 @@ class ScorerProcessor:
         probabilities: np.ndarray | None = None
         version = np.full(n, NO_MODEL, dtype=object)
         classes: list[str] = self.task_classes or (model.classes if model else [])
-        if prod is not None or committee_mean is not None:
-            width = committee_mean.shape[1] if committee_mean is not None else prod.shape[1]  # type: ignore[union-attr]
-            probabilities = np.full((n, width), np.nan)
-            if committee_mean is not None:
-                probabilities[:] = committee_mean
-                version[:] = model.version  # type: ignore[union-attr]
-            if prod is not None and prod.shape[1] == width:
-                probabilities[has_prod] = prod[has_prod]
-                version[has_prod] = PRODUCTION
+        if committee_mean is not None:
+            probabilities = committee_mean  # a fresh array: rows with production probabilities overwrite it
+            version[:] = model.version  # type: ignore[union-attr]
+        elif prod is not None:
+            probabilities = np.full(prod.shape, np.nan)
+        if prod is not None and probabilities is not None and prod.shape[1] == probabilities.shape[1]:
+            probabilities[has_prod] = prod[has_prod]
+            version[has_prod] = PRODUCTION
         has_probs = version != NO_MODEL
 
         # which rows the policy's signal can score
@@ -282,12 +298,13 @@ class ScorerProcessor:
 
         scores = np.zeros(n, dtype=np.float64)
         if can.any():
-            sel = np.flatnonzero(can)
+            whole = bool(can.all())  # the common case: views of the whole batch, no row copies
+            sel: Any = slice(None) if whole else np.flatnonzero(can)
             kwargs: dict[str, Any] = dict(
                 probabilities=probabilities[sel] if probabilities is not None else None,
                 committee=[m[sel] for m in committee] if committee else None,
                 embeddings=embeddings[sel],
-                item_ids=[item_ids[i] for i in sel],
+                item_ids=item_ids if whole else [item_ids[i] for i in sel],
             )
             if needs == "hardness":
                 kwargs["hardness"] = hardness[sel]
@@ -372,38 +389,26 @@ class ScorerProcessor:
     def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
                         version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
                         predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
-        signal_names = (self.signal.name, self.fallback.name)
-        if bool(can.all() or not can.any()) and bool((version == version[0]).all()):  # the common case: one group
-            groups = {(signal_names[0] if can[0] else signal_names[1], str(version[0])): list(range(len(item_ids)))}
+        # One encoder call per (signal, model version) group; None stands for the whole batch (the common case).
+        signal_of = (self.fallback.name, self.signal.name)  # indexed by "the policy's signal could score it"
+        groups: dict[tuple[str, str], list[int] | None]
+        if bool(can.all() or not can.any()) and bool((version == version[0]).all()):
+            groups = {(signal_of[bool(can[0])], str(version[0])): None}
         else:
             groups = {}
             for i, (c, v) in enumerate(zip(can.tolist(), version.tolist(), strict=True)):
-                groups.setdefault((signal_names[0] if c else signal_names[1], str(v)), []).append(i)
-        topic = self.scores_topic
+                groups.setdefault((signal_of[c], str(v)), []).append(i)  # type: ignore[union-attr]
         for (signal, model_version), members in groups.items():
-            whole = len(members) == len(item_ids)
-            idx = slice(None) if whole else np.asarray(members)
-            ids = item_ids if whole else [item_ids[i] for i in members]
-            if self.score_encoder is not None:
-                values = self.score_encoder.encode_batch(
-                    item_ids=ids, scores=scores[idx], signal=signal, policy_version=self.policy.version,
-                    model_version=model_version, unit_of_work=self.policy.unit_of_work, in_slice=in_slice[idx],
-                    is_gold=is_gold[idx], predicted=predicted if whole else [predicted[i] for i in members],
-                    confidence=confidence[idx], scored_at_ms=now_ms,
-                )
-            else:
-                values = [
-                    self.scores_codec.encode({
-                        "item_id": item_ids[i], "score": float(scores[i]), "signal": signal,
-                        "policy_version": self.policy.version, "model_version": model_version,
-                        "unit_of_work": self.policy.unit_of_work, "in_random_slice": bool(in_slice[i]),
-                        "is_qa_gold": bool(is_gold[i]), "predicted_class": predicted[i],
-                        "confidence": None if np.isnan(confidence[i]) else float(confidence[i]), "scored_at": now_ms,
-                    })
-                    for i in members
-                ]
-            outputs.produce_many(topic, ids, values)
-            ITEMS_SCORED.labels(signal).inc(len(members))
+            idx: Any = slice(None) if members is None else np.asarray(members)
+            ids = item_ids if members is None else [item_ids[i] for i in members]
+            values = self.score_encoder.encode_batch(
+                item_ids=ids, scores=scores[idx], signal=signal, policy_version=self.policy.version,
+                model_version=model_version, unit_of_work=self.policy.unit_of_work, in_slice=in_slice[idx],
+                is_gold=is_gold[idx], predicted=predicted if members is None else [predicted[i] for i in members],
+                confidence=confidence[idx], scored_at_ms=now_ms,
+            )
+            outputs.produce_many(self.scores_topic, ids, values)
+            ITEMS_SCORED.labels(signal).inc(len(ids))
 
     def _observe(self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]) -> None:
         self._recent.append((len(scores), int(in_slice.sum())))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from alstream.streams.avro_bytes import avro_string, zigzag_varint
-from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.codecs import RecordCodec, header_of
 
 UNITS = ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")
 
@@ -29,12 +29,17 @@ def _put(out: np.ndarray, positions: np.ndarray, constant: bytes) -> None:
 
 
 class ScoreEncoder:
-    """Encodes batches of scores sharing signal / policy / model / unit into single-object Avro bytes."""
+    """Encodes batches of scores sharing signal / policy / model / unit, in ``codec``'s wire format.
 
-    def __init__(self, *, codec: SingleObjectCodec) -> None:
+    The fast path writes ``codec``'s header and the Avro body itself; without a constant header, or
+    when :meth:`self_check` finds a difference, every record goes through ``codec.encode``.
+    """
+
+    def __init__(self, *, codec: RecordCodec) -> None:
         self.codec = codec
-        self.header = codec.header
-        self.fast = True
+        header = header_of(codec)
+        self.header = header or b""
+        self.fast = header is not None
 
     def encode_batch(
         self,
@@ -153,6 +158,8 @@ class ScoreEncoder:
             confidence=np.array([0.5, np.nan], dtype=np.float32),
             scored_at_ms=1_764_000_000_123,
         )
+        if not self.fast:
+            return False
         fast = self.encode_batch(**kwargs)  # type: ignore[arg-type]
         self.fast = False
         slow = self.encode_batch(**kwargs)  # type: ignore[arg-type]

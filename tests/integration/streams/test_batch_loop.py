@@ -7,12 +7,14 @@ it again, and does not see again the batch that completed before the failure.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer
+from prometheus_client import REGISTRY
 
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import REDELIVERIES, BatchAgentRunner, Outputs, StopFlag
+from alstream.streams.batch_loop import BatchAgentRunner, Outputs, StopFlag
 from alstream.streams.kafka_config import consumer_config, producer_config
 
 pytestmark = pytest.mark.broker
@@ -22,7 +24,31 @@ class Boom(RuntimeError):
     pass
 
 
-class FailsOnSecondBatch:
+class Processor:
+    """Base of the test processors: nothing to do when a poll returns nothing."""
+
+    def on_idle(self, outputs: Outputs) -> None:
+        pass
+
+
+def produce_keys(settings: AlstreamSettings, topic: str, keys: list[str], **kwargs: Any) -> None:
+    producer = Producer(producer_config(settings))
+    for key in keys:
+        producer.produce(topic, value=b"x", key=key, **kwargs)
+    assert producer.flush(30) == 0
+
+
+def run_until_stopped(runner: BatchAgentRunner, stop: StopFlag, timeout_s: float = 60) -> None:
+    """Run until ``stop`` is set; set it after ``timeout_s`` so a broken test fails instead of hanging."""
+    timer = threading.Timer(timeout_s, stop.set)
+    timer.start()
+    try:
+        runner.run(stop)
+    finally:
+        timer.cancel()
+
+
+class FailsOnSecondBatch(Processor):
     def __init__(self, out_topic: str) -> None:
         self.out_topic = out_topic
         self.first_batch: set[str] = set()
@@ -40,11 +66,8 @@ class FailsOnSecondBatch:
         self.failed_batch = ids
         raise Boom("processor crashed mid-run")
 
-    def on_idle(self, outputs: Outputs) -> None:
-        pass
 
-
-class Collects:
+class Collects(Processor):
     def __init__(self, stop: StopFlag, expected: int) -> None:
         self.stop = stop
         self.expected = expected
@@ -55,42 +78,25 @@ class Collects:
         if len(self.seen) >= self.expected:
             self.stop.set()
 
-    def on_idle(self, outputs: Outputs) -> None:
-        pass
-
 
 def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, group_id: str) -> None:
     source, out = topics.kafka.topic("items"), topics.kafka.topic("scores")
-    producer = Producer(producer_config(topics))
     all_ids = {f"item-{i}" for i in range(10)}
-    for item_id in sorted(all_ids):
-        producer.produce(source, value=b"x", key=item_id)
-    assert producer.flush(30) == 0
+    produce_keys(topics, source, sorted(all_ids))
 
     crashing = FailsOnSecondBatch(out)
     first = BatchAgentRunner(
         agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=crashing, batch_size=3
     )
-    guard = StopFlag()
-    timer = threading.Timer(60, guard.set)
-    timer.start()
-    try:
-        with pytest.raises(Boom):
-            first.run(guard)
-    finally:
-        timer.cancel()
+    with pytest.raises(Boom):
+        run_until_stopped(first, StopFlag())
     assert crashing.first_batch and crashing.failed_batch
     assert len(crashing.first_batch) <= 3
 
     stop = StopFlag()
     collector = Collects(stop, expected=len(all_ids) - len(crashing.first_batch))
     second = BatchAgentRunner(agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=collector)
-    timer = threading.Timer(60, stop.set)
-    timer.start()
-    try:
-        second.run(stop)
-    finally:
-        timer.cancel()
+    run_until_stopped(second, stop)
     seen = set(collector.seen)
     assert crashing.failed_batch <= seen, "the batch that failed was lost"
     assert seen | crashing.first_batch == all_ids
@@ -114,7 +120,7 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
     assert outputs == crashing.first_batch
 
 
-class FailsDeliveryOnce:
+class FailsDeliveryOnce(Processor):
     """First batch: one output to a partition that does not exist. The topic is new to the producer, so
     produce() accepts it and the failure arrives as a delivery report once metadata is known."""
 
@@ -131,17 +137,11 @@ class FailsDeliveryOnce:
             outputs.produce_many(self.out_topic, [m.key() for m in messages], [b"done"] * len(messages))
             self.stop.set()
 
-    def on_idle(self, outputs: Outputs) -> None:
-        pass
-
 
 def test_a_failed_delivery_replays_the_batch(topics: AlstreamSettings, group_id: str) -> None:
     """The runner's producer reports failures through its config-level callback, not per record."""
     source, out = topics.kafka.topic("items"), topics.kafka.topic("scores")
-    producer = Producer(producer_config(topics))
-    for i in range(5):
-        producer.produce(source, value=b"x", key=f"item-{i}", partition=0)
-    assert producer.flush(30) == 0
+    produce_keys(topics, source, [f"item-{i}" for i in range(5)], partition=0)
 
     stop = StopFlag()
     processor = FailsDeliveryOnce(out, stop)
@@ -149,12 +149,7 @@ def test_a_failed_delivery_replays_the_batch(topics: AlstreamSettings, group_id:
         agent="test-redeliver", settings=topics, topics=[source], group_id=group_id, processor=processor
     )
     assert runner.outputs.callback_per_record is False
-    timer = threading.Timer(60, stop.set)
-    timer.start()
-    try:
-        runner.run(stop)
-    finally:
-        timer.cancel()
+    run_until_stopped(runner, stop)
     assert len(processor.batches) == 2, "the failed delivery went unnoticed or the batch was not replayed"
     assert processor.batches[1] == processor.batches[0] == [f"item-{i}" for i in range(5)]
-    assert REDELIVERIES.labels("test-redeliver")._value.get() == 1
+    assert REGISTRY.get_sample_value("alstream_agent_batch_retries_total", {"agent": "test-redeliver"}) == 1

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import corrupt, item_records  # noqa: E402
 
 from alstream.agents.scorer.item_columns import BatchItemDecoder, ItemColumns
 from alstream.agents.scorer.item_decoding import FastItemDecoder
@@ -18,23 +23,6 @@ CODEC = SingleObjectCodec("items", raw_timestamps=True)
 ROW = FastItemDecoder(codec=CODEC)
 BATCH = BatchItemDecoder(row_decoder=ROW)
 COLUMNS = ("item_id", "unit_of_work", "embedding", "probabilities", "hardness", "uri", "metadata")
-
-records = st.fixed_dictionaries({
-    "item_id": st.text(min_size=1, max_size=80),  # up to 320 UTF-8 bytes: one- and two-byte length prefixes
-    "source": st.text(max_size=40),
-    "unit_of_work": st.sampled_from(["ITEM", "OBJECT", "REGION", "PIXEL_MASK"]),
-    "parent_id": st.one_of(st.none(), st.text(max_size=40)),
-    "embedding": st.binary(max_size=600),
-    "probabilities": st.one_of(st.none(), st.binary(max_size=80)),
-    "hardness": st.one_of(st.none(), st.fixed_dictionaries({
-        "object_hardness": st.binary(max_size=16),
-        "pixel_mean_uncertainty": st.one_of(st.none(), st.floats(0, 1, width=32)),
-        "pixel_uncertain_fraction": st.one_of(st.none(), st.floats(0, 1, width=32)),
-    })),
-    "uri": st.one_of(st.none(), st.text(max_size=50)),
-    "metadata": st.one_of(st.just({}), st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3)),
-    "event_time": st.integers(-62_135_596_800_000, 253_402_300_799_999),
-})
 
 
 def as_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +40,7 @@ def common_item(i: int, **overrides: Any) -> dict[str, Any]:
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.lists(records, min_size=1, max_size=8))
+@given(st.lists(item_records, min_size=1, max_size=8))
 def test_valid_batches_decode_like_each_record(batch: list[dict[str, Any]]) -> None:
     columns = BATCH.decode_batch([CODEC.encode(r) for r in batch])
     assert columns.errors == {}
@@ -61,17 +49,11 @@ def test_valid_batches_decode_like_each_record(batch: list[dict[str, Any]]) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(records, st.integers(0, 10_000), st.integers(0, 255), st.booleans()), min_size=1, max_size=6))
+@given(st.lists(st.tuples(item_records, st.integers(0, 10_000), st.integers(0, 255), st.booleans()), min_size=1, max_size=6))
 def test_corrupted_batches_fail_or_agree_row_by_row(batch: list[tuple[dict[str, Any], int, int, bool]]) -> None:
-    values = []
-    for record, where, xor, truncate in batch:
-        data = bytearray(CODEC.encode(record))
-        at = 10 + where % (len(data) - 10)
-        if truncate:
-            data = data[:at]
-        else:
-            data[at] ^= xor  # xor 0 leaves the record valid: batches mix valid and broken rows
-        values.append(bytes(data))
+    # xor 0 leaves a record valid: batches mix valid and broken rows
+    values = [corrupt(CODEC.encode(record), where=where, xor=xor, truncate=truncate)
+              for record, where, xor, truncate in batch]
     columns = BATCH.decode_batch(values)
     for i, value in enumerate(values):
         try:

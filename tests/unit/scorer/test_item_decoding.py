@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import corrupt, item_records  # noqa: E402
 
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.streams.codecs import SingleObjectCodec
@@ -13,42 +19,18 @@ from alstream.streams.exceptions import DecodeError
 CODEC = SingleObjectCodec("items", raw_timestamps=True)
 FAST = FastItemDecoder(codec=CODEC)
 
-records = st.fixed_dictionaries({
-    "item_id": st.text(min_size=1, max_size=80),
-    "source": st.text(max_size=20),
-    "unit_of_work": st.sampled_from(["ITEM", "OBJECT", "REGION", "PIXEL_MASK"]),
-    "parent_id": st.one_of(st.none(), st.text(max_size=10)),
-    "embedding": st.binary(max_size=600),
-    "probabilities": st.one_of(st.none(), st.binary(max_size=80)),
-    "hardness": st.one_of(st.none(), st.fixed_dictionaries({
-        "object_hardness": st.binary(max_size=16),
-        "pixel_mean_uncertainty": st.one_of(st.none(), st.floats(0, 1, width=32)),
-        "pixel_uncertain_fraction": st.one_of(st.none(), st.floats(0, 1, width=32)),
-    })),
-    "uri": st.one_of(st.none(), st.text(max_size=30)),
-    "metadata": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4),
-    # Any time a reader can turn back into a date (the codec refuses the rest).
-    "event_time": st.integers(-62_135_596_800_000, 253_402_300_799_999),
-})
-
 
 @settings(max_examples=150, deadline=None)
-@given(records)
+@given(item_records)
 def test_valid_records_decode_identically(record) -> None:  # type: ignore[no-untyped-def]
     data = CODEC.encode(record)
     assert FAST.decode(data) == CODEC.decode(data)
 
 
 @settings(max_examples=300, deadline=None)
-@given(records, st.integers(0, 10_000), st.integers(1, 255), st.booleans())
+@given(item_records, st.integers(0, 10_000), st.integers(1, 255), st.booleans())
 def test_corrupted_records_fail_or_agree(record, where, xor, truncate) -> None:  # type: ignore[no-untyped-def]
-    data = bytearray(CODEC.encode(record))
-    at = 10 + where % (len(data) - 10)
-    if truncate:
-        data = data[:at]
-    else:
-        data[at] ^= xor
-    blob = bytes(data)
+    blob = corrupt(CODEC.encode(record), where=where, xor=xor, truncate=truncate)
     try:
         expected = CODEC.decode(blob)
     except DecodeError:

@@ -59,3 +59,21 @@ def test_ids_with_three_byte_length_prefixes_use_the_codec() -> None:
 
 def test_self_check_passes() -> None:
     assert ScoreEncoder(codec=CODEC).self_check()
+
+
+def test_confluent_wire_format_takes_the_fast_path_byte_exact() -> None:
+    """The fast path writes the codec's header then the Avro body, so it serves both wire formats."""
+    from alstream.settings import load_settings
+    from alstream.streams.codecs import codec_for
+
+    settings = load_settings(codec={"wire_format": "confluent", "schema_registry_url": "mock://score-encoding"})
+    encoder = ScoreEncoder(codec=codec_for("scores", settings))
+    assert encoder.self_check() and encoder.fast
+    kwargs = dict(
+        item_ids=["a", "ü" * 50], scores=np.array([0.5, 2.0]), signal="margin", policy_version="p",
+        model_version="m", unit_of_work="ITEM", in_slice=np.array([True, False]), is_gold=np.array([False, True]),
+        predicted=["cat", None], confidence=np.array([0.9, np.nan], dtype=np.float32), scored_at_ms=7,
+    )
+    fast = encoder.encode_batch(**kwargs)
+    encoder.fast = False
+    assert fast == encoder.encode_batch(**kwargs)
