@@ -33,8 +33,6 @@ ENV_PREFIX = "ALSTREAM_"
 CONFIG_FILE_ENV = "ALSTREAM_CONFIG"
 
 
-
-
 class KafkaSettings(_Section):
     """Where the cluster is and how to authenticate to it."""
 
@@ -88,7 +86,8 @@ class KafkaSettings(_Section):
         """Return the bootstrap servers or fail with the fix, for commands that need a cluster."""
         if not self.bootstrap_servers:
             raise ConfigError(
-                "No Kafka cluster configured: set KAFKA_BOOTSTRAP_SERVERS (or ALSTREAM_KAFKA__BOOTSTRAP_SERVERS) "
+                "No Kafka cluster configured: "
+                "set KAFKA_BOOTSTRAP_SERVERS (or ALSTREAM_KAFKA__BOOTSTRAP_SERVERS) "
                 "to host:port, or start one with `alstream broker`."
             )
         return self.bootstrap_servers
@@ -127,7 +126,7 @@ class TaskSettings(_Section):
     """The labeling task: its label values, in order. Owned by the labeling lead."""
 
     name: str = "default"
-    classes: list[str] = Field(default_factory=list, description="Label values, e.g. [\"cat\", \"dog\"].")
+    classes: list[str] = Field(default_factory=list, description='Label values, e.g. ["cat", "dog"].')
 
     @field_validator("classes")
     @classmethod
@@ -148,7 +147,9 @@ class TaskSettings(_Section):
 class PathsSettings(_Section):
     """Files the roles own and where local state lives."""
 
-    state_dir: Path = Field(default=Path(".alstream"), description="Local state: model artifacts, releases, logs.")
+    state_dir: Path = Field(
+        default=Path(".alstream"), description="Local state: model artifacts, releases, logs."
+    )
     policy_file: Path | None = Field(default=None, description="The ML owner's selection policy (TOML).")
     quotas_file: Path | None = Field(default=None, description="The labeling lead's quotas (TOML).")
     qa_gold_file: Path | None = Field(default=None, description="Stable QA gold set: item_id,label CSV.")
@@ -193,7 +194,11 @@ class AlstreamSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _PlainKafkaEnvSource(settings_cls)]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _PlainKafkaEnvSource(settings_cls),
+        ]
         toml_path = os.environ.get(CONFIG_FILE_ENV)
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))

@@ -46,8 +46,14 @@ def render() -> str:
         section = section_field.annotation
         assert isinstance(section, type) and issubclass(section, BaseModel)
         doc = (section.__doc__ or "").strip().splitlines()[0] if section.__doc__ else ""
-        lines += [f"## `[{section_name}]`", "", doc, "", "| field | environment variable | default | meaning |",
-                  "|---|---|---|---|"]
+        lines += [
+            f"## `[{section_name}]`",
+            "",
+            doc,
+            "",
+            "| field | environment variable | default | meaning |",
+            "|---|---|---|---|",
+        ]
         for name, field in section.model_fields.items():
             env = f"{ENV_PREFIX}{section_name.upper()}__{name.upper()}"
             description = (field.description or "").replace("|", "\\|").replace("\n", " ")

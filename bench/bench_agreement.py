@@ -114,8 +114,12 @@ def main() -> None:
         Scenario("stationary k=3 acc .90", 4000, 3, 0.90),
         Scenario("stationary k=2 acc .80", 4000, 2, 0.80),
         Scenario("demo: drifter k=3 (450 labels)", 150, 3, 0.90, spike_at=75, drifter_accuracy=0.3),
-        Scenario("alstream demo: 4 ann, .95->.2 @30", 100, 3, 0.95, spike_at=30, drifter_accuracy=0.2, annotators=4),
-        Scenario("alstream demo: 4 ann, .95->.2 @50", 100, 3, 0.95, spike_at=50, drifter_accuracy=0.2, annotators=4),
+        Scenario(
+            "alstream demo: 4 ann, .95->.2 @30", 100, 3, 0.95, spike_at=30, drifter_accuracy=0.2, annotators=4
+        ),
+        Scenario(
+            "alstream demo: 4 ann, .95->.2 @50", 100, 3, 0.95, spike_at=50, drifter_accuracy=0.2, annotators=4
+        ),
         Scenario("stationary 4 ann k=3 acc .95", 4000, 3, 0.95, annotators=4),
         Scenario("demo: drifter k=2 (600 labels)", 300, 2, 0.90, spike_at=150, drifter_accuracy=0.3),
         Scenario("drifter k=3, long", 1500, 3, 0.90, spike_at=750, drifter_accuracy=0.3),
@@ -124,7 +128,8 @@ def main() -> None:
     print(
         f"detector: window={config.window_items} baseline={config.baseline_items} "
         f"min_baseline={config.min_baseline_items} z>={config.z_threshold} "
-        f"increase>={config.min_rate_increase} persistence={config.persistence_items} cooldown={config.cooldown_items}; {args.seeds} seeds each"
+        f"increase>={config.min_rate_increase} persistence={config.persistence_items} "
+        f"cooldown={config.cooldown_items}; {args.seeds} seeds each"
     )
     print(f"{'scenario':36} {'detected':>9} {'delay med':>10} {'delay p90':>10} {'false/10k labels':>17}")
     started = time.perf_counter()
@@ -136,7 +141,8 @@ def main() -> None:
             return "-".rjust(width) if value is None else format(value, pattern)
 
         print(
-            f"{scenario.name:36} {fmt(result['detection_rate'], '9.0%')} {fmt(result['delay_median'], '10.0f')} "
+            f"{scenario.name:36} {fmt(result['detection_rate'], '9.0%')} "
+            f"{fmt(result['delay_median'], '10.0f')} "
             f"{fmt(result['delay_p90'], '10.0f')} {result['false_alarms_per_10k']:17.2f}"
         )
     print(f"({time.perf_counter() - started:.1f}s; delays in labels after the onset)")

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
-from campaign import Campaign, CampaignConfig  # noqa: E402
+from campaign import Campaign, CampaignConfig
 
 
 def main() -> int:
@@ -27,12 +27,19 @@ def main() -> int:
     parser.add_argument("--broker-freezes", type=int, default=6)
     parser.add_argument("--max-freeze-s", type=float, default=10.0, help="longest broker pause (SIGSTOP)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=None, help="keep agent logs here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep agent logs here (default: a temp dir)"
+    )
     args = parser.parse_args()
     config = CampaignConfig(
-        duration_s=args.duration, items_per_s=args.items_per_s, labels_per_s=args.labels_per_s,
+        duration_s=args.duration,
+        items_per_s=args.items_per_s,
+        labels_per_s=args.labels_per_s,
         agent_kills={"scorer": args.scorer_kills, "router": args.router_kills, "labels": args.labels_kills},
-        broker_freezes=args.broker_freezes, freeze_s=(2.0, args.max_freeze_s), drain_timeout_s=300, seed=args.seed,
+        broker_freezes=args.broker_freezes,
+        freeze_s=(2.0, args.max_freeze_s),
+        drain_timeout_s=300,
+        seed=args.seed,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="alstream-faults-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -37,13 +37,13 @@ from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alstream.ingest import ItemProducer, ItemValidator  # noqa: E402
-from alstream.ingest.encoding import ItemEncoder  # noqa: E402
-from alstream.streams.codecs import codec_for  # noqa: E402
-from alstream.ingest.producer import ingest_producer_config  # noqa: E402
-from alstream.settings import AlstreamSettings, load_settings  # noqa: E402
-from alstream.streams.embedded_broker import EmbeddedBroker  # noqa: E402
-from alstream.streams.topics import create_topics, spec  # noqa: E402
+from alstream.ingest import ItemProducer, ItemValidator
+from alstream.ingest.encoding import ItemEncoder
+from alstream.ingest.producer import ingest_producer_config
+from alstream.settings import AlstreamSettings, load_settings
+from alstream.streams.codecs import codec_for
+from alstream.streams.embedded_broker import EmbeddedBroker
+from alstream.streams.topics import create_topics, spec
 
 CLASSES = ["a", "b", "c", "d"]
 MODES = ("cold", "warm")
@@ -70,7 +70,7 @@ def fresh_settings(bootstrap: str, embedding_dim: int) -> AlstreamSettings:
     return settings
 
 
-def timed(run: Callable[[], int]) -> tuple[float, float, int]:  # noqa: D103
+def timed(run: Callable[[], int]) -> tuple[float, float, int]:
     """Wall seconds, process CPU seconds (all threads, librdkafka's included) and items of one run."""
     started, cpu_started = time.perf_counter(), time.process_time()
     count = run()
@@ -78,7 +78,9 @@ def timed(run: Callable[[], int]) -> tuple[float, float, int]:  # noqa: D103
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dim", type=int, default=64)
@@ -92,20 +94,32 @@ def main() -> None:
     probabilities = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype("<f4")
     event_ms = 1_760_000_000_000 + np.arange(n, dtype=np.int64)
     rows = [
-        {"item_id": ids[i], "source": "bench", "embedding": embeddings[i], "probabilities": probabilities[i],
-         "event_time": int(event_ms[i])}
+        {
+            "item_id": ids[i],
+            "source": "bench",
+            "embedding": embeddings[i],
+            "probabilities": probabilities[i],
+            "event_time": int(event_ms[i]),
+        }
         for i in range(n)
     ]
 
     with cluster() as bootstrap:
-        print(f"cluster {bootstrap}; {n:,} items of dim {args.dim} + {len(CLASSES)} probabilities; "
-              f"{args.rounds} rounds")
+        print(
+            f"cluster {bootstrap}; {n:,} items of dim {args.dim} + {len(CLASSES)} probabilities; "
+            f"{args.rounds} rounds"
+        )
         # the exact bytes the SDK sends, encoded once outside the timing for the raw runs
         encoder_settings = fresh_settings(bootstrap, args.dim)
         validator = ItemValidator(settings=encoder_settings)
         encoder = ItemEncoder(codec=codec_for("items", encoder_settings))
-        batch = validator.prepare_columns(item_ids=ids, embeddings=embeddings, source="bench",
-                                          probabilities=probabilities, event_time_ms=event_ms)
+        batch = validator.prepare_columns(
+            item_ids=ids,
+            embeddings=embeddings,
+            source="bench",
+            probabilities=probabilities,
+            event_time_ms=event_ms,
+        )
         values = encoder.encode(batch)
         print(f"value size {len(values[0])} bytes; encoder fast path: {encoder.fast}")
 
@@ -131,15 +145,20 @@ def main() -> None:
             producer = ItemProducer(settings=settings)
             if warm:
                 producer.check_topic()
-                producer.send_columns(item_ids=["warm-up"], embeddings=embeddings[:1], source="bench",
-                                      probabilities=probabilities[:1], event_time_ms=event_ms[:1])
+                producer.send_columns(
+                    item_ids=["warm-up"],
+                    embeddings=embeddings[:1],
+                    source="bench",
+                    probabilities=probabilities[:1],
+                    event_time_ms=event_ms[:1],
+                )
                 assert producer.flush(30).complete
             return producer
 
         def raw_produce(settings: AlstreamSettings, producer: Producer) -> int:
             topic = settings.kafka.topic("items")
             produce, poll = producer.produce, producer.poll
-            for key, value in zip(ids, values):
+            for key, value in zip(ids, values, strict=True):
                 while True:
                     try:
                         produce(topic, value, key)
@@ -152,7 +171,10 @@ def main() -> None:
         def raw_batch(settings: AlstreamSettings, producer: Producer) -> int:
             topic = settings.kafka.topic("items")
             for start in range(0, n, 10_000):
-                chunk = [{"key": k, "value": v} for k, v in zip(ids[start:start + 10_000], values[start:start + 10_000])]
+                chunk = [
+                    {"key": k, "value": v}
+                    for k, v in zip(ids[start : start + 10_000], values[start : start + 10_000], strict=True)
+                ]
                 while len(producer) + len(chunk) > settings.ingest.max_in_flight_messages:
                     producer.poll(0.05)
                 assert producer.produce_batch(topic, chunk) == len(chunk)
@@ -162,8 +184,13 @@ def main() -> None:
 
         def sdk_columns(settings: AlstreamSettings, producer: ItemProducer) -> int:
             expected = producer.produced + n  # the warm-up item, if any, is acknowledged too
-            rejected = producer.send_columns(item_ids=ids, embeddings=embeddings, source="bench",
-                                             probabilities=probabilities, event_time_ms=event_ms)
+            rejected = producer.send_columns(
+                item_ids=ids,
+                embeddings=embeddings,
+                source="bench",
+                probabilities=probabilities,
+                event_time_ms=event_ms,
+            )
             report = producer.flush(60)
             assert not rejected and report.complete and report.acknowledged == expected, report
             return n
@@ -175,55 +202,87 @@ def main() -> None:
             assert not rejected and report.complete and report.acknowledged == expected, report
             return n
 
-        runs = {"raw produce()": (raw_setup, raw_produce), "raw produce_batch()": (raw_setup, raw_batch),
-                "SDK send_columns": (sdk_setup, sdk_columns), "SDK send_many (dict rows)": (sdk_setup, sdk_rows)}
+        runs = {
+            "raw produce()": (raw_setup, raw_produce),
+            "raw produce_batch()": (raw_setup, raw_batch),
+            "SDK send_columns": (sdk_setup, sdk_columns),
+            "SDK send_many (dict rows)": (sdk_setup, sdk_rows),
+        }
         names = list(runs)
-        results: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # items/s
-        cpu_us: dict[tuple[str, str], list[float]] = {(m, name): [] for m in MODES for name in names}  # us/item
+        results: dict[tuple[str, str], list[float]] = {
+            (m, name): [] for m in MODES for name in names
+        }  # items/s
+        cpu_us: dict[tuple[str, str], list[float]] = {
+            (m, name): [] for m in MODES for name in names
+        }  # us/item
         for round_no in range(args.rounds):
             for mode in MODES:
                 for name, (setup, run) in runs.items():  # interleaved, so load changes hit every path alike
                     settings = fresh_settings(bootstrap, args.dim)  # topic creation stays outside the timing
                     client = setup(settings, mode == "warm")
-                    seconds, cpu_seconds, count = timed(lambda: run(settings, client))
+                    seconds, cpu_seconds, count = timed(
+                        lambda run=run, settings=settings, client=client: run(settings, client)
+                    )
                     client.close()  # outside the timing; idle clients' threads would load later runs
                     results[(mode, name)].append(count / seconds)
                     cpu_us[(mode, name)].append(cpu_seconds / count * 1e6)
-                print(f"round {round_no + 1} {mode}: "
-                      + ", ".join(f"{name} {results[(mode, name)][-1]:,.0f}/s" for name in names))
+                print(
+                    f"round {round_no + 1} {mode}: "
+                    + ", ".join(f"{name} {results[(mode, name)][-1]:,.0f}/s" for name in names)
+                )
 
     medians = {key: statistics.median(rates) for key, rates in results.items()}
     bests = {key: max(rates) for key, rates in results.items()}
     cpu = {key: statistics.median(values) for key, values in cpu_us.items()}
-    print("\nitems/s: validate + encode + produce + flush for the SDK; produce + flush of the same bytes for raw")
+    print(
+        "\nitems/s: validate + encode + produce + flush for the SDK; "
+        "produce + flush of the same bytes for raw"
+    )
     verdicts = []
     for mode in MODES:
         best_raw_median = max(medians[(mode, "raw produce()")], medians[(mode, "raw produce_batch()")])
         best_raw_best = max(bests[(mode, "raw produce()")], bests[(mode, "raw produce_batch()")])
         print(f"\n{mode} client:")
-        print(f"  {'path':28s} {'median/s':>10s} {'x raw':>6s} {'best/s':>10s} {'x raw':>6s} {'CPU us/item':>12s}")
+        print(
+            f"  {'path':28s} {'median/s':>10s} {'x raw':>6s} {'best/s':>10s} {'x raw':>6s} "
+            f"{'CPU us/item':>12s}"
+        )
         for name in names:
             key = (mode, name)
-            print(f"  {name:28s} {medians[key]:>10,.0f} {medians[key] / best_raw_median:>6.2f} "
-                  f"{bests[key]:>10,.0f} {bests[key] / best_raw_best:>6.2f} {cpu[key]:>12.2f}")
+            print(
+                f"  {name:28s} {medians[key]:>10,.0f} {medians[key] / best_raw_median:>6.2f} "
+                f"{bests[key]:>10,.0f} {bests[key] / best_raw_best:>6.2f} {cpu[key]:>12.2f}"
+            )
         ratio_median = medians[(mode, "SDK send_columns")] / best_raw_median
         ratio_best = bests[(mode, "SDK send_columns")] / best_raw_best
         # Paired: each round's SDK rate over the faster raw rate of the same round. Rounds run minutes
         # apart on a shared machine; pairing cancels load that changes between rounds.
         paired = statistics.median(
-            sdk / max(raw, batch) for sdk, raw, batch in zip(
-                results[(mode, "SDK send_columns")], results[(mode, "raw produce()")],
-                results[(mode, "raw produce_batch()")], strict=True,
+            sdk / max(raw, batch)
+            for sdk, raw, batch in zip(
+                results[(mode, "SDK send_columns")],
+                results[(mode, "raw produce()")],
+                results[(mode, "raw produce_batch()")],
+                strict=True,
             )
         )
-        verdicts.append(f"  {mode:10s} SDK send_columns / faster raw path: paired median {paired:.2f}, median {ratio_median:.2f}, "
-                        f"best-of-{args.rounds} {ratio_best:.2f}"
-                        + (f" (target >= 0.80): {'OK' if paired >= 0.8 else 'BELOW TARGET'}" if mode == "warm"
-                           else " (start-up dominated; informational)"))
-        verdicts.append(f"  {'':10s} CPU per item (whole process, broker excluded): SDK {cpu[(mode, 'SDK send_columns')]:.2f} us "
-                        f"vs raw produce() {cpu[(mode, 'raw produce()')]:.2f} us")
+        verdicts.append(
+            f"  {mode:10s} SDK send_columns / faster raw path: paired median {paired:.2f}, "
+            f"median {ratio_median:.2f}, best-of-{args.rounds} {ratio_best:.2f}"
+            + (
+                f" (target >= 0.80): {'OK' if paired >= 0.8 else 'BELOW TARGET'}"
+                if mode == "warm"
+                else " (start-up dominated; informational)"
+            )
+        )
+        verdicts.append(
+            f"  {'':10s} CPU per item (whole process, broker excluded): "
+            f"SDK {cpu[(mode, 'SDK send_columns')]:.2f} us "
+            f"vs raw produce() {cpu[(mode, 'raw produce()')]:.2f} us"
+        )
     print("")
     print("\n".join(verdicts))
+
 
 if __name__ == "__main__":
     main()

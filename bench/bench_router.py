@@ -40,9 +40,18 @@ def rss_mb() -> float:
 
 def candidate(i: int, now: datetime, rng: random.Random) -> dict[str, object]:
     reason = "QA_GOLD" if i % 2000 == 0 else REASONS[i % len(REASONS)]
-    return {"item_id": f"item-{i:08d}", "reason": reason, "score": rng.random(), "selected_at": now,
-            "skills": [], "policy_version": "2026.11-entropy-1", "model_version": "m-7", "unit_of_work": "ITEM",
-            "uri": None, "predicted_class": "cat"}
+    return {
+        "item_id": f"item-{i:08d}",
+        "reason": reason,
+        "score": rng.random(),
+        "selected_at": now,
+        "skills": [],
+        "policy_version": "2026.11-entropy-1",
+        "model_version": "m-7",
+        "unit_of_work": "ITEM",
+        "uri": None,
+        "predicted_class": "cat",
+    }
 
 
 def memory_per_candidate(n: int) -> float:
@@ -52,8 +61,18 @@ def memory_per_candidate(n: int) -> float:
     pool = CandidatePool(max_size=n + 1, max_age_ms=10**12, fresh_max=10)
     rng = random.Random(1)
     for i in range(n):
-        pool.add(PooledCandidate(item_id=f"item-{i:08d}", source=HARD, score=rng.random(), selected_at_ms=i,
-                                 policy_version="p", model_version="m", predicted_class="cat"), now_ms=i)
+        pool.add(
+            PooledCandidate(
+                item_id=f"item-{i:08d}",
+                source=HARD,
+                score=rng.random(),
+                selected_at_ms=i,
+                policy_version="p",
+                model_version="m",
+                predicted_class="cat",
+            ),
+            now_ms=i,
+        )
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     del pool
@@ -67,12 +86,16 @@ def op_cost(sizes: list[int]) -> list[tuple[int, float, float]]:
     for size in sizes:
         pool = CandidatePool(max_size=size * 2, max_age_ms=10**12, fresh_max=10)
         for i in range(size):
-            pool.add(PooledCandidate(item_id=f"p{i}", source=HARD, score=rng.random(), selected_at_ms=i), now_ms=i)
+            pool.add(
+                PooledCandidate(item_id=f"p{i}", source=HARD, score=rng.random(), selected_at_ms=i), now_ms=i
+            )
         reps = 20_000
         start = time.perf_counter()
         for i in range(reps):
-            pool.add(PooledCandidate(item_id=f"n{i}", source=HARD, score=rng.random(), selected_at_ms=size + i),
-                     now_ms=size + i)
+            pool.add(
+                PooledCandidate(item_id=f"n{i}", source=HARD, score=rng.random(), selected_at_ms=size + i),
+                now_ms=size + i,
+            )
         add_us = (time.perf_counter() - start) / reps * 1e6
         start = time.perf_counter()
         for _ in range(reps):
@@ -88,8 +111,10 @@ def op_cost_on(pool: CandidatePool, rng: random.Random, reps: int = 20_000) -> l
     size = len(pool)
     start = time.perf_counter()
     for i in range(reps):
-        pool.add(PooledCandidate(item_id=f"x{i}", source=HARD, score=rng.random(), selected_at_ms=2**40 + i),
-                 now_ms=0)
+        pool.add(
+            PooledCandidate(item_id=f"x{i}", source=HARD, score=rng.random(), selected_at_ms=2**40 + i),
+            now_ms=0,
+        )
     add_us = (time.perf_counter() - start) / reps * 1e6
     start = time.perf_counter()
     for _ in range(reps):
@@ -104,7 +129,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--annotators", type=int, default=1000)
-    parser.add_argument("--kafka", action="store_true", help="also measure end to end through the real router")
+    parser.add_argument(
+        "--kafka", action="store_true", help="also measure end to end through the real router"
+    )
     parser.add_argument("--kafka-pool", type=int, default=20_000)
     args = parser.parse_args()
     if args.kafka:
@@ -117,8 +144,14 @@ def main() -> None:
     settings = load_settings()
     codec = codec_for("assignments", settings)
     quotas = Quotas(version="bench")
-    shard = RouterShard(shard=0, shards=1, quotas=quotas, classes=["cat", "dog", "fox"],
-                        pool_max=args.pool * 2, max_age_ms=30 * 24 * 3600 * 1000)
+    shard = RouterShard(
+        shard=0,
+        shards=1,
+        quotas=quotas,
+        classes=["cat", "dog", "fox"],
+        pool_max=args.pool * 2,
+        max_age_ms=30 * 24 * 3600 * 1000,
+    )
     rng = random.Random(0)
     now = datetime.now(tz=UTC)
     now_ms = int(now.timestamp() * 1000)
@@ -131,13 +164,24 @@ def main() -> None:
     start = time.perf_counter()
     for i in range(sample, args.pool):  # the rest straight into the pool (what a restore does)
         record = candidate(i, now, rng)
-        shard.pool.add(PooledCandidate(item_id=record["item_id"], source=SOURCE_OF_REASON[record["reason"]],
-                                       score=record["score"], selected_at_ms=now_ms, policy_version="p",
-                                       model_version="m", predicted_class="cat"), now_ms=now_ms)
+        shard.pool.add(
+            PooledCandidate(
+                item_id=record["item_id"],
+                source=SOURCE_OF_REASON[record["reason"]],
+                score=record["score"],
+                selected_at_ms=now_ms,
+                policy_version="p",
+                model_version="m",
+                predicted_class="cat",
+            ),
+            now_ms=now_ms,
+        )
     load_s = time.perf_counter() - start
-    print(f"candidate handler: {handler_rate:,.0f} candidates/s; pooled {len(shard.pool):,} candidates "
-          f"(bulk add {load_s:.1f} s, max RSS grew {rss_mb() - rss_before:,.0f} MB for the last "
-          f"{args.pool - sample:,})")
+    print(
+        f"candidate handler: {handler_rate:,.0f} candidates/s; pooled {len(shard.pool):,} candidates "
+        f"(bulk add {load_s:.1f} s, max RSS grew {rss_mb() - rss_before:,.0f} MB for the last "
+        f"{args.pool - sample:,})"
+    )
     gc.collect()
     gc.freeze()  # the router does the same after restoring a shard: full GCs must not walk a million records
     for size, add_us, take_us in op_cost_on(shard.pool, rng):
@@ -157,28 +201,43 @@ def main() -> None:
         cpu0 = time.thread_time()
         event_ms = int(time.time() * 1000)
         effects = shard.handle_annotator_event(
-            {"event_id": f"e{i}", "annotator_id": annotator, "event_type": "READY", "ready_for": 1,
-             "occurred_at": from_ms(event_ms)}, now_ms=event_ms)
+            {
+                "event_id": f"e{i}",
+                "annotator_id": annotator,
+                "event_type": "READY",
+                "ready_for": 1,
+                "occurred_at": from_ms(event_ms),
+            },
+            now_ms=event_ms,
+        )
         for assignment in effects.assignments:
             codec.encode(assignment)
         latencies.append(time.perf_counter() - due)
         cpu.append(time.thread_time() - cpu0)
         assigned += len(effects.assignments)
         for assignment in effects.assignments:  # the annotator labels it (not timed)
-            shard.handle_label({"assignment_id": assignment["assignment_id"], "annotator_id": annotator},
-                               now_ms=event_ms)
+            shard.handle_label(
+                {"assignment_id": assignment["assignment_id"], "annotator_id": annotator}, now_ms=event_ms
+            )
     elapsed = time.perf_counter() - t0
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1000
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
-    print(f"READY events: {events:,} at {events / elapsed:,.0f}/s offered {args.rate:.0f}/s, "
-          f"{assigned:,} assignments, pool {len(shard.pool):,}")
-    print(f"ready-event -> assignment latency (decide + table writes + Avro encode): p50 {p50:.3f} ms, "
-          f"p99 {p99:.3f} ms, max {latencies[-1] * 1000:.3f} ms")
+    print(
+        f"READY events: {events:,} at {events / elapsed:,.0f}/s offered {args.rate:.0f}/s, "
+        f"{assigned:,} assignments, pool {len(shard.pool):,}"
+    )
+    print(
+        f"ready-event -> assignment latency (decide + table writes + Avro encode): p50 {p50:.3f} ms, "
+        f"p99 {p99:.3f} ms, max {latencies[-1] * 1000:.3f} ms"
+    )
     cpu.sort()
-    print(f"CPU time per READY (independent of other load on the machine): p50 {cpu[len(cpu) // 2] * 1000:.3f} ms, "
-          f"p99 {cpu[int(len(cpu) * 0.99)] * 1000:.3f} ms; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
+    print(
+        "CPU time per READY (independent of other load on the machine): "
+        f"p50 {cpu[len(cpu) // 2] * 1000:.3f} ms, "
+        f"p99 {cpu[int(len(cpu) * 0.99)] * 1000:.3f} ms; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
 
 
 def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int) -> None:
@@ -202,12 +261,20 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
     work = Path(tempfile.mkdtemp(prefix="bench-router-"))
     quotas = work / "quotas.toml"
-    quotas.write_text('version = "bench"\nmax_hard_per_day = 100000\nmin_normal_share = 0.0\nmax_in_flight = 1000\n'
-                      "lease_seconds = 3600\n")
-    os.environ.update({"ALSTREAM_KAFKA__TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
-                       "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000", "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]',
-                       "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(work),
-                       "ALSTREAM_METRICS__PORT": "0"})
+    quotas.write_text(
+        'version = "bench"\nmax_hard_per_day = 100000\nmin_normal_share = 0.0\nmax_in_flight = 1000\n'
+        "lease_seconds = 3600\n"
+    )
+    os.environ.update(
+        {
+            "ALSTREAM_KAFKA__TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
+            "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]',
+            "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+            "ALSTREAM_PATHS__STATE_DIR": str(work),
+            "ALSTREAM_METRICS__PORT": "0",
+        }
+    )
     settings = load_settings()
     create_topics(settings, partitions_override=1)
     producer = Producer(producer_config(settings))
@@ -216,27 +283,48 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
     rng = random.Random(5)
     now = datetime.now(tz=UTC)
     for i in range(pool):
-        record = {**candidate(i, now, rng), "reason": "TOP_SCORE", "signal": "entropy", "confidence": None,
-                  "embedding": b"", "window_start": now}
-        producer.produce(settings.kafka.topic("candidates"), key=record["item_id"].encode(),
-                         value=candidates.encode(record))
+        record = {
+            **candidate(i, now, rng),
+            "reason": "TOP_SCORE",
+            "signal": "entropy",
+            "confidence": None,
+            "embedding": b"",
+            "window_start": now,
+        }
+        producer.produce(
+            settings.kafka.topic("candidates"),
+            key=record["item_id"].encode(),
+            value=candidates.encode(record),
+        )
         if i % 10_000 == 0:
             producer.poll(0)
     producer.flush(60)
     log = (work / "router.log").open("wb")
     level = os.environ.get("BENCH_ROUTER_LOG_LEVEL", "WARNING")
-    router = subprocess.Popen([sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", level],
-                              stdout=log, stderr=subprocess.STDOUT)
+    router = subprocess.Popen(
+        [sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", level],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     consumer = Consumer(consumer_config(settings, group_id=f"bench-{uuid.uuid4().hex[:6]}"))
     consumer.subscribe([settings.kafka.topic("assignments")])
     sent: dict[str, deque[float]] = {}
     latencies: list[float] = []
 
     def ready(annotator: str) -> None:
-        record = {"event_id": uuid.uuid4().hex, "annotator_id": annotator, "event_type": "READY", "ready_for": 1,
-                  "skills": [], "group": None, "occurred_at": datetime.now(tz=UTC)}
+        record = {
+            "event_id": uuid.uuid4().hex,
+            "annotator_id": annotator,
+            "event_type": "READY",
+            "ready_for": 1,
+            "skills": [],
+            "group": None,
+            "occurred_at": datetime.now(tz=UTC),
+        }
         sent.setdefault(annotator, deque()).append(time.perf_counter())
-        producer.produce(settings.kafka.topic("annotator-events"), key=annotator.encode(), value=events.encode(record))
+        producer.produce(
+            settings.kafka.topic("annotator-events"), key=annotator.encode(), value=events.encode(record)
+        )
         producer.poll(0)
 
     def drain(timeout: float) -> None:
@@ -272,9 +360,11 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
             drain(0.2)
         latencies.sort()
         if latencies:
-            print(f"end to end through the broker and faust (pool {pool:,}, {total:,} READY at {rate:.0f}/s): "
-                  f"{len(latencies):,} answered, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-                  f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
+            print(
+                f"end to end through the broker and faust (pool {pool:,}, {total:,} READY at {rate:.0f}/s): "
+                f"{len(latencies):,} answered, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+                f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+            )
     finally:
         router.terminate()
         router.wait(30)

@@ -4,9 +4,10 @@ Run: ``.venv/bin/python bench/bench_scorer.py [--items N] [--partitions P] [--la
 Uses its own embedded broker unless ``KAFKA_BOOTSTRAP_SERVERS`` is set. Both throughput paths read the
 same pre-produced items (64-dim float32 embeddings, no production probabilities, 10 classes) on the same
 broker in the same run; the scorer scores them with a two-model committee (two logistic
-regressions, or logistic regression + Gaussian naive Bayes; KL disagreement), produces scores and candidates, and stores offsets after
-delivery, exactly as ``alstream agent scorer`` does. The passthrough does the least a Kafka agent can:
-consume a batch, produce every value unchanged, wait for delivery, store offsets.
+regressions, or logistic regression + Gaussian naive Bayes; KL disagreement), produces scores and
+candidates, and stores offsets after delivery, exactly as ``alstream agent scorer`` does. The
+passthrough does the least a Kafka agent can: consume a batch, produce every value unchanged, wait
+for delivery, store offsets.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
 from alstream.agents.scorer.models import ActiveModel
+from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.models.artifacts import ModelBundle, save_bundle
 from alstream.settings import AlstreamSettings, load_settings
-from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
@@ -52,15 +53,27 @@ def make_bundle(kind: str) -> ModelBundle:
     x = rng.normal(size=(2000, DIM)).astype(np.float32)
     y = np.array(CLASSES)[np.argmax(x[:, :10], axis=1)]
     first = LogisticRegression(max_iter=300).fit(x[:1000], y[:1000])
-    second = GaussianNB().fit(x[1000:], y[1000:]) if kind == "lr+nb" else LogisticRegression(max_iter=300, C=0.1).fit(x[1000:], y[1000:])
-    return ModelBundle(estimators=[first, second], classes=CLASSES, embedding_dim=DIM, metadata={"committee": kind})
+    second = (
+        GaussianNB().fit(x[1000:], y[1000:])
+        if kind == "lr+nb"
+        else LogisticRegression(max_iter=300, C=0.1).fit(x[1000:], y[1000:])
+    )
+    return ModelBundle(
+        estimators=[first, second], classes=CLASSES, embedding_dim=DIM, metadata={"committee": kind}
+    )
 
 
 def encode_item(i: int, embedding: np.ndarray, now_ms: int) -> bytes:
-    return ITEMS.encode({
-        "item_id": f"item-{i:09d}", "source": "bench", "unit_of_work": "ITEM",
-        "embedding": embedding.tobytes(), "probabilities": None, "event_time": now_ms,
-    })
+    return ITEMS.encode(
+        {
+            "item_id": f"item-{i:09d}",
+            "source": "bench",
+            "unit_of_work": "ITEM",
+            "embedding": embedding.tobytes(),
+            "probabilities": None,
+            "event_time": now_ms,
+        }
+    )
 
 
 def produce_items(settings: AlstreamSettings, count: int) -> float:
@@ -85,7 +98,8 @@ def produce_items(settings: AlstreamSettings, count: int) -> float:
 
 
 def passthrough(settings: AlstreamSettings, count: int) -> tuple[float, float]:
-    """Raw confluent-kafka consume -> produce unchanged -> flush -> store offsets; items/s after first message."""
+    """Raw confluent-kafka consume -> produce unchanged -> flush -> store offsets; items/s after first
+    message."""
     consumer = Consumer(consumer_config(settings, group_id=f"bench-pass-{uuid.uuid4().hex[:6]}"))
     producer = Producer(producer_config(settings))
     out_topic = settings.kafka.topic("dead-letters")  # any catalogue topic: values are only copied
@@ -111,10 +125,16 @@ def passthrough(settings: AlstreamSettings, count: int) -> tuple[float, float]:
                         producer.poll(0.05)
             producer.flush(30)
             consumer.store_offsets(
-                offsets=[TopicPartition(m.topic(), m.partition(), m.offset() + 1) for m in _last_per_partition(good)]
+                offsets=[
+                    TopicPartition(m.topic(), m.partition(), m.offset() + 1)
+                    for m in _last_per_partition(good)
+                ]
             )
             done += len(good)
-        elapsed, cpu = time.perf_counter() - (started or time.perf_counter()), time.process_time() - cpu_started
+        elapsed, cpu = (
+            time.perf_counter() - (started or time.perf_counter()),
+            time.process_time() - cpu_started,
+        )
     finally:
         consumer.close()
     return done / elapsed, cpu / done
@@ -157,15 +177,22 @@ def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel
     stop = StopFlag()
     processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
     runner = BatchAgentRunner(
-        agent="scorer", settings=settings, topics=[settings.kafka.topic("items")],
-        group_id=f"bench-scorer-{uuid.uuid4().hex[:6]}", processor=processor, batch_size=settings.scorer.batch_size,
+        agent="scorer",
+        settings=settings,
+        topics=[settings.kafka.topic("items")],
+        group_id=f"bench-scorer-{uuid.uuid4().hex[:6]}",
+        processor=processor,
+        batch_size=settings.scorer.batch_size,
     )
     runner.run(stop)
     return processor.done / processor.elapsed, processor.cpu / processor.done
 
 
-def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, seconds: float, workdir: Path) -> tuple[float, float, int]:
-    """Offered load of ``rate`` items/s to a scorer subprocess; p50/p99 of item produced -> score consumable."""
+def latency(
+    settings: AlstreamSettings, env: dict[str, str], *, rate: int, seconds: float, workdir: Path
+) -> tuple[float, float, int]:
+    """Offered load of ``rate`` items/s to a scorer subprocess; p50/p99 of item produced -> score
+    consumable."""
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
     reader = Consumer(consumer_config(settings, group_id=f"bench-read-{uuid.uuid4().hex[:6]}"))
@@ -185,8 +212,12 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
                         warmed_up.set()
 
     log = (workdir / "latency-scorer.log").open("ab")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("alstream")), "agent", "scorer"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("alstream")), "agent", "scorer"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
@@ -198,7 +229,11 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
         warm_deadline = time.monotonic() + 60
         i = 10_000_000
         while time.monotonic() < warm_deadline and not warmed_up.is_set():
-            producer.produce(items_topic, key=f"item-{i:09d}", value=encode_item(i, rng.normal(size=DIM).astype("<f4"), int(time.time() * 1000)))
+            producer.produce(
+                items_topic,
+                key=f"item-{i:09d}",
+                value=encode_item(i, rng.normal(size=DIM).astype("<f4"), int(time.time() * 1000)),
+            )
             producer.poll(0)
             i += 1
             time.sleep(0.01)
@@ -214,7 +249,11 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
             for j in range(k, min(n_total, k + chunk)):
                 item_id = f"item-{20_000_000 + j:09d}"
                 now = time.time()
-                producer.produce(items_topic, key=item_id, value=encode_item(20_000_000 + j, embeddings[j], int(now * 1000)))
+                producer.produce(
+                    items_topic,
+                    key=item_id,
+                    value=encode_item(20_000_000 + j, embeddings[j], int(now * 1000)),
+                )
                 sent[item_id] = now
             producer.poll(0)
         producer.flush(30)
@@ -229,7 +268,10 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
         reader.close()
     lat = np.array([received[k] - t for k, t in sent.items() if k in received])
     if os.environ.get("BENCH_DEBUG"):
-        print("latency by tenth of the run (ms):", [round(float(np.median(c)) * 1000) for c in np.array_split(lat, 10)])
+        print(
+            "latency by tenth of the run (ms):",
+            [round(float(np.median(c)) * 1000) for c in np.array_split(lat, 10)],
+        )
         print((workdir / "latency-scorer.log").read_text()[-2000:])
     missing = sum(1 for k in sent if k not in received)
     return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), missing
@@ -238,7 +280,9 @@ def latency(settings: AlstreamSettings, env: dict[str, str], *, rate: int, secon
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each path; medians are reported")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved runs of each path; medians are reported"
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--rate", type=int, default=10_000)
@@ -256,10 +300,15 @@ def main() -> None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         env = {
-            **os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
-            "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000", "ALSTREAM_METRICS__PORT": "0",
-            "ALSTREAM_TASK__CLASSES": str(CLASSES).replace("'", '"'), "ALSTREAM_SCORER__BATCH_SIZE": str(args.batch_size),
-            "ALSTREAM_PATHS__STATE_DIR": str(workdir / "state"), "ALSTREAM_SCORER__MODEL_CATCH_UP_S": "1",
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
+            "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "ALSTREAM_METRICS__PORT": "0",
+            "ALSTREAM_TASK__CLASSES": str(CLASSES).replace("'", '"'),
+            "ALSTREAM_SCORER__BATCH_SIZE": str(args.batch_size),
+            "ALSTREAM_PATHS__STATE_DIR": str(workdir / "state"),
+            "ALSTREAM_SCORER__MODEL_CATCH_UP_S": "1",
         }
         os.environ.update(env)
         settings = load_settings()
@@ -270,13 +319,17 @@ def main() -> None:
         artifact = workdir / "bench-model.skops"
         sha = save_bundle(bundle, artifact)
 
-        print(f"broker {bootstrap}, {args.partitions} partitions, {args.items:,} items, 64-dim, 10 classes, "
-              f"no production probabilities, signal kl_disagreement, batch {args.batch_size}")
+        print(
+            f"broker {bootstrap}, {args.partitions} partitions, {args.items:,} items, 64-dim, 10 classes, "
+            f"no production probabilities, signal kl_disagreement, batch {args.batch_size}"
+        )
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")
         runs: dict[str, list[tuple[float, float]]] = {"passthrough": []}
         models = {
-            kind: ActiveModel.from_bundle(version=f"bench-{kind}", bundle=make_bundle(kind), task_classes=CLASSES, embedding_dim=DIM)
+            kind: ActiveModel.from_bundle(
+                version=f"bench-{kind}", bundle=make_bundle(kind), task_classes=CLASSES, embedding_dim=DIM
+            )
             for kind in args.committee.split(",")
         }
         for _ in range(args.repeats):  # interleaved, so a noisy neighbour hurts every path alike
@@ -285,25 +338,49 @@ def main() -> None:
                 runs.setdefault(kind, []).append(scorer_throughput(settings, args.items, model))
         pass_rate = float(np.median([r for r, _ in runs["passthrough"]]))
         pass_cpu = float(np.median([c for _, c in runs["passthrough"]]))
-        print(f"raw passthrough:            {pass_rate:>10,.0f} items/s  {pass_cpu * 1e6:5.1f} CPU-us/item  "
-              f"(median of {args.repeats}; runs {', '.join(f'{r:,.0f}' for r, _ in runs['passthrough'])})")
+        print(
+            f"raw passthrough:            {pass_rate:>10,.0f} items/s  {pass_cpu * 1e6:5.1f} CPU-us/item  "
+            f"(median of {args.repeats}; runs {', '.join(f'{r:,.0f}' for r, _ in runs['passthrough'])})"
+        )
         for kind in models:
             rate = float(np.median([r for r, _ in runs[kind]]))
             cpu = float(np.median([c for _, c in runs[kind]]))
-            print(f"scorer, committee {kind}:  {rate:>10,.0f} items/s  {cpu * 1e6:5.1f} CPU-us/item  ratio to passthrough "
-                  f"{rate / pass_rate:.2f} (CPU ratio {pass_cpu / cpu:.2f}; runs {', '.join(f'{r:,.0f}' for r, _ in runs[kind])})")
-        print("scorer = decode, slice, committee, score, produce scores + candidates, store offsets after delivery")
-        print(f"targets: ratio >= 0.5 and >= 50,000 items/s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            run_rates = ", ".join(f"{r:,.0f}" for r, _ in runs[kind])
+            print(
+                f"scorer, committee {kind}:  {rate:>10,.0f} items/s  {cpu * 1e6:5.1f} CPU-us/item  "
+                f"ratio to passthrough {rate / pass_rate:.2f} (CPU ratio {pass_cpu / cpu:.2f}; "
+                f"runs {run_rates})"
+            )
+        print(
+            "scorer = decode, slice, committee, score, produce scores + candidates, "
+            "store offsets after delivery"
+        )
+        print(
+            "targets: ratio >= 0.5 and >= 50,000 items/s; "
+            f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
 
         if args.skip_latency:
             return
         policy = workdir / "policy.toml"
-        policy.write_text('version = "bench-1"\ngoal = "benchmark"\n[signal]\nname = "kl_disagreement"\n', encoding="utf-8")
-        latency_env = {**env, "ALSTREAM_PATHS__POLICY_FILE": str(policy), "ALSTREAM_SCORER__BOOTSTRAP_MODEL": str(artifact),
-                       "ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256": sha, "ALSTREAM_SCORER__GROUP_ID": f"bench-lat-{uuid.uuid4().hex[:6]}"}
-        p50, p99, missing = latency(settings, latency_env, rate=args.rate, seconds=args.latency_seconds, workdir=workdir)
-        print(f"latency at {args.rate:,} items/s offered for {args.latency_seconds:g} s (scorer subprocess, item produced -> "
-              f"score consumed): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, {missing} items unscored")
+        policy.write_text(
+            'version = "bench-1"\ngoal = "benchmark"\n[signal]\nname = "kl_disagreement"\n', encoding="utf-8"
+        )
+        latency_env = {
+            **env,
+            "ALSTREAM_PATHS__POLICY_FILE": str(policy),
+            "ALSTREAM_SCORER__BOOTSTRAP_MODEL": str(artifact),
+            "ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256": sha,
+            "ALSTREAM_SCORER__GROUP_ID": f"bench-lat-{uuid.uuid4().hex[:6]}",
+        }
+        p50, p99, missing = latency(
+            settings, latency_env, rate=args.rate, seconds=args.latency_seconds, workdir=workdir
+        )
+        print(
+            f"latency at {args.rate:,} items/s offered for {args.latency_seconds:g} s "
+            "(scorer subprocess, item produced -> score consumed): "
+            f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, {missing} items unscored"
+        )
 
 
 if __name__ == "__main__":

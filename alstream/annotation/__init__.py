@@ -1,4 +1,5 @@
-"""The annotation-tool contract: a small SDK (:mod:`.client`) and the reference client behind ``alstream annotate``.
+"""The annotation-tool contract: a small SDK (:mod:`.client`) and the reference client behind
+``alstream annotate``.
 
 See docs/annotation-tool-contract.md.
 """

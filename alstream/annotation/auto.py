@@ -25,8 +25,14 @@ class _Client(Protocol):
     def offline(self) -> None: ...
     def ready(self, n: int = 1) -> None: ...
     def assignments(self, timeout_s: float = 1.0) -> list[dict[str, Any]]: ...
-    def submit(self, assignment: dict[str, Any], *, value: str | None = None, started_at: datetime,
-               status: str = "LABELED") -> str: ...
+    def submit(
+        self,
+        assignment: dict[str, Any],
+        *,
+        value: str | None = None,
+        started_at: datetime,
+        status: str = "LABELED",
+    ) -> str: ...
     def flush(self, timeout_s: float = 15.0) -> None: ...
 
 
@@ -40,7 +46,9 @@ def load_truth(path: Path | str | None) -> dict[str, str]:
     with file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"item_id", "label"} <= set(reader.fieldnames):
-            raise AnnotationError(f"truth file {file} needs the columns item_id,label (found {reader.fieldnames})")
+            raise AnnotationError(
+                f"truth file {file} needs the columns item_id,label (found {reader.fieldnames})"
+            )
         return {row["item_id"]: row["label"] for row in reader}
 
 
@@ -57,8 +65,10 @@ class Summary:
         seconds = (datetime.now(tz=UTC) - self.started).total_seconds()
         accuracy = f"{self.correct / self.known:.2f}" if self.known else "n/a"
         kinds = ",".join(f"{k}:{n}" for k, n in sorted(self.kinds.items())) or "-"
-        return (f"annotator={self.annotator_id} labeled={self.labeled} correct={self.correct}/{self.known} "
-                f"accuracy={accuracy} kinds={kinds} seconds={seconds:.1f}")
+        return (
+            f"annotator={self.annotator_id} labeled={self.labeled} correct={self.correct}/{self.known} "
+            f"accuracy={accuracy} kinds={kinds} seconds={seconds:.1f}"
+        )
 
 
 class SimulatedAnnotator:
@@ -93,7 +103,11 @@ class SimulatedAnnotator:
         self.summary = Summary(annotator_id=client.annotator_id)
 
     def current_accuracy(self) -> float:
-        if self.drift_after is not None and self.drift_accuracy is not None and self.summary.labeled >= self.drift_after:
+        if (
+            self.drift_after is not None
+            and self.drift_accuracy is not None
+            and self.summary.labeled >= self.drift_after
+        ):
             return self.drift_accuracy
         return self.accuracy
 
@@ -113,7 +127,11 @@ class SimulatedAnnotator:
         self.client.online()
         try:
             while not self._done():
-                wanted = self.batch if self.max_items is None else min(self.batch, self.max_items - self.summary.labeled)
+                wanted = (
+                    self.batch
+                    if self.max_items is None
+                    else min(self.batch, self.max_items - self.summary.labeled)
+                )
                 self.client.ready(max(1, wanted))
                 for assignment in self.client.assignments(timeout_s=1.0):
                     if self._done():

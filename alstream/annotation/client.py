@@ -9,6 +9,7 @@ so the client drops assignment ids it has already handed out.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -18,10 +19,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from alstream.annotation.exceptions import AnnotationError, InvalidLabel
-from alstream.annotation.partitioning import partition_for
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.partitioning import partition_for
 
 STATUSES = ("LABELED", "SKIPPED", "CANNOT_LABEL")
 _SEEN_IDS = 10_000
@@ -44,7 +45,9 @@ class AnnotationClient:
         include_expired: bool = False,
     ) -> None:
         if not annotator_id or annotator_id.startswith("__"):
-            raise AnnotationError(f"annotator id {annotator_id!r} is empty or reserved (ids starting with '__')")
+            raise AnnotationError(
+                f"annotator id {annotator_id!r} is empty or reserved (ids starting with '__')"
+            )
         self.settings = settings
         self.annotator_id = annotator_id
         self.skills = sorted(set(skills))
@@ -60,7 +63,8 @@ class AnnotationClient:
         self._consumer = Consumer(
             consumer_config(
                 settings,
-                # "alstream-annotate" is the prefix the annotation role's ACLs grant (alstream/security/acl.py).
+                # "alstream-annotate" is the prefix the annotation role's ACLs grant
+                # (alstream/security/acl.py).
                 group_id=f"alstream-annotate-{settings.kafka.topic_prefix}{annotator_id}",
                 **{"enable.auto.offset.store": True},
             )
@@ -70,7 +74,9 @@ class AnnotationClient:
             self._event_partitions = len(metadata.topics[self._events_topic].partitions)
             assignment_partitions = len(metadata.topics[self._assignments_topic].partitions)
         except KeyError as exc:
-            raise AnnotationError(f"topic {exc.args[0]} does not exist: run `alstream topics create`") from None
+            raise AnnotationError(
+                f"topic {exc.args[0]} does not exist: run `alstream topics create`"
+            ) from None
         self._consumer.assign(
             [TopicPartition(self._assignments_topic, partition_for(annotator_id, assignment_partitions))]
         )
@@ -163,11 +169,15 @@ class AnnotationClient:
         if status not in STATUSES:
             raise InvalidLabel(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         if status == "LABELED" and value not in assignment["classes"]:
-            raise InvalidLabel(f"value {value!r} is not one of the assignment's classes {assignment['classes']}")
+            raise InvalidLabel(
+                f"value {value!r} is not one of the assignment's classes {assignment['classes']}"
+            )
         if submitted_at < started_at:
             raise InvalidLabel("submitted_at is before started_at")
         if assignment["annotator_id"] != self.annotator_id:
-            raise InvalidLabel(f"assignment {assignment['assignment_id']} belongs to {assignment['annotator_id']}")
+            raise InvalidLabel(
+                f"assignment {assignment['assignment_id']} belongs to {assignment['annotator_id']}"
+            )
         label_id = label_id or uuid.uuid4().hex
         record = {
             "label_id": label_id,
@@ -208,10 +218,8 @@ class AnnotationClient:
         try:
             self.flush()
         finally:
-            try:
+            with contextlib.suppress(KafkaException):  # closing twice raises
                 self._consumer.close()
-            except KafkaException:  # pragma: no cover - closing twice
-                pass
 
     def __enter__(self) -> AnnotationClient:
         return self

@@ -17,8 +17,10 @@ from alstream.annotation.client import AnnotationClient
 def prompt_for(assignment: dict[str, Any]) -> str:
     options = "  ".join(f"[{i}] {value}" for i, value in enumerate(assignment["classes"], start=1))
     where = assignment.get("uri") or "(no uri)"
-    return (f"\nitem {assignment['item_id']}  {where}  ({assignment['unit_of_work'].lower()})\n{options}\n"
-            "number = label, s = skip, c = cannot label, q = quit > ")
+    return (
+        f"\nitem {assignment['item_id']}  {where}  ({assignment['unit_of_work'].lower()})\n{options}\n"
+        "number = label, s = skip, c = cannot label, q = quit > "
+    )
 
 
 def parse_answer(text: str, classes: list[str]) -> tuple[str, str | None] | None:

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -37,8 +37,10 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Annotated[
-        Optional[Path],  # noqa: UP007 - typer needs Optional
-        typer.Option("--config", "-c", help="TOML settings file (also ALSTREAM_CONFIG).", envvar="ALSTREAM_CONFIG"),
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML settings file (also ALSTREAM_CONFIG).", envvar="ALSTREAM_CONFIG"
+        ),
     ] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:

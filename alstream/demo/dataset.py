@@ -37,8 +37,14 @@ def _write_npz(path: Path, ids: list[str], features: np.ndarray, labels: list[st
     np.savez(path, item_ids=np.array(ids), embeddings=features.astype("<f4"), labels=np.array(labels))
 
 
-def prepare(directory: Path, *, seed: int = 7, validation_share: float = 0.25, seed_size: int = 40,
-            qa_gold_size: int = 60) -> DemoData:
+def prepare(
+    directory: Path,
+    *,
+    seed: int = 7,
+    validation_share: float = 0.25,
+    seed_size: int = 40,
+    qa_gold_size: int = 60,
+) -> DemoData:
     """Write the demo's files into ``directory`` and return the stream to produce."""
     directory.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
@@ -55,7 +61,9 @@ def prepare(directory: Path, *, seed: int = 7, validation_share: float = 0.25, s
     qa_idx = np.sort(rng.choice(remaining, size=qa_gold_size, replace=False))
 
     validation_file = directory / "validation.npz"
-    _write_npz(validation_file, [ids[i] for i in valid_idx], features[valid_idx], [labels[i] for i in valid_idx])
+    _write_npz(
+        validation_file, [ids[i] for i in valid_idx], features[valid_idx], [labels[i] for i in valid_idx]
+    )
     seed_file = directory / "seed.npz"
     _write_npz(seed_file, [ids[i] for i in seed_idx], features[seed_idx], [labels[i] for i in seed_idx])
     qa_gold_file = directory / "qa_gold.csv"

@@ -17,7 +17,9 @@ def _fmt(value: float | None, pattern: str = "{:.0f}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def render(*, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: str, releases: int = 0) -> Table:
+def render(
+    *, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: str, releases: int = 0
+) -> Table:
     samples = scrape.scrape_all(ports)
     assignments = scrape.by_label(samples, "alstream_router_assignments_total", "kind")
     assigned = sum(assignments.values())
@@ -36,15 +38,22 @@ def render(*, ports: Iterable[int], elapsed_s: float, duration_s: float, phase: 
         ("assignments", _fmt(assigned)),
         ("random share of assignments", _fmt(random_share, "{:.1%}")),
         ("labels (this run = this week)", _fmt(labels)),
-        ("time per item (mean, s)", _fmt(scrape.histogram_mean(samples, "alstream_label_time_per_item_seconds"),
-                                         "{:.2f}")),
+        (
+            "time per item (mean, s)",
+            _fmt(scrape.histogram_mean(samples, "alstream_label_time_per_item_seconds"), "{:.2f}"),
+        ),
         ("QA error rate", _fmt(qa_errors / qa_checks if qa_checks else None, "{:.1%}")),
         ("annotators at hard quota", _fmt(scrape.total(samples, "alstream_router_annotators_at_quota"))),
-        ("disagreement rate", _fmt(scrape.total(samples, "alstream_agreement_disagreement_rate") or None,
-                                   "{:.1%}")),
+        (
+            "disagreement rate",
+            _fmt(scrape.total(samples, "alstream_agreement_disagreement_rate") or None, "{:.1%}"),
+        ),
         ("calibration events", _fmt(scrape.total(samples, "alstream_calibration_events_total"))),
         ("model swaps in the scorer", _fmt(scrape.total(samples, "alstream_scorer_model_swaps_total"))),
-        ("validation metric (serving model)", _fmt(max(validation.values()) if validation else None, "{:.3f}")),
+        (
+            "validation metric (serving model)",
+            _fmt(max(validation.values()) if validation else None, "{:.3f}"),
+        ),
         # Releases built by the agent (weekly) and on demand by `alstream release build` (the cadence here).
         ("releases", _fmt(max(releases, scrape.total(samples, "alstream_releases_total")))),
         ("dead letters", _fmt(scrape.total(samples, "alstream_dead_letters_total"))),

@@ -22,8 +22,9 @@ DEFAULT_ANNOTATORS = (
     SimulatedAnnotator(annotator_id="ann-bo", accuracy=0.93, seconds_per_item=0.08),
     SimulatedAnnotator(annotator_id="ann-cy", accuracy=0.95, seconds_per_item=0.12),
     # Drifts halfway: its answers turn noisy, overlapped items disagree, a calibration round follows.
-    SimulatedAnnotator(annotator_id="ann-dee", accuracy=0.95, seconds_per_item=0.06, drift_after=40,
-                       drift_accuracy=0.2),
+    SimulatedAnnotator(
+        annotator_id="ann-dee", accuracy=0.95, seconds_per_item=0.06, drift_after=40, drift_accuracy=0.2
+    ),
 )
 
 

@@ -2,10 +2,10 @@
 
 It starts a broker, creates the topics, trains the first model on a small random seed set (the
 baseline before smart selection), starts every agent as its own process, streams the digits
-dataset in waves through ``alstream produce`` (the ingestion SDK), runs simulated annotators (one of which drifts, so a
-disagreement spike and a calibration round happen), asks for releases on a cadence so the trainer
-retrains and the scorer hot-swaps new model versions, and ends with a final release, an audit and a
-report. Everything runs through the same CLI commands an operator would use.
+dataset in waves through ``alstream produce`` (the ingestion SDK), runs simulated annotators (one of
+which drifts, so a disagreement spike and a calibration round happen), asks for releases on a
+cadence so the trainer retrains and the scorer hot-swaps new model versions, and ends with a final
+release, an audit and a report. Everything runs through the same CLI commands an operator would use.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ class Demo:
 
     # -- setup -------------------------------------------------------------------------------------
 
-    def _environment(self, bootstrap: str, policy: Path, quotas: Path, data: dataset.DemoData) -> dict[str, str]:
+    def _environment(
+        self, bootstrap: str, policy: Path, quotas: Path, data: dataset.DemoData
+    ) -> dict[str, str]:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "ALSTREAM_KAFKA__TOPIC_PREFIX": "demo.",
@@ -127,15 +129,19 @@ class Demo:
         code = self.supervisor.run_to_completion(name, args, timeout_s=timeout_s)
         if code != 0:
             log = self.supervisor.processes[name].log_file
-            raise DemoFailed(f"step {name!r} ({' '.join(args)}) exited with {code}; see {log}:\n"
-                             f"{self.supervisor.processes[name].tail()}")
+            raise DemoFailed(
+                f"step {name!r} ({' '.join(args)}) exited with {code}; see {log}:\n"
+                f"{self.supervisor.processes[name].tail()}"
+            )
 
     def _check_alive(self) -> None:
         assert self.supervisor is not None
         for process in self.supervisor.processes.values():
             if process.name in self.ports and not process.running:
-                raise DemoFailed(f"agent {process.name!r} stopped (exit {process.process.returncode}); "
-                                 f"see {process.log_file}:\n{process.tail()}")
+                raise DemoFailed(
+                    f"agent {process.name!r} stopped (exit {process.process.returncode}); "
+                    f"see {process.log_file}:\n{process.tail()}"
+                )
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -169,18 +175,34 @@ class Demo:
                     self._start_agent(name)
                 self._say(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
                 feeder = streaming.WaveFeeder(
-                    data=data, waves=self.options.waves,
-                    synthetic_items=self.options.synthetic_items, seed=self.options.seed,
-                    start_process=self.supervisor.start, directory=self.data_dir / "waves",
-                    last_wave_at=0.8)
+                    data=data,
+                    waves=self.options.waves,
+                    synthetic_items=self.options.synthetic_items,
+                    seed=self.options.seed,
+                    start_process=self.supervisor.start,
+                    directory=self.data_dir / "waves",
+                    last_wave_at=0.8,
+                )
                 for annotator in self.options.annotators:
-                    args = ["annotate", "--annotator", annotator.annotator_id, "--auto",
-                            "--accuracy", str(annotator.accuracy),
-                            "--seconds-per-item", str(annotator.seconds_per_item),
-                            "--truth", str(data.truth_file)]
+                    args = [
+                        "annotate",
+                        "--annotator",
+                        annotator.annotator_id,
+                        "--auto",
+                        "--accuracy",
+                        str(annotator.accuracy),
+                        "--seconds-per-item",
+                        str(annotator.seconds_per_item),
+                        "--truth",
+                        str(data.truth_file),
+                    ]
                     if annotator.drift_after is not None:
-                        args += ["--drift-after", str(annotator.drift_after),
-                                 "--drift-accuracy", str(annotator.drift_accuracy)]
+                        args += [
+                            "--drift-after",
+                            str(annotator.drift_after),
+                            "--drift-accuracy",
+                            str(annotator.drift_accuracy),
+                        ]
                     self.supervisor.start(annotator.annotator_id, args)
                 self._loop(feeder)
                 self._say("stopping the annotators; final release and retraining")
@@ -191,12 +213,15 @@ class Demo:
                 # Wait for the trainer to retrain on the final release. It skips a release whose content it
                 # already trained on, so this wait is bounded and not an error: the last model is then the
                 # one trained on the same labels.
-                self._wait_for(lambda: self._metric_total("trainer", "alstream_trainer_runs_total") > runs_before,
-                               timeout_s=20)
+                self._wait_for(
+                    lambda: self._metric_total("trainer", "alstream_trainer_runs_total") > runs_before,
+                    timeout_s=20,
+                )
                 self._stop_everything()
                 self._say("auditing the topics and writing the report")
-                result.facts = report.collect_facts(settings=settings, state_dir=self.state_dir, data=data,
-                                                    feeder=feeder)
+                result.facts = report.collect_facts(
+                    settings=settings, state_dir=self.state_dir, data=data, feeder=feeder
+                )
                 result.report_file = report.write_report(facts=result.facts, output_dir=self.out)
                 result.release_dirs = [Path(p) for p in result.facts.get("release_dirs", [])]
             finally:
@@ -209,8 +234,7 @@ class Demo:
         loop_started = time.monotonic()
         next_release = loop_started + self.options.retrain_every_s
         metric_ports = list(self.ports.values())
-        with Live(console=self.console, refresh_per_second=2, transient=False,
-                  auto_refresh=False) as live:
+        with Live(console=self.console, refresh_per_second=2, transient=False, auto_refresh=False) as live:
             while True:
                 now = time.monotonic()
                 elapsed = now - loop_started
@@ -222,10 +246,16 @@ class Demo:
                     self.supervisor.start(f"release-{int(elapsed)}", ["release", "build"])  # type: ignore[union-attr]
                     next_release = now + self.options.retrain_every_s
                 if self.options.live_view:
-                    live.update(live_view.render(ports=metric_ports, elapsed_s=elapsed, duration_s=duration,
-                                                 phase=f"items sent {feeder.sent}",
-                                                 releases=len(list((self.state_dir / "releases").glob("*/manifest.json")))),
-                                refresh=True)
+                    live.update(
+                        live_view.render(
+                            ports=metric_ports,
+                            elapsed_s=elapsed,
+                            duration_s=duration,
+                            phase=f"items sent {feeder.sent}",
+                            releases=len(list((self.state_dir / "releases").glob("*/manifest.json"))),
+                        ),
+                        refresh=True,
+                    )
                 time.sleep(1.0)
 
     def _metric_total(self, agent: str, name: str) -> float:
@@ -234,7 +264,8 @@ class Demo:
         return scrape.total(scrape.scrape(self.ports[agent]), name)
 
     def _wait_for(self, condition: Any, *, timeout_s: float) -> None:
-        """Wait until ``condition()`` holds or ``timeout_s`` passes (no error then); fails if an agent died."""
+        """Wait until ``condition()`` holds or ``timeout_s`` passes (no error then); fails if an agent
+        died."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._check_alive()

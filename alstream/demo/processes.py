@@ -7,6 +7,7 @@ running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,15 +45,21 @@ class Supervisor:
     env: dict[str, str]
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
-    def start(self, name: str, args: list[str], *, metrics_port: int | None = None,
-              extra_env: dict[str, str] | None = None) -> ManagedProcess:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        metrics_port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> ManagedProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.log_dir / f"{name}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
         env["ALSTREAM_METRICS__PORT"] = str(metrics_port or 0)
         handle = open(log_file, "ab")  # noqa: SIM115 - the child owns it
         command = [sys.executable, "-m", "alstream.cli.main", *args]
-        process = subprocess.Popen(  # noqa: S603 - our own CLI
+        process = subprocess.Popen(
             command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         handle.close()
@@ -73,23 +80,22 @@ class Supervisor:
 
     def stop_all(self, *, grace_s: float = 10.0, names: list[str] | None = None) -> None:
         """SIGTERM every process at once, then SIGKILL whatever is still running after the grace period."""
-        targets = [self.processes[n] for n in (names if names is not None else list(self.processes))
-                   if n in self.processes]
+        targets = [
+            self.processes[n]
+            for n in (names if names is not None else list(self.processes))
+            if n in self.processes
+        ]
         running = [p for p in targets if p.running]
         for managed in running:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(managed.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace_s
         while any(p.running for p in running) and time.monotonic() < deadline:
             time.sleep(0.1)
         for managed in running:
             if managed.running:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(managed.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 managed.process.wait(timeout=10)
 
     def dead(self) -> list[ManagedProcess]:

@@ -7,6 +7,7 @@ user could check with any Kafka consumer. The end-to-end test asserts on the sam
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -16,14 +17,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from alstream.agents.trainer.committee import fit_committee  # noqa: E402
-from alstream.agents.trainer.evaluation import evaluate, load_npz  # noqa: E402
-from alstream.demo.dataset import DemoData  # noqa: E402
-from alstream.agents.release.sources import read_topic as _read_snapshot  # noqa: E402
-from alstream.settings import AlstreamSettings  # noqa: E402
+from alstream.agents.release.sources import read_topic as _read_snapshot
+from alstream.agents.trainer.committee import fit_committee
+from alstream.agents.trainer.evaluation import evaluate, load_npz
+from alstream.demo.dataset import DemoData
+from alstream.settings import AlstreamSettings
 
 HARD_KINDS = {"HARD"}
 
@@ -36,7 +37,9 @@ def read_topic(settings: AlstreamSettings, topic_key: str) -> list[dict[str, Any
     return _read_snapshot(settings, topic_key).records
 
 
-def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData, feeder: Any) -> dict[str, Any]:
+def collect_facts(
+    *, settings: AlstreamSettings, state_dir: Path, data: DemoData, feeder: Any
+) -> dict[str, Any]:
     assignments = read_topic(settings, "assignments")
     labels = read_topic(settings, "labels")
     calibration = read_topic(settings, "calibration")
@@ -93,11 +96,16 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
         "labels_per_annotator": dict(Counter(label["annotator_id"] for label in labels)),
         "time_per_item": time_per_item,
         # Calibration labels re-ask tough items on purpose: they are not overlap agreement.
-        "label_events": [(_seconds(label["submitted_at"]), label["item_id"], label["annotator_id"],
-                          label.get("value")) for label in labels
-                         if kind_of.get(label["assignment_id"]) != "CALIBRATION"],
+        "label_events": [
+            (_seconds(label["submitted_at"]), label["item_id"], label["annotator_id"], label.get("value"))
+            for label in labels
+            if kind_of.get(label["assignment_id"]) != "CALIBRATION"
+        ],
         "calibration_events": [
-            {"items": len(c.get("items") or []), "at": _seconds(c["detected_at"]) if "detected_at" in c else None}
+            {
+                "items": len(c.get("items") or []),
+                "at": _seconds(c["detected_at"]) if "detected_at" in c else None,
+            }
             for c in calibration
         ],
         "models": model_points,
@@ -110,7 +118,9 @@ def collect_facts(*, settings: AlstreamSettings, state_dir: Path, data: DemoData
     }
 
 
-def _random_baseline(data: DemoData, model_points: list[dict[str, Any]], *, seeds: int) -> list[dict[str, float]]:
+def _random_baseline(
+    data: DemoData, model_points: list[dict[str, Any]], *, seeds: int
+) -> list[dict[str, float]]:
     """The same committee trained on seed + k random stream items, for the loop's label counts."""
     validation = load_npz(data.validation_file)
     seed_set = load_npz(data.seed_file)
@@ -135,10 +145,12 @@ def _charts(facts: dict[str, Any], output_dir: Path) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(6, 4))
     loop = [(p["labels_used"], p["validation_metric"]) for p in facts["models"]]
     if loop:
-        ax.plot(*zip(*loop), marker="o", label="alstream loop (model versions)")
+        ax.plot(*zip(*loop, strict=True), marker="o", label="alstream loop (model versions)")
     base = [(p["labels"], p["accuracy"]) for p in facts["random_baseline"]]
     if base:
-        ax.plot(*zip(*base), marker="s", linestyle="--", label="random labeling (same committee)")
+        ax.plot(
+            *zip(*base, strict=True), marker="s", linestyle="--", label="random labeling (same committee)"
+        )
     ax.set_xlabel("stream labels used for training (beyond the seed set)")
     ax.set_ylabel("validation accuracy (fixed validation set)")
     ax.set_title("Learning curve")
@@ -165,34 +177,43 @@ def _charts(facts: dict[str, Any], output_dir: Path) -> dict[str, str]:
         ax.plot(times, rates, marker=".", label="disagreement on overlapped items")
     for event in facts["calibration_events"]:
         if event["at"] is not None and facts["label_events"]:
-            ax.axvline(event["at"] - min(t for t, *_ in facts["label_events"]), color="red", linestyle=":",
-                       label="calibration event")
+            ax.axvline(
+                event["at"] - min(t for t, *_ in facts["label_events"]),
+                color="red",
+                linestyle=":",
+                label="calibration event",
+            )
     ax.set_xlabel("seconds since the first label")
     ax.set_ylabel("share of overlapped items with disagreeing labels")
     ax.set_title("Agreement over time")
     ax.grid(alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
     if handles:
-        unique = dict(zip(names, handles))
+        unique = dict(zip(names, handles, strict=True))
         ax.legend(unique.values(), unique.keys())
     charts["agreement"] = _save(fig, output_dir / "agreement_over_time.png")
     return charts
 
 
-def _disagreement_over_time(events: list[tuple[float, str, str, Any]], buckets: int = 12) -> tuple[list[float], list[float]]:
+def _disagreement_over_time(
+    events: list[tuple[float, str, str, Any]], buckets: int = 12
+) -> tuple[list[float], list[float]]:
     by_item: dict[str, list[tuple[float, Any]]] = defaultdict(list)
     for at, item_id, _, value in events:
         if value is not None:
             by_item[item_id].append((at, value))
-    overlapped = [(max(t for t, _ in votes), len({v for _, v in votes}) > 1)
-                  for votes in by_item.values() if len(votes) > 1]
+    overlapped = [
+        (max(t for t, _ in votes), len({v for _, v in votes}) > 1)
+        for votes in by_item.values()
+        if len(votes) > 1
+    ]
     if not overlapped or not events:
         return [], []
     start = min(t for t, *_ in events)
     end = max(t for t, _ in overlapped)
     edges = np.linspace(start, end + 1e-6, buckets + 1)
     times, rates = [], []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in itertools.pairwise(edges):
         window = [d for t, d in overlapped if low <= t < high]
         if window:
             times.append(float((low + high) / 2 - start))
@@ -211,6 +232,15 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
     charts = _charts(facts, output_dir)
     first = facts["models"][0]["validation_metric"] if facts["models"] else None
     last = facts["models"][-1]["validation_metric"] if facts["models"] else None
+    candidate_count = sum(facts["candidates_by_reason"].values())
+    candidates_by_reason = ", ".join(f"{k} {v}" for k, v in sorted(facts["candidates_by_reason"].items()))
+    assignments_by_kind = ", ".join(f"{k} {v}" for k, v in sorted(facts["assignments_by_kind"].items()))
+    labels_by_status = ", ".join(f"{k} {v}" for k, v in sorted(facts["labels_by_status"].items()))
+    hard_per_annotator = ", ".join(f"{k} {v}" for k, v in sorted(facts["hard_per_annotator"].items())) or "-"
+    items_twice = sum(len(v) for v in facts["items_twice_with_one_annotator"].values())
+    calibration_items = ", ".join(str(e["items"]) for e in facts["calibration_events"]) or "-"
+    first_accuracy = first if first is None else f"{first:.3f}"
+    last_accuracy = last if last is None else f"{last:.3f}"
     lines = [
         "# alstream demo report",
         "",
@@ -218,15 +248,15 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
         "|---|---|",
         f"| items streamed | {facts['items_streamed']} |",
         f"| items scored | {facts['items_scored']} |",
-        f"| candidates | {sum(facts['candidates_by_reason'].values())} ({', '.join(f'{k} {v}' for k, v in sorted(facts['candidates_by_reason'].items()))}) |",
-        f"| assignments | {facts['assignments']} ({', '.join(f'{k} {v}' for k, v in sorted(facts['assignments_by_kind'].items()))}) |",
+        f"| candidates | {candidate_count} ({candidates_by_reason}) |",
+        f"| assignments | {facts['assignments']} ({assignments_by_kind}) |",
         f"| random share of assignments | {facts['random_share']:.1%} |",
-        f"| labels | {facts['labels']} ({', '.join(f'{k} {v}' for k, v in sorted(facts['labels_by_status'].items()))}) |",
-        f"| hard items per annotator | {', '.join(f'{k} {v}' for k, v in sorted(facts['hard_per_annotator'].items())) or '-'} |",
-        f"| items given twice to one annotator (calibration excepted) | {sum(len(v) for v in facts['items_twice_with_one_annotator'].values())} |",
-        f"| calibration events | {len(facts['calibration_events'])} (items: {', '.join(str(e['items']) for e in facts['calibration_events']) or '-'}) |",
+        f"| labels | {facts['labels']} ({labels_by_status}) |",
+        f"| hard items per annotator | {hard_per_annotator} |",
+        f"| items given twice to one annotator (calibration excepted) | {items_twice} |",
+        f"| calibration events | {len(facts['calibration_events'])} (items: {calibration_items}) |",
         f"| model versions | {len(facts['models'])} |",
-        f"| validation accuracy, first model -> last | {first if first is None else f'{first:.3f}'} -> {last if last is None else f'{last:.3f}'} |",
+        f"| validation accuracy, first model -> last | {first_accuracy} -> {last_accuracy} |",
         f"| releases | {len(facts['release_dirs'])} |",
         f"| dead letters | {facts['dead_letters']} |",
         "",
@@ -236,7 +266,10 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
         "",
         "| model version | stream labels used | validation metric |",
         "|---|---|---|",
-        *[f"| {p['model_version']} | {p['labels_used']:.0f} | {p['validation_metric']:.3f} |" for p in facts["models"]],
+        *[
+            f"| {p['model_version']} | {p['labels_used']:.0f} | {p['validation_metric']:.3f} |"
+            for p in facts["models"]
+        ],
         "",
         "## Time per item",
         "",
@@ -253,6 +286,11 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
     ]
     path = output_dir / "report.md"
     path.write_text("\n".join(lines))
-    (output_dir / "facts.json").write_text(json.dumps(
-        {k: v for k, v in facts.items() if k not in ("time_per_item", "label_events")}, indent=2, default=str))
+    (output_dir / "facts.json").write_text(
+        json.dumps(
+            {k: v for k, v in facts.items() if k not in ("time_per_item", "label_events")},
+            indent=2,
+            default=str,
+        )
+    )
     return path

@@ -21,8 +21,17 @@ from alstream.demo.dataset import DemoData
 class WaveFeeder:
     """Writes one JSONL file per wave up front, then starts ``alstream produce`` for each when due."""
 
-    def __init__(self, *, data: DemoData, waves: int, synthetic_items: int,
-                 seed: int, start_process: Any, directory: Path, last_wave_at: float = 0.55) -> None:
+    def __init__(
+        self,
+        *,
+        data: DemoData,
+        waves: int,
+        synthetic_items: int,
+        seed: int,
+        start_process: Any,
+        directory: Path,
+        last_wave_at: float = 0.55,
+    ) -> None:
         self.waves = max(1, waves)
         self.start_process = start_process
         self.last_wave_at = last_wave_at
@@ -33,8 +42,9 @@ class WaveFeeder:
         features = np.asarray(data.stream_features, dtype="<f4")
         labels = list(data.stream_labels)
         if synthetic_items:
-            ids, features, labels = self._with_synthetic(ids, features, labels, synthetic_items, seed,
-                                                         data.truth_file)
+            ids, features, labels = self._with_synthetic(
+                ids, features, labels, synthetic_items, seed, data.truth_file
+            )
         order = np.random.default_rng(seed).permutation(len(ids))
         directory.mkdir(parents=True, exist_ok=True)
         for wave, chunk in enumerate(np.array_split(order, self.waves)):
@@ -57,15 +67,16 @@ class WaveFeeder:
         }
 
     @staticmethod
-    def _with_synthetic(ids: list[str], features: np.ndarray, labels: list[str], count: int, seed: int,
-                        truth_file: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    def _with_synthetic(
+        ids: list[str], features: np.ndarray, labels: list[str], count: int, seed: int, truth_file: Path
+    ) -> tuple[list[str], np.ndarray, list[str]]:
         rng = np.random.default_rng(seed + 1)
         picks = rng.integers(0, len(ids), size=count)
         noisy = np.clip(features[picks] + rng.normal(0, 0.05, size=(count, features.shape[1])), 0, 1)
         new_ids = [f"synthetic-{n:07d}" for n in range(count)]
         new_labels = [labels[p] for p in picks]
         with open(truth_file, "a", newline="") as handle:
-            csv.writer(handle).writerows(zip(new_ids, new_labels))
+            csv.writer(handle).writerows(zip(new_ids, new_labels, strict=True))
         return ids + new_ids, np.vstack([features, noisy.astype("<f4")]), labels + new_labels
 
     def feed_due(self, *, elapsed_fraction: float) -> None:

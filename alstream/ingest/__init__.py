@@ -1,11 +1,11 @@
 """The ingestion SDK: validate items and produce them to the items topic (see docs/ingestion.md).
 
-    from alstream.ingest import ItemProducer
-    from alstream.settings import load_settings
+from alstream.ingest import ItemProducer
+from alstream.settings import load_settings
 
-    with ItemProducer(settings=load_settings(), default_source="camera-7") as producer:
-        rejections = producer.send_many(items)
-    report = producer.flush()
+with ItemProducer(settings=load_settings(), default_source="camera-7") as producer:
+    rejections = producer.send_many(items)
+report = producer.flush()
 """
 
 from alstream.ingest.producer import DeliveryReport, ItemProducer

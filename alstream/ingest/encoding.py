@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from alstream.ingest.validation import UNITS, PreparedBatch
-from alstream.streams.avro_bytes import avro_length as _length, avro_string as _string, zigzag_varint
+from alstream.streams.avro_bytes import avro_length as _length
+from alstream.streams.avro_bytes import avro_string as _string
+from alstream.streams.avro_bytes import zigzag_varint
 from alstream.streams.codecs import RecordCodec, header_of
 from alstream.streams.schemas import default_catalog
 
@@ -138,16 +140,26 @@ class ItemEncoder:
         n = len(batch)
         embeddings = batch.embeddings.view(np.uint8).reshape(n, -1)
         pieces: list[np.ndarray] = [
-            _constant(_string(batch.sources[0]) + _UNITS[batch.units[0]] + _NULL + _length(embeddings.shape[1]), n),
+            _constant(
+                _string(batch.sources[0]) + _UNITS[batch.units[0]] + _NULL + _length(embeddings.shape[1]), n
+            ),
             embeddings,
         ]
         if batch.none_has_probabilities:
-            pieces.append(_constant(_NULL + _NULL + _NULL + _NULL, n))  # probabilities, hardness, uri, metadata
+            pieces.append(
+                _constant(_NULL + _NULL + _NULL + _NULL, n)
+            )  # probabilities, hardness, uri, metadata
         else:
             assert batch.probability_matrix is not None
-            probabilities = np.ascontiguousarray(batch.probability_matrix, dtype="<f4").view(np.uint8).reshape(n, -1)
+            probabilities = (
+                np.ascontiguousarray(batch.probability_matrix, dtype="<f4").view(np.uint8).reshape(n, -1)
+            )
             width = probabilities.shape[1]
-            pieces += [_constant(_SOME + _length(width), n), probabilities, _constant(_NULL + _NULL + _NULL, n)]
+            pieces += [
+                _constant(_SOME + _length(width), n),
+                probabilities,
+                _constant(_NULL + _NULL + _NULL, n),
+            ]
         header = self._header
         assert header is not None
         time_groups, time_lengths = varint_matrix(batch.event_times)
@@ -163,7 +175,8 @@ class ItemEncoder:
         ):
             id_matrix = np.frombuffer(joined.encode(), dtype=np.uint8).reshape(n, id_length)
             rows = np.concatenate(
-                [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]], axis=1
+                [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]],
+                axis=1,
             )
             return list(_splitter(rows.shape[1], n).unpack(rows))  # reads the array's buffer: no copy
         flat_times = time_groups.tobytes()
@@ -174,9 +187,19 @@ class ItemEncoder:
         values: list[bytes] = []
         append = values.append
         offset = 0
-        for item_id, time_bytes in zip(ids, times):
+        for item_id, time_bytes in zip(ids, times, strict=False):
             id_bytes = item_id.encode()
-            append(b"".join((header, _length(len(id_bytes)), id_bytes, middle_bytes[offset : offset + step], time_bytes)))
+            append(
+                b"".join(
+                    (
+                        header,
+                        _length(len(id_bytes)),
+                        id_bytes,
+                        middle_bytes[offset : offset + step],
+                        time_bytes,
+                    )
+                )
+            )
             offset += step
         return values
 
@@ -212,7 +235,9 @@ class ItemEncoder:
                         _NULL if parent is None else _SOME + _string(parent),
                         embedding_prefix,
                         matrix[i * dim_bytes : (i + 1) * dim_bytes],
-                        _NULL if probabilities is None else _SOME + _length(len(probabilities)) + probabilities,
+                        _NULL
+                        if probabilities is None
+                        else _SOME + _length(len(probabilities)) + probabilities,
                         _NULL if hardness is None else _hardness(hardness),
                         _NULL if uri is None else _SOME + _string(uri),
                         _NULL if not metadata else _metadata(metadata),

@@ -68,7 +68,8 @@ def detect_format(path: Path, declared: str | None = None) -> Format:
         if suffix in SUFFIXES:
             return SUFFIXES[suffix]
     raise InputFileError(
-        f"cannot tell the format of {path.name} from its suffix: name it .jsonl/.csv/.parquet or pass --format"
+        f"cannot tell the format of {path.name} from its suffix: "
+        "name it .jsonl/.csv/.parquet or pass --format"
     )
 
 
@@ -167,7 +168,10 @@ def _jsonl(path: Path, chunk_size: int, prefixes: ColumnPrefixes) -> Iterator[Ch
                 chunk.originals.append(parsed)
                 if not isinstance(parsed, dict):
                     chunk.records.append(None)
-                    chunk.problems[position] = (R.UNPARSEABLE, f"a line must be a JSON object, got {type(parsed).__name__}")
+                    chunk.problems[position] = (
+                        R.UNPARSEABLE,
+                        f"a line must be a JSON object, got {type(parsed).__name__}",
+                    )
                 else:
                     _add_flat(chunk, position, parsed, prefixes)
             if len(chunk.lines) >= chunk_size:
@@ -229,7 +233,7 @@ def _csv(path: Path, chunk_size: int, prefixes: ColumnPrefixes) -> Iterator[Chun
                     f"row has {len(fields)} fields, the header has {len(header)}",
                 )
             else:
-                row = dict(zip(header, fields))
+                row = dict(zip(header, fields, strict=True))
                 chunk.originals.append(row)
                 _add_flat(chunk, position, row, prefixes)
             if len(chunk.lines) >= chunk_size:
@@ -282,7 +286,8 @@ def _parquet_rows(batch: Any, prefixes: ColumnPrefixes) -> list[dict[str, Any]]:
     for target, prefix in (("embedding", prefixes.embedding), ("probabilities", prefixes.probabilities)):
         columns = [n for n in batch.schema.names if n.startswith(prefix) and n[len(prefix) :].isdigit()]
         numeric = all(
-            pa.types.is_floating(batch.schema.field(n).type) or pa.types.is_integer(batch.schema.field(n).type)
+            pa.types.is_floating(batch.schema.field(n).type)
+            or pa.types.is_integer(batch.schema.field(n).type)
             for n in columns
         )
         if columns and numeric and target not in vectors and target not in batch.schema.names:
@@ -294,6 +299,6 @@ def _parquet_rows(batch: Any, prefixes: ColumnPrefixes) -> list[dict[str, Any]]:
             dropped.extend(columns)
     rows = (batch.drop_columns(dropped) if dropped else batch).to_pylist()
     for name, values in vectors.items():
-        for row, value in zip(rows, values):
+        for row, value in zip(rows, values, strict=True):
             row[name] = value
     return rows

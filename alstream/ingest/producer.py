@@ -102,8 +102,11 @@ class ItemProducer:
         self.queue_limit = settings.ingest.max_in_flight_messages
         self.chunk_size = max(1, min(chunk_size, self.queue_limit // 2))
         if producer is None:
-            # producer_overrides win over everything, on_delivery included (merged first: no duplicate keyword)
-            conf = ingest_producer_config(settings, **{"on_delivery": self._on_delivery, **(producer_overrides or {})})
+            # producer_overrides win over everything, on_delivery included
+            # (merged first: no duplicate keyword)
+            conf = ingest_producer_config(
+                settings, **{"on_delivery": self._on_delivery, **(producer_overrides or {})}
+            )
             producer = Producer(conf)
             self._per_message_callback = False
         else:  # an injected client (tests): ask for a report per message, count only failures
@@ -129,7 +132,8 @@ class ItemProducer:
             metadata = self._producer.list_topics(timeout=timeout_s)
         except KafkaException as exc:
             raise TopicUnavailable(
-                f"the cluster at {self.settings.kafka.bootstrap_servers} did not answer within {timeout_s:g}s "
+                f"the cluster at {self.settings.kafka.bootstrap_servers} "
+                f"did not answer within {timeout_s:g}s "
                 f"({exc}): check KAFKA_BOOTSTRAP_SERVERS and the ALSTREAM_KAFKA__* security settings"
             ) from exc
         described = metadata.topics.get(self.topic)
@@ -284,4 +288,9 @@ class ItemProducer:
 
 
 def _is_column(value: Any, n: int) -> bool:
-    return not isinstance(value, (str, bytes, int, float)) and value is not None and hasattr(value, "__len__") and len(value) == n
+    return (
+        not isinstance(value, (str, bytes, int, float))
+        and value is not None
+        and hasattr(value, "__len__")
+        and len(value) == n
+    )

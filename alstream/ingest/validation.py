@@ -19,9 +19,9 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from itertools import repeat
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,10 @@ class PreparedBatch:
             return [None] * len(self)
         raw = self.probability_matrix.tobytes()
         step = self.probability_matrix.shape[1] * 4
-        return [raw[i * step : (i + 1) * step] if ok else None for i, ok in enumerate(self.probability_present.tolist())]
+        return [
+            raw[i * step : (i + 1) * step] if ok else None
+            for i, ok in enumerate(self.probability_present.tolist())
+        ]
 
     @property
     def all_have_probabilities(self) -> bool:
@@ -116,7 +119,10 @@ class ItemValidator:
                 if not record.keys() <= FIELDS:
                     unknown = record.keys() - FIELDS
                     names = ", ".join(sorted(map(str, unknown)))
-                    problems[i] = (R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}")
+                    problems[i] = (
+                        R.UNKNOWN_FIELD,
+                        f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}",
+                    )
                 rows.append(dict(record))
         now_ms = int(time.time() * 1000)
 
@@ -238,10 +244,16 @@ class ItemValidator:
             for i, code in enumerate(unit_codes):
                 parent = parents[i]
                 if code < 0:
-                    reject(i, R.UNIT_OF_WORK, f"unit_of_work must be one of {', '.join(UNITS)}, got {units[i]!r}")
+                    reject(
+                        i, R.UNIT_OF_WORK, f"unit_of_work must be one of {', '.join(UNITS)}, got {units[i]!r}"
+                    )
                 elif parent is None:
                     if code > 0:
-                        reject(i, R.UNIT_OF_WORK, f"unit_of_work {units[i]} needs parent_id (the item it belongs to)")
+                        reject(
+                            i,
+                            R.UNIT_OF_WORK,
+                            f"unit_of_work {units[i]} needs parent_id (the item it belongs to)",
+                        )
                 elif type(parent) is not str:
                     reject(i, R.BAD_TYPE, f"parent_id must be a string, got {type(parent).__name__}")
                 elif not 0 < len(parent) <= max_len:
@@ -267,8 +279,10 @@ class ItemValidator:
         if _count(metadata, _EMPTY) == n:
             meta_rows: list[Any] = metadata
         else:
-            meta_rows = [_EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
-                         for i, m in enumerate(metadata)]
+            meta_rows = [
+                _EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
+                for i, m in enumerate(metadata)
+            ]
         if isinstance(times, np.ndarray):  # integer array from prepare_columns: checked in one pass
             out_of_range = (times < 0) | (times > MAX_LONG) if times.dtype.kind == "i" else times > MAX_LONG
             for i in np.flatnonzero(out_of_range).tolist():
@@ -277,8 +291,10 @@ class ItemValidator:
         elif _all_of_type(times, int) and n and min(times) >= 0 and max(times) <= MAX_LONG:
             time_rows = times
         else:
-            time_rows = [t if type(t) is int and 0 <= t <= MAX_LONG else self._time(i, t, now_ms, reject)
-                         for i, t in enumerate(times)]
+            time_rows = [
+                t if type(t) is int and 0 <= t <= MAX_LONG else self._time(i, t, now_ms, reject)
+                for i, t in enumerate(times)
+            ]
 
         if problems:
             keep = [i for i in range(n) if i not in problems]
@@ -298,6 +314,7 @@ class ItemValidator:
             keep = list(range(n))
             rejections = []
             valid_matrix = matrix
+
         def pick(column: Any) -> Any:
             if isinstance(column, np.ndarray):
                 return column[keep] if problems else column
@@ -402,7 +419,11 @@ class ItemValidator:
             reject(i, R.PROBABILITIES_RANGE, "every probability must lie in [0, 1]")
         off = present & finite & (np.abs(sums - 1.0) > self.tolerance)
         for i in np.flatnonzero(off).tolist():
-            reject(i, R.PROBABILITIES_SUM, f"probabilities sum to {sums[i]:.6g}, not 1 (tolerance {self.tolerance:g})")
+            reject(
+                i,
+                R.PROBABILITIES_SUM,
+                f"probabilities sum to {sums[i]:.6g}, not 1 (tolerance {self.tolerance:g})",
+            )
         return matrix, present
 
     @staticmethod
@@ -458,15 +479,17 @@ class ItemValidator:
         if isinstance(value, (int, np.integer)) or (isinstance(value, float) and math.isfinite(value)):
             ms = int(value)
         elif isinstance(value, datetime):
-            moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
             ms = int(moment.timestamp() * 1000)
         elif isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:
-                reject(i, R.EVENT_TIME, f"event_time {value[:40]!r} is not ISO-8601 (e.g. 2026-01-31T12:00:00Z)")
+                reject(
+                    i, R.EVENT_TIME, f"event_time {value[:40]!r} is not ISO-8601 (e.g. 2026-01-31T12:00:00Z)"
+                )
                 return 0
-            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
             ms = int(moment.timestamp() * 1000)
         else:
             reject(i, R.EVENT_TIME, f"event_time must be epoch milliseconds, got {type(value).__name__}")
@@ -523,7 +546,10 @@ def _vector(value: Any, name: str) -> tuple[np.ndarray, tuple[str, str] | None]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
         if len(raw) % 4:
-            return empty, (R.BAD_TYPE, f"{name} bytes must be packed float32 (length a multiple of 4), got {len(raw)}")
+            return empty, (
+                R.BAD_TYPE,
+                f"{name} bytes must be packed float32 (length a multiple of 4), got {len(raw)}",
+            )
         return np.frombuffer(raw, dtype="<f4"), None
     if isinstance(value, (str, Mapping)) or not hasattr(value, "__len__"):
         return empty, (R.BAD_TYPE, f"{name} must be a list of numbers, got {type(value).__name__}")

@@ -50,5 +50,7 @@ def panel_queries(directory: Path) -> list[PanelQuery]:
     for board in load_dashboards(directory).values():
         for panel in panels(board):
             for target in panel.get("targets", []):
-                queries.append(PanelQuery(board["uid"], panel["title"], target.get("refId", "?"), target.get("expr", "")))
+                queries.append(
+                    PanelQuery(board["uid"], panel["title"], target.get("refId", "?"), target.get("expr", ""))
+                )
     return queries

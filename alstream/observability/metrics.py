@@ -17,7 +17,9 @@ DEAD_LETTERS = Counter(
     "Records sent to the dead-letter topic, by agent, source topic and error class.",
     ["agent", "source_topic", "error_class"],
 )
-AGENT_UP = Gauge("alstream_agent_up", "1 while the agent's processing loop runs, 0 once it stopped.", ["agent"])
+AGENT_UP = Gauge(
+    "alstream_agent_up", "1 while the agent's processing loop runs, 0 once it stopped.", ["agent"]
+)
 AGENT_LAST_PROGRESS = Gauge(
     "alstream_agent_last_progress_timestamp_seconds",
     "Unix time of the agent's last successful processing step (records or an idle poll).",

@@ -18,12 +18,30 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Units that must be converted to base units before they are exposed.
 NON_BASE_UNITS = (
-    "milliseconds", "millis", "ms", "microseconds", "us", "nanoseconds", "ns", "minutes", "hours", "days",
-    "percent", "kilobytes", "megabytes", "kb", "mb",
+    "milliseconds",
+    "millis",
+    "ms",
+    "microseconds",
+    "us",
+    "nanoseconds",
+    "ns",
+    "minutes",
+    "hours",
+    "days",
+    "percent",
+    "kilobytes",
+    "megabytes",
+    "kb",
+    "mb",
 )
 TIME_WORDS = ("duration", "latency", "time", "age", "elapsed", "delay")
 # Names that are standard elsewhere (Prometheus itself, prometheus_client's process collector).
-STANDARD_NAMES = {"up", "process_start_time_seconds", "process_cpu_seconds_total", "process_resident_memory_bytes"}
+STANDARD_NAMES = {
+    "up",
+    "process_start_time_seconds",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+}
 
 
 @dataclass(frozen=True)
@@ -61,14 +79,18 @@ def lint(metric: MetricSpec) -> list[str]:
     base_words = words[:-1] if name.endswith("_total") else words
     if any(word in TIME_WORDS for word in base_words) and "seconds" not in words:
         problems.append(f"{name}: a time or duration must be in seconds and say so (*_seconds)")
-    if metric.type in {"histogram", "summary"} and any(w in TIME_WORDS for w in words) and words[-1] != "seconds":
+    if (
+        metric.type in {"histogram", "summary"}
+        and any(w in TIME_WORDS for w in words)
+        and words[-1] != "seconds"
+    ):
         problems.append(f"{name}: a latency histogram ends in _seconds")
     if "timestamp" in words and not name.endswith("_timestamp_seconds"):
         problems.append(f"{name}: timestamps are *_timestamp_seconds (Unix seconds)")
     for label in metric.labels:
         if not LABEL_RE.match(label):
             problems.append(f"{name}: label {label!r} is not lower snake case")
-        if label == "id" or label.endswith("_id") or label.endswith("_ids"):
+        if label == "id" or label.endswith(("_id", "_ids")):
             problems.append(f"{name}: label {label!r} would carry unbounded ids; aggregate instead")
         if label.startswith("__"):
             problems.append(f"{name}: label {label!r} is reserved by Prometheus")

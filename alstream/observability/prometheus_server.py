@@ -42,11 +42,15 @@ def scrape_config(
 ) -> dict:
     """A config scraping ``{job: [host:port, ...]}`` every ``scrape_interval``, loading ``rule_files``."""
     return {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
-                   "scrape_timeout": scrape_interval},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "evaluation_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+        },
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": list(addresses)}]} for job, addresses in targets.items()
+            {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+            for job, addresses in targets.items()
         ],
     }
 
@@ -71,15 +75,23 @@ class PrometheusServer:
 
     def __enter__(self) -> PrometheusServer:
         with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
-                [self.binary, f"--config.file={self.config_file}", f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            self._process = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={self.config_file}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise PrometheusError(f"prometheus exited with {self._process.returncode}:\n{self.log_tail()}")
+                raise PrometheusError(
+                    f"prometheus exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
                     if response.status == 200:
@@ -90,8 +102,9 @@ class PrometheusServer:
         self.__exit__(None, None, None)
         raise PrometheusError(f"prometheus not ready after {self.startup_timeout_s}s:\n{self.log_tail()}")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._process is None or self._process.poll() is not None:
             return
         os.killpg(self._process.pid, signal.SIGTERM)
@@ -115,7 +128,9 @@ class PrometheusServer:
             with urllib.request.urlopen(url, timeout=10) as response:
                 body = json.load(response)
         except urllib.error.HTTPError as exc:
-            raise PrometheusError(f"{path} {params}: HTTP {exc.code}: {exc.read().decode(errors='replace')}") from exc
+            raise PrometheusError(
+                f"{path} {params}: HTTP {exc.code}: {exc.read().decode(errors='replace')}"
+            ) from exc
         if body.get("status") != "success":
             raise PrometheusError(f"{path} {params}: {body}")
         return body["data"]
@@ -126,7 +141,9 @@ class PrometheusServer:
 
     def query_range(self, expr: str, *, seconds: float = 300, step: str = "2s") -> list[dict]:
         now = time.time()
-        return self.api("query_range", query=expr, start=f"{now - seconds:.3f}", end=f"{now:.3f}", step=step)["result"]
+        return self.api("query_range", query=expr, start=f"{now - seconds:.3f}", end=f"{now:.3f}", step=step)[
+            "result"
+        ]
 
     def has_data(self, expr: str, *, seconds: float = 300) -> bool:
         """True if a range query over the last ``seconds`` has at least one real (non-NaN) point,

@@ -32,21 +32,25 @@ def import_all(package: ModuleType) -> dict[str, BaseException]:
     return failures
 
 
-def registered_metrics(registry: CollectorRegistry = REGISTRY, prefix: str = "alstream_") -> dict[str, MetricSpec]:
+def registered_metrics(
+    registry: CollectorRegistry = REGISTRY, prefix: str = "alstream_"
+) -> dict[str, MetricSpec]:
     """Metrics registered in ``registry`` whose exposed name starts with ``prefix``, by exposed name."""
     collectors = list(getattr(registry, "_collector_to_names", {}))
     if not collectors and registry is REGISTRY:
-        raise RuntimeError("prometheus_client's registry layout changed: update alstream.observability.registry")
+        raise RuntimeError(
+            "prometheus_client's registry layout changed: update alstream.observability.registry"
+        )
     found: dict[str, MetricSpec] = {}
     for collector in collectors:
         if not isinstance(collector, MetricWrapperBase):
             continue
-        kind = collector._type  # noqa: SLF001
-        name = collector._name  # noqa: SLF001
+        kind = collector._type
+        name = collector._name
         if kind == "counter":
             name += "_total"
         elif kind == "info":
             name += "_info"
         if name.startswith(prefix):
-            found[name] = MetricSpec(name, kind, tuple(collector._labelnames))  # noqa: SLF001
+            found[name] = MetricSpec(name, kind, tuple(collector._labelnames))
     return found

@@ -64,38 +64,89 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
     """The matrix, with group ids from the settings so a renamed group is granted under its real name."""
     reader = f"{settings.kafka.client_id}-reader-"
     return (
-        Role("ingest", "Ingestion producers (SDK, `alstream produce`): publish new items, nothing else.",
-             writes=("items",)),
-        Role("annotation", "Annotation tools: read their assignments, answer with labels and presence events.",
-             reads=("assignments",), writes=("labels", "annotator-events"), group_prefixes=(annotation_group,)),
-        Role("scorer", "Scores every item, publishes scores and the bounded candidate stream; hot-swaps models.",
-             reads=("items", "models"), writes=("scores", "candidates", "dead-letters"),
-             groups=(settings.scorer.group_id,), group_prefixes=(f"{settings.scorer.group_id}-models-",)),
-        Role("router", "Keeps the pool and per-annotator state (faust tables) and assigns work.",
-             reads=("candidates", "annotator-events", "labels", "calibration"),
-             writes=("assignments", "annotator-events", "dead-letters"),  # lease-sweep ticks go to annotator-events
-             # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
-             # carries the topic prefix so that two deployments on one cluster never share state.
-             groups=(settings.kafka.topic(settings.router.group_id),),
-             group_prefixes=(f"{settings.router.group_id}-calibration-",),
-             internal_prefixes=(f"{settings.kafka.topic(settings.router.group_id)}-",)),
-        Role("labels", "Validates labels against assignments; bad or duplicate labels go to dead letters.",
-             reads=("labels", "assignments"), writes=("dead-letters",),
-             groups=(settings.labels.group_id,), group_prefixes=(reader,)),
-        Role("agreement", "Inter-annotator agreement; emits calibration events on spikes.",
-             reads=("labels", "assignments", "candidates"), writes=("calibration", "dead-letters"),
-             groups=(settings.agreement.group_id,), group_prefixes=(reader,)),
-        Role("release", "Compacts labels into versioned dataset releases.",
-             reads=("labels", "assignments", "candidates", "scores", "models"), writes=("releases", "dead-letters"),
-             groups=(settings.release.group_id,), group_prefixes=(reader, "alstream-reader-")),
-        Role("trainer", "Retrains from releases / label batches and announces model versions.",
-             reads=("releases", "labels", "models"), writes=("models", "dead-letters"),
-             groups=(settings.trainer.group_id,), group_prefixes=(reader,)),
-        Role("operator", "SRE tooling: `alstream topics create|list` and the dead-letter audit.",
-             reads=("dead-letters",), idempotent=False,
-             group_prefixes=("alstream-audit-",),
-             extra=(Grant("topic", "", ("Create", "Describe", "DescribeConfigs", "AlterConfigs"), prefixed=True,
-                          why="create and inspect the catalogue's topics"),)),
+        Role(
+            "ingest",
+            "Ingestion producers (SDK, `alstream produce`): publish new items, nothing else.",
+            writes=("items",),
+        ),
+        Role(
+            "annotation",
+            "Annotation tools: read their assignments, answer with labels and presence events.",
+            reads=("assignments",),
+            writes=("labels", "annotator-events"),
+            group_prefixes=(annotation_group,),
+        ),
+        Role(
+            "scorer",
+            "Scores every item, publishes scores and the bounded candidate stream; hot-swaps models.",
+            reads=("items", "models"),
+            writes=("scores", "candidates", "dead-letters"),
+            groups=(settings.scorer.group_id,),
+            group_prefixes=(f"{settings.scorer.group_id}-models-",),
+        ),
+        Role(
+            "router",
+            "Keeps the pool and per-annotator state (faust tables) and assigns work.",
+            reads=("candidates", "annotator-events", "labels", "calibration"),
+            writes=(
+                "assignments",
+                "annotator-events",
+                "dead-letters",
+            ),  # lease-sweep ticks go to annotator-events
+            # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
+            # carries the topic prefix so that two deployments on one cluster never share state.
+            groups=(settings.kafka.topic(settings.router.group_id),),
+            group_prefixes=(f"{settings.router.group_id}-calibration-",),
+            internal_prefixes=(f"{settings.kafka.topic(settings.router.group_id)}-",),
+        ),
+        Role(
+            "labels",
+            "Validates labels against assignments; bad or duplicate labels go to dead letters.",
+            reads=("labels", "assignments"),
+            writes=("dead-letters",),
+            groups=(settings.labels.group_id,),
+            group_prefixes=(reader,),
+        ),
+        Role(
+            "agreement",
+            "Inter-annotator agreement; emits calibration events on spikes.",
+            reads=("labels", "assignments", "candidates"),
+            writes=("calibration", "dead-letters"),
+            groups=(settings.agreement.group_id,),
+            group_prefixes=(reader,),
+        ),
+        Role(
+            "release",
+            "Compacts labels into versioned dataset releases.",
+            reads=("labels", "assignments", "candidates", "scores", "models"),
+            writes=("releases", "dead-letters"),
+            groups=(settings.release.group_id,),
+            group_prefixes=(reader, "alstream-reader-"),
+        ),
+        Role(
+            "trainer",
+            "Retrains from releases / label batches and announces model versions.",
+            reads=("releases", "labels", "models"),
+            writes=("models", "dead-letters"),
+            groups=(settings.trainer.group_id,),
+            group_prefixes=(reader,),
+        ),
+        Role(
+            "operator",
+            "SRE tooling: `alstream topics create|list` and the dead-letter audit.",
+            reads=("dead-letters",),
+            idempotent=False,
+            group_prefixes=("alstream-audit-",),
+            extra=(
+                Grant(
+                    "topic",
+                    "",
+                    ("Create", "Describe", "DescribeConfigs", "AlterConfigs"),
+                    prefixed=True,
+                    why="create and inspect the catalogue's topics",
+                ),
+            ),
+        ),
     )
 
 
@@ -108,18 +159,33 @@ def grants(role: Role, settings: AlstreamSettings) -> list[Grant]:
     for base in role.writes:
         out.append(Grant("topic", topic(base), WRITE, why=f"write {base}"))
     for prefix in role.internal_prefixes:
-        out.append(Grant("topic", prefix, INTERNAL, prefixed=True,
-                         why="faust changelogs, repartition and assignor topics (created by the app)"))
+        out.append(
+            Grant(
+                "topic",
+                prefix,
+                INTERNAL,
+                prefixed=True,
+                why="faust changelogs, repartition and assignor topics (created by the app)",
+            )
+        )
     for group in role.groups:
         out.append(Grant("group", group, ("Read", "Describe"), why="its consumer group"))
     for prefix in dict.fromkeys(role.group_prefixes):
-        out.append(Grant("group", prefix, ("Read", "Describe"), prefixed=True, why="per-process reader groups"))
+        out.append(
+            Grant("group", prefix, ("Read", "Describe"), prefixed=True, why="per-process reader groups")
+        )
     for extra in role.extra:
         name = extra.name or settings.kafka.topic_prefix
         out.append(Grant(extra.resource, name, extra.operations, extra.prefixed, extra.why))
     if role.writes and role.idempotent:
-        out.append(Grant("cluster", "kafka-cluster", ("IdempotentWrite",),
-                         why="idempotent producer (implied by Write on Kafka >= 3.0, needed before)"))
+        out.append(
+            Grant(
+                "cluster",
+                "kafka-cluster",
+                ("IdempotentWrite",),
+                why="idempotent producer (implied by Write on Kafka >= 3.0, needed before)",
+            )
+        )
     return out
 
 
@@ -144,5 +210,8 @@ def acl_commands(
         if ":" not in principal:
             raise ValueError(f"principal {principal!r} for {name} must look like User:name")
         lines.append(f"# {name} ({principal}): {role.description}")
-        lines += [g.command(principal, bootstrap=bootstrap, command_config=command_config) for g in grants(role, settings)]
+        lines += [
+            g.command(principal, bootstrap=bootstrap, command_config=command_config)
+            for g in grants(role, settings)
+        ]
     return lines

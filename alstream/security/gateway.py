@@ -16,6 +16,7 @@ Production clusters terminate TLS and SASL in the brokers; nothing here runs in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import struct
@@ -77,7 +78,8 @@ class _Request:
 
 
 class SecureGateway:
-    """Listens on ``host:port`` (TLS if ``cert``/``key`` are given), authenticates, forwards to ``upstream``."""
+    """Listens on ``host:port`` (TLS if ``cert``/``key`` are given), authenticates, forwards to
+    ``upstream``."""
 
     def __init__(
         self,
@@ -176,10 +178,8 @@ class SecureGateway:
             for w in (writer, up_writer):
                 w.close()
             for w in (writer, up_writer):
-                try:
+                with contextlib.suppress(OSError, ssl.SSLError, ConnectionError, asyncio.CancelledError):
                     await w.wait_closed()
-                except (OSError, ssl.SSLError, ConnectionError, asyncio.CancelledError):
-                    pass
 
     @staticmethod
     async def _read_frame(reader: asyncio.StreamReader) -> bytes:
@@ -190,7 +190,7 @@ class SecureGateway:
     def _send(writer: asyncio.StreamWriter, payload: bytes) -> None:
         writer.write(struct.pack(">i", len(payload)) + payload)
 
-    async def _authenticate(self, reader, writer, up_reader, up_writer) -> bool:  # noqa: ANN001
+    async def _authenticate(self, reader, writer, up_reader, up_writer) -> bool:
         """Run the pre-login part of the protocol. True when the connection may be piped upstream."""
         session: ScramServerSession | None = None
         step = 0
@@ -224,9 +224,16 @@ class SecureGateway:
                 except (ScramFailure, UnicodeDecodeError, ValueError) as exc:
                     self.logins_refused += 1
                     log.info("gateway: SCRAM login refused (%s)", type(exc).__name__)
-                    self._send(writer, self._auth_response(request, SASL_AUTHENTICATION_FAILED, reply=b"",
-                               message=f"Authentication failed during authentication due to invalid "
-                                       f"credentials with SASL mechanism {session.mechanism}"))
+                    self._send(
+                        writer,
+                        self._auth_response(
+                            request,
+                            SASL_AUTHENTICATION_FAILED,
+                            reply=b"",
+                            message=f"Authentication failed during authentication due to invalid "
+                            f"credentials with SASL mechanism {session.mechanism}",
+                        ),
+                    )
                     await writer.drain()
                     return False
                 self._send(writer, self._auth_response(request, 0, reply=reply))
@@ -260,10 +267,17 @@ class SecureGateway:
             header += _uvarint(0)
             text = b"\x00" if message is None else _uvarint(len(message.encode()) + 1) + message.encode()
             return (
-                header + struct.pack(">h", error) + text + _uvarint(len(reply) + 1) + reply
-                + struct.pack(">q", 0) + _uvarint(0)
+                header
+                + struct.pack(">h", error)
+                + text
+                + _uvarint(len(reply) + 1)
+                + reply
+                + struct.pack(">q", 0)
+                + _uvarint(0)
             )
-        text = struct.pack(">h", -1) if message is None else struct.pack(">h", len(message)) + message.encode()
+        text = (
+            struct.pack(">h", -1) if message is None else struct.pack(">h", len(message)) + message.encode()
+        )
         body = struct.pack(">h", error) + text + struct.pack(">i", len(reply)) + reply
         if request.api_version >= 1:
             body += struct.pack(">q", 0)

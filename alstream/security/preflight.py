@@ -51,25 +51,34 @@ def require_access(settings: AlstreamSettings, *, timeout_s: float = 10.0) -> in
         raise _classify(settings, errors, exc) from None
 
 
-def _classify(settings: AlstreamSettings, errors: list[KafkaError], exc: KafkaException) -> ClusterAccessError:
+def _classify(
+    settings: AlstreamSettings, errors: list[KafkaError], exc: KafkaException
+) -> ClusterAccessError:
     kafka = settings.kafka
     servers = kafka.bootstrap_servers
     detail = next((e.str() for e in errors if e.code() == KafkaError._AUTHENTICATION), None)
     if detail is not None:
-        who = f"user {kafka.sasl_username!r} with {kafka.sasl_mechanism}" if kafka.sasl_username else "this client"
+        who = (
+            f"user {kafka.sasl_username!r} with {kafka.sasl_mechanism}"
+            if kafka.sasl_username
+            else "this client"
+        )
         return AuthenticationFailed(
             f"{servers} refused the login of {who}: {_short(detail)}. Check ALSTREAM_KAFKA__SASL_USERNAME, "
-            "ALSTREAM_KAFKA__SASL_PASSWORD and ALSTREAM_KAFKA__SASL_MECHANISM (the user must exist for that mechanism)."
+            "ALSTREAM_KAFKA__SASL_PASSWORD and ALSTREAM_KAFKA__SASL_MECHANISM "
+            "(the user must exist for that mechanism)."
         )
     detail = next((e.str() for e in errors if e.code() == KafkaError._SSL), None)
     if detail is not None:
         return TransportSecurityFailed(
-            f"TLS with {servers} failed: {_short(detail)}. Check ALSTREAM_KAFKA__SSL_CAFILE (the CA that signed the "
-            "brokers' certificates), ALSTREAM_KAFKA__SSL_CHECK_HOSTNAME and that the port speaks TLS."
+            f"TLS with {servers} failed: {_short(detail)}. "
+            "Check ALSTREAM_KAFKA__SSL_CAFILE (the CA that signed the brokers' certificates), "
+            "ALSTREAM_KAFKA__SSL_CHECK_HOSTNAME and that the port speaks TLS."
         )
     hint = (
         " The listener may require SASL or TLS: set ALSTREAM_KAFKA__SECURITY_PROTOCOL."
-        if kafka.security_protocol == "PLAINTEXT" else ""
+        if kafka.security_protocol == "PLAINTEXT"
+        else ""
     )
     return ClusterUnreachable(f"no usable broker at {servers} ({_short(str(exc))}).{hint}")
 

@@ -40,7 +40,8 @@ def load_dataset(name: str, *, label_column: str = "label", id_column: str | Non
     path = Path(name)
     if not path.is_file():
         raise SimulationError(
-            f"--dataset {name!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor an existing CSV/Parquet file"
+            f"--dataset {name!r} is neither a bundled dataset ({', '.join(BUNDLED)}) "
+            "nor an existing CSV/Parquet file"
         )
     return _from_table(path, _read_table(path), label_column=label_column, id_column=id_column)
 
@@ -48,13 +49,18 @@ def load_dataset(name: str, *, label_column: str = "label", id_column: str | Non
 def _bundled(name: str) -> Dataset:
     from sklearn import datasets
 
-    loader = {"digits": datasets.load_digits, "breast_cancer": datasets.load_breast_cancer,
-              "wine": datasets.load_wine}[name]
+    loader = {
+        "digits": datasets.load_digits,
+        "breast_cancer": datasets.load_breast_cancer,
+        "wine": datasets.load_wine,
+    }[name]
     bunch = loader()
     names = [str(n) for n in bunch.target_names]
     labels = np.asarray([names[int(t)] for t in bunch.target])
     ids = np.asarray([f"{name}-{index:06d}" for index in range(len(labels))])
-    return Dataset(name=name, item_ids=ids, features=_standardise(np.asarray(bunch.data, float)), labels=labels)
+    return Dataset(
+        name=name, item_ids=ids, features=_standardise(np.asarray(bunch.data, float)), labels=labels
+    )
 
 
 def _read_table(path: Path) -> pa.Table:
@@ -74,7 +80,9 @@ def _from_table(path: Path, table: pa.Table, *, label_column: str, id_column: st
         )
     labels_col = table.column(label_column)
     if labels_col.null_count:
-        raise SimulationError(f"{path}: {labels_col.null_count} rows have no {label_column!r}; drop them first")
+        raise SimulationError(
+            f"{path}: {labels_col.null_count} rows have no {label_column!r}; drop them first"
+        )
     labels = np.asarray([str(v) for v in labels_col.to_pylist()])
     if id_column is not None:
         if id_column not in table.column_names:
@@ -83,9 +91,13 @@ def _from_table(path: Path, table: pa.Table, *, label_column: str, id_column: st
     else:
         ids = np.asarray([f"{path.stem}-{index:06d}" for index in range(len(labels))])
     feature_columns = [
-        c for c in table.column_names
-        if c not in (label_column, id_column) and (pa.types.is_integer(table.schema.field(c).type)
-                                                    or pa.types.is_floating(table.schema.field(c).type))
+        c
+        for c in table.column_names
+        if c not in (label_column, id_column)
+        and (
+            pa.types.is_integer(table.schema.field(c).type)
+            or pa.types.is_floating(table.schema.field(c).type)
+        )
     ]
     if not feature_columns:
         raise SimulationError(f"{path}: no numeric feature columns besides {label_column!r}")

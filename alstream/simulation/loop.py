@@ -73,9 +73,13 @@ class SimulationConfig:
     def check(self, dataset: Dataset) -> None:
         classes = len(dataset.classes)
         if self.initial_size < classes:
-            raise SimulationError(f"--initial {self.initial_size} must be at least the number of classes ({classes})")
+            raise SimulationError(
+                f"--initial {self.initial_size} must be at least the number of classes ({classes})"
+            )
         if self.budget <= self.initial_size:
-            raise SimulationError(f"--budget {self.budget} must exceed the initial seed set ({self.initial_size})")
+            raise SimulationError(
+                f"--budget {self.budget} must exceed the initial seed set ({self.initial_size})"
+            )
         pool = int(len(dataset.labels) * (1 - self.test_share))
         if self.budget > pool:
             raise SimulationError(f"--budget {self.budget} exceeds the {pool} items available to label")
@@ -113,17 +117,30 @@ def run_simulation(
     points: list[CurvePoint] = []
     for seed in range(config.seeds):
         pool_idx, test_idx = train_test_split(
-            np.arange(len(dataset.labels)), test_size=config.test_share, random_state=seed,
+            np.arange(len(dataset.labels)),
+            test_size=config.test_share,
+            random_state=seed,
             stratify=dataset.labels,
         )
         initial = _stratified_seed(dataset.labels, pool_idx, config.initial_size, seed)
         for strategy in (policy.label, RANDOM):
             rng = np.random.default_rng([seed, 1 if strategy == RANDOM else 2])
 
-            mix = MixTally(quotas=config.quotas, day=config.labels_per_day) if config.quotas is not None else None
+            mix = (
+                MixTally(quotas=config.quotas, day=config.labels_per_day)
+                if config.quotas is not None
+                else None
+            )
 
-            def choose(bundle: ModelBundle, pool: np.ndarray, count: int, *, _s: str = strategy,
-                       _rng: np.random.Generator = rng, _mix: MixTally | None = mix) -> tuple[np.ndarray, int]:
+            def choose(
+                bundle: ModelBundle,
+                pool: np.ndarray,
+                count: int,
+                *,
+                _s: str = strategy,
+                _rng: np.random.Generator = rng,
+                _mix: MixTally | None = mix,
+            ) -> tuple[np.ndarray, int]:
                 if _s == RANDOM:
                     return _rng.choice(pool, size=count, replace=False), 0
                 ranked, in_slice = _ranked_and_slice(dataset, bundle, pool, signal, slice_mask)
@@ -186,9 +203,14 @@ def _ranked_and_slice(
     if len(ranked):
         features = dataset.features[ranked]
         committee = member_probabilities(bundle, features)
-        scores = np.asarray(signal.score(
-            probabilities=np.mean(committee, axis=0), committee=committee, embeddings=features,
-        ), dtype=float)
+        scores = np.asarray(
+            signal.score(
+                probabilities=np.mean(committee, axis=0),
+                committee=committee,
+                embeddings=features,
+            ),
+            dtype=float,
+        )
         ranked = ranked[np.lexsort((ranked, -scores))]  # highest score first; ties by index, deterministic
     return ranked, in_slice
 
@@ -197,7 +219,7 @@ def _policy_batch(
     ranked: np.ndarray, in_slice: np.ndarray, count: int, fraction: float, rng: np.random.Generator
 ) -> np.ndarray:
     """The slice's share of the batch at random from the slice, the rest from the top of the ranking."""
-    from_slice = min(len(in_slice), int(round(count * fraction)))
+    from_slice = min(len(in_slice), round(count * fraction))
     if len(ranked) < count - from_slice:
         from_slice = count - len(ranked)
     chosen = [rng.choice(in_slice, size=from_slice, replace=False)] if from_slice else []
@@ -220,10 +242,12 @@ class MixTally:
     day: int
     history: list[str] = field(default_factory=list)
 
-    def batch(self, ranked: np.ndarray, in_slice: np.ndarray, count: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    def batch(
+        self, ranked: np.ndarray, in_slice: np.ndarray, count: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, int]:
         from alstream.agents.router.mix import MixCounts, preference
-        from alstream.agents.router.pool import FRESH, HARD, NORMAL, QA, RANDOM as SLICE
+        from alstream.agents.router.pool import FRESH, HARD, NORMAL, QA
+        from alstream.agents.router.pool import RANDOM as SLICE
 
         top = list(ranked.tolist())
         others = list(rng.permutation(ranked).tolist())
@@ -232,9 +256,10 @@ class MixTally:
         picked: list[int] = []
         qa = 0
         for _ in range(count):
-            window = self.history[-self.day:]  # the rolling day, at one label per slot
-            counts = MixCounts(total=len(window), hard=window.count(HARD), random=window.count(SLICE),
-                               qa=window.count(QA))
+            window = self.history[-self.day :]  # the rolling day, at one label per slot
+            counts = MixCounts(
+                total=len(window), hard=window.count(HARD), random=window.count(SLICE), qa=window.count(QA)
+            )
             for source in preference(counts, self.quotas):
                 item = None
                 if source == QA:

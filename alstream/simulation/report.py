@@ -68,14 +68,18 @@ def summarise(points: list[CurvePoint], *, metric: str, target: float | None = N
         for p in points:
             if p.strategy == strategy:
                 per_seed[p.seed].append(p)
-        summaries.append(StrategySummary(
-            strategy=strategy,
-            final_mean=float(means[-1]),
-            final_std=float(stds[-1]),
-            labels_to_target=int(counts[reached[0]]) if len(reached) else None,
-            seeds_reaching_target=sum(any(p.metric >= target - 1e-12 for p in run) for run in per_seed.values()),
-            seeds=len(per_seed),
-        ))
+        summaries.append(
+            StrategySummary(
+                strategy=strategy,
+                final_mean=float(means[-1]),
+                final_std=float(stds[-1]),
+                labels_to_target=int(counts[reached[0]]) if len(reached) else None,
+                seeds_reaching_target=sum(
+                    any(p.metric >= target - 1e-12 for p in run) for run in per_seed.values()
+                ),
+                seeds=len(per_seed),
+            )
+        )
     summaries.sort(key=lambda s: (s.strategy == RANDOM, s.strategy))
     return Summary(metric=metric, target=float(target), strategies=summaries)
 
@@ -94,8 +98,9 @@ def write_summary(summary: Summary, path: Path) -> None:
         "metric": summary.metric,
         "target": summary.target,
         "strategies": [asdict(s) for s in summary.strategies],
-        "labels_saved": {s.strategy: summary.labels_saved(s.strategy) for s in summary.strategies
-                         if s.strategy != RANDOM},
+        "labels_saved": {
+            s.strategy: summary.labels_saved(s.strategy) for s in summary.strategies if s.strategy != RANDOM
+        },
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
@@ -112,7 +117,9 @@ def plot(points: list[CurvePoint], summary: Summary, path: Path, *, title: str) 
         for strategy, (counts, means, stds) in sorted(mean_curves(points).items()):
             ax.plot(counts, means, marker="o", markersize=3, label=strategy)
             ax.fill_between(counts, means - stds, means + stds, alpha=0.15)
-        ax.axhline(summary.target, color="grey", linestyle="--", linewidth=1, label=f"target {summary.target:.3f}")
+        ax.axhline(
+            summary.target, color="grey", linestyle="--", linewidth=1, label=f"target {summary.target:.3f}"
+        )
         ax.set_xlabel("labels")
         ax.set_ylabel(summary.metric)
         ax.set_title(title)

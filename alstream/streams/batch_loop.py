@@ -38,7 +38,9 @@ BATCH_SECONDS = Histogram(
     ["agent"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-LAG = Gauge("alstream_consumer_lag_messages", "Messages not yet consumed, by agent and topic.", ["agent", "topic"])
+LAG = Gauge(
+    "alstream_consumer_lag_messages", "Messages not yet consumed, by agent and topic.", ["agent", "topic"]
+)
 REDELIVERIES = Counter(
     "alstream_agent_batch_retries_total", "Batches processed again after a failed delivery.", ["agent"]
 )
@@ -73,7 +75,9 @@ class Outputs:
         while True:
             try:
                 if self.callback_per_record:
-                    self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self.on_delivery)
+                    self.producer.produce(
+                        topic, value=value, key=key, headers=headers, on_delivery=self.on_delivery
+                    )
                 else:
                     self.producer.produce(topic, value=value, key=key, headers=headers)
                 return
@@ -174,9 +178,16 @@ class BatchAgentRunner:
         # Outputs only records failed deliveries, so librdkafka need not call back into Python for the
         # successful ones (~1 us of GIL time per output on the scorer's hot path), and the callback is
         # the producer's, not one per record.
-        self.producer = Producer(producer_config(settings, **{
-            "delivery.report.only.error": True, "on_delivery": self._on_delivery, **(producer_overrides or {})
-        }))
+        self.producer = Producer(
+            producer_config(
+                settings,
+                **{
+                    "delivery.report.only.error": True,
+                    "on_delivery": self._on_delivery,
+                    **(producer_overrides or {}),
+                },
+            )
+        )
         self.outputs = Outputs(
             producer=self.producer,
             dead_letters=DeadLetterSink(

@@ -25,7 +25,13 @@ from alstream.streams.exceptions import (
     UnknownSchema,
     WrongMagic,
 )
-from alstream.streams.schemas import SchemaCatalog, default_catalog, fingerprint_of, parse, without_logical_types
+from alstream.streams.schemas import (
+    SchemaCatalog,
+    default_catalog,
+    fingerprint_of,
+    parse,
+    without_logical_types,
+)
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 SINGLE_OBJECT_HEADER = 10
@@ -65,10 +71,15 @@ def _check_timestamps(timestamp_fields: tuple[str, ...], record: dict[str, Any],
     """fastavro writes any integer as timestamp-millis; refuse ones no reader could turn back into a date."""
     for name in timestamp_fields:
         value = record.get(name) if isinstance(record, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not _MIN_TS_MS <= value <= _MAX_TS_MS:  # NaN fails the comparison too
-                raise EncodeError(f"{topic_key} record does not fit its schema: {name}={value!r} is not a "
-                                  "timestamp between years 1 and 9999 (milliseconds since the epoch)")
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and not _MIN_TS_MS <= value <= _MAX_TS_MS  # NaN fails the comparison too
+        ):
+            raise EncodeError(
+                f"{topic_key} record does not fit its schema: {name}={value!r} is not a "
+                "timestamp between years 1 and 9999 (milliseconds since the epoch)"
+            )
 
 
 def _encode_body(
@@ -83,7 +94,9 @@ def _encode_body(
     return buffer.getvalue()
 
 
-def _decode_body(data: bytes, offset: int, writer: dict[str, Any], reader: dict[str, Any] | None) -> dict[str, Any]:
+def _decode_body(
+    data: bytes, offset: int, writer: dict[str, Any], reader: dict[str, Any] | None
+) -> dict[str, Any]:
     stream = io.BytesIO(data)
     stream.seek(offset)
     try:
@@ -92,8 +105,18 @@ def _decode_body(data: bytes, offset: int, writer: dict[str, Any], reader: dict[
         raise SchemaMismatch(f"writer schema cannot be read as the reader schema: {exc}") from exc
     except (EOFError, StopIteration) as exc:
         raise TruncatedRecord("record body ends early") from exc
-    except (ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError, MemoryError, KeyError) as exc:
-        raise SchemaMismatch(f"record body does not match its writer schema: {type(exc).__name__}: {exc}") from exc
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        UnicodeDecodeError,
+        OverflowError,
+        MemoryError,
+        KeyError,
+    ) as exc:
+        raise SchemaMismatch(
+            f"record body does not match its writer schema: {type(exc).__name__}: {exc}"
+        ) from exc
     if stream.tell() != len(data):
         raise SchemaMismatch(f"{len(data) - stream.tell()} trailing bytes after the record body")
     if not isinstance(record, dict):
@@ -121,7 +144,9 @@ class SingleObjectCodec:
         self._timestamp_fields = _timestamp_fields(current.schema)  # once, not per record
         self._header = SINGLE_OBJECT_MAGIC + current.fingerprint
         self._raw_timestamps = raw_timestamps
-        self._reader_schema = parse(without_logical_types(current.schema)) if raw_timestamps else current.schema
+        self._reader_schema = (
+            parse(without_logical_types(current.schema)) if raw_timestamps else current.schema
+        )
         # writer fingerprint -> (writer schema, reader schema or None when identical)
         self._readers: dict[bytes, tuple[dict[str, Any], dict[str, Any] | None]] = {}
 
@@ -135,7 +160,9 @@ class SingleObjectCodec:
         return self._writer_schema
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
+        return self._header + _encode_body(
+            self._writer_schema, self._timestamp_fields, record, self.topic_key
+        )
 
     def decode(self, data: bytes | None) -> dict[str, Any]:
         if data is None:
@@ -210,7 +237,9 @@ class ConfluentCodec:
         return self._header
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        return self._header + _encode_body(self._writer_schema, self._timestamp_fields, record, self.topic_key)
+        return self._header + _encode_body(
+            self._writer_schema, self._timestamp_fields, record, self.topic_key
+        )
 
     def decode(self, data: bytes | None) -> dict[str, Any]:
         if data is None:

@@ -18,7 +18,9 @@ MAX_MESSAGE_CHARS = 1_000
 
 
 class Producer(Protocol):
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any) -> None: ...
+    def produce(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any
+    ) -> None: ...
 
 
 def error_class_of(error: BaseException | str) -> str:
@@ -28,7 +30,9 @@ def error_class_of(error: BaseException | str) -> str:
 class DeadLetterSink:
     """Sends rejected records to the dead-letter topic. Thread-compatible with confluent-kafka's Producer."""
 
-    def __init__(self, *, producer: Producer, topic: str, agent: str, codec: SingleObjectCodec | None = None) -> None:
+    def __init__(
+        self, *, producer: Producer, topic: str, agent: str, codec: SingleObjectCodec | None = None
+    ) -> None:
         self._producer = producer
         self.topic = topic
         self.agent = agent

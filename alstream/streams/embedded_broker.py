@@ -98,7 +98,7 @@ class EmbeddedBroker:
             out = self._log_handle
         else:
             out = subprocess.DEVNULL
-        self._process = subprocess.Popen(  # noqa: S603 - our own pinned binary
+        self._process = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
@@ -122,7 +122,9 @@ class EmbeddedBroker:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise BrokerError(f"Tansu did not listen on {self.bootstrap_servers} within {self.startup_timeout_s}s")
+        raise BrokerError(
+            f"Tansu did not listen on {self.bootstrap_servers} within {self.startup_timeout_s}s"
+        )
 
     def _log_tail(self, chars: int = 800) -> str:
         """The end of the broker's log, for error messages (empty when there is no log file)."""
@@ -139,14 +141,16 @@ class EmbeddedBroker:
     def create_user(self, name: str, password: str, *, mechanism: str = "SCRAM-SHA-512") -> None:
         """Create a SCRAM user on the running broker (``tansu user create``)."""
         flag = {"SCRAM-SHA-256": "scram256", "SCRAM-SHA-512": "scram512"}[mechanism]
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [tansu_binary(), "user", "create", "--broker", self.url, "--mechanism", flag, name, password],
             capture_output=True,
             timeout=30,
             check=False,
         )
         if result.returncode != 0:
-            raise BrokerError(f"could not create user {name!r}: {result.stderr.decode(errors='replace')[-500:]}")
+            raise BrokerError(
+                f"could not create user {name!r}: {result.stderr.decode(errors='replace')[-500:]}"
+            )
 
     @property
     def running(self) -> bool:

@@ -39,13 +39,18 @@ def read_end_offsets(
     ends = {key: max(0, offset) for key, offset in listed.items()}
     if not ends:
         return ends
-    consumer = Consumer(consumer_config(
-        settings, group_id=f"alstream-end-probe-{uuid.uuid4().hex[:12]}",
-        **{"enable.auto.commit": False, "enable.partition.eof": True},
-    ))
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            group_id=f"alstream-end-probe-{uuid.uuid4().hex[:12]}",
+            **{"enable.auto.commit": False, "enable.partition.eof": True},
+        )
+    )
     pending = set(ends)
     try:
-        consumer.assign([TopicPartition(topic, partition, ends[(topic, partition)]) for topic, partition in ends])
+        consumer.assign(
+            [TopicPartition(topic, partition, ends[(topic, partition)]) for topic, partition in ends]
+        )
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             for message in consumer.consume(10_000, timeout=0.2):
@@ -61,5 +66,9 @@ def read_end_offsets(
     finally:
         consumer.close()
     if pending:
-        log.warning("end of %s not confirmed within %.0fs; using the furthest offsets read", sorted(pending), timeout_s)
+        log.warning(
+            "end of %s not confirmed within %.0fs; using the furthest offsets read",
+            sorted(pending),
+            timeout_s,
+        )
     return ends

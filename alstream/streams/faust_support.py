@@ -23,7 +23,9 @@ from alstream.streams.topics import list_topics
 log = logging.getLogger(__name__)
 
 
-def partition_counts(settings: AlstreamSettings, base_names: list[str], *, timeout_s: float = 15.0) -> dict[str, int]:
+def partition_counts(
+    settings: AlstreamSettings, base_names: list[str], *, timeout_s: float = 15.0
+) -> dict[str, int]:
     """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``)."""
     existing = dict(list_topics(settings, timeout_s=timeout_s))
     counts = {}
@@ -75,12 +77,19 @@ def _patch_aiokafka_consumer(settings: AlstreamSettings) -> None:
             from alstream.streams.end_offsets import read_end_offsets
 
             wanted = {(tp.topic, tp.partition): offset for tp, offset in listed.items()}
-            found = await asyncio.get_running_loop().run_in_executor(None, read_end_offsets, probe_settings, wanted)
+            found = await asyncio.get_running_loop().run_in_executor(
+                None, read_end_offsets, probe_settings, wanted
+            )
             corrected = {tp: found.get((tp.topic, tp.partition), offset) for tp, offset in listed.items()}
             if corrected != listed:
-                log.info("end offsets corrected past the broker's ListOffsets answer: %s",
-                         {f"{tp.topic}[{tp.partition}]": (listed[tp], corrected[tp])
-                          for tp in listed if corrected[tp] != listed[tp]})
+                log.info(
+                    "end offsets corrected past the broker's ListOffsets answer: %s",
+                    {
+                        f"{tp.topic}[{tp.partition}]": (listed[tp], corrected[tp])
+                        for tp in listed
+                        if corrected[tp] != listed[tp]
+                    },
+                )
             return corrected
 
     aiokafka.AIOKafkaConsumer = PatchedConsumer  # type: ignore[misc]

@@ -101,7 +101,9 @@ class SchemaCatalog:
         root = Path(directory) if directory is not None else default_schema_dir()
         if not root.is_dir():
             raise SchemaCatalogError(f"schema folder {root} does not exist (set {SCHEMA_DIR_ENV})")
-        versions = [_load_file(path, topic_key=path.stem, is_current=True) for path in sorted(root.glob("*.avsc"))]
+        versions = [
+            _load_file(path, topic_key=path.stem, is_current=True) for path in sorted(root.glob("*.avsc"))
+        ]
         history = root / "history"
         if history.is_dir():
             for path in sorted(history.glob("*.avsc")):

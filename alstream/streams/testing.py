@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alstream.streams.partitioning import partition_for
+
 
 @dataclass
 class InMemoryMessage:
@@ -70,7 +72,7 @@ class InMemoryProducer:
     ) -> None:
         raw_key = key.encode() if isinstance(key, str) else key
         if partition < 0:
-            partition = (hash(raw_key) % self.partitions) if raw_key is not None else 0
+            partition = partition_for(raw_key, self.partitions) if raw_key is not None else 0
         log = self.topics[topic]
         message = InMemoryMessage(topic, value, raw_key, partition, len(log), headers)
         log.append(message)

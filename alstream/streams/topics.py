@@ -38,15 +38,47 @@ class TopicSpec:
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("items", "item_id", 12, "delete", 7 * DAY_MS, "new unlabeled items from ingestion producers"),
-    TopicSpec("scores", "item_id", 12, "compact", -1, "latest score per item (policy and model version, slice/QA flags)"),
-    TopicSpec("candidates", "item_id", 4, "delete", 30 * DAY_MS, "bounded, human-rate stream of items worth routing"),
-    TopicSpec("annotator-events", "annotator_id", 4, "delete", 30 * DAY_MS, "online / offline / ready-for-N / skills"),
-    TopicSpec("assignments", "annotator_id", 4, "delete", 90 * DAY_MS, "work for annotators, consumed by annotation tools"),
-    TopicSpec("labels", "item_id", 4, "delete", -1, "human answers; the source of every release, kept forever"),
+    TopicSpec(
+        "scores",
+        "item_id",
+        12,
+        "compact",
+        -1,
+        "latest score per item (policy and model version, slice/QA flags)",
+    ),
+    TopicSpec(
+        "candidates", "item_id", 4, "delete", 30 * DAY_MS, "bounded, human-rate stream of items worth routing"
+    ),
+    TopicSpec(
+        "annotator-events",
+        "annotator_id",
+        4,
+        "delete",
+        30 * DAY_MS,
+        "online / offline / ready-for-N / skills",
+    ),
+    TopicSpec(
+        "assignments",
+        "annotator_id",
+        4,
+        "delete",
+        90 * DAY_MS,
+        "work for annotators, consumed by annotation tools",
+    ),
+    TopicSpec(
+        "labels", "item_id", 4, "delete", -1, "human answers; the source of every release, kept forever"
+    ),
     TopicSpec("calibration", "window", 1, "delete", -1, "disagreement spikes with their tough examples"),
     TopicSpec("models", "model_name", 1, "compact", -1, "model versions announced to the scorer"),
     TopicSpec("releases", "release_id", 1, "compact", -1, "dataset release manifests"),
-    TopicSpec("dead-letters", "original key", 4, "delete", 90 * DAY_MS, "records an agent could not process, with why"),
+    TopicSpec(
+        "dead-letters",
+        "original key",
+        4,
+        "delete",
+        90 * DAY_MS,
+        "records an agent could not process, with why",
+    ),
 )
 
 

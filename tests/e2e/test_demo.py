@@ -19,8 +19,18 @@ from alstream.demo.options import DemoOptions
 from alstream.demo.orchestrator import Demo, DemoResult
 
 MANIFEST_FIELDS = {
-    "release_id", "parent_release_id", "created_at", "policy_versions", "model_versions", "labels_from",
-    "labels_to", "counts_by_kind", "counts_by_class", "qa_error_rate", "agreement", "validation_metric",
+    "release_id",
+    "parent_release_id",
+    "created_at",
+    "policy_versions",
+    "model_versions",
+    "labels_from",
+    "labels_to",
+    "counts_by_kind",
+    "counts_by_class",
+    "qa_error_rate",
+    "agreement",
+    "validation_metric",
     "content_hash",
 }
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -37,11 +47,11 @@ def test_release_exists_with_a_full_manifest(demo_run: DemoResult) -> None:
     assert demo_run.release_dirs, "the demo built no release"
     manifests = [json.loads((Path(d) / "manifest.json").read_text()) for d in demo_run.release_dirs]
     for manifest in manifests:
-        assert MANIFEST_FIELDS <= set(manifest), MANIFEST_FIELDS - set(manifest)
+        assert set(manifest) >= MANIFEST_FIELDS, MANIFEST_FIELDS - set(manifest)
     with_labels = [m for m in manifests if m["label_count"]]
     assert with_labels, "no release carries labels"
     latest = with_labels[-1]
-    assert latest["labels_from"] and latest["labels_to"] or latest["parent_release_id"]
+    assert (latest["labels_from"] and latest["labels_to"]) or latest["parent_release_id"]
     assert "2026.11-demo-1" in latest["policy_versions"]
     assert latest["model_versions"], "a release must name the model versions that ranked its items"
     assert (Path(demo_run.release_dirs[-1]) / "RELEASE_NOTES.md").is_file()

@@ -37,7 +37,9 @@ def records(schema: Any, named: dict[str, Any] | None = None) -> st.SearchStrate
     if kind == "fixed":
         return st.binary(min_size=schema["size"], max_size=schema["size"])
     if schema.get("logicalType") == "timestamp-millis":
-        return st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+        return st.datetimes(
+            min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+        )
     return _primitive(kind)
 
 

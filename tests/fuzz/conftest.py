@@ -16,7 +16,9 @@ def fuzz_counts(request: pytest.FixtureRequest) -> Counter:
     return request.config.stash.setdefault(COUNTS, Counter())
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     counts = config.stash.get(COUNTS, None)
     if not counts:
         return

@@ -27,7 +27,9 @@ from alstream.streams.testing import InMemoryMessage, InMemoryProducer
 
 DIM = 4
 CLASSES = ["a", "b", "c"]
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 ITEMS = SingleObjectCodec("items")
 LABELS = SingleObjectCodec("labels")
 ASSIGNMENTS = SingleObjectCodec("assignments")
@@ -46,11 +48,21 @@ def dead_letters(producer: InMemoryProducer) -> list[tuple[dict[str, Any], dict[
 
 # ------------------------------------------------------------------------------------------ scorer
 
-def item_bytes(item_id: str, embedding: bytes, probabilities: bytes | None = None, unit: str = "ITEM") -> bytes:
-    return ITEMS.encode({
-        "item_id": item_id, "source": "fuzz", "unit_of_work": unit, "embedding": embedding,
-        "probabilities": probabilities, "hardness": None, "event_time": 1_764_000_000_000,
-    })
+
+def item_bytes(
+    item_id: str, embedding: bytes, probabilities: bytes | None = None, unit: str = "ITEM"
+) -> bytes:
+    return ITEMS.encode(
+        {
+            "item_id": item_id,
+            "source": "fuzz",
+            "unit_of_work": unit,
+            "embedding": embedding,
+            "probabilities": probabilities,
+            "hardness": None,
+            "event_time": 1_764_000_000_000,
+        }
+    )
 
 
 def f4(values: list[float]) -> bytes:
@@ -58,17 +70,36 @@ def f4(values: list[float]) -> bytes:
 
 
 GOOD_EMBEDDING = st.lists(st.floats(-100, 100, width=32), min_size=DIM, max_size=DIM).map(f4)
-GOOD_PROBS = st.none() | st.lists(st.floats(0.05, 1), min_size=3, max_size=3).map(lambda p: f4([x / sum(p) for x in p]))
+GOOD_PROBS = st.none() | st.lists(st.floats(0.05, 1), min_size=3, max_size=3).map(
+    lambda p: f4([x / sum(p) for x in p])
+)
 
 
 @st.composite
 def scorer_inputs(draw: st.DrawFn, item_id: str) -> tuple[bytes | None, str]:
     """(value bytes, kind): kind 'good' or the damage done."""
-    kind = draw(st.sampled_from([
-        "good", "good", "good", "random", "truncated", "wrong_magic", "unknown_fingerprint", "tombstone",
-        "short_embedding", "long_embedding", "probs_length", "nan_probs",
-        "probs_sum", "other_unit", "label_record", "empty",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "good",
+                "good",
+                "good",
+                "random",
+                "truncated",
+                "wrong_magic",
+                "unknown_fingerprint",
+                "tombstone",
+                "short_embedding",
+                "long_embedding",
+                "probs_length",
+                "nan_probs",
+                "probs_sum",
+                "other_unit",
+                "label_record",
+                "empty",
+            ]
+        )
+    )
     good = item_bytes(item_id, draw(GOOD_EMBEDDING), draw(GOOD_PROBS))
     if kind == "good":
         return good, kind
@@ -100,8 +131,19 @@ def scorer_inputs(draw: st.DrawFn, item_id: str) -> tuple[bytes | None, str]:
         return item_bytes(item_id, f4([0.1] * DIM), f4([0.9, 0.9, 0.9])), kind
     if kind == "other_unit":
         return item_bytes(item_id, f4([0.1] * DIM), unit="OBJECT"), kind
-    return LABELS.encode({"label_id": "l", "assignment_id": "a", "item_id": item_id, "annotator_id": "x",
-                          "status": "LABELED", "value": "a", "root_cause": None, "started_at": 0, "submitted_at": 0}), kind
+    return LABELS.encode(
+        {
+            "label_id": "l",
+            "assignment_id": "a",
+            "item_id": item_id,
+            "annotator_id": "x",
+            "status": "LABELED",
+            "value": "a",
+            "root_cause": None,
+            "started_at": 0,
+            "submitted_at": 0,
+        }
+    ), kind
 
 
 SCORER_SETTINGS = None
@@ -117,7 +159,11 @@ def _model() -> Any:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, DIM))
     y = np.array(CLASSES)[np.argmax(x[:, :3], axis=1)]
-    bundle = ModelBundle(estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)], classes=CLASSES, embedding_dim=DIM)
+    bundle = ModelBundle(
+        estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
+        classes=CLASSES,
+        embedding_dim=DIM,
+    )
     return ActiveModel.from_bundle(version="m1", bundle=bundle, task_classes=CLASSES, embedding_dim=DIM)
 
 
@@ -125,8 +171,13 @@ MODEL = _model()
 
 
 def scorer_settings(tmp: str) -> Any:
-    return load_settings(kafka={"topic_prefix": "f."}, task={"classes": CLASSES}, metrics={"port": 0},
-                         ingest={"embedding_dim": DIM}, paths={"state_dir": tmp})
+    return load_settings(
+        kafka={"topic_prefix": "f."},
+        task={"classes": CLASSES},
+        metrics={"port": 0},
+        ingest={"embedding_dim": DIM},
+        paths={"state_dir": tmp},
+    )
 
 
 @FUZZ
@@ -134,7 +185,7 @@ def scorer_settings(tmp: str) -> Any:
 def test_scorer_processor_dead_letters_every_bad_item_and_scores_every_good_one(
     data: st.DataObject, fuzz_counts: Counter, tmp_path_factory: Any
 ) -> None:
-    global SCORER_SETTINGS  # noqa: PLW0603 - one state dir for all examples
+    global SCORER_SETTINGS
     if SCORER_SETTINGS is None:
         SCORER_SETTINGS = scorer_settings(str(tmp_path_factory.mktemp("scorer")))
     n = data.draw(st.integers(1, 25), label="batch size")
@@ -145,8 +196,11 @@ def test_scorer_processor_dead_letters_every_bad_item_and_scores_every_good_one(
         batch.append(InMemoryMessage("f.items", value, item_id.encode(), 0, offset))
         kinds[offset] = kind
     with_model = data.draw(st.booleans(), label="with model")
-    processor = ScorerProcessor(settings=SCORER_SETTINGS, policy=Policy(version="p1", goal="g", signal={"name": "entropy"}),
-                                model=MODEL if with_model else None)
+    processor = ScorerProcessor(
+        settings=SCORER_SETTINGS,
+        policy=Policy(version="p1", goal="g", signal={"name": "entropy"}),
+        model=MODEL if with_model else None,
+    )
     out, producer = outputs("scorer")
     processor.process(batch, out)
     processor.close(out)
@@ -172,25 +226,63 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def assignment(aid: str, annotator: str, item: str) -> dict[str, Any]:
     return {
-        "assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": "NORMAL", "classes": CLASSES,
-        "uri": None, "unit_of_work": "ITEM", "policy_version": "p1", "quota_version": "q1", "model_version": "m1",
-        "overlap_group": None, "calibration_id": None, "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+        "assignment_id": aid,
+        "annotator_id": annotator,
+        "item_id": item,
+        "kind": "NORMAL",
+        "classes": CLASSES,
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": "p1",
+        "quota_version": "q1",
+        "model_version": "m1",
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": T0,
+        "lease_expires_at": T0 + timedelta(hours=1),
     }
 
 
 def label(lid: str, aid: str, annotator: str, item: str, **overrides: Any) -> dict[str, Any]:
-    record = {"label_id": lid, "assignment_id": aid, "item_id": item, "annotator_id": annotator, "status": "LABELED",
-              "value": "a", "root_cause": None, "started_at": T0, "submitted_at": T0 + timedelta(seconds=5)}
+    record = {
+        "label_id": lid,
+        "assignment_id": aid,
+        "item_id": item,
+        "annotator_id": annotator,
+        "status": "LABELED",
+        "value": "a",
+        "root_cause": None,
+        "started_at": T0,
+        "submitted_at": T0 + timedelta(seconds=5),
+    }
     record.update(overrides)
     return record
 
 
 @st.composite
 def label_inputs(draw: st.DrawFn, i: int) -> tuple[bytes | None, str]:
-    kind = draw(st.sampled_from([
-        "good", "good", "good", "random", "truncated", "empty", "tombstone", "wrong_annotator", "wrong_item", "bad_value",
-        "null_value", "huge_value", "unknown_assignment", "time_travel", "bad_root_cause", "item_record",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "good",
+                "good",
+                "good",
+                "random",
+                "truncated",
+                "empty",
+                "tombstone",
+                "wrong_annotator",
+                "wrong_item",
+                "bad_value",
+                "null_value",
+                "huge_value",
+                "unknown_assignment",
+                "time_travel",
+                "bad_root_cause",
+                "item_record",
+            ]
+        )
+    )
     aid, ann, item = f"a{i}", f"ann{i % 3}", f"it{i}"
     base = label(f"l{i}", aid, ann, item)
     if kind == "good":
@@ -227,10 +319,13 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
     for i in range(n):
         index.add(assignment(f"a{i}", f"ann{i % 3}", f"it{i}"))
     processor = LabelsProcessor(
-        codec=LABELS, assignments=index,
+        codec=LABELS,
+        assignments=index,
         validator=LabelValidator(task_classes=CLASSES, root_causes=["model_bias"]),
         qa=QaTracker(gold={}, window=50, top_n=5, min_checks=1),
-        hold_unknown_s=0, max_seen=1_000, clock=lambda: 1_000.0,
+        hold_unknown_s=0,
+        max_seen=1_000,
+        clock=lambda: 1_000.0,
     )
     batch, kinds = [], {}
     for i in range(n):
@@ -246,7 +341,11 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
     assert set(offsets) == bad, {o: kinds[o] for o in set(offsets) ^ bad}
     # A valid-but-wrong label is decided once (its id is remembered); undecodable bytes carry no id,
     # so a replay dead-letters them again (at-least-once; consumers dedupe by topic/partition/offset).
-    assert all(count == 1 for o, count in offsets.items() if kinds[o] not in {"random", "truncated", "empty", "tombstone", "item_record"})
+    assert all(
+        count == 1
+        for o, count in offsets.items()
+        if kinds[o] not in {"random", "truncated", "empty", "tombstone", "item_record"}
+    )
     for record, headers in dead:
         assert headers["class"] and headers["message"] and headers["agent"] == "labels"
         assert record["original_value"] == batch[record["source_offset"]].value()
@@ -265,8 +364,11 @@ import pytest  # noqa: E402
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_scorer_dead_letters_non_finite_embeddings(bad: float, tmp_path: Any) -> None:
     """Found by this suite (a NaN embedding crash-looped the scorer); fixed by dead-lettering it."""
-    processor = ScorerProcessor(settings=scorer_settings(str(tmp_path)), model=MODEL,
-                                policy=Policy(version="p1", goal="g", signal={"name": "entropy"}))
+    processor = ScorerProcessor(
+        settings=scorer_settings(str(tmp_path)),
+        model=MODEL,
+        policy=Policy(version="p1", goal="g", signal={"name": "entropy"}),
+    )
     out, producer = outputs("scorer")
     good = InMemoryMessage("f.items", item_bytes("ok", f4([0.1] * DIM)), b"ok", 0, 0)
     poison = InMemoryMessage("f.items", item_bytes("bad", f4([bad] + [0.1] * (DIM - 1))), b"bad", 0, 1)
@@ -278,8 +380,13 @@ def test_labels_processor_dead_letters_tombstones() -> None:
     """Found by this suite (a null value crashed the agent with TypeError); fixed in 087df6e."""
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=10)
     processor = LabelsProcessor(
-        codec=LABELS, assignments=index, validator=LabelValidator(task_classes=CLASSES, root_causes=[]),
-        qa=QaTracker(gold={}, window=5, top_n=1, min_checks=1), hold_unknown_s=0, max_seen=10, clock=lambda: 0.0,
+        codec=LABELS,
+        assignments=index,
+        validator=LabelValidator(task_classes=CLASSES, root_causes=[]),
+        qa=QaTracker(gold={}, window=5, top_n=1, min_checks=1),
+        hold_unknown_s=0,
+        max_seen=10,
+        clock=lambda: 0.0,
     )
     out, producer = outputs("labels")
     processor.process([InMemoryMessage("f.labels", None, b"k", 0, 7)], out)

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from avro_strategies import records  # noqa: E402
+from avro_strategies import records
 
-from alstream.streams.avro_bytes import zigzag_varint  # noqa: E402
-from alstream.streams.codecs import SINGLE_OBJECT_MAGIC, SingleObjectCodec  # noqa: E402
-from alstream.streams.exceptions import (  # noqa: E402
+from alstream.streams.avro_bytes import zigzag_varint
+from alstream.streams.codecs import SINGLE_OBJECT_MAGIC, SingleObjectCodec
+from alstream.streams.exceptions import (
     DecodeError,
     EncodeError,
     SchemaMismatch,
@@ -24,13 +24,15 @@ from alstream.streams.exceptions import (  # noqa: E402
     UnknownSchema,
     WrongMagic,
 )
-from alstream.streams.schemas import default_catalog  # noqa: E402
-from alstream.streams.topics import CATALOGUE  # noqa: E402
+from alstream.streams.schemas import default_catalog
+from alstream.streams.topics import CATALOGUE
 
 TOPICS = [spec.base_name for spec in CATALOGUE]
 CODECS = {topic: SingleObjectCodec(topic) for topic in TOPICS}
 RAW = {topic: SingleObjectCodec(topic, raw_timestamps=True) for topic in ("items", "labels", "assignments")}
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def decode_outcome(codec: SingleObjectCodec, data: bytes) -> str:
@@ -46,7 +48,9 @@ def decode_outcome(codec: SingleObjectCodec, data: bytes) -> str:
 @pytest.mark.parametrize("topic", TOPICS)
 @FUZZ
 @given(data=st.data())
-def test_valid_records_round_trip_and_damaged_ones_are_decode_errors(topic: str, data: st.DataObject, fuzz_counts: Counter) -> None:
+def test_valid_records_round_trip_and_damaged_ones_are_decode_errors(
+    topic: str, data: st.DataObject, fuzz_counts: Counter
+) -> None:
     codec = CODECS[topic]
     record = data.draw(records(codec.schema), label="record")
     encoded = codec.encode(record)
@@ -56,7 +60,9 @@ def test_valid_records_round_trip_and_damaged_ones_are_decode_errors(topic: str,
     cut = data.draw(st.integers(0, len(encoded) - 1), label="cut")
     # Decoding is deterministic and trailing bytes are refused, so a strict prefix is never a record.
     assert decode_outcome(codec, encoded[:cut]) in {"TruncatedRecord", "SchemaMismatch"}
-    flips = data.draw(st.lists(st.tuples(st.integers(0, len(encoded) - 1), st.integers(1, 255)), min_size=1, max_size=4))
+    flips = data.draw(
+        st.lists(st.tuples(st.integers(0, len(encoded) - 1), st.integers(1, 255)), min_size=1, max_size=4)
+    )
     damaged = bytearray(encoded)
     for position, mask in flips:
         damaged[position] ^= mask
@@ -76,7 +82,10 @@ def test_random_bytes_never_crash_a_decoder(topic: str, blob: bytes, fuzz_counts
 
 
 @FUZZ
-@given(magic=st.binary(min_size=2, max_size=2).filter(lambda m: m != SINGLE_OBJECT_MAGIC), body=st.binary(min_size=8, max_size=64))
+@given(
+    magic=st.binary(min_size=2, max_size=2).filter(lambda m: m != SINGLE_OBJECT_MAGIC),
+    body=st.binary(min_size=8, max_size=64),
+)
 def test_wrong_magic(magic: bytes, body: bytes, fuzz_counts: Counter) -> None:
     with pytest.raises(WrongMagic):
         CODECS["items"].decode(magic + body)
@@ -96,17 +105,28 @@ def test_unknown_fingerprint(fingerprint: bytes, body: bytes, fuzz_counts: Count
 
 def test_other_topics_schema_is_refused(fuzz_counts: Counter) -> None:
     """A valid label sent to the items topic is an UnknownSchema for the items reader, not a crash."""
-    label = CODECS["labels"].encode({
-        "label_id": "l", "assignment_id": "a", "item_id": "i", "annotator_id": "x", "status": "LABELED",
-        "value": "cat", "root_cause": None, "started_at": 0, "submitted_at": 0,
-    })
+    label = CODECS["labels"].encode(
+        {
+            "label_id": "l",
+            "assignment_id": "a",
+            "item_id": "i",
+            "annotator_id": "x",
+            "status": "LABELED",
+            "value": "cat",
+            "root_cause": None,
+            "started_at": 0,
+            "submitted_at": 0,
+        }
+    )
     with pytest.raises(UnknownSchema):
         CODECS["items"].decode(label)
     fuzz_counts["codec: record of another topic"] += 1
 
 
 @pytest.mark.parametrize("length", [2**31, 2**40, 2**62])
-def test_huge_declared_lengths_are_decode_errors_not_memory_blowups(length: int, fuzz_counts: Counter) -> None:
+def test_huge_declared_lengths_are_decode_errors_not_memory_blowups(
+    length: int, fuzz_counts: Counter
+) -> None:
     """A string or bytes field claiming terabytes must fail fast (zig-zag varint length, no body)."""
     data = CODECS["items"].header + zigzag_varint(length) + b"abc"
     with pytest.raises((TruncatedRecord, SchemaMismatch)):
@@ -115,15 +135,22 @@ def test_huge_declared_lengths_are_decode_errors_not_memory_blowups(length: int,
 
 
 BAD_VALUES = st.one_of(
-    st.none(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
-    st.binary(max_size=8), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
 @pytest.mark.parametrize("topic", ["items", "labels", "assignments", "annotator-events", "scores"])
 @FUZZ
 @given(data=st.data())
-def test_encoders_refuse_wrong_records_with_encode_error(topic: str, data: st.DataObject, fuzz_counts: Counter) -> None:
+def test_encoders_refuse_wrong_records_with_encode_error(
+    topic: str, data: st.DataObject, fuzz_counts: Counter
+) -> None:
     codec = CODECS[topic]
     record = dict(data.draw(records(codec.schema), label="valid"))
     field = data.draw(st.sampled_from(sorted(record)), label="field")

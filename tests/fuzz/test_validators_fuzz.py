@@ -18,24 +18,34 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from avro_strategies import records  # noqa: E402
+from avro_strategies import records
 
-from alstream.agents.labels.exceptions import InvalidLabel  # noqa: E402
-from alstream.agents.labels.validation import LabelValidator  # noqa: E402
-from alstream.ingest import reasons as R  # noqa: E402
-from alstream.ingest.validation import ItemValidator  # noqa: E402
-from alstream.settings import load_settings  # noqa: E402
-from alstream.streams.codecs import SingleObjectCodec  # noqa: E402
+from alstream.agents.labels.exceptions import InvalidLabel
+from alstream.agents.labels.validation import LabelValidator
+from alstream.ingest import reasons as R
+from alstream.ingest.validation import ItemValidator
+from alstream.settings import load_settings
+from alstream.streams.codecs import SingleObjectCodec
 
 DIM = 8
 CLASSES = ["cat", "dog", "bird"]
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SETTINGS = load_settings(kafka={"topic_prefix": "f."}, task={"classes": CLASSES}, ingest={"embedding_dim": DIM, "max_id_length": 64})
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+SETTINGS = load_settings(
+    kafka={"topic_prefix": "f."},
+    task={"classes": CLASSES},
+    ingest={"embedding_dim": DIM, "max_id_length": 64},
+)
 VALIDATOR = ItemValidator(settings=SETTINGS, default_source="fuzz")
 
 ANYTHING = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10), st.binary(max_size=10)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10), st.binary(max_size=10)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -63,7 +73,10 @@ ALWAYS_BAD: dict[str, tuple[Any, set[str]]] = {
     "empty_id": (lambda r: r.__setitem__("item_id", ""), {R.ID_LENGTH, R.MISSING_FIELD}),
     "null_id": (lambda r: r.__setitem__("item_id", None), {R.MISSING_FIELD}),
     "huge_id": (lambda r: r.__setitem__("item_id", "x" * 100_000), {R.ID_LENGTH}),
-    "nan_probability": (lambda r: r.__setitem__("probabilities", [math.nan, 0.5, 0.5]), {R.NOT_FINITE, R.PROBABILITIES_RANGE, R.PROBABILITIES_SUM}),
+    "nan_probability": (
+        lambda r: r.__setitem__("probabilities", [math.nan, 0.5, 0.5]),
+        {R.NOT_FINITE, R.PROBABILITIES_RANGE, R.PROBABILITIES_SUM},
+    ),
     "probabilities_sum": (lambda r: r.__setitem__("probabilities", [0.9, 0.9, 0.9]), {R.PROBABILITIES_SUM}),
     "probabilities_length": (lambda r: r.__setitem__("probabilities", [0.5, 0.5]), {R.PROBABILITIES_LENGTH}),
     "unknown_field": (lambda r: r.__setitem__("embeding", [0.0]), {R.UNKNOWN_FIELD}),
@@ -89,7 +102,9 @@ def check_accounting(batch: Any, n: int) -> dict[int, str]:
 
 @FUZZ
 @given(rows=st.lists(st.tuples(valid_items(), st.sampled_from([None, *ALWAYS_BAD])), min_size=1, max_size=12))
-def test_item_validator_rejects_every_damaged_row_with_its_reason(rows: list[tuple[dict[str, Any], str | None]], fuzz_counts: Counter) -> None:
+def test_item_validator_rejects_every_damaged_row_with_its_reason(
+    rows: list[tuple[dict[str, Any], str | None]], fuzz_counts: Counter
+) -> None:
     batch_rows = []
     for record, damage in rows:
         if damage is not None:
@@ -107,9 +122,35 @@ def test_item_validator_rejects_every_damaged_row_with_its_reason(rows: list[tup
 
 
 @FUZZ
-@given(rows=st.lists(st.one_of(ANYTHING, st.dictionaries(st.sampled_from(sorted(
-    ["item_id", "source", "embedding", "probabilities", "hardness", "metadata", "event_time", "unit_of_work", "parent_id", "uri"]
-)), ANYTHING, max_size=10)), min_size=1, max_size=10))
+@given(
+    rows=st.lists(
+        st.one_of(
+            ANYTHING,
+            st.dictionaries(
+                st.sampled_from(
+                    sorted(
+                        [
+                            "item_id",
+                            "source",
+                            "embedding",
+                            "probabilities",
+                            "hardness",
+                            "metadata",
+                            "event_time",
+                            "unit_of_work",
+                            "parent_id",
+                            "uri",
+                        ]
+                    )
+                ),
+                ANYTHING,
+                max_size=10,
+            ),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_item_validator_survives_arbitrary_objects(rows: list[Any], fuzz_counts: Counter) -> None:
     batch = VALIDATOR.prepare_records(rows)
     check_accounting(batch, len(rows))
@@ -123,22 +164,34 @@ ASSIGNMENT_SCHEMA = SingleObjectCodec("assignments").schema
 
 @FUZZ
 @given(data=st.data())
-def test_label_validator_returns_a_verdict_for_anything_decodable(data: st.DataObject, fuzz_counts: Counter) -> None:
+def test_label_validator_returns_a_verdict_for_anything_decodable(
+    data: st.DataObject, fuzz_counts: Counter
+) -> None:
     label = data.draw(records(LABEL_SCHEMA), label="label")
     assignment = data.draw(st.none() | records(ASSIGNMENT_SCHEMA), label="assignment")
     if assignment is not None and data.draw(st.booleans(), label="matching"):
-        assignment = {**assignment, "assignment_id": label["assignment_id"], "annotator_id": label["annotator_id"],
-                      "item_id": label["item_id"]}
+        assignment = {
+            **assignment,
+            "assignment_id": label["assignment_id"],
+            "annotator_id": label["annotator_id"],
+            "item_id": label["item_id"],
+        }
         classes = assignment.get("classes") or CLASSES
         start, end = sorted([label["started_at"], label["submitted_at"]])
-        label = {**label, "value": data.draw(st.sampled_from([*classes, None, "not-a-class"]), label="value"),
-                 "root_cause": data.draw(st.sampled_from([None, "model_bias", "made-up"]), label="cause"),
-                 "started_at": start, "submitted_at": end}
+        label = {
+            **label,
+            "value": data.draw(st.sampled_from([*classes, None, "not-a-class"]), label="value"),
+            "root_cause": data.draw(st.sampled_from([None, "model_bias", "made-up"]), label="cause"),
+            "started_at": start,
+            "submitted_at": end,
+        }
     verdict = LABEL_VALIDATOR.verdict(label, assignment)
     assert verdict is None or isinstance(verdict, InvalidLabel)
     if verdict is None:
         assert assignment is not None
-        assert label["annotator_id"] == assignment["annotator_id"] and label["item_id"] == assignment["item_id"]
+        assert (
+            label["annotator_id"] == assignment["annotator_id"] and label["item_id"] == assignment["item_id"]
+        )
         assert label["submitted_at"] >= label["started_at"]
         if label["status"] == "LABELED":
             assert label["value"] in (assignment.get("classes") or CLASSES)
@@ -154,7 +207,16 @@ def test_label_validator_bad_values(bad: Any, fuzz_counts: Counter) -> None:
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
     assignment = {"assignment_id": "a", "annotator_id": "x", "item_id": "i", "classes": CLASSES}
-    label = {"label_id": "l", "assignment_id": "a", "annotator_id": "x", "item_id": "i", "status": "LABELED",
-             "value": bad, "root_cause": None, "started_at": t, "submitted_at": t}
+    label = {
+        "label_id": "l",
+        "assignment_id": "a",
+        "annotator_id": "x",
+        "item_id": "i",
+        "status": "LABELED",
+        "value": bad,
+        "root_cause": None,
+        "started_at": t,
+        "submitted_at": t,
+    }
     assert isinstance(LABEL_VALIDATOR.verdict(label, assignment), InvalidLabel)
     fuzz_counts["label validator: bad values"] += 1

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import Producer
+from faults import AgentProcess, BrokerFreezer, FaultLog  # type: ignore[import-not-found]
 
 from alstream.ingest.producer import ItemProducer
 from alstream.settings import AlstreamSettings, load_settings
@@ -28,12 +29,16 @@ from alstream.streams.embedded_broker import EmbeddedBroker
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
 
-from faults import AgentProcess, BrokerFreezer, FaultLog  # type: ignore[import-not-found]
-
 CLASSES = ["cat", "dog", "bird"]
 DIM = 16
 BAD_ITEM_KINDS = ("random_bytes", "wrong_dimension", "wrong_magic", "truncated")
-BAD_LABEL_KINDS = ("wrong_annotator", "value_not_in_classes", "submitted_before_started", "unknown_assignment", "garbage")
+BAD_LABEL_KINDS = (
+    "wrong_annotator",
+    "value_not_in_classes",
+    "submitted_before_started",
+    "unknown_assignment",
+    "garbage",
+)
 
 
 @dataclass
@@ -80,15 +85,21 @@ def agent_env(settings_env: dict[str, str], state: Path, extra: dict[str, str]) 
 
 def write_quotas(folder: Path, max_hard_per_day: int) -> Path:
     path = folder / "quotas.toml"
-    path.write_text(f'version = "q-faults"\nmax_hard_per_day = {max_hard_per_day}\nlease_seconds = 900\nmax_in_flight = 5\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'version = "q-faults"\nmax_hard_per_day = {max_hard_per_day}\n'
+        "lease_seconds = 900\nmax_in_flight = 5\n",
+        encoding="utf-8",
+    )
     return path
 
 
 def write_policy(folder: Path) -> Path:
     path = folder / "policy.toml"
-    path.write_text('version = "faults-1"\ngoal = "fault campaign"\nwindow_seconds = 2.0\ncandidates_per_window = 20\n'
-                    '[signal]\nname = "entropy"\n', encoding="utf-8")
+    path.write_text(
+        'version = "faults-1"\ngoal = "fault campaign"\nwindow_seconds = 2.0\ncandidates_per_window = 20\n'
+        '[signal]\nname = "entropy"\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -136,22 +147,49 @@ class Campaign:
             create_topics(settings, partitions_override=self.config.partitions)
             freezer = BrokerFreezer(pid=broker.pid or 0)
             agents = {
-                "scorer": AgentProcess("scorer", agent_env(env, self.workdir / "scorer", {
-                    "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
-                    "ALSTREAM_SCORER__BATCH_SIZE": "500",
-                }), self.workdir, ready_marker="alstream.agents.scorer.main: policy"),
-                "labels": AgentProcess("labels", agent_env(env, self.workdir / "labels", {
-                    "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "3",
-                }), self.workdir, ready_marker="committed labels restored"),
+                "scorer": AgentProcess(
+                    "scorer",
+                    agent_env(
+                        env,
+                        self.workdir / "scorer",
+                        {
+                            "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
+                            "ALSTREAM_SCORER__BATCH_SIZE": "500",
+                        },
+                    ),
+                    self.workdir,
+                    ready_marker="alstream.agents.scorer.main: policy",
+                ),
+                "labels": AgentProcess(
+                    "labels",
+                    agent_env(
+                        env,
+                        self.workdir / "labels",
+                        {
+                            "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "3",
+                        },
+                    ),
+                    self.workdir,
+                    ready_marker="committed labels restored",
+                ),
             }
             self.router_metrics_port = None
             if self.config.agent_kills.get("router") is not None:
                 from alstream.streams.embedded_broker import free_port
 
                 self.router_metrics_port = free_port()
-                agents["router"] = AgentProcess("router", agent_env(env, self.workdir / "router", {
-                    "ALSTREAM_METRICS__PORT": str(self.router_metrics_port),
-                }), self.workdir, ready_marker="restored:")
+                agents["router"] = AgentProcess(
+                    "router",
+                    agent_env(
+                        env,
+                        self.workdir / "router",
+                        {
+                            "ALSTREAM_METRICS__PORT": str(self.router_metrics_port),
+                        },
+                    ),
+                    self.workdir,
+                    ready_marker="restored:",
+                )
             for agent in agents.values():
                 agent.start()
             threads = [
@@ -160,7 +198,9 @@ class Campaign:
                 threading.Thread(target=self._guard, args=(self._inject, agents, freezer), name="faults"),
             ]
             if "router" in agents:
-                threads.append(threading.Thread(target=self._guard, args=(self._annotate, settings), name="annotators"))
+                threads.append(
+                    threading.Thread(target=self._guard, args=(self._annotate, settings), name="annotators")
+                )
             started = time.monotonic()
             try:
                 for thread in threads:
@@ -177,9 +217,17 @@ class Campaign:
                 if not agent.running:
                     self.faults.note("agent found dead", name)
                     agent.start()
-            report = check(settings, self.ledger, self.faults, agents, drain_timeout_s=self.config.drain_timeout_s,
-                           load_s=load_s, errors=self.errors, router_metrics_port=self.router_metrics_port,
-                           max_hard_per_day=self.config.max_hard_per_day)
+            report = check(
+                settings,
+                self.ledger,
+                self.faults,
+                agents,
+                drain_timeout_s=self.config.drain_timeout_s,
+                load_s=load_s,
+                errors=self.errors,
+                router_metrics_port=self.router_metrics_port,
+                max_hard_per_day=self.config.max_hard_per_day,
+            )
             for agent in agents.values():
                 agent.stop()
             return report
@@ -187,7 +235,8 @@ class Campaign:
     def _guard(self, target: Any, *args: Any) -> None:
         try:
             target(*args)
-        except Exception as exc:  # surfaced in the report: a crashed load generator is a failed campaign
+        except Exception as exc:  # noqa: BLE001 - a thread's exception would otherwise be lost
+            # surfaced in the report: a crashed load generator is a failed campaign
             self.errors.append(f"{threading.current_thread().name}: {type(exc).__name__}: {exc}")
             self.stop_load.set()
 
@@ -208,8 +257,13 @@ class Campaign:
                 for _ in range(per_tick):
                     n += 1
                     item_id = f"item-{n:07d}"
-                    batch.append({"item_id": item_id, "embedding": rng.normal(size=DIM).astype("f4"),
-                                  "probabilities": rng.dirichlet([1, 1, 1]) if n % 2 else None})
+                    batch.append(
+                        {
+                            "item_id": item_id,
+                            "embedding": rng.normal(size=DIM).astype("f4"),
+                            "probabilities": rng.dirichlet([1, 1, 1]) if n % 2 else None,
+                        }
+                    )
                 if self.rng.random() < 0.2:  # an invalid row through the SDK: refused there, never sent
                     batch.append({"item_id": f"sdk-bad-{n}", "embedding": [float("nan")] * DIM})
                     self.ledger.sdk_invalid_sent += 1
@@ -231,14 +285,30 @@ class Campaign:
     def _bad_item(self, raw: Producer, codec: SingleObjectCodec, topic: str, rng: Any, n: int) -> None:
         kind = self.rng.choice(BAD_ITEM_KINDS)
         key = f"bad-item-{n}-{kind}"
-        good = codec.encode({"item_id": key, "source": "faults", "unit_of_work": "ITEM",
-                             "embedding": rng.normal(size=DIM).astype("<f4").tobytes(), "probabilities": None,
-                             "hardness": None, "event_time": int(time.time() * 1000)})
+        good = codec.encode(
+            {
+                "item_id": key,
+                "source": "faults",
+                "unit_of_work": "ITEM",
+                "embedding": rng.normal(size=DIM).astype("<f4").tobytes(),
+                "probabilities": None,
+                "hardness": None,
+                "event_time": int(time.time() * 1000),
+            }
+        )
         value = {
             "random_bytes": bytes(self.rng.getrandbits(8) for _ in range(40)),
-            "wrong_dimension": codec.encode({"item_id": key, "source": "faults", "unit_of_work": "ITEM",
-                                             "embedding": rng.normal(size=DIM + 3).astype("<f4").tobytes(),
-                                             "probabilities": None, "hardness": None, "event_time": 0}),
+            "wrong_dimension": codec.encode(
+                {
+                    "item_id": key,
+                    "source": "faults",
+                    "unit_of_work": "ITEM",
+                    "embedding": rng.normal(size=DIM + 3).astype("<f4").tobytes(),
+                    "probabilities": None,
+                    "hardness": None,
+                    "event_time": 0,
+                }
+            ),
             "wrong_magic": b"\x00\x00" + good[2:],
             "truncated": good[: len(good) // 2],
         }[kind]
@@ -267,16 +337,40 @@ class Campaign:
             for _ in range(per_tick):
                 n += 1
                 aid, annotator, item = f"as-{n}", f"synthetic-{n % 5}", f"item-{n:07d}"
-                record = {"assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": "NORMAL",
-                          "classes": CLASSES, "uri": None, "unit_of_work": "ITEM", "policy_version": "faults-1",
-                          "quota_version": "q1", "model_version": "none", "overlap_group": None, "calibration_id": None,
-                          "assigned_at": now, "lease_expires_at": now + timedelta(hours=1)}
+                record = {
+                    "assignment_id": aid,
+                    "annotator_id": annotator,
+                    "item_id": item,
+                    "kind": "NORMAL",
+                    "classes": CLASSES,
+                    "uri": None,
+                    "unit_of_work": "ITEM",
+                    "policy_version": "faults-1",
+                    "quota_version": "q1",
+                    "model_version": "none",
+                    "overlap_group": None,
+                    "calibration_id": None,
+                    "assigned_at": now,
+                    "lease_expires_at": now + timedelta(hours=1),
+                }
                 producer.produce(a_topic, key=annotator, value=assignments.encode(record))
                 self.ledger.assignments += 1
-                kind = self.rng.choice(BAD_LABEL_KINDS) if self.rng.random() < self.config.bad_label_share else "valid"
-                label = {"label_id": f"lb-{n}", "assignment_id": aid, "item_id": item, "annotator_id": annotator,
-                         "status": "LABELED", "value": self.rng.choice(CLASSES), "root_cause": None,
-                         "started_at": now - timedelta(seconds=20), "submitted_at": now}
+                kind = (
+                    self.rng.choice(BAD_LABEL_KINDS)
+                    if self.rng.random() < self.config.bad_label_share
+                    else "valid"
+                )
+                label = {
+                    "label_id": f"lb-{n}",
+                    "assignment_id": aid,
+                    "item_id": item,
+                    "annotator_id": annotator,
+                    "status": "LABELED",
+                    "value": self.rng.choice(CLASSES),
+                    "root_cause": None,
+                    "started_at": now - timedelta(seconds=20),
+                    "submitted_at": now,
+                }
                 if kind == "wrong_annotator":
                     label["annotator_id"] = "synthetic-intruder"
                 elif kind == "value_not_in_classes":
@@ -285,7 +379,11 @@ class Campaign:
                     label["submitted_at"] = now - timedelta(seconds=40)
                 elif kind == "unknown_assignment":
                     label["assignment_id"] = f"never-{n}"
-                value = bytes(self.rng.getrandbits(8) for _ in range(30)) if kind == "garbage" else labels.encode(label)
+                value = (
+                    bytes(self.rng.getrandbits(8) for _ in range(30))
+                    if kind == "garbage"
+                    else labels.encode(label)
+                )
                 pending.append((item, value, label["label_id"], kind))
             producer.poll(0)
             time.sleep(max(0.0, tick - (time.monotonic() - began)))
@@ -304,13 +402,18 @@ class Campaign:
                     self.ledger.valid_labels.add(label_id)
                 else:
                     self.ledger.bad_labels[f"{msg.partition()}:{msg.offset()}"] = f"{kind}:{label_id}"
+
         return acked
 
     def _annotate(self, settings: AlstreamSettings) -> None:
-        """Human stand-ins: say ready, take assignments, answer them with valid labels (the SDK checks them)."""
+        """Human stand-ins: say ready, take assignments, answer them with valid labels (the SDK checks
+        them)."""
         from alstream.annotation.client import AnnotationClient
 
-        clients = [AnnotationClient(settings=settings, annotator_id=f"human-{k}") for k in range(self.config.annotators)]
+        clients = [
+            AnnotationClient(settings=settings, annotator_id=f"human-{k}")
+            for k in range(self.config.annotators)
+        ]
         pending: list[str] = []
         idle_since: dict[str, float] = {}
         last_flush = time.monotonic()
@@ -324,11 +427,18 @@ class Campaign:
                     with self.ledger.lock:
                         self.ledger.assignments_received += len(received)
                     for assignment in received:
-                        pending.append(client.submit(assignment, value=self.rng.choice(assignment["classes"]),
-                                                     started_at=assignment["assigned_at"]))
+                        pending.append(
+                            client.submit(
+                                assignment,
+                                value=self.rng.choice(assignment["classes"]),
+                                started_at=assignment["assigned_at"],
+                            )
+                        )
                         client.ready(1)
                     if not received and time.monotonic() - idle_since.get(client.annotator_id, 0) > 3:
-                        client.ready(2)  # idle: ask again, as a tool's heartbeat would (a router may have restarted)
+                        client.ready(
+                            2
+                        )  # idle: ask again, as a tool's heartbeat would (a router may have restarted)
                         idle_since[client.annotator_id] = time.monotonic()
                 if time.monotonic() - last_flush > 2:
                     for client in clients:

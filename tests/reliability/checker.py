@@ -27,14 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow.parquet as pq
+from topic_dump import dump  # type: ignore[import-not-found]
 
 from alstream.demo.scrape import scrape, total
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import DecodeError
-
-from topic_dump import dump  # type: ignore[import-not-found]
 
 
 @dataclass
@@ -74,8 +73,18 @@ def _dead_letters(settings: AlstreamSettings) -> list[tuple[dict[str, Any], dict
     return [(codec.decode(m.value()), error_headers(m.headers())) for m in dump(settings, "dead-letters")]
 
 
-def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str, Any], *, drain_timeout_s: float,
-          load_s: float, errors: list[str], router_metrics_port: int | None = None, max_hard_per_day: int = 0) -> Report:
+def check(
+    settings: AlstreamSettings,
+    ledger: Any,
+    faults: Any,
+    agents: dict[str, Any],
+    *,
+    drain_timeout_s: float,
+    load_s: float,
+    errors: list[str],
+    router_metrics_port: int | None = None,
+    max_hard_per_day: int = 0,
+) -> Report:
     report = Report(faults=Counter(faults.counts), errors=list(errors))
     acknowledged = ledger.acknowledged_items
     items_topic, labels_topic = settings.kafka.topic("items"), settings.kafka.topic("labels")
@@ -86,37 +95,51 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
     while True:
         scored = _scores(settings)
         dead = _dead_letters(settings)
-        by_item_key = {(r["original_key"] or b"").decode(errors="replace"): (r, h) for r, h in dead
-                       if r["source_topic"] == items_topic}
-        dead_labels = {f"{r['source_partition']}:{r['source_offset']}" for r, h in dead
-                       if r["source_topic"] == labels_topic and h.get("agent") == "labels"}
-        caught_up = (acknowledged <= scored and set(ledger.bad_items) <= by_item_key.keys()
-                     and set(ledger.bad_labels) <= dead_labels)
+        by_item_key = {
+            (r["original_key"] or b"").decode(errors="replace"): (r, h)
+            for r, h in dead
+            if r["source_topic"] == items_topic
+        }
+        dead_labels = {
+            f"{r['source_partition']}:{r['source_offset']}"
+            for r, h in dead
+            if r["source_topic"] == labels_topic and h.get("agent") == "labels"
+        }
+        caught_up = (
+            acknowledged <= scored
+            and set(ledger.bad_items) <= by_item_key.keys()
+            and set(ledger.bad_labels) <= dead_labels
+        )
         if caught_up or time.monotonic() > deadline:
             drained_at = time.monotonic() - (deadline - drain_timeout_s)
             break
         time.sleep(3)
 
-    report.figures.update({
-        "load duration (s)": round(load_s, 1),
-        "drain time (s)": round(drained_at, 1),
-        "items acknowledged under load": len(acknowledged),
-        "items refused by the SDK (invalid)": ledger.sdk_rejected,
-        "bad items produced raw (acknowledged)": len(ledger.bad_items),
-        "assignments produced": ledger.assignments,
-        "valid labels acknowledged": len(ledger.valid_labels),
-        "invalid labels acknowledged": len(ledger.bad_labels),
-        "scores on the scores topic (distinct items)": len(scored),
-        "dead letters": len(dead),
-        "agent (re)starts": ", ".join(f"{n}={a.starts}" for n, a in agents.items()),
-    })
+    report.figures.update(
+        {
+            "load duration (s)": round(load_s, 1),
+            "drain time (s)": round(drained_at, 1),
+            "items acknowledged under load": len(acknowledged),
+            "items refused by the SDK (invalid)": ledger.sdk_rejected,
+            "bad items produced raw (acknowledged)": len(ledger.bad_items),
+            "assignments produced": ledger.assignments,
+            "valid labels acknowledged": len(ledger.valid_labels),
+            "invalid labels acknowledged": len(ledger.bad_labels),
+            "scores on the scores topic (distinct items)": len(scored),
+            "dead letters": len(dead),
+            "agent (re)starts": ", ".join(f"{n}={a.starts}" for n, a in agents.items()),
+        }
+    )
 
     for item_id in sorted(acknowledged - scored):
         report.lose("acknowledged item without a score", item_id)
     for key in sorted(set(ledger.bad_items) & scored):
         report.lose("bad item was scored", key)
     if ledger.sdk_rejected != ledger.sdk_invalid_sent:
-        report.lose("SDK let an invalid item through", f"{ledger.sdk_invalid_sent} invalid, {ledger.sdk_rejected} refused")
+        report.lose(
+            "SDK let an invalid item through",
+            f"{ledger.sdk_invalid_sent} invalid, {ledger.sdk_rejected} refused",
+        )
 
     for key, kind in sorted(ledger.bad_items.items()):
         found = by_item_key.get(key)
@@ -164,7 +187,9 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         if not record["annotator_id"].startswith("synthetic-"):
             routed.append(record)
             if record["kind"] == "HARD":
-                hard_per_day[(record["annotator_id"], record["assigned_at"].date().isoformat())].add(record["assignment_id"])
+                hard_per_day[(record["annotator_id"], record["assigned_at"].date().isoformat())].add(
+                    record["assignment_id"]
+                )
     for pair, ids in sorted(ids_per_pair.items()):
         if len(ids) > 1:  # a re-sent assignment keeps its id; a second id is a second assignment
             report.lose("item assigned twice to one annotator", f"{pair}: {sorted(ids)}")
@@ -173,22 +198,32 @@ def check(settings: AlstreamSettings, ledger: Any, faults: Any, agents: dict[str
         report.figures["assignments received by annotators"] = ledger.assignments_received
         report.figures["labels by annotators (acknowledged)"] = ledger.annotator_labels
         report.figures["max HARD per annotator-day (quota)"] = (
-            f"{max((len(v) for v in hard_per_day.values()), default=0)} ({max_hard_per_day})")
+            f"{max((len(v) for v in hard_per_day.values()), default=0)} ({max_hard_per_day})"
+        )
         for (annotator, day), ids in sorted(hard_per_day.items()):
             if len(ids) > max_hard_per_day:
-                report.lose("annotator above the hard quota", f"{annotator} {day}: {len(ids)} > {max_hard_per_day}")
+                report.lose(
+                    "annotator above the hard quota", f"{annotator} {day}: {len(ids)} > {max_hard_per_day}"
+                )
         _check_pool(settings, router_metrics_port, set(candidates), report)
 
     _check_release(settings, ledger, report)
     return report
 
 
-def _check_pool(settings: AlstreamSettings, port: int, candidates: set[str], report: Report, *,
-                settle_timeout_s: float = 90.0) -> None:
+def _check_pool(
+    settings: AlstreamSettings,
+    port: int,
+    candidates: set[str],
+    report: Report,
+    *,
+    settle_timeout_s: float = 90.0,
+) -> None:
     """Every candidate is assigned or still pooled: unassigned candidates must be covered by the pool depth.
 
     A router restarted late in the campaign may still be restoring shards or reading the last candidates
-    when the drain ends, so the gauge is re-read until it covers the unassigned ones or the deadline passes."""
+    when the drain ends, so the gauge is re-read until it covers the unassigned ones or the deadline
+    passes."""
     assignments = SingleObjectCodec("assignments")
     deadline = time.monotonic() + settle_timeout_s
     while True:
@@ -204,9 +239,13 @@ def _check_pool(settings: AlstreamSettings, port: int, candidates: set[str], rep
     if not samples:
         report.errors.append(f"router metrics unreadable: no answer from 127.0.0.1:{port}/metrics")
         return
-    report.figures["candidates assigned / unassigned / pool depth"] = f"{len(candidates & assigned)} / {unassigned} / {pooled:g}"
+    report.figures["candidates assigned / unassigned / pool depth"] = (
+        f"{len(candidates & assigned)} / {unassigned} / {pooled:g}"
+    )
     if unassigned > pooled:
-        report.lose("candidate neither assigned nor pooled", f"{unassigned - pooled:g} of {unassigned} unassigned")
+        report.lose(
+            "candidate neither assigned nor pooled", f"{unassigned - pooled:g} of {unassigned} unassigned"
+        )
 
 
 def _check_release(settings: AlstreamSettings, ledger: Any, report: Report) -> None:

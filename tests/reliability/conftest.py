@@ -12,7 +12,9 @@ def campaign_reports(request: pytest.FixtureRequest) -> list:
     return request.config.stash.setdefault(REPORTS, [])
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     for text in config.stash.get(REPORTS, []):
         terminalreporter.section("fault injection")
         for line in text.splitlines():

@@ -35,8 +35,12 @@ class AgentProcess:
         log = (self.log_dir / f"{self.name}.log").open("ab")
         log.write(f"\n===== start {self.starts} at {time.time():.3f} =====\n".encode())
         log.flush()
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script
-            [ALSTREAM, "agent", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        self.process = subprocess.Popen(
+            [ALSTREAM, "agent", self.name],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -68,7 +72,7 @@ class AgentProcess:
         header = f"===== start {self.starts} at "
         while time.monotonic() < deadline:
             text = path.read_text(errors="replace") if path.exists() else ""
-            current = text[text.rfind(header):] if header in text else ""
+            current = text[text.rfind(header) :] if header in text else ""
             if not self.ready_marker or self.ready_marker in current:
                 return True
             time.sleep(0.5)

@@ -11,15 +11,21 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from campaign import Campaign, CampaignConfig  # noqa: E402
+from campaign import Campaign, CampaignConfig
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 @pytest.mark.timeout(420)
 def test_no_acknowledged_record_is_lost_under_faults(tmp_path: Path, campaign_reports: list) -> None:
-    config = CampaignConfig(duration_s=60, items_per_s=300, labels_per_s=15,
-                            agent_kills={"scorer": 3, "router": 2, "labels": 2}, broker_freezes=2, seed=9)
+    config = CampaignConfig(
+        duration_s=60,
+        items_per_s=300,
+        labels_per_s=15,
+        agent_kills={"scorer": 3, "router": 2, "labels": 2},
+        broker_freezes=2,
+        seed=9,
+    )
     report = Campaign(config, tmp_path).run()
     text = report.render()
     campaign_reports.append(text)

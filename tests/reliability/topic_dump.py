@@ -15,17 +15,25 @@ from alstream.streams.kafka_config import consumer_config
 def dump(settings: AlstreamSettings, base: str, *, timeout_s: float = 60.0) -> list[Message]:
     """Every message of ``base`` present when the call started (all partitions)."""
     topic = settings.kafka.topic(base)
-    consumer = Consumer(consumer_config(settings, group_id=f"checker-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False}))
+    consumer = Consumer(
+        consumer_config(settings, group_id=f"checker-{uuid.uuid4().hex[:8]}", **{"enable.auto.commit": False})
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
         lows, listed = {}, {}
         for p in partitions:
-            lows[p], listed[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            lows[p], listed[(topic, p)] = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=timeout_s
+            )
         # The broker's ListOffsets answer can stop short of the end (Tansu under-reports it). Reading only
         # that far keeps the partition's last records whenever one consume() happens to return the whole
         # last batch, and misses them otherwise; missed assignments show up as candidates "neither
         # assigned nor pooled", losses that are not.
-        ends = {p: end for (_, p), end in read_end_offsets(settings, listed, timeout_s=timeout_s).items() if end > lows[p]}
+        ends = {
+            p: end
+            for (_, p), end in read_end_offsets(settings, listed, timeout_s=timeout_s).items()
+            if end > lows[p]
+        }
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         out: list[Message] = []
         done: dict[int, int] = {}

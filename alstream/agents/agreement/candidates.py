@@ -10,7 +10,6 @@ from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.streams.codecs import RecordCodec
 
 
-
 class CandidateIndex:
     def __init__(self, *, codec: RecordCodec, agent: str, max_size: int) -> None:
         self.codec = codec

@@ -16,17 +16,26 @@ class AgreementSettings(Section):
 
     group_id: str = "alstream-agreement"
     batch_size: int = Field(default=500, ge=1)
-    window_items: int = Field(default=20, ge=5, description="Completed overlapped items in the current window.")
-    baseline_items: int = Field(default=300, ge=10, description="Items before the window forming the baseline.")
+    window_items: int = Field(
+        default=20, ge=5, description="Completed overlapped items in the current window."
+    )
+    baseline_items: int = Field(
+        default=300, ge=10, description="Items before the window forming the baseline."
+    )
     min_baseline_items: int = Field(default=25, ge=5, description="No spike is called on a shorter baseline.")
     z_threshold: float = Field(
         default=3.0, gt=0, description="Sensitivity: one-sided two-proportion z score a window must exceed."
     )
     min_rate_increase: float = Field(
-        default=0.15, ge=0, le=1, description="And the window's disagreement must exceed the baseline by this much."
+        default=0.15,
+        ge=0,
+        le=1,
+        description="And the window's disagreement must exceed the baseline by this much.",
     )
     persistence_items: int = Field(
-        default=1, ge=1, description="Consecutive completed items the evidence must hold before a spike fires."
+        default=1,
+        ge=1,
+        description="Consecutive completed items the evidence must hold before a spike fires.",
     )
     cooldown_items: int = Field(
         default=100, ge=0, description="Completed items after a spike before another can fire (no flapping)."
@@ -43,10 +52,13 @@ class AgreementSettings(Section):
         "labels it has (at least two answers are needed to measure agreement).",
     )
     failures_file: Path | None = Field(
-        default=None, description="JSONL record of confirmed model failures; default state_dir/model_failures.jsonl."
+        default=None,
+        description="JSONL record of confirmed model failures; default state_dir/model_failures.jsonl.",
     )
     overlap_k: int | None = Field(
-        default=None, ge=2, description="Answers that close an overlap group; default: the router's quotas file."
+        default=None,
+        ge=2,
+        description="Answers that close an overlap group; default: the router's quotas file.",
     )
     max_candidates: int = Field(default=500_000, ge=1_000, description="Candidates kept in memory.")
 
@@ -58,5 +70,7 @@ class AgreementSettings(Section):
                 "(ALSTREAM_AGREEMENT__CALIBRATION_MIN_ITEMS / __CALIBRATION_MAX_ITEMS)"
             )
         if self.min_baseline_items > self.baseline_items:
-            raise ValueError("min_baseline_items must not exceed baseline_items (ALSTREAM_AGREEMENT__MIN_BASELINE_ITEMS)")
+            raise ValueError(
+                "min_baseline_items must not exceed baseline_items (ALSTREAM_AGREEMENT__MIN_BASELINE_ITEMS)"
+            )
         return self

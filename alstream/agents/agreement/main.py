@@ -47,8 +47,13 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
     assignments = AssignmentIndex(
         codec=codec_for("assignments", settings), agent=AGENT, max_size=settings.labels.max_assignments
     )
-    candidates = CandidateIndex(codec=codec_for("candidates", settings), agent=AGENT, max_size=config.max_candidates)
-    assignments_topic, candidates_topic = settings.kafka.topic("assignments"), settings.kafka.topic("candidates")
+    candidates = CandidateIndex(
+        codec=codec_for("candidates", settings), agent=AGENT, max_size=config.max_candidates
+    )
+    assignments_topic, candidates_topic = (
+        settings.kafka.topic("assignments"),
+        settings.kafka.topic("candidates"),
+    )
     tail = TopicTail(settings=settings, topics=[assignments_topic, candidates_topic])
 
     def ingest(messages: list) -> None:
@@ -62,7 +67,9 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
         calibration_topic=settings.kafka.topic("calibration"),
         assignments=assignments,
         candidates=candidates,
-        validator=LabelValidator(task_classes=settings.task.require_classes(), root_causes=settings.labels.root_causes),
+        validator=LabelValidator(
+            task_classes=settings.task.require_classes(), root_causes=settings.labels.root_causes
+        ),
         tracker=OverlapTracker(overlap_k=overlap_k(settings), settle_s=config.settle_s),
         detector=SpikeDetector.from_settings(config),
         failures=FailureRecorder(record_path=failures_path(settings), bank_path=failure_bank_path(settings)),
@@ -75,8 +82,9 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
         max_seen=settings.labels.max_assignments,
         refresh=lambda: ingest(tail.poll()),
     )
-    restored = replay_committed(settings, group_id=config.group_id, topic=settings.kafka.topic("labels"),
-                                handle=processor.restore)
+    restored = replay_committed(
+        settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore
+    )
     log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
     return processor, tail
 

@@ -40,8 +40,13 @@ log = logging.getLogger(__name__)
 
 
 class AgreementOutputs(Protocol):
-    def produce(self, topic: str, value: bytes, key: bytes | str | None = None,
-                headers: list[tuple[str, bytes]] | None = None) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | str | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None: ...
 
 
 class AgreementProcessor:
@@ -161,8 +166,12 @@ class AgreementProcessor:
         candidate = self.candidates.get(closed.item_id) or {}
         self.sequence += 1
         item = CompletedItem(
-            item_id=closed.item_id, ratings=ratings, predicted_class=candidate.get("predicted_class"),
-            sequence=self.sequence, root_causes=closed.root_causes, completed_at=closed.completed_at,
+            item_id=closed.item_id,
+            ratings=ratings,
+            predicted_class=candidate.get("predicted_class"),
+            sequence=self.sequence,
+            root_causes=closed.root_causes,
+            completed_at=closed.completed_at,
         )
         self.recent.append(item)
         if self.live:
@@ -226,28 +235,38 @@ class AgreementProcessor:
                 {
                     "item_id": item.item_id,
                     "disagreement": item.disagreement,
-                    "label_counts": {v: list(item.ratings.values()).count(v) for v in set(item.ratings.values())},
+                    "label_counts": {
+                        v: list(item.ratings.values()).count(v) for v in set(item.ratings.values())
+                    },
                     "predicted_class": item.predicted_class,
                 }
                 for item in chosen
             ],
             "detected_at": now,
         }
-        outputs.produce(self.calibration_topic, key=calibration_id, value=self.calibration_codec.encode(event))
+        outputs.produce(
+            self.calibration_topic, key=calibration_id, value=self.calibration_codec.encode(event)
+        )
         m.CALIBRATION_EVENTS.inc()
         self.last_event = event
-        log.warning("disagreement spike: calibration %s with %d items; %s", calibration_id, len(chosen),
-                    event["evidence"])
+        log.warning(
+            "disagreement spike: calibration %s with %d items; %s",
+            calibration_id,
+            len(chosen),
+            event["evidence"],
+        )
 
-    def _evidence(self, decision: SpikeDecision, summary: AgreementSummary, window: list[CompletedItem]) -> str:
+    def _evidence(
+        self, decision: SpikeDecision, summary: AgreementSummary, window: list[CompletedItem]
+    ) -> str:
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.3f}"
 
         parts = [decision.evidence]
         parts.append(
             f"window statistics: percent agreement {fmt(summary.percent_agreement)}, Krippendorff's alpha "
-            f"{fmt(summary.krippendorff_alpha)}, Fleiss' kappa {fmt(summary.fleiss_kappa)}, mean Cohen's kappa "
-            f"{fmt(summary.mean_cohen_kappa())}"
+            f"{fmt(summary.krippendorff_alpha)}, Fleiss' kappa {fmt(summary.fleiss_kappa)}, "
+            f"mean Cohen's kappa {fmt(summary.mean_cohen_kappa())}"
         )
         per_class = ", ".join(f"{c} {fmt(v)}" for c, v in summary.per_class.items())
         parts.append(f"specific agreement per class: {per_class}")
@@ -287,6 +306,11 @@ class AgreementProcessor:
 
 
 class _NoOutputs:
-    def produce(self, topic: str, value: bytes, key: bytes | str | None = None,
-                headers: list[tuple[str, bytes]] | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | str | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         raise AssertionError("restore mode must not produce")

@@ -117,7 +117,13 @@ class SpikeDetector:
         base_n = len(self._history) - window_n
         if window_n < self.window_items or base_n < self.min_baseline_items:
             return SpikeDecision(
-                False, self.active, self._window_hits / window_n, None, None, window_n, base_n,
+                False,
+                self.active,
+                self._window_hits / window_n,
+                None,
+                None,
+                window_n,
+                base_n,
                 f"warming up: {window_n}/{self.window_items} window items, "
                 f"{base_n}/{self.min_baseline_items} baseline items",
             )
@@ -143,6 +149,7 @@ class SpikeDetector:
             f"disagreement {window_rate:.1%} on the last {window_n} overlapped items vs baseline "
             f"{base_rate:.1%} on the {base_n} before (+{increase:.1%}); one-sided two-proportion z={z:.2f} "
             f"(threshold {self.z_threshold:g}, minimum increase {self.min_rate_increase:.0%}, "
-            f"held {self._significant_run}/{self.persistence_items} items, cooldown {self.cooldown_items} items)"
+            f"held {self._significant_run}/{self.persistence_items} items, "
+            f"cooldown {self.cooldown_items} items)"
         )
         return SpikeDecision(fired, self.active, window_rate, base_rate, z, window_n, base_n, evidence)

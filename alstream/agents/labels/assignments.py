@@ -12,9 +12,17 @@ from typing import Any
 from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.streams.codecs import RecordCodec
 
-
-KEEP = ("assignment_id", "annotator_id", "item_id", "kind", "classes", "overlap_group", "lease_expires_at",
-        "model_version", "policy_version")
+KEEP = (
+    "assignment_id",
+    "annotator_id",
+    "item_id",
+    "kind",
+    "classes",
+    "overlap_group",
+    "lease_expires_at",
+    "model_version",
+    "policy_version",
+)
 
 
 class AssignmentIndex:

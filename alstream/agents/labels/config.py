@@ -34,7 +34,9 @@ class LabelsSettings(Section):
         default=20, ge=0, description="Annotators exported in the per-annotator QA gauge (worst first)."
     )
     qa_annotator_min_checks: int = Field(
-        default=10, ge=1, description="QA checks an annotator needs before appearing in the per-annotator gauge."
+        default=10,
+        ge=1,
+        description="QA checks an annotator needs before appearing in the per-annotator gauge.",
     )
     max_assignments: int = Field(
         default=2_000_000, ge=1_000, description="Assignments kept in memory (oldest forgotten first)."
@@ -44,5 +46,7 @@ class LabelsSettings(Section):
     @classmethod
     def _distinct_causes(cls, value: list[str]) -> list[str]:
         if not value or len(set(value)) != len(value):
-            raise ValueError("root_causes must be a non-empty list of distinct names (ALSTREAM_LABELS__ROOT_CAUSES)")
+            raise ValueError(
+                "root_causes must be a non-empty list of distinct names (ALSTREAM_LABELS__ROOT_CAUSES)"
+            )
         return value

@@ -14,10 +14,10 @@ from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker, load_gold
 from alstream.agents.labels.topic_state import TopicTail, dead_lettered_offsets, replay_committed
 from alstream.agents.labels.validation import LabelValidator
+from alstream.observability.metrics import serve_metrics
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 from alstream.streams.codecs import codec_for
-from alstream.observability.metrics import serve_metrics
 
 AGENT = "labels"
 log = logging.getLogger(__name__)
@@ -26,13 +26,17 @@ log = logging.getLogger(__name__)
 def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
     """The processor with its assignment index caught up and its state restored."""
     config = settings.labels
-    assignments = AssignmentIndex(codec=codec_for("assignments", settings), agent=AGENT, max_size=config.max_assignments)
+    assignments = AssignmentIndex(
+        codec=codec_for("assignments", settings), agent=AGENT, max_size=config.max_assignments
+    )
     tail = TopicTail(settings=settings, topics=[settings.kafka.topic("assignments")])
     tail.catch_up(assignments.ingest)
     processor = LabelsProcessor(
         codec=codec_for("labels", settings),
         assignments=assignments,
-        validator=LabelValidator(task_classes=settings.task.require_classes(), root_causes=config.root_causes),
+        validator=LabelValidator(
+            task_classes=settings.task.require_classes(), root_causes=config.root_causes
+        ),
         qa=QaTracker(
             gold=load_gold(settings.paths.qa_gold_file),
             window=config.qa_window,
@@ -44,7 +48,9 @@ def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
         refresh=lambda: assignments.ingest(tail.poll()),
         caught_up=tail.caught_up,
     )
-    processor.dead_lettered = dead_lettered_offsets(settings, agent=AGENT, source_topic=settings.kafka.topic("labels"))
+    processor.dead_lettered = dead_lettered_offsets(
+        settings, agent=AGENT, source_topic=settings.kafka.topic("labels")
+    )
     restored = replay_committed(
         settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore
     )

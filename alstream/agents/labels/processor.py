@@ -111,14 +111,24 @@ class LabelsProcessor:
                     self.held[label_id] = _Held(message, label, now + self.hold_unknown_s)
                     continue
             self.seen[label_id] = True
-            if assignment is not None and self.validator.verdict(label, assignment) is None and label["status"] == "LABELED":
-                self.qa.check(item_id=label["item_id"], annotator_id=label["annotator_id"], value=label.get("value"))
+            if (
+                assignment is not None
+                and self.validator.verdict(label, assignment) is None
+                and label["status"] == "LABELED"
+            ):
+                self.qa.check(
+                    item_id=label["item_id"], annotator_id=label["annotator_id"], value=label.get("value")
+                )
         m.PENDING.set(len(self.held))
 
     # -- internals ---------------------------------------------------------------------------
     def _handle(self, message: Message, outputs: LabelOutputs) -> None:
         if message.value() is None:  # a tombstone: any client can produce one
-            self._reject(message, UndecodableLabel("null record value (a tombstone); a label record is required"), outputs)
+            self._reject(
+                message,
+                UndecodableLabel("null record value (a tombstone); a label record is required"),
+                outputs,
+            )
             return
         try:
             label = self.codec.decode(message.value())
@@ -156,7 +166,11 @@ class LabelsProcessor:
         m.PENDING.set(len(self.held))
 
     def _decide(
-        self, message: Message, label: dict[str, Any], assignment: dict[str, Any] | None, outputs: LabelOutputs
+        self,
+        message: Message,
+        label: dict[str, Any],
+        assignment: dict[str, Any] | None,
+        outputs: LabelOutputs,
     ) -> None:
         self.seen[label["label_id"]] = True
         violation = self.validator.verdict(label, assignment)
@@ -171,7 +185,9 @@ class LabelsProcessor:
         m.LABELS_TOTAL.labels(kind, status).inc()
         m.TIME_PER_ITEM.labels(kind).observe((label["submitted_at"] - label["started_at"]).total_seconds())
         if status == "LABELED":
-            outcome = self.qa.check(item_id=label["item_id"], annotator_id=label["annotator_id"], value=label["value"])
+            outcome = self.qa.check(
+                item_id=label["item_id"], annotator_id=label["annotator_id"], value=label["value"]
+            )
             if outcome is not None:
                 m.QA_CHECKS.inc()
                 if not outcome.correct:
@@ -182,7 +198,9 @@ class LabelsProcessor:
         m.REJECTED.labels(reason).inc()
         outputs.dead_letter(message, error, str(error))
         # the reason only: the message quotes label values, which belong on the dead-letter topic, not in logs
-        log.info("label at %s[%s]@%s rejected: %s", message.topic(), message.partition(), message.offset(), reason)
+        log.info(
+            "label at %s[%s]@%s rejected: %s", message.topic(), message.partition(), message.offset(), reason
+        )
 
     def _export_gauges(self) -> None:
         rate = self.qa.error_rate()

@@ -22,7 +22,9 @@ def load_gold(path: Path | None) -> dict[str, str]:
         with Path(path).open(newline="") as handle:
             rows = list(csv.reader(handle))
     except OSError as exc:
-        raise ConfigError(f"qa_gold_file={path} is not readable ({exc}); fix ALSTREAM_PATHS__QA_GOLD_FILE") from exc
+        raise ConfigError(
+            f"qa_gold_file={path} is not readable ({exc}); fix ALSTREAM_PATHS__QA_GOLD_FILE"
+        ) from exc
     if rows and rows[0][:2] == ["item_id", "label"]:
         rows = rows[1:]
     gold: dict[str, str] = {}

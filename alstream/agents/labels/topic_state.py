@@ -64,9 +64,13 @@ class BoundedMap(Generic[K, V]):
         return iter(self._data.values())
 
 
-
 def decode_into(
-    messages: Iterable[Any], *, codec: RecordCodec, add: Callable[[dict[str, Any]], None], agent: str, what: str
+    messages: Iterable[Any],
+    *,
+    codec: RecordCodec,
+    add: Callable[[dict[str, Any]], None],
+    agent: str,
+    what: str,
 ) -> int:
     """Decode each record and hand it to ``add``; an undecodable one is its producer's to fix (logged,
     counted in ``alstream_agent_errors_total``), never fatal to the index being rebuilt."""
@@ -77,8 +81,11 @@ def decode_into(
             added += 1
         except DecodeError as exc:
             AGENT_ERRORS.labels(agent, type(exc).__name__).inc()
-            log.warning("%s: undecodable %s at %s/%s: %s", agent, what, message.partition(), message.offset(), exc)
+            log.warning(
+                "%s: undecodable %s at %s/%s: %s", agent, what, message.partition(), message.offset(), exc
+            )
     return added
+
 
 def _side_consumer(settings: AlstreamSettings) -> Consumer:
     """A consumer that is never a group member and never commits (group id only satisfies librdkafka)."""
@@ -95,7 +102,9 @@ def _partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
     metadata = consumer.list_topics(topic, timeout=timeout_s)
     described = metadata.topics.get(topic)
     if described is None or described.error is not None or not described.partitions:
-        raise BrokerError(f"topic {topic} does not exist: create the catalogue first (`alstream topics create`)")
+        raise BrokerError(
+            f"topic {topic} does not exist: create the catalogue first (`alstream topics create`)"
+        )
     return sorted(described.partitions)
 
 
@@ -143,7 +152,12 @@ class TopicTail:
                 if key in targets and message.offset() + 1 >= targets[key]:
                     del targets[key]
         if targets:
-            log.warning("catch-up of %s stopped after %.0fs with partitions behind: %s", self.topics, timeout_s, targets)
+            log.warning(
+                "catch-up of %s stopped after %.0fs with partitions behind: %s",
+                self.topics,
+                timeout_s,
+                targets,
+            )
 
     def caught_up(self, *, timeout_s: float = 5.0) -> bool:
         """True only if the broker answers and every partition has been read to its end.
@@ -163,7 +177,9 @@ class TopicTail:
                 if end > 0 and (tp.offset < 0 or tp.offset < end):
                     return False
         except KafkaException as exc:
-            log.info("assignments topic not confirmed read to its end (%s): holding unknown labels longer", exc)
+            log.info(
+                "assignments topic not confirmed read to its end (%s): holding unknown labels longer", exc
+            )
             return False
         return True
 
@@ -216,7 +232,8 @@ def replay_committed(
                 count += len(batch)
         if pending:
             raise BrokerError(
-                f"replay of {topic} for group {group_id} did not reach the committed offsets within {timeout_s}s "
+                f"replay of {topic} for group {group_id} did not reach the committed offsets "
+                f"within {timeout_s}s "
                 f"(partitions behind: {sorted(pending)}); state would be incomplete, refusing to start"
             )
     finally:
@@ -224,7 +241,9 @@ def replay_committed(
     return count
 
 
-def dead_lettered_offsets(settings: AlstreamSettings, *, agent: str, source_topic: str) -> set[tuple[int, int]]:
+def dead_lettered_offsets(
+    settings: AlstreamSettings, *, agent: str, source_topic: str
+) -> set[tuple[int, int]]:
     """(partition, offset) of every ``source_topic`` record ``agent`` dead-lettered (read from the
     headers, no decoding), so a restarted agent knows which held records it already decided."""
     found: set[tuple[int, int]] = set()

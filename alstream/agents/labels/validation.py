@@ -42,12 +42,14 @@ class LabelValidator:
             raise UnknownAssignment(f"assignment {_short(label['assignment_id'])} is unknown")
         if label["annotator_id"] != assignment["annotator_id"]:
             raise WrongAnnotator(
-                f"label by {_short(label['annotator_id'])} but assignment {_short(assignment['assignment_id'])} "
+                f"label by {_short(label['annotator_id'])} "
+                f"but assignment {_short(assignment['assignment_id'])} "
                 f"belongs to {_short(assignment['annotator_id'])}"
             )
         if label["item_id"] != assignment["item_id"]:
             raise WrongItem(
-                f"label for item {_short(label['item_id'])} but assignment {_short(assignment['assignment_id'])} "
+                f"label for item {_short(label['item_id'])} "
+                f"but assignment {_short(assignment['assignment_id'])} "
                 f"is for item {_short(assignment['item_id'])}"
             )
         if label["status"] == "LABELED":

@@ -30,32 +30,36 @@ FORMAT_VERSION = 1
 ITEMS_FILE = "items.parquet"
 LABELS_FILE = "labels.parquet"
 
-ITEMS_SCHEMA = pa.schema([
-    ("item_id", pa.string()),
-    ("label", pa.string()),
-    ("needs_adjudication", pa.bool_()),
-    ("adjudication_reason", pa.string()),
-    ("n_labels", pa.int32()),
-    ("majority_share", pa.float64()),
-    ("votes", pa.string()),
-    ("kind", pa.string()),
-    ("policy_version", pa.string()),
-    ("model_version", pa.string()),
-    ("first_submitted_at", pa.timestamp("ms", tz="UTC")),
-    ("last_submitted_at", pa.timestamp("ms", tz="UTC")),
-    ("embedding", pa.list_(pa.float32())),
-])
-LABELS_SCHEMA = pa.schema([
-    ("label_id", pa.string()),
-    ("item_id", pa.string()),
-    ("annotator_id", pa.string()),
-    ("value", pa.string()),
-    ("kind", pa.string()),
-    ("policy_version", pa.string()),
-    ("model_version", pa.string()),
-    ("submitted_at", pa.timestamp("ms", tz="UTC")),
-    ("root_cause", pa.string()),
-])
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("label", pa.string()),
+        ("needs_adjudication", pa.bool_()),
+        ("adjudication_reason", pa.string()),
+        ("n_labels", pa.int32()),
+        ("majority_share", pa.float64()),
+        ("votes", pa.string()),
+        ("kind", pa.string()),
+        ("policy_version", pa.string()),
+        ("model_version", pa.string()),
+        ("first_submitted_at", pa.timestamp("ms", tz="UTC")),
+        ("last_submitted_at", pa.timestamp("ms", tz="UTC")),
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+LABELS_SCHEMA = pa.schema(
+    [
+        ("label_id", pa.string()),
+        ("item_id", pa.string()),
+        ("annotator_id", pa.string()),
+        ("value", pa.string()),
+        ("kind", pa.string()),
+        ("policy_version", pa.string()),
+        ("model_version", pa.string()),
+        ("submitted_at", pa.timestamp("ms", tz="UTC")),
+        ("root_cause", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,15 @@ def build_release(
     ).hexdigest()
     release_id = release_id_for(cutoff, content_hash)
     manifest = _manifest(
-        compaction, inputs, cutoff=cutoff, parent=parent, release_id=release_id, content_hash=content_hash,
-        file_hashes=file_hashes, classes=classes, uri=uri_for(release_id) if uri_for else release_id,
+        compaction,
+        inputs,
+        cutoff=cutoff,
+        parent=parent,
+        release_id=release_id,
+        content_hash=content_hash,
+        file_hashes=file_hashes,
+        classes=classes,
+        uri=uri_for(release_id) if uri_for else release_id,
     )
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     files[NOTES] = render_notes(manifest).encode()
@@ -134,8 +145,15 @@ def _truncate_ms(moment: datetime) -> datetime:
 
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", compression_level=3, write_statistics=True,
-                   use_dictionary=True, row_group_size=1 << 20)
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        write_statistics=True,
+        use_dictionary=True,
+        row_group_size=1 << 20,
+    )
     return sink.getvalue()
 
 
@@ -147,36 +165,42 @@ def _embedding(raw: bytes | None) -> list[float] | None:
 
 def _items_table(compaction: Compaction, embeddings: Mapping[str, bytes]) -> pa.Table:
     rows = compaction.items
-    return pa.Table.from_pydict({
-        "item_id": [r.item_id for r in rows],
-        "label": [r.label for r in rows],
-        "needs_adjudication": [r.needs_adjudication for r in rows],
-        "adjudication_reason": [r.adjudication_reason for r in rows],
-        "n_labels": [r.n_labels for r in rows],
-        "majority_share": [r.majority_share for r in rows],
-        "votes": [json.dumps(r.votes, sort_keys=True) for r in rows],
-        "kind": [r.kind for r in rows],
-        "policy_version": [r.policy_version for r in rows],
-        "model_version": [r.model_version for r in rows],
-        "first_submitted_at": [r.first_submitted_at for r in rows],
-        "last_submitted_at": [r.last_submitted_at for r in rows],
-        "embedding": [_embedding(embeddings.get(r.item_id)) for r in rows],
-    }, schema=ITEMS_SCHEMA)
+    return pa.Table.from_pydict(
+        {
+            "item_id": [r.item_id for r in rows],
+            "label": [r.label for r in rows],
+            "needs_adjudication": [r.needs_adjudication for r in rows],
+            "adjudication_reason": [r.adjudication_reason for r in rows],
+            "n_labels": [r.n_labels for r in rows],
+            "majority_share": [r.majority_share for r in rows],
+            "votes": [json.dumps(r.votes, sort_keys=True) for r in rows],
+            "kind": [r.kind for r in rows],
+            "policy_version": [r.policy_version for r in rows],
+            "model_version": [r.model_version for r in rows],
+            "first_submitted_at": [r.first_submitted_at for r in rows],
+            "last_submitted_at": [r.last_submitted_at for r in rows],
+            "embedding": [_embedding(embeddings.get(r.item_id)) for r in rows],
+        },
+        schema=ITEMS_SCHEMA,
+    )
 
 
 def _labels_table(compaction: Compaction) -> pa.Table:
     rows = compaction.labels
-    return pa.Table.from_pydict({
-        "label_id": [r.label_id for r in rows],
-        "item_id": [r.item_id for r in rows],
-        "annotator_id": [r.annotator_id for r in rows],
-        "value": [r.value for r in rows],
-        "kind": [r.kind for r in rows],
-        "policy_version": [r.policy_version for r in rows],
-        "model_version": [r.model_version for r in rows],
-        "submitted_at": [r.submitted_at for r in rows],
-        "root_cause": [r.root_cause for r in rows],
-    }, schema=LABELS_SCHEMA)
+    return pa.Table.from_pydict(
+        {
+            "label_id": [r.label_id for r in rows],
+            "item_id": [r.item_id for r in rows],
+            "annotator_id": [r.annotator_id for r in rows],
+            "value": [r.value for r in rows],
+            "kind": [r.kind for r in rows],
+            "policy_version": [r.policy_version for r in rows],
+            "model_version": [r.model_version for r in rows],
+            "submitted_at": [r.submitted_at for r in rows],
+            "root_cause": [r.root_cause for r in rows],
+        },
+        schema=LABELS_SCHEMA,
+    )
 
 
 def _manifest(
@@ -214,12 +238,18 @@ def _manifest(
         "item_count": len(items),
         "label_count": len(compaction.labels),
         "added_label_count": len(added),
-        "new_item_count": sum(1 for i in items if parent_cut is None or iso(i.first_submitted_at) > parent_cut),
-        "trainable_item_count": sum(1 for i in items if i.label is not None and i.item_id in inputs.embeddings),
+        "new_item_count": sum(
+            1 for i in items if parent_cut is None or iso(i.first_submitted_at) > parent_cut
+        ),
+        "trainable_item_count": sum(
+            1 for i in items if i.label is not None and i.item_id in inputs.embeddings
+        ),
         "counts_by_kind": dict(sorted(Counter(i.kind for i in items).items())),
         "label_counts_by_kind": dict(sorted(Counter(v.kind for v in compaction.labels).items())),
         "counts_by_class": dict(sorted(counted.items())),
-        "adjudication": dict(sorted(Counter(i.adjudication_reason for i in items if i.needs_adjudication).items())),
+        "adjudication": dict(
+            sorted(Counter(i.adjudication_reason for i in items if i.needs_adjudication).items())
+        ),
         "excluded_labels": dict(compaction.excluded),
         "root_causes": dict(sorted(Counter(v.root_cause for v in compaction.labels if v.root_cause).items())),
         "qa_error_rate": qa_rate,
@@ -235,6 +265,7 @@ def _manifest(
 
 def announcement(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The releases-topic record (schemas/releases.avsc) for a manifest."""
+
     def when(text: str | None) -> datetime | None:
         return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
 

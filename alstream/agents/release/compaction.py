@@ -103,7 +103,9 @@ def valid_labels(
     return kept, dict(sorted(excluded.items()))
 
 
-def _invalid_reason(label: Mapping[str, Any], assignment: Mapping[str, Any] | None, task: set[str]) -> str | None:
+def _invalid_reason(
+    label: Mapping[str, Any], assignment: Mapping[str, Any] | None, task: set[str]
+) -> str | None:
     if label["status"] != "LABELED":
         return f"status_{str(label['status']).lower()}"
     if assignment is None:
@@ -136,23 +138,23 @@ def consolidate(labels: Sequence[ValidLabel], *, min_agreement: float) -> list[C
         tie = len(ranked) > 1 and ranked[1][1] == top_count
         share = top_count / len(votes_for)
         reason = "tie" if tie else ("low_agreement" if share < min_agreement else None)
-        primary = min(
-            votes_for, key=lambda v: (v.kind in SECONDARY_KINDS, v.assigned_at, v.label_id)
+        primary = min(votes_for, key=lambda v: (v.kind in SECONDARY_KINDS, v.assigned_at, v.label_id))
+        items.append(
+            ConsolidatedItem(
+                item_id=item_id,
+                label=None if tie else top_value,
+                votes=dict(sorted(votes.items())),
+                n_labels=len(votes_for),
+                majority_share=share,
+                needs_adjudication=reason is not None,
+                adjudication_reason=reason,
+                kind=primary.kind,
+                policy_version=primary.policy_version,
+                model_version=primary.model_version,
+                first_submitted_at=min(v.submitted_at for v in votes_for),
+                last_submitted_at=max(v.submitted_at for v in votes_for),
+            )
         )
-        items.append(ConsolidatedItem(
-            item_id=item_id,
-            label=None if tie else top_value,
-            votes=dict(sorted(votes.items())),
-            n_labels=len(votes_for),
-            majority_share=share,
-            needs_adjudication=reason is not None,
-            adjudication_reason=reason,
-            kind=primary.kind,
-            policy_version=primary.policy_version,
-            model_version=primary.model_version,
-            first_submitted_at=min(v.submitted_at for v in votes_for),
-            last_submitted_at=max(v.submitted_at for v in votes_for),
-        ))
     return items
 
 

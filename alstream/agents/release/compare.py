@@ -12,9 +12,24 @@ from alstream.agents.release.builder import ITEMS_FILE
 from alstream.agents.release.storage import ReleaseStore
 
 COMPARED_FIELDS = (
-    "created_at", "parent_release_id", "item_count", "label_count", "added_label_count", "trainable_item_count",
-    "policy_versions", "model_versions", "labels_from", "labels_to", "qa_error_rate", "agreement",
-    "krippendorff_alpha", "validation_metric", "counts_by_kind", "counts_by_class", "adjudication", "content_hash",
+    "created_at",
+    "parent_release_id",
+    "item_count",
+    "label_count",
+    "added_label_count",
+    "trainable_item_count",
+    "policy_versions",
+    "model_versions",
+    "labels_from",
+    "labels_to",
+    "qa_error_rate",
+    "agreement",
+    "krippendorff_alpha",
+    "validation_metric",
+    "counts_by_kind",
+    "counts_by_class",
+    "adjudication",
+    "content_hash",
 )
 
 
@@ -27,7 +42,11 @@ class ReleaseDiff:
     relabeled_items: list[tuple[str, str | None, str | None]]
 
     def changed_fields(self) -> list[tuple[str, Any, Any]]:
-        return [(f, self.old.get(f), self.new.get(f)) for f in COMPARED_FIELDS if self.old.get(f) != self.new.get(f)]
+        return [
+            (f, self.old.get(f), self.new.get(f))
+            for f in COMPARED_FIELDS
+            if self.old.get(f) != self.new.get(f)
+        ]
 
 
 def _labels(store: ReleaseStore, release_id: str) -> dict[str, str | None]:
@@ -44,6 +63,7 @@ def diff_releases(store: ReleaseStore, old_id: str, new_id: str) -> ReleaseDiff:
         removed_items=sorted(set(old_labels) - set(new_labels)),
         relabeled_items=sorted(
             (item, old_labels[item], new_labels[item])
-            for item in set(old_labels) & set(new_labels) if old_labels[item] != new_labels[item]
+            for item in set(old_labels) & set(new_labels)
+            if old_labels[item] != new_labels[item]
         ),
     )

@@ -17,18 +17,29 @@ class ReleaseSettings(Section):
     group_id: str = "alstream-release"
     root_uri: str | None = Field(
         default=None,
-        description="Directory or object-store URI (s3://, gs://) holding releases; default <state_dir>/releases.",
+        description="Directory or object-store URI (s3://, gs://) holding releases; "
+        "default <state_dir>/releases.",
     )
-    weekday: str = Field(default="friday", description="Day of the weekly release (the guide's Friday snapshot).")
+    weekday: str = Field(
+        default="friday", description="Day of the weekly release (the guide's Friday snapshot)."
+    )
     time_of_day: str = Field(default="16:00", description="HH:MM of the weekly release cut-off.")
     timezone: str = Field(default="UTC", description="IANA time zone of weekday / time_of_day.")
-    weekly: bool = Field(default=True, description="Cut the weekly release; off leaves only on-demand builds.")
+    weekly: bool = Field(
+        default=True, description="Cut the weekly release; off leaves only on-demand builds."
+    )
     min_agreement: float = Field(
-        default=0.67, gt=0.0, le=1.0,
+        default=0.67,
+        gt=0.0,
+        le=1.0,
         description="An overlapped item whose majority share is below this is flagged for adjudication.",
     )
-    model_name: str = Field(default="default", description="Model line whose validation metric the manifest records.")
-    poll_interval_s: float = Field(default=5.0, gt=0, description="How often the agent checks schedule and requests.")
+    model_name: str = Field(
+        default="default", description="Model line whose validation metric the manifest records."
+    )
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the agent checks schedule and requests."
+    )
 
     @field_validator("weekday")
     @classmethod

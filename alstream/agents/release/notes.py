@@ -22,7 +22,7 @@ def _table(title: str, counts: Mapping[str, int]) -> list[str]:
         return [f"**{title}:** none", ""]
     lines = [f"| {title} | count |", "|---|---:|"]
     lines += [f"| {key} | {value} |" for key, value in counts.items()]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render_notes(m: Mapping[str, Any]) -> str:
@@ -31,7 +31,8 @@ def render_notes(m: Mapping[str, Any]) -> str:
         "",
         f"- Cut-off (created): {m['created_at']}",
         f"- Parent release: {m['parent_release_id'] or 'none (first release)'}",
-        f"- Labels added: {m['added_label_count']} between {m['labels_from'] or '-'} and {m['labels_to'] or '-'}",
+        f"- Labels added: {m['added_label_count']} "
+        f"between {m['labels_from'] or '-'} and {m['labels_to'] or '-'}",
         f"- Items: {m['item_count']} ({m['new_item_count']} new, {m['trainable_item_count']} trainable), "
         f"from {m['label_count']} valid labels",
         f"- Selection policy version(s): {', '.join(m['policy_versions']) or '-'}",

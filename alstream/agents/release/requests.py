@@ -19,7 +19,9 @@ def requests_dir(settings: AlstreamSettings) -> Path:
     return Path(settings.paths.state_dir) / "release-requests"
 
 
-def request_build(settings: AlstreamSettings, *, cutoff: datetime | None = None, reason: str = "on demand") -> Path:
+def request_build(
+    settings: AlstreamSettings, *, cutoff: datetime | None = None, reason: str = "on demand"
+) -> Path:
     """Ask the running release agent for a build at ``cutoff`` (default: now)."""
     moment = (cutoff or datetime.now(UTC)).astimezone(UTC)
     directory = requests_dir(settings)
@@ -40,8 +42,13 @@ def pending(settings: AlstreamSettings) -> list[tuple[Path, datetime, str]]:
     for path in sorted(directory.glob("*.json")):
         try:
             payload = json.loads(path.read_text())
-            found.append((path, datetime.fromisoformat(payload["cutoff"]).astimezone(UTC),
-                          str(payload.get("reason", ""))))
+            found.append(
+                (
+                    path,
+                    datetime.fromisoformat(payload["cutoff"]).astimezone(UTC),
+                    str(payload.get("reason", "")),
+                )
+            )
         except (ValueError, KeyError, OSError):
             path.rename(path.with_suffix(".bad"))
     return found

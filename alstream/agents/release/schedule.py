@@ -31,5 +31,6 @@ def next_slot(config: ReleaseSettings, now: datetime) -> datetime:
     zone = ZoneInfo(config.timezone)
     candidate = latest_slot(config, now).astimezone(zone)
     following = candidate.date() + timedelta(days=7)
-    return datetime(following.year, following.month, following.day, candidate.hour, candidate.minute,
-                    tzinfo=zone).astimezone(UTC)
+    return datetime(
+        following.year, following.month, following.day, candidate.hour, candidate.minute, tzinfo=zone
+    ).astimezone(UTC)

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 
-from alstream.agents.release.builder import BuiltRelease, ModelSnapshot, ReleaseInputs, announcement, build_release, iso
+from alstream.agents.release.builder import (
+    BuiltRelease,
+    ModelSnapshot,
+    ReleaseInputs,
+    announcement,
+    build_release,
+    iso,
+)
 from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.metrics import RELEASE_ITEMS, RELEASE_LAST_TIMESTAMP, RELEASES
 from alstream.agents.release.quality import read_gold
@@ -51,25 +58,42 @@ def gather_inputs(settings: AlstreamSettings, *, cutoff: datetime) -> ReleaseInp
             embeddings[candidate["item_id"]] = candidate["embedding"]
     model = latest_model_record(settings, settings.release.model_name, not_after=cutoff)
     snapshot = (
-        ModelSnapshot(model["model_version"], model["validation_metric_name"], float(model["validation_metric"]))
-        if model else None
+        ModelSnapshot(
+            model["model_version"], model["validation_metric_name"], float(model["validation_metric"])
+        )
+        if model
+        else None
     )
     gold_file = settings.paths.qa_gold_file
-    return ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings,
-                         qa_gold=read_gold(str(gold_file) if gold_file else None), model=snapshot)
+    return ReleaseInputs(
+        labels=labels,
+        assignments=assignments,
+        embeddings=embeddings,
+        qa_gold=read_gold(str(gold_file) if gold_file else None),
+        model=snapshot,
+    )
 
 
 def build_and_announce(
-    settings: AlstreamSettings, *, cutoff: datetime, inputs: ReleaseInputs | None = None, announce: bool = True,
+    settings: AlstreamSettings,
+    *,
+    cutoff: datetime,
+    inputs: ReleaseInputs | None = None,
+    announce: bool = True,
     skip_empty: bool = False,
 ) -> BuildOutcome | None:
-    """Build, store and announce the release at ``cutoff``; ``skip_empty`` returns None when no label is valid."""
+    """Build, store and announce the release at ``cutoff``; ``skip_empty`` returns None when no
+    label is valid."""
     store = store_for(settings)
     inputs = inputs or gather_inputs(settings, cutoff=cutoff)
     parent = store.latest_before(iso(cutoff) or "")
     built = build_release(
-        inputs, cutoff=cutoff, classes=settings.task.classes, min_agreement=settings.release.min_agreement,
-        parent=parent, uri_for=store.uri_of,
+        inputs,
+        cutoff=cutoff,
+        classes=settings.task.classes,
+        min_agreement=settings.release.min_agreement,
+        parent=parent,
+        uri_for=store.uri_of,
     )
     if skip_empty and built.manifest["item_count"] == 0:
         log.info("no valid labels up to %s: nothing to release", iso(cutoff))
@@ -82,8 +106,13 @@ def build_and_announce(
         RELEASES.inc()
     RELEASE_ITEMS.set(built.manifest["item_count"])
     RELEASE_LAST_TIMESTAMP.set(time.time())
-    log.info("release %s %s at %s (%d items)", built.release_id, "built" if created else "already existed", uri,
-             built.manifest["item_count"])
+    log.info(
+        "release %s %s at %s (%d items)",
+        built.release_id,
+        "built" if created else "already existed",
+        uri,
+        built.manifest["item_count"],
+    )
     return BuildOutcome(release=built, uri=uri, created=created)
 
 
@@ -97,10 +126,16 @@ def publish_manifest(settings: AlstreamSettings, built: BuiltRelease, *, timeout
         if err is not None:
             failures.append(str(err))
 
-    producer.produce(settings.kafka.topic("releases"), key=built.release_id,
-                     value=codec.encode(announcement(built.manifest)), on_delivery=delivered)
+    producer.produce(
+        settings.kafka.topic("releases"),
+        key=built.release_id,
+        value=codec.encode(announcement(built.manifest)),
+        on_delivery=delivered,
+    )
     if producer.flush(timeout_s) or failures:
-        raise ReleaseError(f"release {built.release_id} stored but not announced: {failures or 'flush timed out'}")
+        raise ReleaseError(
+            f"release {built.release_id} stored but not announced: {failures or 'flush timed out'}"
+        )
 
 
 def training_arrays(store: ReleaseStore, release_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,9 +153,13 @@ def arrays_from_items(data: bytes, *, name: str) -> tuple[np.ndarray, np.ndarray
 
     table = pq.read_table(io.BytesIO(data), columns=["item_id", "label", "embedding"])
     rows = [
-        (item, label, emb) for item, label, emb in zip(
-            table.column("item_id").to_pylist(), table.column("label").to_pylist(),
-            table.column("embedding").to_pylist(), strict=True)
+        (item, label, emb)
+        for item, label, emb in zip(
+            table.column("item_id").to_pylist(),
+            table.column("label").to_pylist(),
+            table.column("embedding").to_pylist(),
+            strict=True,
+        )
         if label is not None and emb is not None
     ]
     if not rows:
@@ -128,5 +167,8 @@ def arrays_from_items(data: bytes, *, name: str) -> tuple[np.ndarray, np.ndarray
     dims = {len(r[2]) for r in rows}
     if len(dims) != 1:
         raise ReleaseError(f"release {name} mixes embedding dimensions {sorted(dims)}")
-    return (np.asarray([r[0] for r in rows]), np.asarray([r[2] for r in rows], dtype=np.float32),
-            np.asarray([r[1] for r in rows]))
+    return (
+        np.asarray([r[0] for r in rows]),
+        np.asarray([r[2] for r in rows], dtype=np.float32),
+        np.asarray([r[1] for r in rows]),
+    )

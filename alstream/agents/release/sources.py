@@ -36,23 +36,30 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
     """Every decodable record of ``topic_key`` up to the current end, in partition/offset order."""
     topic = settings.kafka.topic(topic_key)
     codec = codec_for(topic_key, settings)
-    consumer = Consumer(consumer_config(
-        settings, group_id=f"alstream-reader-{uuid.uuid4().hex[:12]}",
-        **{"enable.auto.commit": False, "enable.partition.eof": True},
-    ))
+    consumer = Consumer(
+        consumer_config(
+            settings,
+            group_id=f"alstream-reader-{uuid.uuid4().hex[:12]}",
+            **{"enable.auto.commit": False, "enable.partition.eof": True},
+        )
+    )
     snapshot = TopicSnapshot()
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         info = metadata.topics.get(topic)
         if info is None or info.error is not None:
-            raise ReleaseError(f"topic {topic} is not available ({info.error if info else 'missing'}): "
-                               "run `alstream topics create`")
+            raise ReleaseError(
+                f"topic {topic} is not available ({info.error if info else 'missing'}): "
+                "run `alstream topics create`"
+            )
         # The end is where the first end-of-partition event lands at or after the listed high
         # watermark: the fetch's high watermark is authoritative (some Kafka-compatible brokers
         # under-report ListOffsets), and waiting for it also covers an under-reported end.
         ends: dict[int, int] = {}
         for partition in sorted(info.partitions):
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10, cached=False
+            )
             ends[partition] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         by_partition: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {p: [] for p in ends}
@@ -60,8 +67,10 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
         deadline = time.monotonic() + timeout_s
         while remaining:
             if time.monotonic() > deadline:
-                raise ReleaseError(f"reading {topic} timed out after {timeout_s}s; partitions {sorted(remaining)} "
-                                   "not read to their end")
+                raise ReleaseError(
+                    f"reading {topic} timed out after {timeout_s}s; partitions {sorted(remaining)} "
+                    "not read to their end"
+                )
             for message in consumer.consume(1000, 0.5):
                 partition = message.partition()
                 error = message.error()

@@ -81,9 +81,12 @@ class ReleaseStore:
             return []
         found = []
         for entry in entries:
-            if entry.type == pafs.FileType.Directory and not entry.base_name.startswith("."):
-                if self.exists(entry.base_name):
-                    found.append(self.manifest(entry.base_name))
+            if (
+                entry.type == pafs.FileType.Directory
+                and not entry.base_name.startswith(".")
+                and self.exists(entry.base_name)
+            ):
+                found.append(self.manifest(entry.base_name))
         return sorted(found, key=lambda m: (m["created_at"], m["release_id"]))
 
     def latest_before(self, cutoff_iso: str) -> dict[str, Any] | None:
@@ -101,6 +104,7 @@ class ReleaseStore:
         matches = [m["release_id"] for m in manifests if m["release_id"].startswith(release_id)]
         if len(matches) != 1:
             raise ReleaseNotFound(
-                f"{'no' if not matches else 'more than one'} release matches {release_id!r} under {self.uri_prefix}"
+                f"{'no' if not matches else 'more than one'} release matches {release_id!r} "
+                f"under {self.uri_prefix}"
             )
         return str(matches[0])

@@ -28,13 +28,13 @@ from alstream.agents.router.mix import RollingDay
 from alstream.agents.router.pool import SOURCE_OF_REASON
 from alstream.agents.router.quotas import load_quotas
 from alstream.agents.router.state import Effects, RouterShard, week_start_ms
-from alstream.annotation.partitioning import partition_for
 from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.dead_letters import DeadLetterSink
 from alstream.streams.faust_support import make_app, partition_counts, run_worker
 from alstream.streams.kafka_config import producer_config
+from alstream.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 AGENT = "router"
@@ -70,18 +70,29 @@ class RouterService:
 
         self.app = make_app(settings, name=settings.router.group_id, partitions=self.shard_count)
         self.table = self.app.Table(
-            "router-state", default=None, partitions=self.shard_count,  # keys and values are JSON
+            "router-state",
+            default=None,
+            partitions=self.shard_count,  # keys and values are JSON
         )
         source = self.app.topic(
             *(settings.kafka.topic(t) for t in SHARD_TOPICS),
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
         self.assignments_topic = self.app.topic(
-            settings.kafka.topic("assignments"), key_type=bytes, value_type=bytes, key_serializer="raw",
+            settings.kafka.topic("assignments"),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
             value_serializer="raw",
         )
         self.events_topic = self.app.topic(
-            settings.kafka.topic("annotator-events"), key_type=bytes, value_type=bytes, key_serializer="raw",
+            settings.kafka.topic("annotator-events"),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
             value_serializer="raw",
         )
 
@@ -93,8 +104,15 @@ class RouterService:
         @self.app.timer(interval=settings.router.tick_interval_s)
         async def tick() -> None:
             """Heartbeat into every shard so leases expire on time even when a shard is quiet."""
-            record = {"event_id": uuid.uuid4().hex, "annotator_id": TICK_ANNOTATOR, "event_type": "READY",
-                      "ready_for": 0, "skills": [], "group": None, "occurred_at": datetime.now(tz=UTC)}
+            record = {
+                "event_id": uuid.uuid4().hex,
+                "annotator_id": TICK_ANNOTATOR,
+                "event_type": "READY",
+                "ready_for": 0,
+                "skills": [],
+                "group": None,
+                "occurred_at": datetime.now(tz=UTC),
+            }
             value = self.codecs["annotator-events"].encode(record)  # ticks skip the event-id dedupe
             for partition in range(self.shard_count):
                 await self.events_topic.send(key=TICK_ANNOTATOR.encode(), partition=partition, value=value)
@@ -112,22 +130,32 @@ class RouterService:
             return shard, False
         router = self.settings.router
         shard = RouterShard(
-            shard=partition, shards=self.shard_count, quotas=self.quotas, classes=self.classes,
-            pool_max=router.pool_max_per_shard, max_age_ms=int(router.candidate_max_age_s * 1000),
-            fresh_max=router.fresh_pool_max, calibration=self.book,
+            shard=partition,
+            shards=self.shard_count,
+            quotas=self.quotas,
+            classes=self.classes,
+            pool_max=router.pool_max_per_shard,
+            max_age_ms=int(router.candidate_max_age_s * 1000),
+            fresh_max=router.fresh_pool_max,
+            calibration=self.book,
         )
         shard.restore((k, v) for k, v in list(self.table.items()) if v is not None and v[0] == partition)
         self.shards[partition] = shard
         gc.collect()
         gc.freeze()  # a restored pool can hold a million records: keep them out of every full GC
         self._publish_pool_depth()
-        log.info("router shard %d restored: %d pooled, %d annotators, %d open leases", partition, len(shard.pool),
-                 len(shard.annotators), len(shard.leases))
+        log.info(
+            "router shard %d restored: %d pooled, %d annotators, %d open leases",
+            partition,
+            len(shard.pool),
+            len(shard.annotators),
+            len(shard.leases),
+        )
         return shard, True
 
     async def _handle(self, event: Any) -> None:
         message = event.message
-        base = message.topic[len(self._prefix):]
+        base = message.topic[len(self._prefix) :]
         if log.isEnabledFor(logging.DEBUG):
             log.debug("event %s[%s]@%s", message.topic, message.partition, message.offset)
         shard, fresh = self._shard(message.partition)
@@ -146,7 +174,9 @@ class RouterService:
             try:
                 effects = self._apply(shard, base, record, now_ms)
             except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
-                log.warning("router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc)
+                log.warning(
+                    "router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc
+                )
                 self._dead_letter(event, exc)
                 AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
                 effects, record = Effects(), None
@@ -165,8 +195,14 @@ class RouterService:
 
     def _dead_letter(self, event: Any, error: BaseException) -> None:
         message = event.message
-        self._dead_letters.send(key=message.key, value=event.value, source_topic=message.topic, error=error,
-                                partition=message.partition, offset=message.offset)
+        self._dead_letters.send(
+            key=message.key,
+            value=event.value,
+            source_topic=message.topic,
+            error=error,
+            partition=message.partition,
+            offset=message.offset,
+        )
         self._producer.poll(0)
 
     def _apply(self, shard: RouterShard, base: str, record: dict[str, Any], now_ms: int) -> Effects:
@@ -186,7 +222,9 @@ class RouterService:
                 if counts.total:
                     metrics.HARD_SHARE.observe(counts.hard / counts.total)
                 if shard.shard_quotas.max_hard_per_day:
-                    metrics.HARD_QUOTA_USE.observe(min(1.0, counts.hard / shard.shard_quotas.max_hard_per_day))
+                    metrics.HARD_QUOTA_USE.observe(
+                        min(1.0, counts.hard / shard.shard_quotas.max_hard_per_day)
+                    )
         return effects
 
     async def _send(self, assignments: list[dict[str, Any]]) -> None:
@@ -194,7 +232,8 @@ class RouterService:
         for assignment in assignments:
             annotator = assignment["annotator_id"]
             await self.assignments_topic.send(
-                key=annotator.encode(), value=codec.encode(assignment),
+                key=annotator.encode(),
+                value=codec.encode(assignment),
                 partition=partition_for(annotator, self.assignment_partitions),
             )
             metrics.ASSIGNMENTS.labels(assignment["kind"]).inc()
@@ -239,7 +278,9 @@ class RouterService:
         self._publish_pool_depth()
         metrics.AT_QUOTA.set(len(at_quota))
         metrics.WEEK_START.set(
-            week_start_ms(now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour)
+            week_start_ms(
+                now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour
+            )
             / 1000
         )
 

@@ -9,13 +9,21 @@ class RouterSettings(Section):
     """Tunables of the router agent (the quota rules themselves live in ``paths.quotas_file``)."""
 
     group_id: str = "alstream-router"
-    pool_max_per_shard: int = Field(default=1_000_000, ge=10, description="Bound of pooled candidates per shard.")
-    candidate_max_age_s: float = Field(
-        default=7 * 24 * 3600.0, gt=0, description="Candidates selected longer ago than this age out of the pool."
+    pool_max_per_shard: int = Field(
+        default=1_000_000, ge=10, description="Bound of pooled candidates per shard."
     )
-    fresh_pool_max: int = Field(default=500, ge=0, description="Bound of the monthly fresh real pool per shard.")
+    candidate_max_age_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Candidates selected longer ago than this age out of the pool.",
+    )
+    fresh_pool_max: int = Field(
+        default=500, ge=0, description="Bound of the monthly fresh real pool per shard."
+    )
     calibration_max_age_s: float = Field(
-        default=7 * 24 * 3600.0, gt=0, description="Calibration rounds older than this are no longer assigned."
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Calibration rounds older than this are no longer assigned.",
     )
     tick_interval_s: float = Field(
         default=5.0, gt=0, description="How often a heartbeat into every shard sweeps expired leases."

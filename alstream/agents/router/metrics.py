@@ -6,8 +6,12 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 ASSIGNMENTS = Counter("alstream_router_assignments_total", "Assignments made, by kind.", ["kind"])
-POOL_DEPTH = Gauge("alstream_router_pool_depth", "Candidates waiting in the pool, by candidate reason.", ["reason"])
-LEASE_EXPIRIES = Counter("alstream_router_lease_expiries_total", "Leases expired; their items returned to the pool.")
+POOL_DEPTH = Gauge(
+    "alstream_router_pool_depth", "Candidates waiting in the pool, by candidate reason.", ["reason"]
+)
+LEASE_EXPIRIES = Counter(
+    "alstream_router_lease_expiries_total", "Leases expired; their items returned to the pool."
+)
 HARD_QUOTA_USE = Histogram(
     "alstream_router_hard_quota_use_ratio",
     "Per annotator at each READY: hard items in the rolling day over the cap.",
@@ -33,4 +37,6 @@ POOL_REMOVED = Counter(
 LABELS_MATCHED = Counter(
     "alstream_router_labels_total", "Labels seen by the router: completed a lease or ignored.", ["outcome"]
 )
-WEEK_START = Gauge("alstream_router_week_start_timestamp_seconds", "Current weekly reset point for drift checks.")
+WEEK_START = Gauge(
+    "alstream_router_week_start_timestamp_seconds", "Current weekly reset point for drift checks."
+)

@@ -31,8 +31,19 @@ class PooledCandidate:
     """What the router must remember of a candidate to assign it (not its embedding)."""
 
     __slots__ = (
-        "item_id", "source", "score", "skills", "selected_at_ms", "copies_left", "overlap_k",
-        "uri", "unit_of_work", "policy_version", "model_version", "predicted_class", "seq",
+        "copies_left",
+        "item_id",
+        "model_version",
+        "overlap_k",
+        "policy_version",
+        "predicted_class",
+        "score",
+        "selected_at_ms",
+        "seq",
+        "skills",
+        "source",
+        "unit_of_work",
+        "uri",
     )
 
     def __init__(
@@ -69,19 +80,49 @@ class PooledCandidate:
     def to_record(self) -> list[Any]:
         """JSON-friendly form for the changelog table."""
         return [
-            self.item_id, self.source, self.score, sorted(self.skills), self.selected_at_ms, self.copies_left,
-            self.overlap_k, self.uri, self.unit_of_work, self.policy_version, self.model_version,
+            self.item_id,
+            self.source,
+            self.score,
+            sorted(self.skills),
+            self.selected_at_ms,
+            self.copies_left,
+            self.overlap_k,
+            self.uri,
+            self.unit_of_work,
+            self.policy_version,
+            self.model_version,
             self.predicted_class,
         ]
 
     @classmethod
     def from_record(cls, record: list[Any]) -> PooledCandidate:
-        (item_id, source, score, skills, selected_at_ms, copies_left, overlap_k, uri, unit, policy, model,
-         predicted) = record
+        (
+            item_id,
+            source,
+            score,
+            skills,
+            selected_at_ms,
+            copies_left,
+            overlap_k,
+            uri,
+            unit,
+            policy,
+            model,
+            predicted,
+        ) = record
         return cls(
-            item_id=item_id, source=source, score=score, skills=frozenset(skills), selected_at_ms=selected_at_ms,
-            copies_left=copies_left, overlap_k=overlap_k, uri=uri, unit_of_work=unit, policy_version=policy,
-            model_version=model, predicted_class=predicted,
+            item_id=item_id,
+            source=source,
+            score=score,
+            skills=frozenset(skills),
+            selected_at_ms=selected_at_ms,
+            copies_left=copies_left,
+            overlap_k=overlap_k,
+            uri=uri,
+            unit_of_work=unit,
+            policy_version=policy,
+            model_version=model,
+            predicted_class=predicted,
         )
 
     @property
@@ -140,7 +181,9 @@ class CandidatePool:
             self._score_heaps.setdefault((candidate.source, candidate.skills), []),
             (-candidate.score, candidate.seq, candidate.item_id),
         )
-        heapq.heappush(self._age_heaps[candidate.source], (candidate.selected_at_ms, candidate.seq, candidate.item_id))
+        heapq.heappush(
+            self._age_heaps[candidate.source], (candidate.selected_at_ms, candidate.seq, candidate.item_id)
+        )
         self._pushes_since_compact += 1
         if self._pushes_since_compact > len(self._entries) + 10_000:
             self.compact()  # amortised O(1): bounds lazily-deleted heap entries to about the live count
@@ -149,7 +192,8 @@ class CandidatePool:
             removed.append(self._pop_oldest(FRESH, "evicted"))
         while len(self._entries) > self.max_size:
             source = min(
-                (s for s in SOURCES if self._counts[s]), key=lambda s: self._peek_age(s)  # oldest overall goes
+                (s for s in SOURCES if self._counts[s]),
+                key=lambda s: self._peek_age(s),  # oldest overall goes
             )
             removed.append(self._pop_oldest(source, "evicted"))
         return removed
@@ -167,9 +211,13 @@ class CandidatePool:
         for source in SOURCES:
             if source == QA:
                 continue  # the stable QA gold set does not go stale
-            limit = max(cutoff, month_start_ms) if (source == FRESH and month_start_ms is not None) else cutoff
+            limit = (
+                max(cutoff, month_start_ms) if (source == FRESH and month_start_ms is not None) else cutoff
+            )
             while self._counts[source] and self._peek_age(source) < limit:
-                removed.append(self._pop_oldest(source, "fresh_pool_refresh" if limit != cutoff else "aged_out"))
+                removed.append(
+                    self._pop_oldest(source, "fresh_pool_refresh" if limit != cutoff else "aged_out")
+                )
         return removed
 
     def take(

@@ -53,7 +53,7 @@ def load_quotas(path: Path | str | None) -> Quotas:
     except tomllib.TOMLDecodeError as exc:
         raise QuotaConfigError(f"quotas file {file} is not valid TOML: {exc}") from None
     if "version" not in raw:
-        raise QuotaConfigError(f"quotas file {file} has no `version`: add e.g. version = \"2026.11-quotas-1\"")
+        raise QuotaConfigError(f'quotas file {file} has no `version`: add e.g. version = "2026.11-quotas-1"')
     try:
         return Quotas(**raw)
     except ValidationError as exc:

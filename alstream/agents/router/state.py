@@ -63,7 +63,9 @@ def unit_fraction(text: str) -> float:
 def week_start_ms(now_ms: int, *, weekday: int, hour: int) -> int:
     """The latest weekly reset point at or before ``now_ms`` (UTC)."""
     now = from_ms(now_ms)
-    start = now.replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=(now.weekday() - weekday) % 7)
+    start = now.replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(
+        days=(now.weekday() - weekday) % 7
+    )
     if start > now:
         start -= timedelta(days=7)
     return to_ms(start)
@@ -85,8 +87,15 @@ class Lease:
     candidate: list[Any] | None  # snapshot to return to the pool; None for calibration work
 
     def to_record(self) -> list[Any]:
-        return [self.assignment_id, self.annotator_id, self.item_id, self.kind, self.assigned_ms, self.expires_ms,
-                self.candidate]
+        return [
+            self.assignment_id,
+            self.annotator_id,
+            self.item_id,
+            self.kind,
+            self.assigned_ms,
+            self.expires_ms,
+            self.candidate,
+        ]
 
     @classmethod
     def from_record(cls, record: list[Any]) -> Lease:
@@ -109,17 +118,25 @@ class AnnotatorState:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "online": self.online, "skills": sorted(self.skills), "group": self.group, "day": self.day.to_record(),
-            "week_start_ms": self.week_start_ms, "week_counts": self.week_counts,
+            "online": self.online,
+            "skills": sorted(self.skills),
+            "group": self.group,
+            "day": self.day.to_record(),
+            "week_start_ms": self.week_start_ms,
+            "week_counts": self.week_counts,
             "recent_events": list(self.recent_events),
         }
 
     @classmethod
     def from_record(cls, annotator_id: str, record: dict[str, Any]) -> AnnotatorState:
         return cls(
-            annotator_id=annotator_id, online=record["online"], skills=frozenset(record["skills"]),
-            group=record["group"], day=RollingDay.from_record(record["day"]),
-            week_start_ms=record["week_start_ms"], week_counts=dict(record["week_counts"]),
+            annotator_id=annotator_id,
+            online=record["online"],
+            skills=frozenset(record["skills"]),
+            group=record["group"],
+            day=RollingDay.from_record(record["day"]),
+            week_start_ms=record["week_start_ms"],
+            week_counts=dict(record["week_counts"]),
             recent_events=deque(record["recent_events"], maxlen=_RECENT_EVENTS),
         )
 
@@ -259,7 +276,8 @@ class RouterShard:
         item_id = record["item_id"]
         overlap_k = (
             self.quotas.overlap_k
-            if source in OVERLAP_SOURCES and unit_fraction(f"overlap/{item_id}") < self.quotas.overlap_fraction
+            if source in OVERLAP_SOURCES
+            and unit_fraction(f"overlap/{item_id}") < self.quotas.overlap_fraction
             else 0
         )
         if item_id in self.pool:
@@ -306,8 +324,13 @@ class RouterShard:
                 self._return(effects, self.leases[assignment_id])
         elif event_type == "READY":
             state.online = True
-            self._assign(effects, state, max(0, min(100, int(record.get("ready_for") or 0))), now_ms,
-                         record["event_id"])
+            self._assign(
+                effects,
+                state,
+                max(0, min(100, int(record.get("ready_for") or 0))),
+                now_ms,
+                record["event_id"],
+            )
             if not effects.assignments:
                 self._put_annotator(effects, state)  # else already written with the assignments
         return effects
@@ -367,14 +390,17 @@ class RouterShard:
             return f"{lease.item_id}\x1fcal\x1f{lease.assignment_id.split('/')[0]}"
         return lease.item_id
 
-    def _assign(self, effects: Effects, state: AnnotatorState, wanted: int, now_ms: int, event_id: str) -> None:
+    def _assign(
+        self, effects: Effects, state: AnnotatorState, wanted: int, now_ms: int, event_id: str
+    ) -> None:
         quotas = self.shard_quotas
         room = quotas.max_in_flight - len(state.in_flight)
         wanted = min(wanted, room)
         made = 0
         if self.calibration is not None and wanted > 0:
-            made += self._assign_calibration(effects, state, min(wanted, quotas.calibration_per_ready), now_ms,
-                                             event_id)
+            made += self._assign_calibration(
+                effects, state, min(wanted, quotas.calibration_per_ready), now_ms, event_id
+            )
         while made < wanted:
             counts = state.day.counts(now_ms)
             candidate = None
@@ -395,8 +421,9 @@ class RouterShard:
             if not candidate.is_hard:
                 self._record(effects, state, now_ms, source=candidate.source, kind=kind)
             effects.assignments.append(
-                self._assignment(lease, candidate, overlap_group=f"ovl-{candidate.item_id}" if kind == "OVERLAP"
-                                 else None)
+                self._assignment(
+                    lease, candidate, overlap_group=f"ovl-{candidate.item_id}" if kind == "OVERLAP" else None
+                )
             )
             self._put_pool(effects, candidate.item_id)
             made += 1
@@ -407,15 +434,24 @@ class RouterShard:
         assert self.calibration is not None
         made = 0
         for round_ in self.calibration.rounds_for(state.annotator_id, now_ms=now_ms):
-            for item_id, predicted in round_.items:
+            for item_id, _predicted in round_.items:
                 if made >= limit:
                     return made
                 token = f"{item_id}\x1fcal\x1f{round_.calibration_id}"
                 if token in state.seen or not self._owns_calibration_item(item_id):
                     continue
                 self._record(effects, state, now_ms, source=None, kind="CALIBRATION")
-                lease = self._lease(effects, state, event_id, made, item_id, "CALIBRATION", now_ms, None,
-                                    calibration_id=round_.calibration_id)
+                lease = self._lease(
+                    effects,
+                    state,
+                    event_id,
+                    made,
+                    item_id,
+                    "CALIBRATION",
+                    now_ms,
+                    None,
+                    calibration_id=round_.calibration_id,
+                )
                 record = self._assignment(lease, None, overlap_group=None)
                 record["calibration_id"] = round_.calibration_id
                 effects.assignments.append(record)
@@ -424,14 +460,18 @@ class RouterShard:
 
     def _owns_calibration_item(self, item_id: str) -> bool:
         """Calibration items are spread over shards by item id so each is assigned once per annotator."""
-        return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big") % self.shards == (
-            self.shard
-        )
+        return int.from_bytes(
+            hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big"
+        ) % self.shards == (self.shard)
 
-    def _record(self, effects: Effects, state: AnnotatorState, now_ms: int, *, source: str | None, kind: str) -> None:
+    def _record(
+        self, effects: Effects, state: AnnotatorState, now_ms: int, *, source: str | None, kind: str
+    ) -> None:
         if source is not None:
             state.day.add(now_ms, source)
-        week = week_start_ms(now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour)
+        week = week_start_ms(
+            now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour
+        )
         if week != state.week_start_ms:
             state.week_start_ms, state.week_counts = week, {}
         state.week_counts[kind] = state.week_counts.get(kind, 0) + 1
@@ -451,24 +491,40 @@ class RouterShard:
     ) -> Lease:
         # The item is part of the id: if a crash loses the state of a decision whose assignment already
         # went out, the replayed READY may pick another item, and it must not reuse that assignment's id.
-        digest = uuid.uuid5(_ID_NAMESPACE, f"{self.shard}/{state.annotator_id}/{event_id}/{index}/{item_id}").hex
+        digest = uuid.uuid5(
+            _ID_NAMESPACE, f"{self.shard}/{state.annotator_id}/{event_id}/{index}/{item_id}"
+        ).hex
         assignment_id = f"{calibration_id}/{digest}" if calibration_id else digest
         if snapshot is not None:
             snapshot = list(snapshot)
             snapshot[5] = 1  # one copy returns if this lease expires
-        lease = Lease(assignment_id, state.annotator_id, item_id, kind, now_ms,
-                      now_ms + int(self.quotas.lease_seconds * 1000), snapshot)
+        lease = Lease(
+            assignment_id,
+            state.annotator_id,
+            item_id,
+            kind,
+            now_ms,
+            now_ms + int(self.quotas.lease_seconds * 1000),
+            snapshot,
+        )
         self.leases[assignment_id] = lease
         state.in_flight.add(assignment_id)
         token = self._seen_token(lease)
         state.seen.add(token)
         heapq.heappush(self._expiry, (lease.expires_ms, assignment_id))
         # "seen" before the lease: a restored lease re-adds its item to "seen" in memory only.
-        effects.puts.append((f"s|{self.shard}|{state.annotator_id}|{token}", self._wrap({"a": state.annotator_id, "i": token})))
+        effects.puts.append(
+            (
+                f"s|{self.shard}|{state.annotator_id}|{token}",
+                self._wrap({"a": state.annotator_id, "i": token}),
+            )
+        )
         effects.puts.append((f"l|{assignment_id}", self._wrap(lease.to_record())))
         return lease
 
-    def _assignment(self, lease: Lease, candidate: PooledCandidate | None, *, overlap_group: str | None) -> dict[str, Any]:
+    def _assignment(
+        self, lease: Lease, candidate: PooledCandidate | None, *, overlap_group: str | None
+    ) -> dict[str, Any]:
         return {
             "assignment_id": lease.assignment_id,
             "annotator_id": lease.annotator_id,

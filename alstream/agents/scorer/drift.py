@@ -38,8 +38,14 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 class Period:
     """Scores (bounded deterministic sample) and class counts seen in one period."""
 
-    def __init__(self, *, started: float, scores: list[float] | None = None, classes: dict[str, int] | None = None,
-                 seen: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        started: float,
+        scores: list[float] | None = None,
+        classes: dict[str, int] | None = None,
+        seen: int = 0,
+    ) -> None:
         self.started = started
         self.scores = scores or []
         self.classes = classes or {}
@@ -61,7 +67,12 @@ class Period:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Period:
-        return cls(started=data["started"], scores=list(data["scores"]), classes=dict(data["classes"]), seen=data["seen"])
+        return cls(
+            started=data["started"],
+            scores=list(data["scores"]),
+            classes=dict(data["classes"]),
+            seen=data["seen"],
+        )
 
 
 class DriftMonitor:
@@ -109,20 +120,33 @@ class DriftMonitor:
         cur_bins = np.bincount(np.searchsorted(edges, cur.scores, side="right"), minlength=len(edges) + 1)
         self.psi_score = psi(ref_bins, cur_bins)
         labels = sorted(set(ref.classes) | set(cur.classes))
-        self.psi_class = psi(
-            np.array([ref.classes.get(c, 0) for c in labels]), np.array([cur.classes.get(c, 0) for c in labels])
-        ) if labels else 0.0
+        self.psi_class = (
+            psi(
+                np.array([ref.classes.get(c, 0) for c in labels]),
+                np.array([cur.classes.get(c, 0) for c in labels]),
+            )
+            if labels
+            else 0.0
+        )
         was = self.shifted
         self.shifted = max(self.psi_score, self.psi_class) > self.threshold
         if self.shifted != was:
-            log.warning("drift check: domain shift %s (PSI score=%.3f class=%.3f, threshold %.3f)",
-                        "DETECTED" if self.shifted else "cleared", self.psi_score, self.psi_class, self.threshold)
+            log.warning(
+                "drift check: domain shift %s (PSI score=%.3f class=%.3f, threshold %.3f)",
+                "DETECTED" if self.shifted else "cleared",
+                self.psi_score,
+                self.psi_class,
+                self.threshold,
+            )
         return self.shifted
 
     def save(self) -> None:
         if self.state_file is None:
             return
-        body = {"reference": self.reference.to_json() if self.reference else None, "current": self.current.to_json()}
+        body = {
+            "reference": self.reference.to_json() if self.reference else None,
+            "current": self.current.to_json(),
+        }
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(body), encoding="utf-8")

@@ -198,8 +198,8 @@ class BatchItemDecoder:
         tail_start = pos + 1
         tail_len = ends - tail_start
         tail = data[np.minimum(tail_start[:, None] + _TAIL_COLUMNS, last)] >= 0x80
-        inside = _TAIL_COLUMNS < tail_len[:, None]
-        continues = _TAIL_COLUMNS < tail_len[:, None] - 1
+        inside = tail_len[:, None] > _TAIL_COLUMNS
+        continues = tail_len[:, None] - 1 > _TAIL_COLUMNS
         tail_ok = (tail_len >= 1) & (tail_len <= _MAX_TAIL) & ((tail == continues) | ~inside).all(axis=1)
         # Rows with metadata: everything up to the map was checked here; the map and event_time are
         # read per record below. Any field running past the record makes pos >= end: refused.

@@ -121,7 +121,7 @@ class FastItemDecoder:
         b0 = buf[pos]
         b1 = buf[pos + 1]
         if b0 & 0x80 and not b1 & 0x80 and not b0 & 1:  # inline: two-byte length (64-8191 bytes)
-            end = pos + 2 + ((((b0 & 0x7F) | (b1 << 7))) >> 1)
+            end = pos + 2 + (((b0 & 0x7F) | (b1 << 7)) >> 1)
             if end > len(buf):
                 raise TruncatedRecord("embedding runs past the end of the record")
             embedding = buf[pos + 2 : end]
@@ -144,7 +144,11 @@ class FastItemDecoder:
             objects, pos = _bytes(buf, pos)
             mean_unc, pos = _optional_float(buf, pos)
             frac, pos = _optional_float(buf, pos)
-            hardness = {"object_hardness": objects, "pixel_mean_uncertainty": mean_unc, "pixel_uncertain_fraction": frac}
+            hardness = {
+                "object_hardness": objects,
+                "pixel_mean_uncertainty": mean_unc,
+                "pixel_uncertain_fraction": frac,
+            }
         else:
             raise SchemaMismatch("bad union branch for hardness")
         branch = buf[pos]

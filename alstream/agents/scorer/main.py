@@ -14,6 +14,7 @@ from typing import Any
 from alstream.agents.scorer.drift import DriftMonitor
 from alstream.agents.scorer.exceptions import ModelSwapError
 from alstream.agents.scorer.models import ActiveModel, ModelWatcher, load_announced, record_swap
+from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.scorer.qa_gold import QaGoldSet
 from alstream.agents.selection.failure_bank import FailureBank
@@ -22,7 +23,6 @@ from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_polic
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
 from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 
 log = logging.getLogger(__name__)
@@ -30,22 +30,27 @@ AGENT = "scorer"
 
 
 def resolve_policy(settings: AlstreamSettings) -> Policy:
-    """``paths.policy_file`` if set, else the policy last applied with ``alstream policy apply``, else the baseline."""
+    """``paths.policy_file`` if set, else the policy last applied with ``alstream policy apply``,
+    else the baseline."""
     if settings.paths.policy_file is not None:
         return load_policy(settings.paths.policy_file)
     applied = active_path(settings.paths.state_dir)
     if applied.exists():
         return load_policy(applied)
-    log.warning("no selection policy configured (paths.policy_file) or applied: using the random baseline %s",
-                BASELINE_POLICY.version)
+    log.warning(
+        "no selection policy configured (paths.policy_file) or applied: using the random baseline %s",
+        BASELINE_POLICY.version,
+    )
     return BASELINE_POLICY
 
 
 def failure_bank_for(settings: AlstreamSettings, policy: Policy) -> FailureBank | None:
     if policy.signal.name != "failure_distance":
         return None
-    path = policy.signal.params.get("bank_file") or settings.scorer.failure_bank_file or (
-        Path(settings.paths.state_dir) / "failure-bank.npz"
+    path = (
+        policy.signal.params.get("bank_file")
+        or settings.scorer.failure_bank_file
+        or (Path(settings.paths.state_dir) / "failure-bank.npz")
     )
     bank = FailureBank.load(path)
     log.info("failure bank %s: %d known failures", path, len(bank))
@@ -62,7 +67,10 @@ def bootstrap_model(settings: AlstreamSettings) -> ActiveModel | None:
         raise ModelSwapError(f"scorer.bootstrap_model: {exc}") from exc
     version = bundle.metadata.get("model_version") or f"bootstrap-{sha256_of(path)[:12]}"
     return ActiveModel.from_bundle(
-        version=version, bundle=bundle, task_classes=list(settings.task.classes), embedding_dim=settings.ingest.embedding_dim
+        version=version,
+        bundle=bundle,
+        task_classes=list(settings.task.classes),
+        embedding_dim=settings.ingest.embedding_dim,
     )
 
 
@@ -79,7 +87,9 @@ class ModelFollower:
             return None
         try:
             model = load_announced(
-                record, task_classes=list(self.settings.task.classes), embedding_dim=self.settings.ingest.embedding_dim
+                record,
+                task_classes=list(self.settings.task.classes),
+                embedding_dim=self.settings.ingest.embedding_dim,
             )
         except ModelSwapError as exc:
             AGENT_ERRORS.labels(AGENT, "ModelSwapError").inc()
@@ -102,8 +112,13 @@ def build_processor(settings: AlstreamSettings, *, follower: ModelFollower | Non
         model = bootstrap_model(settings)
         if model is not None and follower is not None:
             follower.current_version = model.version
-    log.info("policy %s (signal %s, goal: %s); model %s", policy.version, policy.signal.name, policy.goal,
-             model.version if model else "none (items' own probabilities, else random)")
+    log.info(
+        "policy %s (signal %s, goal: %s); model %s",
+        policy.version,
+        policy.signal.name,
+        policy.goal,
+        model.version if model else "none (items' own probabilities, else random)",
+    )
     state_dir = Path(settings.paths.state_dir)
     drift = DriftMonitor(
         period_s=policy.drift_period_days * 86_400,
@@ -130,7 +145,9 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     settings.kafka.require_bootstrap()
     tune_native_libraries(threads=settings.scorer.native_threads)
     serve_metrics(settings.metrics.port, settings.metrics.host)
-    watcher = ModelWatcher(settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid()))
+    watcher = ModelWatcher(
+        settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid())
+    )
     follower = ModelFollower(settings=settings, watcher=watcher)
     processor = build_processor(settings, follower=follower)
     holder: dict[str, BatchAgentRunner] = {}

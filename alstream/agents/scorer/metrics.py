@@ -2,7 +2,9 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-ITEMS_SCORED = Counter("alstream_scorer_items_scored", "Items scored, by the signal that scored them.", ["signal"])
+ITEMS_SCORED = Counter(
+    "alstream_scorer_items_scored", "Items scored, by the signal that scored them.", ["signal"]
+)
 BATCH_SECONDS = Histogram(
     "alstream_scorer_batch_duration_seconds",
     "Decode + score + produce of one batch.",
@@ -19,12 +21,16 @@ RANDOM_SLICE_SHARE = Gauge(
 )
 CANDIDATES = Counter("alstream_scorer_candidates", "Candidates emitted, by reason.", ["reason"])
 DRIFT_PSI = Gauge(
-    "alstream_scorer_drift_psi", "Population stability index of the random slice, week over week.", ["dimension"]
+    "alstream_scorer_drift_psi",
+    "Population stability index of the random slice, week over week.",
+    ["dimension"],
 )
 DOMAIN_SHIFT = Gauge("alstream_scorer_domain_shift", "1 while the drift check reports a shift.")
 MODEL_SWAPS = Counter("alstream_scorer_model_swaps", "Model versions hot-swapped in.")
 MODEL_VALIDATION = Gauge(
-    "alstream_model_validation_metric", "The serving model's metric on the fixed validation set.", ["model_name"]
+    "alstream_model_validation_metric",
+    "The serving model's metric on the fixed validation set.",
+    ["model_name"],
 )
 FALLBACK_ACTIVE = Gauge(
     "alstream_scorer_fallback_active",

@@ -8,6 +8,7 @@ and a metric; the scorer keeps the model it has.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ class ActiveModel:
     classes: list[str]  # output column order (the task's classes when configured)
 
     @classmethod
-    def from_bundle(cls, *, version: str, bundle: ModelBundle, task_classes: list[str], embedding_dim: int) -> ActiveModel:
+    def from_bundle(
+        cls, *, version: str, bundle: ModelBundle, task_classes: list[str], embedding_dim: int
+    ) -> ActiveModel:
         if bundle.embedding_dim != embedding_dim:
             raise ModelSwapError(
                 f"model {version} expects {bundle.embedding_dim}-dim embeddings, items carry {embedding_dim} "
@@ -48,7 +51,9 @@ class ActiveModel:
         classes = list(task_classes) if task_classes else list(bundle.classes)
         unknown = set(bundle.classes) - set(classes)
         if unknown:
-            raise ModelSwapError(f"model {version} predicts classes the task does not have: {sorted(unknown)}")
+            raise ModelSwapError(
+                f"model {version} predicts classes the task does not have: {sorted(unknown)}"
+            )
         return cls(version=version, bundle=bundle, classes=classes)
 
     def committee(self, embeddings: np.ndarray) -> list[np.ndarray]:
@@ -122,15 +127,11 @@ class ModelWatcher:
         return newest
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(KafkaException):
             self.consumer.close()
-        except KafkaException:
-            pass
 
 
-def load_announced(
-    record: dict[str, Any], *, task_classes: list[str], embedding_dim: int
-) -> ActiveModel:
+def load_announced(record: dict[str, Any], *, task_classes: list[str], embedding_dim: int) -> ActiveModel:
     """Load the artifact an announcement points at, verifying its SHA-256 when given."""
     uri = str(record["artifact_uri"])
     path = uri.removeprefix("file://")
@@ -139,7 +140,10 @@ def load_announced(
     except ArtifactError as exc:
         raise ModelSwapError(f"model {record.get('model_version')}: {exc}") from exc
     model = ActiveModel.from_bundle(
-        version=str(record["model_version"]), bundle=bundle, task_classes=task_classes, embedding_dim=embedding_dim
+        version=str(record["model_version"]),
+        bundle=bundle,
+        task_classes=task_classes,
+        embedding_dim=embedding_dim,
     )
     return model
 

@@ -1,4 +1,5 @@
-"""The scorer's batch logic: decode, validate, flag slice / QA gold, score vectorised, emit scores and candidates.
+"""The scorer's batch logic: decode, validate, flag slice / QA gold, score vectorised, emit scores
+and candidates.
 
 Runs inside :class:`alstream.streams.batch_loop.BatchAgentRunner`, which stores offsets only after
 everything produced here was delivered (at-least-once). Scores are deterministic functions of the
@@ -99,10 +100,16 @@ class ScorerProcessor:
         self.items_decoder = BatchItemDecoder(row_decoder=row_decoder)
         self.score_encoder = ScoreEncoder(codec=codec_for("scores", settings))
         if not self.score_encoder.self_check():
-            log.warning("fast score encoder disagrees with the Avro codec: encoding scores with the generic codec")
+            log.warning(
+                "fast score encoder disagrees with the Avro codec: encoding scores with the generic codec"
+            )
         self.candidates_codec = codec_for("candidates", settings)
         self.failure_bank = failure_bank
-        extra = {"bank": failure_bank} if policy.signal.name == "failure_distance" and failure_bank is not None else {}
+        extra = (
+            {"bank": failure_bank}
+            if policy.signal.name == "failure_distance" and failure_bank is not None
+            else {}
+        )
         self.signal: Signal = policy.build_signal(**extra)
         self.fallback = RandomSignal()
         self.qa_gold = qa_gold or QaGoldSet(path=policy.qa_gold_file or settings.paths.qa_gold_file)
@@ -144,7 +151,11 @@ class ScorerProcessor:
     def swap_model(self, model: ActiveModel) -> None:
         """Use ``model`` from the next batch on (called between batches)."""
         if len(model.bundle.estimators) < 2 and self.signal.needs == "committee":
-            log.warning("model %s has one estimator: the %s signal needs two to disagree", model.version, self.signal.name)
+            log.warning(
+                "model %s has one estimator: the %s signal needs two to disagree",
+                model.version,
+                self.signal.name,
+            )
         previous = self.model.version if self.model else None
         self.model = model
         log.info("scoring with model %s (was %s)", model.version, previous)
@@ -180,22 +191,32 @@ class ScorerProcessor:
         emb_len = np.fromiter(map(len, columns.embeddings), dtype=np.int64, count=n)
         wrong_length = emb_len != emb_bytes
         for i in np.flatnonzero(wrong_length).tolist():
-            bad.setdefault(i, BadItem(
-                f"embedding has {emb_len[i] // 4} floats, expected {self.embedding_dim} (ingest.embedding_dim)"
-            ))
+            bad.setdefault(
+                i,
+                BadItem(
+                    f"embedding has {emb_len[i] // 4} floats, "
+                    f"expected {self.embedding_dim} (ingest.embedding_dim)"
+                ),
+            )
         all_absent = columns.probabilities.count(None) == n  # the common case for embedding-only producers
         if not all_absent:
             for i, probs in enumerate(columns.probabilities):
                 if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
                     expected = k or "the task classes"
-                    bad.setdefault(i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {expected}"))
+                    bad.setdefault(
+                        i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {expected}")
+                    )
         if columns.units.count(unit) != n:
             for i, item_unit in enumerate(columns.units):
                 if item_unit != unit:
-                    bad.setdefault(i, BadItem(
-                        f"unit of work {item_unit} differs from the policy's {unit}: a policy scores one unit of "
-                        "work; route other units to a scorer with their own policy"
-                    ))
+                    bad.setdefault(
+                        i,
+                        BadItem(
+                            f"unit of work {item_unit} differs from the policy's {unit}: "
+                            "a policy scores one unit of work; route other units to a scorer "
+                            "with their own policy"
+                        ),
+                    )
 
         # Rows of another length (refused above) read as zeros, so the matrix keeps one row per item.
         parts = columns.embeddings
@@ -207,13 +228,17 @@ class ScorerProcessor:
             # A NaN / infinite vector would make every model raise: dead-letter it, or it is a poison
             # pill that crash-loops the scorer on every replay.
             for i in np.flatnonzero(~finite).tolist():
-                bad.setdefault(i, BadItem("embedding holds NaN or infinity; producers must send finite numbers"))
+                bad.setdefault(
+                    i, BadItem("embedding holds NaN or infinity; producers must send finite numbers")
+                )
 
         has_prod = np.zeros(n, dtype=bool)
         prod = None
         if not all_absent:
             has_prod = np.fromiter(
-                (p is not None and i not in bad for i, p in enumerate(columns.probabilities)), dtype=bool, count=n
+                (p is not None and i not in bad for i, p in enumerate(columns.probabilities)),
+                dtype=bool,
+                count=n,
             )
             if has_prod.any():
                 prod = self._production_probabilities(columns.probabilities, has_prod, bad)
@@ -228,8 +253,13 @@ class ScorerProcessor:
             messages, columns, embeddings = [messages[i] for i in keep], columns.take(keep), embeddings[rows]
             has_prod = has_prod[rows]
             prod = prod[rows] if prod is not None else None
-        return _ValidBatch(messages=messages, columns=columns, embeddings=embeddings, production=prod,
-                           has_production=has_prod)
+        return _ValidBatch(
+            messages=messages,
+            columns=columns,
+            embeddings=embeddings,
+            production=prod,
+            has_production=has_prod,
+        )
 
     def _production_probabilities(
         self, probs_list: list[bytes | None], has_prod: np.ndarray, bad: dict[int, BaseException]
@@ -246,11 +276,16 @@ class ScorerProcessor:
         prod[ok] = np.frombuffer(values, dtype="<f4").reshape(len(ok), k_prod)
         sums = prod.sum(axis=1)
         # a row of another width stayed NaN: its sum is NaN, which fails the tolerance check too
-        refused = has_prod & (~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance))
+        refused = has_prod & (
+            ~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance)
+        )
         for i in np.flatnonzero(refused).tolist():
-            bad.setdefault(i, BadItem(
-                f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})"
-            ))
+            bad.setdefault(
+                i,
+                BadItem(
+                    f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})"
+                ),
+            )
         return prod
 
     # ----------------------------------------------------------------- scoring
@@ -291,7 +326,9 @@ class ScorerProcessor:
                 version[:] = model.version  # type: ignore[union-attr]
         elif needs == "hardness":
             assert isinstance(self.signal, Hardness)
-            hardness = np.array([self.signal.summarise(h, self.policy.unit_of_work) for h in columns.hardness])
+            hardness = np.array(
+                [self.signal.summarise(h, self.policy.unit_of_work) for h in columns.hardness]
+            )
             can = ~np.isnan(hardness)
         else:  # embeddings, ids
             can = np.ones(n, dtype=bool)
@@ -300,22 +337,25 @@ class ScorerProcessor:
         if can.any():
             whole = bool(can.all())  # the common case: views of the whole batch, no row copies
             sel: Any = slice(None) if whole else np.flatnonzero(can)
-            kwargs: dict[str, Any] = dict(
-                probabilities=probabilities[sel] if probabilities is not None else None,
-                committee=[m[sel] for m in committee] if committee else None,
-                embeddings=embeddings[sel],
-                item_ids=item_ids if whole else [item_ids[i] for i in sel],
-            )
+            kwargs: dict[str, Any] = {
+                "probabilities": probabilities[sel] if probabilities is not None else None,
+                "committee": [m[sel] for m in committee] if committee else None,
+                "embeddings": embeddings[sel],
+                "item_ids": item_ids if whole else [item_ids[i] for i in sel],
+            }
             if needs == "hardness":
                 kwargs["hardness"] = hardness[sel]
             scores[sel] = self.signal.score(**kwargs)
         if not can.all():
             sel = np.flatnonzero(~can)
             scores[sel] = self.fallback.score(
-                probabilities=None, committee=None, embeddings=embeddings[sel], item_ids=[item_ids[i] for i in sel]
+                probabilities=None,
+                committee=None,
+                embeddings=embeddings[sel],
+                item_ids=[item_ids[i] for i in sel],
             )
             version[sel] = NO_MODEL
-            self._note_fallback(int(len(sel)))
+            self._note_fallback(len(sel))
         else:
             FALLBACK_ACTIVE.set(0)
 
@@ -339,13 +379,17 @@ class ScorerProcessor:
         is_gold = self.qa_gold.mask(item_ids)
 
         now = self.clock()
-        self._produce_scores(outputs, item_ids, scores, can, version, in_slice, is_gold, predicted, confidence, int(now * 1000))
+        self._produce_scores(
+            outputs, item_ids, scores, can, version, in_slice, is_gold, predicted, confidence, int(now * 1000)
+        )
         self._observe(scores, can, in_slice, predicted)
 
         shift = None
         if self.drift.shifted and self.policy.shift_review_share > 0:
             shift_pos = slice_positions(item_ids, salt=self.policy.random_slice_salt + "/shift-review")
-            shift = (confidence >= self.policy.shift_review_min_confidence) & (shift_pos < self.policy.shift_review_share)
+            shift = (confidence >= self.policy.shift_review_min_confidence) & (
+                shift_pos < self.policy.shift_review_share
+            )
 
         signal_names = np.where(can, self.signal.name, self.fallback.name)
         rank = np.where(can, scores, scores - 1e12)  # fallback-scored items only fill what is left
@@ -386,10 +430,21 @@ class ScorerProcessor:
         closed += self.selector.due(now)
         self._emit(closed, outputs)
 
-    def _produce_scores(self, outputs: Any, item_ids: list[str], scores: np.ndarray, can: np.ndarray,
-                        version: np.ndarray, in_slice: np.ndarray, is_gold: np.ndarray,
-                        predicted: list[str | None], confidence: np.ndarray, now_ms: int) -> None:
-        # One encoder call per (signal, model version) group; None stands for the whole batch (the common case).
+    def _produce_scores(
+        self,
+        outputs: Any,
+        item_ids: list[str],
+        scores: np.ndarray,
+        can: np.ndarray,
+        version: np.ndarray,
+        in_slice: np.ndarray,
+        is_gold: np.ndarray,
+        predicted: list[str | None],
+        confidence: np.ndarray,
+        now_ms: int,
+    ) -> None:
+        # One encoder call per (signal, model version) group; None stands for the whole batch
+        # (the common case).
         signal_of = (self.fallback.name, self.signal.name)  # indexed by "the policy's signal could score it"
         groups: dict[tuple[str, str], list[int] | None]
         if bool(can.all() or not can.any()) and bool((version == version[0]).all()):
@@ -402,15 +457,24 @@ class ScorerProcessor:
             idx: Any = slice(None) if members is None else np.asarray(members)
             ids = item_ids if members is None else [item_ids[i] for i in members]
             values = self.score_encoder.encode_batch(
-                item_ids=ids, scores=scores[idx], signal=signal, policy_version=self.policy.version,
-                model_version=model_version, unit_of_work=self.policy.unit_of_work, in_slice=in_slice[idx],
-                is_gold=is_gold[idx], predicted=predicted if members is None else [predicted[i] for i in members],
-                confidence=confidence[idx], scored_at_ms=now_ms,
+                item_ids=ids,
+                scores=scores[idx],
+                signal=signal,
+                policy_version=self.policy.version,
+                model_version=model_version,
+                unit_of_work=self.policy.unit_of_work,
+                in_slice=in_slice[idx],
+                is_gold=is_gold[idx],
+                predicted=predicted if members is None else [predicted[i] for i in members],
+                confidence=confidence[idx],
+                scored_at_ms=now_ms,
             )
             outputs.produce_many(self.scores_topic, ids, values)
             ITEMS_SCORED.labels(signal).inc(len(ids))
 
-    def _observe(self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]) -> None:
+    def _observe(
+        self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]
+    ) -> None:
         self._recent.append((len(scores), int(in_slice.sum())))
         total = sum(n for n, _ in self._recent)
         RANDOM_SLICE_SHARE.set(sum(s for _, s in self._recent) / total if total else 0.0)
@@ -429,9 +493,11 @@ class ScorerProcessor:
         if not self._fallback_logged:
             self._fallback_logged = True
             log.warning(
-                "%d items could not be scored by %r (no probabilities on the items, no model announced on the models "
-                "topic, no scorer.bootstrap_model): scoring them with 'random' (model_version 'none') until a model "
-                "arrives", count, self.signal.name,
+                "%d items could not be scored by %r (no probabilities on the items, "
+                "no model announced on the models topic, no scorer.bootstrap_model): "
+                "scoring them with 'random' (model_version 'none') until a model arrives",
+                count,
+                self.signal.name,
             )
 
     # ----------------------------------------------------------------- candidates
@@ -445,5 +511,7 @@ class ScorerProcessor:
             record["reason"] = s.reason
             record["window_start"] = int(s.window_start * 1000)
             record["selected_at"] = now_ms
-            outputs.produce(self.candidates_topic, value=self.candidates_codec.encode(record), key=record["item_id"])
+            outputs.produce(
+                self.candidates_topic, value=self.candidates_codec.encode(record), key=record["item_id"]
+            )
             CANDIDATES.labels(s.reason).inc()

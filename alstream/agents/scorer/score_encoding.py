@@ -57,8 +57,11 @@ class ScoreEncoder:
         scored_at_ms: int,
     ) -> list[bytes]:
         shared = {
-            "signal": signal, "policy_version": policy_version, "model_version": model_version,
-            "unit_of_work": unit_of_work, "scored_at": scored_at_ms,
+            "signal": signal,
+            "policy_version": policy_version,
+            "model_version": model_version,
+            "unit_of_work": unit_of_work,
+            "scored_at": scored_at_ms,
         }
         if not self.fast:
             return self._encode_generic(shared, item_ids, scores, in_slice, is_gold, predicted, confidence)
@@ -84,7 +87,9 @@ class ScoreEncoder:
         tail = zigzag_varint(scored_at_ms)
 
         # Every record's length, then its fields written at their offsets into one buffer, column by column.
-        fixed = len(self.header) + 1 + 8 + len(middle) + 2 + 1 + len(tail)  # header, prefix, score, ..., null/some
+        fixed = (
+            len(self.header) + 1 + 8 + len(middle) + 2 + 1 + len(tail)
+        )  # header, prefix, score, ..., null/some
         length = fixed + two_byte_prefix + id_len + label_len + 4 * has_conf
         end = np.cumsum(length)
         start = end - length
@@ -131,33 +136,37 @@ class ScoreEncoder:
     ) -> list[bytes]:
         """Through fastavro, record by record; ``shared`` holds the fields every record has in common."""
         return [
-            self.codec.encode({
-                **shared,
-                "item_id": item_ids[i],
-                "score": float(scores[i]),
-                "in_random_slice": bool(in_slice[i]),
-                "is_qa_gold": bool(is_gold[i]),
-                "predicted_class": predicted[i],
-                "confidence": None if confidence is None or np.isnan(confidence[i]) else float(confidence[i]),
-            })
+            self.codec.encode(
+                {
+                    **shared,
+                    "item_id": item_ids[i],
+                    "score": float(scores[i]),
+                    "in_random_slice": bool(in_slice[i]),
+                    "is_qa_gold": bool(is_gold[i]),
+                    "predicted_class": predicted[i],
+                    "confidence": None
+                    if confidence is None or np.isnan(confidence[i])
+                    else float(confidence[i]),
+                }
+            )
             for i in range(len(item_ids))
         ]
 
     def self_check(self) -> bool:
         """Compare the fast path with the generic codec on a sample; disable it if they differ."""
-        kwargs = dict(
-            item_ids=["x", "é-ü" * 40],
-            scores=np.array([0.25, -1.5e300]),
-            signal="entropy",
-            policy_version="p-1",
-            model_version="m" * 70,
-            unit_of_work="PIXEL_MASK",
-            in_slice=np.array([True, False]),
-            is_gold=np.array([False, True]),
-            predicted=["cat", None],
-            confidence=np.array([0.5, np.nan], dtype=np.float32),
-            scored_at_ms=1_764_000_000_123,
-        )
+        kwargs = {
+            "item_ids": ["x", "é-ü" * 40],
+            "scores": np.array([0.25, -1.5e300]),
+            "signal": "entropy",
+            "policy_version": "p-1",
+            "model_version": "m" * 70,
+            "unit_of_work": "PIXEL_MASK",
+            "in_slice": np.array([True, False]),
+            "is_gold": np.array([False, True]),
+            "predicted": ["cat", None],
+            "confidence": np.array([0.5, np.nan], dtype=np.float32),
+            "scored_at_ms": 1_764_000_000_123,
+        }
         if not self.fast:
             return False
         fast = self.encode_batch(**kwargs)  # type: ignore[arg-type]

@@ -134,7 +134,9 @@ class CandidateSelector:
         return closed
 
     @staticmethod
-    def _offer_top(bucket: _Bucket, mask: np.ndarray, keys: np.ndarray, ids: list[str], build: Callable[[int], Row]) -> None:
+    def _offer_top(
+        bucket: _Bucket, mask: np.ndarray, keys: np.ndarray, ids: list[str], build: Callable[[int], Row]
+    ) -> None:
         idx = np.flatnonzero(mask & (keys > bucket.floor()) if bucket.cap > 0 else np.zeros(0, bool))
         if len(idx) > bucket.cap:
             part = np.argpartition(-keys[idx], bucket.cap - 1)[: bucket.cap]
@@ -143,7 +145,9 @@ class CandidateSelector:
             bucket.offer(float(keys[i]), ids[i], lambda i=i: build(i))
 
     @classmethod
-    def _offer_all(cls, bucket: _Bucket, mask: np.ndarray, keys: np.ndarray, ids: list[str], build: Callable[[int], Row]) -> None:
+    def _offer_all(
+        cls, bucket: _Bucket, mask: np.ndarray, keys: np.ndarray, ids: list[str], build: Callable[[int], Row]
+    ) -> None:
         if bucket.cap > 0 and mask.any():
             cls._offer_top(bucket, mask, keys, ids, build)
 
@@ -166,7 +170,9 @@ class CandidateSelector:
     def _emit(window: _Window) -> list[Selected]:
         out: list[Selected] = []
         seen: set[str] = set()
-        for reason, bucket in zip(REASON_ORDER, (window.gold, window.slice, window.top, window.shift), strict=True):
+        for reason, bucket in zip(
+            REASON_ORDER, (window.gold, window.slice, window.top, window.shift), strict=True
+        ):
             for row in bucket.ordered():
                 if row["item_id"] in seen:
                     continue

@@ -50,7 +50,9 @@ class FailureBank:
         except (OSError, KeyError, ValueError) as exc:
             raise FailureBankError(f"failure bank {source} is unreadable: {exc}") from exc
         if embeddings.ndim != 2 or embeddings.shape[0] != len(ids):
-            raise FailureBankError(f"failure bank {source}: {len(ids)} ids but embeddings of shape {embeddings.shape}")
+            raise FailureBankError(
+                f"failure bank {source}: {len(ids)} ids but embeddings of shape {embeddings.shape}"
+            )
         bank.embedding_dim = int(embeddings.shape[1]) if len(ids) else None
         bank.embeddings = embeddings.reshape(len(ids), -1) if len(ids) else np.zeros((0, 0), np.float32)
         bank.item_ids = ids
@@ -73,7 +75,9 @@ class FailureBank:
             if len(self.item_ids) == 0:
                 self.embeddings = np.zeros((0, self.embedding_dim), dtype=np.float32)
         if e.shape[1] != self.embedding_dim:
-            raise FailureBankError(f"append: embeddings have dimension {e.shape[1]}, the bank holds {self.embedding_dim}")
+            raise FailureBankError(
+                f"append: embeddings have dimension {e.shape[1]}, the bank holds {self.embedding_dim}"
+            )
         new_ids: list[str] = []
         new_rows: list[np.ndarray] = []
         for item_id, row in zip(item_ids, e, strict=True):
@@ -123,7 +127,9 @@ class FailureBank:
         if len(self.item_ids) == 0:
             return np.full(x.shape[0], np.inf)
         if x.shape[1] != self.embedding_dim:
-            raise FailureBankError(f"embeddings have dimension {x.shape[1]}, the failure bank holds {self.embedding_dim}")
+            raise FailureBankError(
+                f"embeddings have dimension {x.shape[1]}, the failure bank holds {self.embedding_dim}"
+            )
         x_sq = np.einsum("ij,ij->i", x, x)
         best = np.full(x.shape[0], np.inf, dtype=np.float64)
         for start in range(0, len(self.item_ids), _CHUNK):
@@ -133,4 +139,8 @@ class FailureBank:
         return np.sqrt(np.maximum(best, 0.0))
 
     def _refresh_norms(self) -> None:
-        self._sq_norms = np.einsum("ij,ij->i", self.embeddings, self.embeddings) if len(self.item_ids) else np.zeros(0, np.float32)
+        self._sq_norms = (
+            np.einsum("ij,ij->i", self.embeddings, self.embeddings)
+            if len(self.item_ids)
+            else np.zeros(0, np.float32)
+        )

@@ -69,12 +69,17 @@ def apply_policy(
     history = read_history(state)
     current = history[-1] if history else None
     if current and current["fingerprint"] == policy.fingerprint():
-        return ApplyResult(policy, changed=False, forced=False, message=f"policy {policy.version} is already active")
+        return ApplyResult(
+            policy, changed=False, forced=False, message=f"policy {policy.version} is already active"
+        )
     for entry in history:
-        if entry["version"] == policy.version and entry["content_fingerprint"] != policy.content_fingerprint():
+        if (
+            entry["version"] == policy.version
+            and entry["content_fingerprint"] != policy.content_fingerprint()
+        ):
             raise PolicyChangeRefused(
-                f"policy version {policy.version} was already applied on {entry['applied_at']} with different "
-                "content: bump `version` in the file (every change needs a new version)"
+                f"policy version {policy.version} was already applied on {entry['applied_at']} "
+                "with different content: bump `version` in the file (every change needs a new version)"
             )
     forced = False
     if current:
@@ -82,9 +87,9 @@ def apply_policy(
         if when - last < MIN_INTERVAL:
             if not force:
                 raise PolicyChangeRefused(
-                    f"the active policy {current['version']} was applied on {current['applied_at']}, less than "
-                    f"{MIN_INTERVAL.days} days ago; changing selection more often than weekly makes trends "
-                    "unreadable. Wait, or pass --force (recorded in the history)."
+                    f"the active policy {current['version']} was applied on {current['applied_at']}, "
+                    f"less than {MIN_INTERVAL.days} days ago; changing selection more often than weekly "
+                    "makes trends unreadable. Wait, or pass --force (recorded in the history)."
                 )
             forced = True
     state.mkdir(parents=True, exist_ok=True)

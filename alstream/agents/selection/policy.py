@@ -55,7 +55,9 @@ class Policy(BaseModel):
     random_slice_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
     random_slice_salt: str = Field(default="alstream-random-slice-v1", min_length=1)
     force_random_slice_fraction: bool = False
-    candidates_per_window: int = Field(default=20, ge=0, description="Top-N by score per partition per window.")
+    candidates_per_window: int = Field(
+        default=20, ge=0, description="Top-N by score per partition per window."
+    )
     window_seconds: float = Field(default=10.0, gt=0)
     qa_gold_file: Path | None = Field(default=None, description="Stable QA gold set (item_id,label CSV).")
     qa_gold_per_window: int = Field(default=5, ge=0)
@@ -76,7 +78,10 @@ class Policy(BaseModel):
                 "force_random_slice_fraction = true to insist."
             )
         if self.signal.name == "hardness" and self.unit_of_work == "ITEM":
-            raise ValueError("signal 'hardness' scores segmentation units: set unit_of_work to OBJECT, REGION or PIXEL_MASK")
+            raise ValueError(
+                "signal 'hardness' scores segmentation units: "
+                "set unit_of_work to OBJECT, REGION or PIXEL_MASK"
+            )
         signal_named(self.signal.name, **self._signal_params_for_check())
         return self
 
@@ -150,7 +155,9 @@ def load_policy(path: Path | str) -> Policy:
     """Read and validate a policy TOML file, or raise :class:`PolicyError` saying what to fix."""
     source = Path(path)
     if not source.is_file():
-        raise PolicyError(f"policy file {source} does not exist: fix [paths] policy_file / ALSTREAM_PATHS__POLICY_FILE")
+        raise PolicyError(
+            f"policy file {source} does not exist: fix [paths] policy_file / ALSTREAM_PATHS__POLICY_FILE"
+        )
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

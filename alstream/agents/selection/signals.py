@@ -40,7 +40,9 @@ def _require_probabilities(name: str, probabilities: np.ndarray | None, n: int |
 
 def _require_committee(name: str, committee: Sequence[np.ndarray] | None) -> list[np.ndarray]:
     if not committee:
-        raise SignalInputError(f"signal {name!r} needs a committee of models (a model bundle with estimators)")
+        raise SignalInputError(
+            f"signal {name!r} needs a committee of models (a model bundle with estimators)"
+        )
     members = [np.asarray(m, dtype=np.float64) for m in committee]
     shape = members[0].shape
     if len(shape) != 2 or any(m.shape != shape for m in members):
@@ -149,7 +151,9 @@ class LowConfidence(Signal):
             confidence = p.max(axis=1)
         else:
             if not 0 <= self.class_index < p.shape[1]:
-                raise SignalInputError(f"low_confidence class_index {self.class_index} outside 0..{p.shape[1] - 1}")
+                raise SignalInputError(
+                    f"low_confidence class_index {self.class_index} outside 0..{p.shape[1] - 1}"
+                )
             confidence = p[:, self.class_index]
         return np.maximum(self.threshold - confidence, 0.0) / self.threshold
 
@@ -253,7 +257,8 @@ class Hardness(Signal):
             raise SignalInputError(f"hardness aggregate must be 'max' or 'mean', got {aggregate!r}")
         if pixel_measure not in ("mean_uncertainty", "uncertain_fraction"):
             raise SignalInputError(
-                f"hardness pixel_measure must be 'mean_uncertainty' or 'uncertain_fraction', got {pixel_measure!r}"
+                "hardness pixel_measure must be 'mean_uncertainty' or 'uncertain_fraction', "
+                f"got {pixel_measure!r}"
             )
         self.aggregate = aggregate
         self.pixel_measure = pixel_measure
@@ -267,7 +272,11 @@ class Hardness(Signal):
         if summary is None:
             return math.nan
         if unit_of_work == "PIXEL_MASK":
-            key = "pixel_mean_uncertainty" if self.pixel_measure == "mean_uncertainty" else "pixel_uncertain_fraction"
+            key = (
+                "pixel_mean_uncertainty"
+                if self.pixel_measure == "mean_uncertainty"
+                else "pixel_uncertain_fraction"
+            )
             value = summary.get(key)
             if value is not None:
                 return float(value)
@@ -284,7 +293,17 @@ class Hardness(Signal):
 
 SIGNALS: dict[str, Callable[..., Signal]] = {
     cls.name: cls
-    for cls in (Entropy, Margin, LeastConfidence, LowConfidence, VoteEntropy, KLDisagreement, FailureDistance, RandomSignal, Hardness)
+    for cls in (
+        Entropy,
+        Margin,
+        LeastConfidence,
+        LowConfidence,
+        VoteEntropy,
+        KLDisagreement,
+        FailureDistance,
+        RandomSignal,
+        Hardness,
+    )
 }
 
 

@@ -28,7 +28,11 @@ def new_committee(*, random_state: int = 0) -> list[Any]:
 
 
 def fit_committee(
-    embeddings: np.ndarray, labels: Sequence[str], *, random_state: int = 0, metadata: dict[str, str] | None = None
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    *,
+    random_state: int = 0,
+    metadata: dict[str, str] | None = None,
 ) -> ModelBundle:
     """Fit every member on the same data and wrap them as a :class:`ModelBundle`.
 

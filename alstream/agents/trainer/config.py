@@ -13,7 +13,9 @@ class TrainerSettings(Section):
     """Tunables of the trainer agent and of ``alstream train``."""
 
     group_id: str = "alstream-trainer"
-    model_name: str = Field(default="default", description="Model line announced on the models topic (its key).")
+    model_name: str = Field(
+        default="default", description="Model line announced on the models topic (its key)."
+    )
     validation_file: Path | None = Field(
         default=None,
         description="Fixed validation set (npz: item_ids, embeddings, labels). Never trained on.",
@@ -26,7 +28,9 @@ class TrainerSettings(Section):
         description="Primary validation metric: accuracy, macro_f1 or recall:<class> (rare-class recall).",
     )
     tolerance: float = Field(
-        default=0.01, ge=0.0, le=1.0,
+        default=0.01,
+        ge=0.0,
+        le=1.0,
         description="A new model may be at most this much worse than the current one, else it is refused.",
     )
     retrain_every_labels: int = Field(

@@ -28,7 +28,11 @@ def release_part(uri: str, release_id: str) -> Part:
 def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = None) -> Part:
     """Trainable rows of an unstored, in-memory compaction of every label up to ``now``."""
     cutoff = now or datetime.now(UTC)
-    built = build_release(gather_inputs(settings, cutoff=cutoff), cutoff=cutoff, classes=settings.task.classes,
-                          min_agreement=settings.release.min_agreement)
+    built = build_release(
+        gather_inputs(settings, cutoff=cutoff),
+        cutoff=cutoff,
+        classes=settings.task.classes,
+        min_agreement=settings.release.min_agreement,
+    )
     ids, embeddings, labels = arrays_from_items(built.files[ITEMS_FILE], name="labels so far")
     return ("labels so far", ids, embeddings, labels)

@@ -35,7 +35,9 @@ def load_npz(path: Path | str) -> LabeledSet:
     """Read an npz with ``item_ids``, ``embeddings`` and ``labels`` (the demo's validation / seed files)."""
     source = Path(path)
     if not source.is_file():
-        raise TrainerError(f"labeled set {source} does not exist (check ALSTREAM_TRAINER__VALIDATION_FILE / SEED_FILE)")
+        raise TrainerError(
+            f"labeled set {source} does not exist (check ALSTREAM_TRAINER__VALIDATION_FILE / SEED_FILE)"
+        )
     with np.load(source, allow_pickle=False) as data:
         missing = {"item_ids", "embeddings", "labels"} - set(data.files)
         if missing:
@@ -47,7 +49,9 @@ def load_npz(path: Path | str) -> LabeledSet:
         )
 
 
-def metric_values(truth: Sequence[str], predicted: Sequence[str], *, classes: Sequence[str]) -> dict[str, float]:
+def metric_values(
+    truth: Sequence[str], predicted: Sequence[str], *, classes: Sequence[str]
+) -> dict[str, float]:
     """accuracy, macro_f1 and recall:<class> for every class, as plain floats."""
     truth_arr = np.asarray(truth).astype(str)
     pred_arr = np.asarray(predicted).astype(str)

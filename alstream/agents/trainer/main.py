@@ -77,7 +77,9 @@ class TrainerProcessor:
         if announced["item_count"] == 0:
             log.info("release %s holds no items; nothing to train on", release_id)
         else:
-            self._train(lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id})
+            self._train(
+                lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id}
+            )
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
@@ -98,9 +100,15 @@ def runner_for(settings: AlstreamSettings, *, group_id: str | None = None) -> Ba
     topics = [settings.kafka.topic("releases")]
     if settings.trainer.retrain_every_labels:
         topics.append(settings.kafka.topic("labels"))
-    return BatchAgentRunner(agent=AGENT, settings=settings, topics=topics,
-                            group_id=group_id or settings.trainer.group_id,
-                            processor=TrainerProcessor(settings=settings), batch_size=500, poll_timeout_s=0.5)
+    return BatchAgentRunner(
+        agent=AGENT,
+        settings=settings,
+        topics=topics,
+        group_id=group_id or settings.trainer.group_id,
+        processor=TrainerProcessor(settings=settings),
+        batch_size=500,
+        poll_timeout_s=0.5,
+    )
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:

@@ -61,7 +61,8 @@ def models_dir(settings: AlstreamSettings) -> Path:
 def validation_set(settings: AlstreamSettings) -> LabeledSet:
     if settings.trainer.validation_file is None:
         raise TrainerError(
-            "no fixed validation set: set ALSTREAM_TRAINER__VALIDATION_FILE to an npz with item_ids, embeddings, labels"
+            "no fixed validation set: set ALSTREAM_TRAINER__VALIDATION_FILE to an npz "
+            "with item_ids, embeddings, labels"
         )
     return load_npz(settings.trainer.validation_file)
 
@@ -69,7 +70,8 @@ def validation_set(settings: AlstreamSettings) -> LabeledSet:
 def assemble(
     parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *, validation: LabeledSet
 ) -> TrainingSet:
-    """Concatenate (name, ids, embeddings, labels) parts; later parts win per item; validation ids are dropped."""
+    """Concatenate (name, ids, embeddings, labels) parts; later parts win per item; validation ids
+    are dropped."""
     held_out = set(validation.item_ids.tolist())
     rows: dict[str, tuple[np.ndarray, str, bool]] = {}
     sources: dict[str, int] = {}
@@ -83,7 +85,9 @@ def assemble(
     sources["dropped_validation_items"] = len(leaked)
     ordered = sorted(rows)
     if not ordered:
-        raise TrainerError("nothing to train on: the release has no trainable items and no seed set is configured")
+        raise TrainerError(
+            "nothing to train on: the release has no trainable items and no seed set is configured"
+        )
     return TrainingSet(
         item_ids=np.asarray(ordered),
         embeddings=np.stack([rows[i][0] for i in ordered]),
@@ -93,8 +97,12 @@ def assemble(
     )
 
 
-def training_set(settings: AlstreamSettings, *, validation: LabeledSet,
-                 release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None) -> TrainingSet:
+def training_set(
+    settings: AlstreamSettings,
+    *,
+    validation: LabeledSet,
+    release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None,
+) -> TrainingSet:
     parts = []
     if settings.trainer.seed_file is not None:
         seed = load_npz(settings.trainer.seed_file)
@@ -115,8 +123,11 @@ def current_metric(settings: AlstreamSettings, validation: LabeledSet) -> tuple[
         bundle = load_bundle(record["artifact_uri"], expected_sha256=record["artifact_sha256"])
         return record["model_version"], primary(evaluate(bundle, validation), settings.trainer.metric)
     except AlstreamError as exc:
-        log.warning("current model %s cannot be re-evaluated (%s); using its announced metric",
-                    record["model_version"], exc)
+        log.warning(
+            "current model %s cannot be re-evaluated (%s); using its announced metric",
+            record["model_version"],
+            exc,
+        )
     if record["validation_metric_name"] == settings.trainer.metric:
         return record["model_version"], float(record["validation_metric"])
     return record["model_version"], None
@@ -134,17 +145,25 @@ def train_once(
     config = settings.trainer
     validation = validation_set(settings)
     data = training_set(settings, validation=validation, release=release)
-    bundle = fit_committee(data.embeddings, data.labels, random_state=config.random_state, metadata={
-        "model_name": config.model_name, "trained_on_release": release_id or "",
-        "train_items": str(len(data.labels)),
-    })
+    bundle = fit_committee(
+        data.embeddings,
+        data.labels,
+        random_state=config.random_state,
+        metadata={
+            "model_name": config.model_name,
+            "trained_on_release": release_id or "",
+            "train_items": str(len(data.labels)),
+        },
+    )
     metrics = evaluate(bundle, validation)
     value = primary(metrics, config.metric)
     TRAINER_VALIDATION_METRIC.set(value)
     current_version, current = current_metric(settings, validation) if publish else (None, None)
     if current is not None and value < current - config.tolerance and not force:
-        reason = (f"refused: {config.metric} {value:.4f} is worse than the current model {current_version} "
-                  f"({current:.4f}) by more than the tolerance {config.tolerance}")
+        reason = (
+            f"refused: {config.metric} {value:.4f} is worse than the current model {current_version} "
+            f"({current:.4f}) by more than the tolerance {config.tolerance}"
+        )
         log.warning("trainer %s", reason)
         TRAINER_RUNS.labels("refused").inc()
         _append_refusal(settings, reason, release_id, value, current_version, current)
@@ -171,17 +190,21 @@ def train_once(
         "validation_metric": value,
         # Besides the validation metrics: how much data it learned from (the demo's learning curve).
         "metrics": {
-            **metrics, "training_items": float(len(data.labels)), "training_labels": float(data.from_labels),
+            **metrics,
+            "training_items": float(len(data.labels)),
+            "training_labels": float(data.from_labels),
         },
         "created_at": now,
     }
     publish_model(settings, record)
     TRAINER_RUNS.labels("published").inc()
-    reason = (f"published {version}: {config.metric} {value:.4f}"
-              + (f" (current {current_version}: {current:.4f})" if current is not None else " (first model)"))
+    reason = f"published {version}: {config.metric} {value:.4f}" + (
+        f" (current {current_version}: {current:.4f})" if current is not None else " (first model)"
+    )
     log.info("trainer %s on %d items %s", reason, len(data.labels), data.sources)
-    return TrainOutcome(True, version, config.metric, value, current_version, current, metrics, reason,
-                        artifact, record)
+    return TrainOutcome(
+        True, version, config.metric, value, current_version, current, metrics, reason, artifact, record
+    )
 
 
 def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout_s: float = 30.0) -> None:
@@ -194,18 +217,37 @@ def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout
         if err is not None:
             failures.append(str(err))
 
-    producer.produce(settings.kafka.topic("models"), key=record["model_name"], value=codec.encode(record),
-                     on_delivery=delivered)
+    producer.produce(
+        settings.kafka.topic("models"),
+        key=record["model_name"],
+        value=codec.encode(record),
+        on_delivery=delivered,
+    )
     if producer.flush(timeout_s) or failures:
-        raise PublishFailed(f"model {record['model_version']} saved but not announced: {failures or 'timed out'}")
+        raise PublishFailed(
+            f"model {record['model_version']} saved but not announced: {failures or 'timed out'}"
+        )
 
 
-def _append_refusal(settings: AlstreamSettings, reason: str, release_id: str | None, value: float,
-                    current_version: str | None, current: float | None) -> None:
+def _append_refusal(
+    settings: AlstreamSettings,
+    reason: str,
+    release_id: str | None,
+    value: float,
+    current_version: str | None,
+    current: float | None,
+) -> None:
     path = models_dir(settings) / "refusals.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"at": datetime.now(UTC).isoformat(), "model_name": settings.trainer.model_name,
-             "release_id": release_id, "metric": settings.trainer.metric, "value": value,
-             "current_version": current_version, "current_value": current, "reason": reason}
+    entry = {
+        "at": datetime.now(UTC).isoformat(),
+        "model_name": settings.trainer.model_name,
+        "release_id": release_id,
+        "metric": settings.trainer.metric,
+        "value": value,
+        "current_version": current_version,
+        "current_value": current,
+        "reason": reason,
+    }
     with open(path, "a") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")

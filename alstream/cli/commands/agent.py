@@ -31,13 +31,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def agent(
         ctx: typer.Context,
-        name: Annotated[str, typer.Argument(help="Which agent: scorer, router, labels, agreement, release, trainer.")],
+        name: Annotated[
+            str, typer.Argument(help="Which agent: scorer, router, labels, agreement, release, trainer.")
+        ],
         log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",
     ) -> None:
         """Run one agent as a consumer-group member until SIGTERM or Ctrl-C."""
         available = runnable_agents()
         if name not in available:
-            raise ConfigError(f"unknown agent {name!r}: choose one of {', '.join(available) or '(none built yet)'}")
+            raise ConfigError(
+                f"unknown agent {name!r}: choose one of {', '.join(available) or '(none built yet)'}"
+            )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         module = importlib.import_module(f"{agents.__name__}.{name}.main")
         module.run(cluster_settings_from(ctx))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,8 +16,8 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
         host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
         authentication: Annotated[bool, typer.Option(help="Require SASL/SCRAM authentication.")] = False,
-        cert: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM).")] = None,  # noqa: UP007
-        key: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM).")] = None,  # noqa: UP007
+        cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+        key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     ) -> None:
         """Run the embedded broker (memory storage, demo and tests only) until Ctrl-C."""
         embedded = EmbeddedBroker(

@@ -11,12 +11,18 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        duration: Annotated[float, typer.Option(help="Seconds the loop runs before the final release.")] = 100.0,
+        duration: Annotated[
+            float, typer.Option(help="Seconds the loop runs before the final release.")
+        ] = 100.0,
         output: Annotated[Path, typer.Option(help="Where data, logs, releases and the report go.")] = Path(
             "demo-output"
         ),
-        retrain_every: Annotated[float, typer.Option(help="Seconds between on-demand releases (retraining).")] = 35.0,
-        synthetic_items: Annotated[int, typer.Option(help="Extra noisy copies of real items, for volume.")] = 0,
+        retrain_every: Annotated[
+            float, typer.Option(help="Seconds between on-demand releases (retraining).")
+        ] = 35.0,
+        synthetic_items: Annotated[
+            int, typer.Option(help="Extra noisy copies of real items, for volume.")
+        ] = 0,
         seed: Annotated[int, typer.Option(help="Seed of the data split and the simulated annotators.")] = 7,
         live: Annotated[bool, typer.Option(help="Show the live terminal view.")] = True,
     ) -> None:
@@ -27,8 +33,14 @@ def register(app: typer.Typer) -> None:
         from alstream.demo.orchestrator import Demo
 
         console = Console()
-        options = DemoOptions(output_dir=output, duration_s=duration, retrain_every_s=retrain_every,
-                              synthetic_items=synthetic_items, seed=seed, live_view=live)
+        options = DemoOptions(
+            output_dir=output,
+            duration_s=duration,
+            retrain_every_s=retrain_every,
+            synthetic_items=synthetic_items,
+            seed=seed,
+            live_view=live,
+        )
         result = Demo(options=options, console=console).run()
         facts = result.facts
         console.print()
@@ -37,5 +49,7 @@ def register(app: typer.Typer) -> None:
         for release in result.release_dirs:
             console.print(f"  release:  {release}")
         if facts.get("models"):
-            console.print(f"  validation accuracy: {facts['models'][0]['validation_metric']:.3f} (first model) -> "
-                          f"{facts['models'][-1]['validation_metric']:.3f} (last model)")
+            console.print(
+                f"  validation accuracy: {facts['models'][0]['validation_metric']:.3f} (first model) -> "
+                f"{facts['models'][-1]['validation_metric']:.3f} (last model)"
+            )

@@ -8,7 +8,7 @@ and records every change in ``<state_dir>/policy-history.jsonl``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,10 +29,12 @@ def _describe(policy: Policy) -> list[str]:
         f"Signal: {policy.signal.name} {policy.signal.params or ''}".rstrip(),
         f"  {explanation}",
         f"Unit of work: {policy.unit_of_work}",
-        f"Random slice: {policy.random_slice_fraction:.0%} of items, fixed forever by a salted hash of item_id "
-        f"(salt {policy.random_slice_salt!r}); slice items are never selected by score.",
-        f"Candidates per {policy.window_seconds:g} s window and partition: top {policy.candidates_per_window} by score, "
-        f"{policy.random_slice_candidates_per_window} from the random slice, up to {policy.qa_gold_per_window} QA gold.",
+        f"Random slice: {policy.random_slice_fraction:.0%} of items, fixed forever by a salted hash "
+        f"of item_id (salt {policy.random_slice_salt!r}); slice items are never selected by score.",
+        f"Candidates per {policy.window_seconds:g} s window and partition: "
+        f"top {policy.candidates_per_window} by score, "
+        f"{policy.random_slice_candidates_per_window} from the random slice, "
+        f"up to {policy.qa_gold_per_window} QA gold.",
         f"Shifted domain: while the random slice's PSI > {policy.drift_psi_threshold:g}, "
         f"{policy.shift_review_share:.0%} of items with confidence >= {policy.shift_review_min_confidence:g} "
         f"also go to humans (up to {policy.shift_review_per_window} per window).",
@@ -52,7 +54,7 @@ def register(app: typer.Typer) -> None:
     @policy_app.command("explain")
     def explain(
         ctx: typer.Context,
-        file: Annotated[Optional[Path], typer.Argument(help="Policy file; default: the active one.")] = None,  # noqa: UP007
+        file: Annotated[Path | None, typer.Argument(help="Policy file; default: the active one.")] = None,
         signals: Annotated[bool, typer.Option("--signals", help="Explain every available signal.")] = False,
     ) -> None:
         """Say in plain words what a policy (or every signal) does."""
@@ -75,7 +77,9 @@ def register(app: typer.Typer) -> None:
     def apply(
         ctx: typer.Context,
         file: Annotated[Path, typer.Argument(help="Policy TOML file to make active.")],
-        force: Annotated[bool, typer.Option("--force", help="Allow a change within a week (recorded).")] = False,
+        force: Annotated[
+            bool, typer.Option("--force", help="Allow a change within a week (recorded).")
+        ] = False,
         reason: Annotated[str, typer.Option(help="Why the policy changes (recorded in the history).")] = "",
     ) -> None:
         """Make a policy active: needs a version bump, at most weekly unless --force; recorded."""
@@ -84,8 +88,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(result.message)
         if settings.paths.policy_file is not None:
             typer.secho(
-                f"note: paths.policy_file={settings.paths.policy_file} is set and pins the scorer's policy; unset it "
-                "to use the applied one", fg=typer.colors.YELLOW,
+                f"note: paths.policy_file={settings.paths.policy_file} is set and pins the scorer's policy; "
+                "unset it to use the applied one",
+                fg=typer.colors.YELLOW,
             )
 
     @policy_app.command("history")
@@ -94,6 +99,12 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(ctx)
         table = Table("applied at", "version", "previous", "signal", "forced", "reason")
         for entry in read_history(settings.paths.state_dir):
-            table.add_row(entry["applied_at"], entry["version"], str(entry["previous_version"] or ""),
-                          entry["signal"], "yes" if entry["forced"] else "", entry.get("reason", ""))
+            table.add_row(
+                entry["applied_at"],
+                entry["version"],
+                str(entry["previous_version"] or ""),
+                entry["signal"],
+                "yes" if entry["forced"] else "",
+                entry.get("reason", ""),
+            )
         Console().print(table)

@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import IO, Annotated, Any, Optional
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,8 +24,8 @@ from rich.table import Table
 from alstream.cli.context import cluster_settings_from
 from alstream.ingest import ItemProducer
 from alstream.ingest.exceptions import InputFileError, TopicUnavailable
+from alstream.ingest.files import Chunk, ColumnPrefixes, detect_format, progress_total, read_chunks
 from alstream.ingest.metrics import ITEMS_REJECTED
-from alstream.ingest.files import ColumnPrefixes, Chunk, detect_format, progress_total, read_chunks
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -106,21 +106,23 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         file: Annotated[Path, typer.Argument(help="Items as JSONL, CSV or Parquet (see docs/ingestion.md).")],
         file_format: Annotated[
-            Optional[str],  # noqa: UP007
+            str | None,
             typer.Option("--format", help="jsonl, csv or parquet; default: from the file suffix."),
         ] = None,
         source: Annotated[
-            Optional[str],  # noqa: UP007
+            str | None,
             typer.Option(help="Source for records without one; default: the file name without suffixes."),
         ] = None,
         rejects: Annotated[
-            Optional[Path],  # noqa: UP007
+            Path | None,
             typer.Option(help="Where refused records go (JSONL); default: FILE.rejects.jsonl."),
         ] = None,
         embedding_prefix: Annotated[str, typer.Option(help="Column prefix of embedding values.")] = "emb_",
         probability_prefix: Annotated[str, typer.Option(help="Column prefix of probabilities.")] = "prob_",
         metadata_prefix: Annotated[str, typer.Option(help="Column prefix of metadata entries.")] = "meta_",
-        chunk_size: Annotated[int, typer.Option(min=1, help="Records validated and produced per batch.")] = 5_000,
+        chunk_size: Annotated[
+            int, typer.Option(min=1, help="Records validated and produced per batch.")
+        ] = 5_000,
         flush_timeout: Annotated[
             float, typer.Option(min=1, help="Seconds to wait for the broker's acknowledgements at the end.")
         ] = 300.0,
@@ -176,7 +178,13 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description="flushing")
             report = producer.flush(flush_timeout)
             for failure in report.failures:
-                sink.write(line=None, item_id=failure.item_id, reason="delivery_failed", message=failure.error, record=None)
+                sink.write(
+                    line=None,
+                    item_id=failure.item_id,
+                    reason="delivery_failed",
+                    message=failure.error,
+                    record=None,
+                )
             if report.pending:
                 sink.write(
                     line=None,
@@ -212,4 +220,3 @@ def register(app: typer.Typer) -> None:
         else:
             code = EXIT_OK
         raise typer.Exit(code)
-

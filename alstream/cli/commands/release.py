@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,10 +43,14 @@ def register(app: typer.Typer) -> None:
     def build(
         ctx: typer.Context,
         cutoff: Annotated[
-            Optional[str],  # noqa: UP007
-            typer.Option(help="Labels submitted up to this ISO time (default now); same cut-off, same bytes."),
+            str | None,
+            typer.Option(
+                help="Labels submitted up to this ISO time (default now); same cut-off, same bytes."
+            ),
         ] = None,
-        request: Annotated[bool, typer.Option(help="Ask the running release agent to build it instead.")] = False,
+        request: Annotated[
+            bool, typer.Option(help="Ask the running release agent to build it instead.")
+        ] = False,
         announce: Annotated[bool, typer.Option(help="Announce the release on the releases topic.")] = True,
     ) -> None:
         """Build a release now (or at --cutoff) from the labels topic, store it and announce it."""
@@ -56,7 +60,9 @@ def register(app: typer.Typer) -> None:
         settings = cluster_settings_from(ctx)
         console = Console()
         if request:
-            path = request_build(settings, cutoff=_cutoff(cutoff) if cutoff else None, reason="alstream release build")
+            path = request_build(
+                settings, cutoff=_cutoff(cutoff) if cutoff else None, reason="alstream release build"
+            )
             console.print(f"requested: {path} (the release agent builds it on its next tick)")
             return
         outcome = build_and_announce(settings, cutoff=_cutoff(cutoff), announce=announce)
@@ -70,17 +76,35 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.release.service import store_for
 
         store = store_for(settings_from(ctx))
-        table = Table("release", "cut-off", "parent", "items", "added labels", "QA error", "agreement",
-                      "validation", title=f"releases in {store.uri_prefix}")
+        table = Table(
+            "release",
+            "cut-off",
+            "parent",
+            "items",
+            "added labels",
+            "QA error",
+            "agreement",
+            "validation",
+            title=f"releases in {store.uri_prefix}",
+        )
         for m in store.manifests():
-            table.add_row(m["release_id"], m["created_at"], _fmt(m["parent_release_id"]), str(m["item_count"]),
-                          str(m["added_label_count"]), _fmt(m["qa_error_rate"]), _fmt(m["agreement"]),
-                          _fmt(m["validation_metric"]))
+            table.add_row(
+                m["release_id"],
+                m["created_at"],
+                _fmt(m["parent_release_id"]),
+                str(m["item_count"]),
+                str(m["added_label_count"]),
+                _fmt(m["qa_error_rate"]),
+                _fmt(m["agreement"]),
+                _fmt(m["validation_metric"]),
+            )
         Console().print(table)
 
     @release.command("show")
-    def show(ctx: typer.Context, release_id: Annotated[str, typer.Argument(help="Id, unique prefix or 'latest'.")]
-             = "latest") -> None:
+    def show(
+        ctx: typer.Context,
+        release_id: Annotated[str, typer.Argument(help="Id, unique prefix or 'latest'.")] = "latest",
+    ) -> None:
         """A release's manifest as tables."""
         from alstream.agents.release.service import store_for
 
@@ -119,15 +143,38 @@ def register(app: typer.Typer) -> None:
 
 def _print_manifest(console: Console, m: dict[str, Any]) -> None:
     table = Table("field", "value", title=f"release {m['release_id']}")
-    for name in ("release_id", "parent_release_id", "created_at", "uri", "content_hash", "policy_versions",
-                 "model_versions", "labels_from", "labels_to", "item_count", "new_item_count", "label_count",
-                 "added_label_count", "trainable_item_count", "qa_error_rate", "qa_checks", "agreement",
-                 "overlapped_items", "krippendorff_alpha", "validation_metric_name", "validation_metric",
-                 "validation_model_version"):
+    for name in (
+        "release_id",
+        "parent_release_id",
+        "created_at",
+        "uri",
+        "content_hash",
+        "policy_versions",
+        "model_versions",
+        "labels_from",
+        "labels_to",
+        "item_count",
+        "new_item_count",
+        "label_count",
+        "added_label_count",
+        "trainable_item_count",
+        "qa_error_rate",
+        "qa_checks",
+        "agreement",
+        "overlapped_items",
+        "krippendorff_alpha",
+        "validation_metric_name",
+        "validation_metric",
+        "validation_model_version",
+    ):
         table.add_row(name, _fmt(m.get(name)))
     console.print(table)
-    for title, key in (("by assignment kind", "counts_by_kind"), ("by class", "counts_by_class"),
-                       ("flagged for adjudication", "adjudication"), ("excluded labels", "excluded_labels")):
+    for title, key in (
+        ("by assignment kind", "counts_by_kind"),
+        ("by class", "counts_by_class"),
+        ("flagged for adjudication", "adjudication"),
+        ("excluded labels", "excluded_labels"),
+    ):
         counts = Table(title.split()[-1], "count", title=title)
         for k, v in m.get(key, {}).items():
             counts.add_row(k, str(v))

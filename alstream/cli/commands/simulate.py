@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,39 +16,47 @@ from alstream.exceptions import ConfigError
 if TYPE_CHECKING:  # the simulator pulls in scikit-learn and pyarrow: import it only when it runs
     from alstream.simulation.loop import SelectionPolicy
 
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
         ctx: typer.Context,
-        dataset: Annotated[str, typer.Option(help="digits, breast_cancer, wine, or a CSV / Parquet file.")] = "digits",
+        dataset: Annotated[
+            str, typer.Option(help="digits, breast_cancer, wine, or a CSV / Parquet file.")
+        ] = "digits",
         policy: Annotated[
-            Optional[Path],  # noqa: UP007
+            Path | None,
             typer.Option(help="Selection policy TOML (default: settings paths.policy_file)."),
         ] = None,
         signal: Annotated[
-            Optional[str],  # noqa: UP007
+            str | None,
             typer.Option(help="Try a signal without a policy file (ad-hoc policy, 15% random slice)."),
         ] = None,
         budget: Annotated[int, typer.Option(help="Labels per run, the seed set included.")] = 300,
         seeds: Annotated[int, typer.Option(help="Repetitions with different splits and seed sets.")] = 3,
         batch_size: Annotated[int, typer.Option(help="Labels per round between retrains.")] = 20,
         initial: Annotated[int, typer.Option(help="Random stratified seed set size.")] = 20,
-        metric: Annotated[str, typer.Option(help="accuracy, macro_f1 or recall:<class> (rare class).")] = "accuracy",
+        metric: Annotated[
+            str, typer.Option(help="accuracy, macro_f1 or recall:<class> (rare class).")
+        ] = "accuracy",
         target: Annotated[
-            Optional[float],  # noqa: UP007
+            float | None,
             typer.Option(help="Target metric (default: random's final mean)."),
         ] = None,
         quotas: Annotated[
-            Optional[Path],  # noqa: UP007
-            typer.Option(help="Router quotas TOML: mix each policy batch with the router's hard cap, normal share, "
-                              "random share and QA rate."),
+            Path | None,
+            typer.Option(
+                help="Router quotas TOML: mix each policy batch with the router's hard cap, normal share, "
+                "random share and QA rate."
+            ),
         ] = None,
-        labels_per_day: Annotated[int, typer.Option(help="Labels in one simulated annotator-day (with --quotas).")]
-        = 100,
+        labels_per_day: Annotated[
+            int, typer.Option(help="Labels in one simulated annotator-day (with --quotas).")
+        ] = 100,
         label_column: Annotated[str, typer.Option(help="Label column of a CSV / Parquet dataset.")] = "label",
-        out: Annotated[Path, typer.Option(help="Directory for curves.csv, learning_curve.png, summary.json.")] = Path(
-            "simulation"
-        ),
+        out: Annotated[
+            Path, typer.Option(help="Directory for curves.csv, learning_curve.png, summary.json.")
+        ] = Path("simulation"),
     ) -> None:
         """Replay a labeled dataset through the agents' policy code against random; show labels saved."""
         from alstream.simulation.datasets import load_dataset
@@ -64,21 +72,40 @@ def register(app: typer.Typer) -> None:
             from alstream.agents.router.quotas import load_quotas
 
             rules = load_quotas(quotas)
-        config = SimulationConfig(budget=budget, seeds=seeds, batch_size=batch_size, initial_size=initial,
-                                  metric=metric, quotas=rules, labels_per_day=labels_per_day)
+        config = SimulationConfig(
+            budget=budget,
+            seeds=seeds,
+            batch_size=batch_size,
+            initial_size=initial,
+            metric=metric,
+            quotas=rules,
+            labels_per_day=labels_per_day,
+        )
         console = Console()
         total = 2 * seeds * steps_per_run(config)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"simulating {data.name}", total=total)
             points = run_simulation(data, selection, config, progress=lambda n: bar.advance(task, n))
         summary = summarise(points, metric=metric, target=target)
         out.mkdir(parents=True, exist_ok=True)
         write_csv(points, out / "curves.csv")
         write_summary(summary, out / "summary.json")
-        plot(points, summary, out / "learning_curve.png",
-             title=f"{data.name}: {selection.label} vs random, {seeds} seeds")
-        table = Table(title=f"{data.name}, {metric}, target {summary.target:.4f} (budget {budget}, {seeds} seeds)")
+        plot(
+            points,
+            summary,
+            out / "learning_curve.png",
+            title=f"{data.name}: {selection.label} vs random, {seeds} seeds",
+        )
+        table = Table(
+            title=f"{data.name}, {metric}, target {summary.target:.4f} (budget {budget}, {seeds} seeds)"
+        )
         for column in ("strategy", f"final {metric}", "labels to target", "seeds reaching", "labels saved"):
             table.add_column(column)
         for s in summary.strategies:
@@ -101,5 +128,7 @@ def _selection(ctx: typer.Context, policy: Path | None, signal: str | None) -> S
         return SelectionPolicy(version="adhoc", signal=signal)
     path = policy or settings_from(ctx).paths.policy_file
     if path is None:
-        raise ConfigError("no policy: pass --policy FILE (or set ALSTREAM_PATHS__POLICY_FILE), or --signal NAME")
+        raise ConfigError(
+            "no policy: pass --policy FILE (or set ALSTREAM_PATHS__POLICY_FILE), or --signal NAME"
+        )
     return load_selection_policy(str(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     def create(
         ctx: typer.Context,
         partitions: Annotated[
-            Optional[int],  # noqa: UP007
+            int | None,
             typer.Option(help="Override every topic's partition count (tests, small clusters)."),
         ] = None,
     ) -> None:
@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
         table = Table("topic", "outcome", "partitions", "cleanup", "key")
         for spec in CATALOGUE:
             name = settings.kafka.topic(spec.base_name)
-            table.add_row(name, outcome[name], str(partitions or spec.partitions), spec.cleanup_policy, spec.key)
+            table.add_row(
+                name, outcome[name], str(partitions or spec.partitions), spec.cleanup_policy, spec.key
+            )
         Console().print(table)
 
     @topics.command("list")

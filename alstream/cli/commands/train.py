@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,18 +12,24 @@ from alstream.cli.context import cluster_settings_from, settings_from
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(
+        help="Train the committee, evaluate on the fixed validation set, gate against the current model, "
+        "publish."
+    )
     def train(
         ctx: typer.Context,
         release: Annotated[
-            Optional[str],  # noqa: UP007
+            str | None,
             typer.Option(help="Release id, prefix or 'latest' to train on (default: every label so far)."),
         ] = None,
-        seed_only: Annotated[bool, typer.Option(help="Train on the seed set alone (the first model).")] = False,
+        seed_only: Annotated[
+            bool, typer.Option(help="Train on the seed set alone (the first model).")
+        ] = False,
         force: Annotated[bool, typer.Option(help="Publish even if worse than the current model.")] = False,
-        publish: Annotated[bool, typer.Option(help="Announce on the models topic (off: evaluate only).")] = True,
+        publish: Annotated[
+            bool, typer.Option(help="Announce on the models topic (off: evaluate only).")
+        ] = True,
     ) -> None:
-        """Train the committee, evaluate on the fixed validation set, gate against the current model, publish."""
         from alstream.agents.release.service import store_for
         from alstream.agents.trainer.data import labels_so_far_part, release_part
         from alstream.agents.trainer.service import train_once

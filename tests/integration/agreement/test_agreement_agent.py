@@ -45,7 +45,9 @@ def _events(consumer: Consumer, codec, until: float, want: int) -> list[dict]:
     return events
 
 
-def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(topics, monkeypatch, tmp_path) -> None:
+def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(
+    topics, monkeypatch, tmp_path
+) -> None:
     monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog", "bird"]')
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     monkeypatch.setenv("ALSTREAM_AGREEMENT__OVERLAP_K", "3")
@@ -53,14 +55,19 @@ def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(topics
     settings = load_settings()
     assignments, candidates, labels = sim.overlapped_stream(seed=1, items=200, drift_from=100)
     producer = Producer(producer_config(settings))
-    for topic, records, key in (("assignments", assignments, "annotator_id"), ("candidates", candidates, "item_id"),
-                                ("labels", labels, "item_id")):
+    for topic, records, key in (
+        ("assignments", assignments, "annotator_id"),
+        ("candidates", candidates, "item_id"),
+        ("labels", labels, "item_id"),
+    ):
         codec = codec_for(topic, settings)
         for record in records:
             # labels all on one partition: the annotators' timeline in order, as at human rate (a backlog
             # spread over partitions is read partition by partition and can look like two drifts)
             where = {"partition": 0} if topic == "labels" else {}
-            producer.produce(settings.kafka.topic(topic), key=record[key].encode(), value=codec.encode(record), **where)
+            producer.produce(
+                settings.kafka.topic(topic), key=record[key].encode(), value=codec.encode(record), **where
+            )
     producer.flush(10)
 
     calibration = codec_for("calibration", settings)
@@ -75,7 +82,9 @@ def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(topics
         deadline = time.monotonic() + 30  # wait until the group committed every label, then restart
         labels_topic = settings.kafka.topic("labels")
         while time.monotonic() < deadline:
-            if sum(committed_offsets(settings, group_id=settings.agreement.group_id, topic=labels_topic).values()) >= len(labels):
+            if sum(
+                committed_offsets(settings, group_id=settings.agreement.group_id, topic=labels_topic).values()
+            ) >= len(labels):
                 break
             time.sleep(0.5)
         first += _events(consumer, calibration, time.monotonic() + 2, want=10)

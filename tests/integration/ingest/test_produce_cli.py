@@ -21,7 +21,9 @@ from alstream.streams.kafka_config import consumer_config
 pytestmark = pytest.mark.broker
 
 
-def consume_items(settings: AlstreamSettings, expected: int, group_id: str, timeout_s: float = 30) -> dict[str, dict]:
+def consume_items(
+    settings: AlstreamSettings, expected: int, group_id: str, timeout_s: float = 30
+) -> dict[str, dict]:
     """Read the items topic from the beginning (assigned, no group join) until ``expected`` records."""
     topic = settings.kafka.topic("items")
     consumer = Consumer(consumer_config(settings, group_id=group_id))
@@ -52,8 +54,14 @@ def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
 ) -> None:
     rng = np.random.default_rng(5)
     lines = [
-        json.dumps({"item_id": f"item-{i}", "embedding": rng.standard_normal(64).tolist(),
-                    "metadata": {"n": i}, "event_time": 1_760_000_000_000 + i})
+        json.dumps(
+            {
+                "item_id": f"item-{i}",
+                "embedding": rng.standard_normal(64).tolist(),
+                "metadata": {"n": i},
+                "event_time": 1_760_000_000_000 + i,
+            }
+        )
         for i in range(200)
     ]
     broken = {
@@ -61,7 +69,10 @@ def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
         20: (json.dumps({"item_id": "short", "embedding": [0.1] * 63}), "embedding_dim"),
         30: (json.dumps({"embedding": [0.1] * 64}), "missing_field"),
         40: (json.dumps({"item_id": "inf", "embedding": [1e39] * 64}), "not_finite"),
-        50: (json.dumps({"item_id": "part", "unit_of_work": "REGION", "embedding": [0.1] * 64}), "unit_of_work"),
+        50: (
+            json.dumps({"item_id": "part", "unit_of_work": "REGION", "embedding": [0.1] * 64}),
+            "unit_of_work",
+        ),
     }
     valid_ids = {f"item-{i}" for i in range(200)} - {f"item-{i - 1}" for i in broken}
     for line_number, (text, _) in broken.items():
@@ -86,10 +97,14 @@ def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
     assert landed["item-7"]["event_time"] == 1_760_000_000_007
 
 
-def test_clean_file_exits_zero_and_sdk_columns_land(topics: AlstreamSettings, group_id: str, tmp_path: Path) -> None:
+def test_clean_file_exits_zero_and_sdk_columns_land(
+    topics: AlstreamSettings, group_id: str, tmp_path: Path
+) -> None:
     path = tmp_path / "clean.csv"
     header = ",".join(["item_id", "source"] + [f"emb_{j}" for j in range(64)])
-    path.write_text(header + "\n" + "\n".join(f"csv-{i},cam," + ",".join(["0.5"] * 64) for i in range(20)) + "\n")
+    path.write_text(
+        header + "\n" + "\n".join(f"csv-{i},cam," + ",".join(["0.5"] * 64) for i in range(20)) + "\n"
+    )
     result = CliRunner().invoke(app, ["produce", str(path), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "clean.csv.rejects.jsonl").read_text() == ""

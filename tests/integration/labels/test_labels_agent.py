@@ -16,8 +16,8 @@ from alstream.agents.labels import main as labels_main
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import SingleObjectCodec, codec_for
-from alstream.streams.exceptions import DecodeError
 from alstream.streams.dead_letters import error_headers
+from alstream.streams.exceptions import DecodeError
 from alstream.streams.kafka_config import consumer_config, producer_config
 
 pytestmark = pytest.mark.broker
@@ -27,16 +27,34 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _assignment(aid: str, annotator: str, item: str) -> dict[str, Any]:
     return {
-        "assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": "NORMAL", "classes": ["cat", "dog"],
-        "uri": None, "unit_of_work": "ITEM", "policy_version": "p1", "quota_version": "q1", "model_version": "m1",
-        "overlap_group": None, "calibration_id": None, "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+        "assignment_id": aid,
+        "annotator_id": annotator,
+        "item_id": item,
+        "kind": "NORMAL",
+        "classes": ["cat", "dog"],
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": "p1",
+        "quota_version": "q1",
+        "model_version": "m1",
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": T0,
+        "lease_expires_at": T0 + timedelta(hours=1),
     }
 
 
 def _label(lid: str, aid: str, annotator: str, item: str, **overrides: Any) -> dict[str, Any]:
     record = {
-        "label_id": lid, "assignment_id": aid, "item_id": item, "annotator_id": annotator, "status": "LABELED",
-        "value": "cat", "root_cause": None, "started_at": T0, "submitted_at": T0 + timedelta(seconds=7),
+        "label_id": lid,
+        "assignment_id": aid,
+        "item_id": item,
+        "annotator_id": annotator,
+        "status": "LABELED",
+        "value": "cat",
+        "root_cause": None,
+        "started_at": T0,
+        "submitted_at": T0 + timedelta(seconds=7),
     }
     record.update(overrides)
     return record
@@ -50,8 +68,11 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
     producer = Producer(producer_config(settings))
     for i in range(6):
-        producer.produce(settings.kafka.topic("assignments"), key=b"ann",
-                         value=a_codec.encode(_assignment(f"a{i}", "ann", f"item{i}")))
+        producer.produce(
+            settings.kafka.topic("assignments"),
+            key=b"ann",
+            value=a_codec.encode(_assignment(f"a{i}", "ann", f"item{i}")),
+        )
     producer.flush(10)
 
     labels = {
@@ -63,14 +84,23 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
         "skipped": _label("skipped", "a4", "ann", "item4", status="SKIPPED", value=None),
     }
     for record in [*labels.values(), labels["ok"]]:  # "ok" twice: the duplicate is ignored
-        producer.produce(settings.kafka.topic("labels"), key=record["item_id"].encode(), value=l_codec.encode(record))
+        producer.produce(
+            settings.kafka.topic("labels"), key=record["item_id"].encode(), value=l_codec.encode(record)
+        )
     # a label that arrives before its assignment is held, then accepted once the assignment shows up
-    producer.produce(settings.kafka.topic("labels"), key=b"item5", value=l_codec.encode(_label("early", "a99", "ann", "item5")))
+    producer.produce(
+        settings.kafka.topic("labels"),
+        key=b"item5",
+        value=l_codec.encode(_label("early", "a99", "ann", "item5")),
+    )
     producer.produce(settings.kafka.topic("labels"), key=b"x", value=b"\x00garbage that is no label")
     producer.flush(10)
     time.sleep(0.3)  # let the labels land before the assignment (ordering is what is tested, not timing)
-    producer.produce(settings.kafka.topic("assignments"), key=b"ann",
-                     value=a_codec.encode(_assignment("a99", "ann", "item5")))
+    producer.produce(
+        settings.kafka.topic("assignments"),
+        key=b"ann",
+        value=a_codec.encode(_assignment("a99", "ann", "item5")),
+    )
     producer.flush(10)
 
     stop = StopFlag()
@@ -126,20 +156,29 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
     producer = Producer(producer_config(settings))
     for lid, aid in (("late", "a-late"), ("orphan", "a-never")):
-        producer.produce(settings.kafka.topic("labels"), key=b"it", value=l_codec.encode(_label(lid, aid, "ann", "it")))
+        producer.produce(
+            settings.kafka.topic("labels"), key=b"it", value=l_codec.encode(_label(lid, aid, "ann", "it"))
+        )
     producer.flush(10)
     stop = StopFlag()
     agent = threading.Thread(target=labels_main.run, args=(settings,), kwargs={"stop": stop}, daemon=True)
     agent.start()
     labels_topic = settings.kafka.topic("labels")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and sum(committed_offsets(settings, group_id=settings.labels.group_id,
-                                                                topic=labels_topic).values()) < 2:
+    while (
+        time.monotonic() < deadline
+        and sum(committed_offsets(settings, group_id=settings.labels.group_id, topic=labels_topic).values())
+        < 2
+    ):
         time.sleep(0.5)
     stop.set()
     agent.join(30)
     assert not agent.is_alive()
-    producer.produce(settings.kafka.topic("assignments"), key=b"ann", value=a_codec.encode(_assignment("a-late", "ann", "it")))
+    producer.produce(
+        settings.kafka.topic("assignments"),
+        key=b"ann",
+        value=a_codec.encode(_assignment("a-late", "ann", "it")),
+    )
     producer.flush(10)
 
     processor, tail = labels_main.build(settings)  # what a restarted agent starts from

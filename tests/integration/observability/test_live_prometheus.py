@@ -50,21 +50,29 @@ class Stack:
         for name in self.ports:
             process = self.supervisor.processes[name]
             if not process.running:
-                pytest.fail(f"agent {name} exited with {process.process.returncode}; log {process.log_file}:\n"
-                            f"{process.tail(30)}")
+                pytest.fail(
+                    f"agent {name} exited with {process.process.returncode}; log {process.log_file}:\n"
+                    f"{process.tail(30)}"
+                )
 
 
 def _items_file(data: dataset.DemoData, path: Path) -> Path:
     with open(path, "w") as handle:
-        for item_id, features in zip(data.stream_ids, data.stream_features):
-            record = {"item_id": item_id, "source": "observability-test", "unit_of_work": "ITEM",
-                      "embedding": [round(float(v), 6) for v in features]}
+        for item_id, features in zip(data.stream_ids, data.stream_features, strict=True):
+            record = {
+                "item_id": item_id,
+                "source": "observability-test",
+                "unit_of_work": "ITEM",
+                "embedding": [round(float(v), 6) for v in features],
+            }
             handle.write(json.dumps(record) + "\n")
     return path
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique_module_id: str) -> Iterator[Stack]:
+def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
+) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("obs-stack")
     data = dataset.prepare(workdir / "data")
     env = {
@@ -81,8 +89,10 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique
         "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
         "PYTHONUNBUFFERED": "1",
     }
-    for key, relative in (("ALSTREAM_PATHS__POLICY_FILE", "policies/entropy.toml"),
-                          ("ALSTREAM_PATHS__QUOTAS_FILE", "quotas/default.toml")):
+    for key, relative in (
+        ("ALSTREAM_PATHS__POLICY_FILE", "policies/entropy.toml"),
+        ("ALSTREAM_PATHS__QUOTAS_FILE", "quotas/default.toml"),
+    ):
         env[key] = str(shutil.copy(REPO / relative, workdir / Path(relative).name))
     supervisor = Supervisor(log_dir=workdir / "logs", env=env)
     stack = Stack(supervisor=supervisor, ports={}, data=data, workdir=workdir)
@@ -96,8 +106,19 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique
             supervisor.start(name, ["agent", name], metrics_port=stack.ports[name])
         supervisor.start("produce", ["produce", str(_items_file(data, workdir / "items.jsonl"))])
         for annotator, accuracy in ANNOTATORS:
-            supervisor.start(annotator, ["annotate", "--annotator", annotator, "--auto", "--accuracy", accuracy,
-                                         "--truth", str(data.truth_file)])
+            supervisor.start(
+                annotator,
+                [
+                    "annotate",
+                    "--annotator",
+                    annotator,
+                    "--auto",
+                    "--accuracy",
+                    accuracy,
+                    "--truth",
+                    str(data.truth_file),
+                ],
+            )
         yield stack
     finally:
         supervisor.stop_all(grace_s=10.0)  # SIGTERM all at once, SIGKILL what is left after the grace
@@ -156,7 +177,9 @@ def test_alert_rules_load_and_evaluate(prometheus: PrometheusServer) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         rules = [rule for g in prometheus.api("rules")["groups"] for rule in g["rules"]]
-        if all(rule.get("lastEvaluation", "").startswith("20") and rule["health"] != "unknown" for rule in rules):
+        if all(
+            rule.get("lastEvaluation", "").startswith("20") and rule["health"] != "unknown" for rule in rules
+        ):
             break
         time.sleep(1)
     assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
@@ -188,19 +211,29 @@ def test_the_loop_turned(released: Stack, prometheus: PrometheusServer) -> None:
     assert not missing, f"never seen: {sorted(missing)}"
 
 
-AVAILABILITY_ALERTS = {"AlstreamAgentDown", "AlstreamAgentAbsent", "AlstreamAgentStalled", "AlstreamAgentRestarting"}
+AVAILABILITY_ALERTS = {
+    "AlstreamAgentDown",
+    "AlstreamAgentAbsent",
+    "AlstreamAgentStalled",
+    "AlstreamAgentRestarting",
+}
 
 
 def test_a_healthy_stack_raises_no_availability_alert(released: Stack, prometheus: PrometheusServer) -> None:
     released.check_alive()
     rules = [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
     assert {rule["name"] for rule in rules} >= AVAILABILITY_ALERTS
-    active = {(a["labels"]["alertname"], a["labels"].get("job", a["labels"].get("agent", ""))) for a in
-              prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] in AVAILABILITY_ALERTS}
+    active = {
+        (a["labels"]["alertname"], a["labels"].get("job", a["labels"].get("agent", "")))
+        for a in prometheus.api("alerts")["alerts"]
+        if a["labels"]["alertname"] in AVAILABILITY_ALERTS
+    }
     assert active == set()
 
 
-@pytest.mark.parametrize("panel", [pytest.param(q, id=q.label) for q in panel_queries(REPO / "grafana" / "dashboards")])
+@pytest.mark.parametrize(
+    "panel", [pytest.param(q, id=q.label) for q in panel_queries(REPO / "grafana" / "dashboards")]
+)
 def test_panel_query_returns_data(panel: PanelQuery, released: Stack, prometheus: PrometheusServer) -> None:
     expr = substitute_grafana_variables(panel.expr)
     deadline = released.started + TRAFFIC_BUDGET_S

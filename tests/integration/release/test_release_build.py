@@ -32,47 +32,87 @@ CLASSES = ["cat", "dog"]
 
 def _assignment(aid: str, item: str, annotator: str, kind: str) -> dict[str, Any]:
     return {
-        "assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": kind, "classes": CLASSES,
-        "uri": None, "unit_of_work": "ITEM", "policy_version": "pol-1", "quota_version": "q1", "model_version": "mod-1",
-        "overlap_group": None, "calibration_id": None, "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+        "assignment_id": aid,
+        "annotator_id": annotator,
+        "item_id": item,
+        "kind": kind,
+        "classes": CLASSES,
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": "pol-1",
+        "quota_version": "q1",
+        "model_version": "mod-1",
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": T0,
+        "lease_expires_at": T0 + timedelta(hours=1),
     }
 
 
 def _label(lid: str, a: dict[str, Any], value: str, minute: int) -> dict[str, Any]:
-    return {"label_id": lid, "assignment_id": a["assignment_id"], "item_id": a["item_id"],
-            "annotator_id": a["annotator_id"], "status": "LABELED", "value": value, "root_cause": None,
-            "started_at": T0, "submitted_at": T0 + timedelta(minutes=minute)}
+    return {
+        "label_id": lid,
+        "assignment_id": a["assignment_id"],
+        "item_id": a["item_id"],
+        "annotator_id": a["annotator_id"],
+        "status": "LABELED",
+        "value": value,
+        "root_cause": None,
+        "started_at": T0,
+        "submitted_at": T0 + timedelta(minutes=minute),
+    }
 
 
 def _candidate(item: str, embedding: np.ndarray) -> dict[str, Any]:
-    return {"item_id": item, "reason": "TOP_SCORE", "score": 0.5, "signal": "entropy", "policy_version": "pol-1",
-            "model_version": "mod-1", "unit_of_work": "ITEM", "predicted_class": None, "confidence": None,
-            "embedding": embedding.astype("<f4").tobytes(), "skills": [], "uri": None, "window_start": T0,
-            "selected_at": T0}
+    return {
+        "item_id": item,
+        "reason": "TOP_SCORE",
+        "score": 0.5,
+        "signal": "entropy",
+        "policy_version": "pol-1",
+        "model_version": "mod-1",
+        "unit_of_work": "ITEM",
+        "predicted_class": None,
+        "confidence": None,
+        "embedding": embedding.astype("<f4").tobytes(),
+        "skills": [],
+        "uri": None,
+        "window_start": T0,
+        "selected_at": T0,
+    }
 
 
 def produce_labeled_items(settings: AlstreamSettings, count: int) -> None:
-    """``count`` items, each labeled once (every fifth twice, overlapping), with candidates carrying embeddings."""
+    """``count`` items, each labeled once (every fifth twice, overlapping), with candidates carrying
+    embeddings."""
     producer = Producer(producer_config(settings))
     codecs = {name: codec_for(name, settings) for name in ("assignments", "labels", "candidates")}
     rng = np.random.default_rng(1)
     for n in range(count):
         item = f"item-{n:04d}"
         value = CLASSES[n % 2]
-        producer.produce(settings.kafka.topic("candidates"), key=item,
-                         value=codecs["candidates"].encode(_candidate(item, rng.normal(n % 2, 1.0, 8))))
+        producer.produce(
+            settings.kafka.topic("candidates"),
+            key=item,
+            value=codecs["candidates"].encode(_candidate(item, rng.normal(n % 2, 1.0, 8))),
+        )
         kinds = [("ann1", "HARD")] + ([("ann2", "OVERLAP")] if n % 5 == 0 else [])
         for annotator, kind in kinds:
             a = _assignment(f"a-{n}-{annotator}", item, annotator, kind)
-            producer.produce(settings.kafka.topic("assignments"), key=annotator,
-                             value=codecs["assignments"].encode(a))
-            producer.produce(settings.kafka.topic("labels"), key=item,
-                             value=codecs["labels"].encode(_label(f"l-{n}-{annotator}", a, value, n % 50 + 1)))
+            producer.produce(
+                settings.kafka.topic("assignments"), key=annotator, value=codecs["assignments"].encode(a)
+            )
+            producer.produce(
+                settings.kafka.topic("labels"),
+                key=item,
+                value=codecs["labels"].encode(_label(f"l-{n}-{annotator}", a, value, n % 50 + 1)),
+            )
     assert producer.flush(30) == 0
 
 
-def test_release_from_topics_is_reproducible_and_announced(topics: AlstreamSettings, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_release_from_topics_is_reproducible_and_announced(
+    topics: AlstreamSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog"]')
     settings = load_settings()
@@ -89,14 +129,18 @@ def test_release_from_topics_is_reproducible_and_announced(topics: AlstreamSetti
     assert manifest["policy_versions"] == ["pol-1"] and manifest["model_versions"] == ["mod-1"]
     assert manifest["agreement"] == 1.0 and manifest["overlapped_items"] == 8
     stored = Path(first.uri)
-    assert {p.name for p in stored.iterdir()} == {"items.parquet", "labels.parquet", "manifest.json",
-                                                    "RELEASE_NOTES.md"}
+    assert {p.name for p in stored.iterdir()} == {
+        "items.parquet",
+        "labels.parquet",
+        "manifest.json",
+        "RELEASE_NOTES.md",
+    }
     announced = read_topic(settings, "releases").records
     assert {r["release_id"] for r in announced} == {first.release.release_id}
     assert announced[0]["content_hash"] == manifest["content_hash"]
 
     # The trainer's label-batch path compacts the same topics in memory, without storing a release.
-    name, ids, embeddings, labels = labels_so_far_part(settings)
+    _name, ids, embeddings, labels = labels_so_far_part(settings)
     assert len(ids) == 40 and embeddings.shape == (40, 8) and set(labels.tolist()) == set(CLASSES)
 
     # A later cut-off with the same labels has the first as parent and adds nothing.
@@ -116,8 +160,9 @@ def test_release_from_topics_is_reproducible_and_announced(topics: AlstreamSetti
     assert len(store_for(settings).manifests()) == 2
 
 
-def test_release_agent_honours_an_on_demand_request(topics: AlstreamSettings, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_release_agent_honours_an_on_demand_request(
+    topics: AlstreamSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog"]')
     monkeypatch.setenv("ALSTREAM_RELEASE__WEEKLY", "false")
@@ -126,8 +171,12 @@ def test_release_agent_honours_an_on_demand_request(topics: AlstreamSettings, tm
     produce_labeled_items(settings, 10)
     log = tmp_path / "release-agent.log"
     with log.open("ab") as sink:
-        agent = subprocess.Popen([str(Path(sys.executable).with_name("alstream")), "agent", "release"],
-                                 env={**os.environ}, stdout=sink, stderr=subprocess.STDOUT)
+        agent = subprocess.Popen(
+            [str(Path(sys.executable).with_name("alstream")), "agent", "release"],
+            env={**os.environ},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         result = CliRunner().invoke(app, ["release", "build", "--request"])
         assert result.exit_code == 0 and "requested" in result.output

@@ -31,9 +31,18 @@ def start_router(
     env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "alstream.cli.main", "agent", "router",
-             "--log-level", log_level or os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING")],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "alstream.cli.main",
+                "agent",
+                "router",
+                "--log-level",
+                log_level or os.environ.get("ALSTREAM_TEST_ROUTER_LOG_LEVEL", "WARNING"),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -46,9 +55,20 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s:
 def candidate(item_id: str, reason: str = "TOP_SCORE", score: float = 0.5) -> dict[str, Any]:
     now = datetime.now(tz=UTC)
     return {
-        "item_id": item_id, "reason": reason, "score": score, "signal": "entropy", "policy_version": "p-1",
-        "model_version": "m-1", "unit_of_work": "ITEM", "predicted_class": "cat", "confidence": 0.5,
-        "embedding": b"\x00" * 16, "skills": [], "uri": f"mem://{item_id}", "window_start": now, "selected_at": now,
+        "item_id": item_id,
+        "reason": reason,
+        "score": score,
+        "signal": "entropy",
+        "policy_version": "p-1",
+        "model_version": "m-1",
+        "unit_of_work": "ITEM",
+        "predicted_class": "cat",
+        "confidence": 0.5,
+        "embedding": b"\x00" * 16,
+        "skills": [],
+        "uri": f"mem://{item_id}",
+        "window_start": now,
+        "selected_at": now,
     }
 
 
@@ -56,12 +76,19 @@ def produce_candidates(settings: AlstreamSettings, records: list[dict[str, Any]]
     producer = Producer(producer_config(settings))
     codec = codec_for("candidates", settings)
     for record in records:
-        producer.produce(settings.kafka.topic("candidates"), key=record["item_id"].encode(), value=codec.encode(record))
+        producer.produce(
+            settings.kafka.topic("candidates"), key=record["item_id"].encode(), value=codec.encode(record)
+        )
     assert producer.flush(30) == 0
 
 
 def wait_for(
-    predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2, log_file: Path | None = None
+    predicate: Callable[[], Any],
+    *,
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.2,
+    log_file: Path | None = None,
 ) -> Any:
     """Poll ``predicate``; on timeout, fail with the tail of ``log_file`` (CI keeps no files, only output)."""
     deadline = time.monotonic() + timeout_s
@@ -72,7 +99,9 @@ def wait_for(
         time.sleep(interval_s)
     tail = ""
     if log_file is not None and log_file.exists():
-        lines = [line for line in log_file.read_text(errors="replace").splitlines() if not line.startswith("%")]
+        lines = [
+            line for line in log_file.read_text(errors="replace").splitlines() if not line.startswith("%")
+        ]
         tail = f"\n--- last lines of {log_file.name} ---\n" + "\n".join(lines[-80:])
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{tail}")
 

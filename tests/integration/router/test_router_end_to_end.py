@@ -25,8 +25,10 @@ def test_ready_gets_assignments_keyed_by_annotator(topics: AlstreamSettings, tmp
     settings = topics
     items = [kit.candidate(f"item-{i}", "TOP_SCORE", score=i / 100) for i in range(30)]
     kit.produce_candidates(settings, items)
-    router = kit.start_router(tmp_path / "router.log", {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
-                                                     "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")})
+    router = kit.start_router(
+        tmp_path / "router.log",
+        {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")},
+    )
     try:
         with AnnotationClient(settings=settings, annotator_id="ann-1") as client:
             client.online()
@@ -50,8 +52,11 @@ def test_ready_gets_assignments_keyed_by_annotator(topics: AlstreamSettings, tmp
         dead = Consumer(consumer_config(settings, group_id=f"dlq-{tmp_path.name}"))
         dead.subscribe([settings.kafka.topic("dead-letters")])
         try:
-            letters = kit.wait_for(lambda: [m for m in dead.consume(100, timeout=1.0) if not m.error()],
-                                   timeout_s=60, what="the bad candidate on the dead-letter topic")
+            letters = kit.wait_for(
+                lambda: [m for m in dead.consume(100, timeout=1.0) if not m.error()],
+                timeout_s=60,
+                what="the bad candidate on the dead-letter topic",
+            )
         finally:
             dead.close()
         assert error_headers(letters[0].headers())["agent"] == "router" and letters[0].key() == b"bad"

@@ -37,8 +37,11 @@ class TopicReader:
 
     def __init__(self, settings: AlstreamSettings, base: str) -> None:
         self.codec = codec_for(base, settings)
-        self.consumer = Consumer(consumer_config(settings, group_id=f"reader-{os.getpid()}-{base}",
-                                                 **{"enable.auto.commit": False}))
+        self.consumer = Consumer(
+            consumer_config(
+                settings, group_id=f"reader-{os.getpid()}-{base}", **{"enable.auto.commit": False}
+            )
+        )
         topic = settings.kafka.topic(base)
         partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
@@ -56,13 +59,32 @@ def annotate(annotator: str, truth: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]'}
     with log.open("ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "alstream.cli.main", "annotate", "--annotator", annotator, "--auto",
-             "--accuracy", "0.9", "--seconds-per-item", "0.05", "--truth", str(truth), "--seed", "1"],
-            env=env, stdout=handle, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "alstream.cli.main",
+                "annotate",
+                "--annotator",
+                annotator,
+                "--auto",
+                "--accuracy",
+                "0.9",
+                "--seconds-per-item",
+                "0.05",
+                "--truth",
+                str(truth),
+                "--seed",
+                "1",
+            ],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
 
 
-def test_sigkill_under_load_keeps_quotas_and_candidates(topics: AlstreamSettings, tmp_path: Path, kit) -> None:
+def test_sigkill_under_load_keeps_quotas_and_candidates(
+    topics: AlstreamSettings, tmp_path: Path, kit
+) -> None:
     settings = topics
     quotas = tmp_path / "quotas.toml"
     quotas.write_text(QUOTAS)
@@ -80,8 +102,12 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(topics: AlstreamSettings
     annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
     assignments = TopicReader(settings, "assignments")
     try:
-        kit.wait_for(lambda: len(assignments.read("assignment_id")) >= 8, timeout_s=90,
-                     what="assignments before the crash", log_file=router_log)
+        kit.wait_for(
+            lambda: len(assignments.read("assignment_id")) >= 8,
+            timeout_s=90,
+            what="assignments before the crash",
+            log_file=router_log,
+        )
         router.send_signal(signal.SIGKILL)
         router.wait(timeout=10)
         more = [kit.candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(5)]
@@ -89,8 +115,12 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(topics: AlstreamSettings
         truth.write_text(truth.read_text() + "".join(f"{c['item_id']},cat\n" for c in more))
         router = kit.start_router(router_log, env, log_level="INFO")
         all_items = {c["item_id"] for c in items + more}
-        kit.wait_for(lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
-                     timeout_s=120, what="every candidate assigned after the restart", log_file=router_log)
+        kit.wait_for(
+            lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
+            timeout_s=120,
+            what="every candidate assigned after the restart",
+            log_file=router_log,
+        )
     finally:
         for process in annotators:
             kit.stop(process)

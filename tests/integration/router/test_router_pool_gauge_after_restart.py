@@ -23,8 +23,11 @@ def pool_depth(port: int) -> float | None:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
     except OSError:
         return None
-    samples = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("alstream_router_pool_depth{")]
+    samples = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("alstream_router_pool_depth{")
+    ]
     return sum(samples) if samples else None
 
 
@@ -33,14 +36,19 @@ def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tm
     quotas.write_text('version = "gauge-1"\nmax_hard_per_day = 5\n')
     items = [kit.candidate(f"g-{i}", "SHIFT_REVIEW") for i in range(20)]
     kit.produce_candidates(topics, items)
-    env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
-           "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5"}
+    env = {
+        "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+        "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
+        "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
+    }
 
     port = free_port()
     router = kit.start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
     try:
         kit.wait_for(lambda: pool_depth(port) == len(items), timeout_s=90, what="all candidates pooled")
-        time.sleep(6)  # past faust's offset commit interval, so the restart replays nothing it has not applied
+        time.sleep(
+            6
+        )  # past faust's offset commit interval, so the restart replays nothing it has not applied
     finally:
         router.send_signal(signal.SIGKILL)
         router.wait(timeout=10)
@@ -49,8 +57,11 @@ def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tm
     router = kit.start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
     try:
         # Shards restore one by one, so wait for the whole pool; more than was pooled would be a failure too.
-        kit.wait_for(lambda: (pool_depth(port) or 0) >= len(items), timeout_s=90,
-                             what="the restored pool in the pool-depth gauge")
+        kit.wait_for(
+            lambda: (pool_depth(port) or 0) >= len(items),
+            timeout_s=90,
+            what="the restored pool in the pool-depth gauge",
+        )
         assert pool_depth(port) == len(items), (tmp_path / "router.log").read_text()[-3000:]
     finally:
         assert kit.stop(router) == 0

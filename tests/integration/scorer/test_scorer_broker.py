@@ -31,7 +31,9 @@ DIM = 64
 ITEMS = SingleObjectCodec("items")
 
 
-def produce_items(settings: AlstreamSettings, start: int, count: int, *, with_probs: bool | None = None) -> list[str]:
+def produce_items(
+    settings: AlstreamSettings, start: int, count: int, *, with_probs: bool | None = None
+) -> list[str]:
     rng = np.random.default_rng(start)
     producer = Producer(producer_config(settings))
     topic = settings.kafka.topic("items")
@@ -60,7 +62,9 @@ class TopicReader:
 
     def __init__(self, settings: AlstreamSettings, base: str) -> None:
         self.codec = SingleObjectCodec(base)
-        self.consumer = Consumer(consumer_config(settings, group_id=f"reader-{os.getpid()}-{time.monotonic_ns()}"))
+        self.consumer = Consumer(
+            consumer_config(settings, group_id=f"reader-{os.getpid()}-{time.monotonic_ns()}")
+        )
         topic = settings.kafka.topic(base)
         parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
@@ -151,8 +155,9 @@ def test_sigkill_mid_stream_loses_nothing_and_never_rescores_differently(
     print(f"{len(records) - len(scored)} scores re-emitted after the SIGKILL, all identical")
 
 
-def test_hot_swap_and_prompt_candidates(topics: AlstreamSettings, group_id: str, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hot_swap_and_prompt_candidates(
+    topics: AlstreamSettings, group_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from alstream.agents.scorer.main import run
 
     for key, value in scorer_env(tmp_path, group_id).items():
@@ -174,14 +179,26 @@ def test_hot_swap_and_prompt_candidates(topics: AlstreamSettings, group_id: str,
         rng = np.random.default_rng(0)
         x = rng.normal(size=(300, DIM))
         y = np.array(CLASSES)[np.argmax(x[:, :3], axis=1)]
-        bundle = ModelBundle(estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)], classes=CLASSES, embedding_dim=DIM)
+        bundle = ModelBundle(
+            estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
+            classes=CLASSES,
+            embedding_dim=DIM,
+        )
         artifact = tmp_path / "m2.skops"
         sha = save_bundle(bundle, artifact)
-        announce = SingleObjectCodec("models").encode({
-            "model_name": "default", "model_version": "m2", "artifact_uri": str(artifact), "artifact_sha256": sha,
-            "classes": CLASSES, "embedding_dim": DIM, "validation_metric_name": "accuracy", "validation_metric": 0.9,
-            "created_at": int(time.time() * 1000),
-        })
+        announce = SingleObjectCodec("models").encode(
+            {
+                "model_name": "default",
+                "model_version": "m2",
+                "artifact_uri": str(artifact),
+                "artifact_sha256": sha,
+                "classes": CLASSES,
+                "embedding_dim": DIM,
+                "validation_metric_name": "accuracy",
+                "validation_metric": 0.9,
+                "created_at": int(time.time() * 1000),
+            }
+        )
         producer = Producer(producer_config(settings))
         producer.produce(settings.kafka.topic("models"), key="default", value=announce)
         assert producer.flush(10) == 0

@@ -70,7 +70,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -111,7 +113,11 @@ def sasl_ssl_gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def ssl_gateway(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureGateway]:
     """SSL only (no SASL): transport encryption without logins."""
     broker, gateway = gated_cluster(
-        (), cert=pki.cert, key=pki.key, require_sasl=False, log_file=tmp_path_factory.mktemp("b") / "tansu.log"
+        (),
+        cert=pki.cert,
+        key=pki.key,
+        require_sasl=False,
+        log_file=tmp_path_factory.mktemp("b") / "tansu.log",
     )
     yield gateway
     gateway.stop()

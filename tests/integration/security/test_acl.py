@@ -13,9 +13,15 @@ from alstream.settings import load_settings
 from alstream.streams.topics import CATALOGUE
 
 ALL = {
-    "--principal-ingest": "User:ingest", "--principal-annotation": "User:tool", "--principal-scorer": "User:scorer",
-    "--principal-router": "User:router", "--principal-labels": "User:labels", "--principal-agreement": "User:agree",
-    "--principal-release": "User:release", "--principal-trainer": "User:trainer", "--principal-operator": "User:sre",
+    "--principal-ingest": "User:ingest",
+    "--principal-annotation": "User:tool",
+    "--principal-scorer": "User:scorer",
+    "--principal-router": "User:router",
+    "--principal-labels": "User:labels",
+    "--principal-agreement": "User:agree",
+    "--principal-release": "User:release",
+    "--principal-trainer": "User:trainer",
+    "--principal-operator": "User:sre",
 }
 
 
@@ -80,10 +86,17 @@ def test_matrix_covers_every_topic_and_every_agent_group(clean_env: None) -> Non
         group = getattr(settings, agent).group_id
         if agent == "router":  # a faust app: its group is its app id, which carries the topic prefix
             group = settings.kafka.topic(group)
-        assert any(g.resource == "group" and g.name == group for g in grants(all_roles[agent], settings)), agent
+        assert any(g.resource == "group" and g.name == group for g in grants(all_roles[agent], settings)), (
+            agent
+        )
     router = grants(all_roles["router"], settings)
-    assert any(g.prefixed and g.resource == "topic" and g.name == f"{settings.kafka.topic(settings.router.group_id)}-" and "Create" in g.operations
-               for g in router), "faust changelog/repartition topics must be creatable by the router"
+    assert any(
+        g.prefixed
+        and g.resource == "topic"
+        and g.name == f"{settings.kafka.topic(settings.router.group_id)}-"
+        and "Create" in g.operations
+        for g in router
+    ), "faust changelog/repartition topics must be creatable by the router"
 
 
 def test_bad_principal_and_no_principal_are_clear_errors(clean_env: None) -> None:
@@ -103,7 +116,9 @@ def test_docs_table_matches_the_matrix(clean_env: None) -> None:
     header = next(line for line in doc.splitlines() if line.startswith("| role (principal)"))
     columns = [c.strip() for c in header.strip("|").split("|")]
     topics = columns[1:-1]
-    rows = [line for line in doc.splitlines() if line.startswith("| ") and line.count("|") == header.count("|")]
+    rows = [
+        line for line in doc.splitlines() if line.startswith("| ") and line.count("|") == header.count("|")
+    ]
     matrix = {role.name: role for role in roles(load_settings())}
     checked = 0
     for row in rows:

@@ -32,8 +32,13 @@ ALSTREAM = str(Path(sys.executable).with_name("alstream"))
 
 
 def security_env(
-    gateway: SecureGateway, *, protocol: str, mechanism: str | None = None, password: str | None = None,
-    ca: Path | None = None, prefix: str = "sec.",
+    gateway: SecureGateway,
+    *,
+    protocol: str,
+    mechanism: str | None = None,
+    password: str | None = None,
+    ca: Path | None = None,
+    prefix: str = "sec.",
 ) -> dict[str, str]:
     """The environment an operator would set for this cluster (the documented ALSTREAM_* variables)."""
     env = {
@@ -88,12 +93,12 @@ def round_trip(settings: AlstreamSettings, group_id: str, count: int = 20) -> li
     stop = StopFlag()
 
     class Collect:
-        def process(self, messages, outputs) -> None:  # noqa: ANN001
+        def process(self, messages, outputs) -> None:
             seen.extend(m.value() for m in messages)
             if len(seen) >= count:
                 stop.set()
 
-        def on_idle(self, outputs) -> None:  # noqa: ANN001
+        def on_idle(self, outputs) -> None:
             pass
 
     runner = BatchAgentRunner(
@@ -118,13 +123,21 @@ def round_trip(settings: AlstreamSettings, group_id: str, count: int = 20) -> li
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
 @pytest.mark.parametrize("tls", [False, True], ids=["sasl_plaintext", "sasl_ssl"])
 def test_right_credentials_produce_and_consume(
-    mechanism: str, tls: bool, request: pytest.FixtureRequest, pki, monkeypatch: pytest.MonkeyPatch, unique_id: str
+    mechanism: str,
+    tls: bool,
+    request: pytest.FixtureRequest,
+    pki,
+    monkeypatch: pytest.MonkeyPatch,
+    unique_id: str,
 ) -> None:
     gateway: SecureGateway = request.getfixturevalue("sasl_ssl_gateway" if tls else "sasl_gateway")
     before = gateway.logins_ok
     env = security_env(
-        gateway, protocol="SASL_SSL" if tls else "SASL_PLAINTEXT", mechanism=mechanism,
-        ca=pki.ca if tls else None, prefix=f"s{unique_id}.",
+        gateway,
+        protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
+        mechanism=mechanism,
+        ca=pki.ca if tls else None,
+        prefix=f"s{unique_id}.",
     )
     settings = settings_for(monkeypatch, env)
     values = round_trip(settings, group_id=f"g{unique_id}")
@@ -132,19 +145,29 @@ def test_right_credentials_produce_and_consume(
     assert gateway.logins_ok > before
 
 
-def test_tls_without_sasl(ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch, unique_id: str) -> None:
-    settings = settings_for(monkeypatch, security_env(ssl_gateway, protocol="SSL", ca=pki.ca, prefix=f"s{unique_id}."))
-    assert round_trip(settings, group_id=f"g{unique_id}", count=5) == sorted(f"v{i}".encode() for i in range(5))
+def test_tls_without_sasl(
+    ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch, unique_id: str
+) -> None:
+    settings = settings_for(
+        monkeypatch, security_env(ssl_gateway, protocol="SSL", ca=pki.ca, prefix=f"s{unique_id}.")
+    )
+    assert round_trip(settings, group_id=f"g{unique_id}", count=5) == sorted(
+        f"v{i}".encode() for i in range(5)
+    )
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
 def test_wrong_password_is_refused_clearly(
     mechanism: str, sasl_ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka
 ) -> None:
-    env = security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism, password="not-the-password", ca=pki.ca)
+    env = security_env(
+        sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism, password="not-the-password", ca=pki.ca
+    )
     settings = settings_for(monkeypatch, env)
     errors = Errors()
-    producer = Producer(producer_config(settings, error_cb=errors, logger=quiet_librdkafka, **{"message.timeout.ms": 3000}))
+    producer = Producer(
+        producer_config(settings, error_cb=errors, logger=quiet_librdkafka, **{"message.timeout.ms": 3000})
+    )
     producer.produce(settings.kafka.topic("items"), value=b"x")
     started = time.monotonic()
     remaining = producer.flush(10)
@@ -157,9 +180,16 @@ def test_wrong_password_is_refused_clearly(
         AdminClient(admin_config(settings) | {"logger": quiet_librdkafka}).list_topics(timeout=3)
 
 
-def test_user_with_other_mechanism_is_refused(sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka) -> None:
+def test_user_with_other_mechanism_is_refused(
+    sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka
+) -> None:
     """ingest-512 exists only for SCRAM-SHA-512: the right password over SHA-256 must not log in."""
-    env = security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-256", password=USER_FOR["SCRAM-SHA-512"][1])
+    env = security_env(
+        sasl_gateway,
+        protocol="SASL_PLAINTEXT",
+        mechanism="SCRAM-SHA-256",
+        password=USER_FOR["SCRAM-SHA-512"][1],
+    )
     env["ALSTREAM_KAFKA__SASL_USERNAME"] = USER_FOR["SCRAM-SHA-512"][0]
     settings = settings_for(monkeypatch, env)
     errors = Errors()
@@ -170,7 +200,9 @@ def test_user_with_other_mechanism_is_refused(sasl_gateway: SecureGateway, monke
     assert KafkaError._AUTHENTICATION in {e.code() for e in errors.seen}, errors.text()
 
 
-def test_no_credentials_are_refused(sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka) -> None:
+def test_no_credentials_are_refused(
+    sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, quiet_librdkafka
+) -> None:
     settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="PLAINTEXT"))
     before = sasl_gateway.unauthenticated_refused
     started = time.monotonic()
@@ -191,17 +223,23 @@ def test_untrusted_broker_certificate_is_refused(
     with pytest.raises(KafkaException):
         admin.list_topics(timeout=3)
     admin.poll(1)  # serve the error callbacks
-    assert KafkaError._SSL in {e.code() for e in errors.seen} or "certificate" in errors.text().lower(), errors.text()
+    assert KafkaError._SSL in {e.code() for e in errors.seen} or "certificate" in errors.text().lower(), (
+        errors.text()
+    )
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ALSTREAM_", "KAFKA_"))}
-    return subprocess.run([ALSTREAM, *args], env=clean | env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [ALSTREAM, *args], env=clean | env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.mark.slow
 def test_cli_topics_create_with_scram_over_tls(sasl_ssl_gateway: SecureGateway, pki, unique_id: str) -> None:
-    env = security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-256", ca=pki.ca, prefix=f"c{unique_id}.")
+    env = security_env(
+        sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-256", ca=pki.ca, prefix=f"c{unique_id}."
+    )
     created = _cli(["topics", "create", "--partitions", "1"], env)
     assert created.returncode == 0, created.stderr[-2000:]
     listed = _cli(["topics", "list"], env)
@@ -213,7 +251,9 @@ def test_cli_topics_create_with_scram_over_tls(sasl_ssl_gateway: SecureGateway, 
 
 @pytest.mark.slow
 def test_cli_with_wrong_password_fails_clearly_and_in_bounded_time(sasl_gateway: SecureGateway) -> None:
-    env = security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512", password="wrong-Secret-42")
+    env = security_env(
+        sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512", password="wrong-Secret-42"
+    )
     started = time.monotonic()
     result = _cli(["topics", "list"], env, timeout=90)
     elapsed = time.monotonic() - started
@@ -228,11 +268,16 @@ def test_cli_with_wrong_password_fails_clearly_and_in_bounded_time(sasl_gateway:
 
 
 def test_secrets_never_reach_debug_logs(
-    sasl_gateway: SecureGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str], unique_id: str,
+    sasl_gateway: SecureGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    unique_id: str,
 ) -> None:
     """A DEBUG run (our loggers and librdkafka's full debug output) never prints the password."""
-    env = security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512", prefix=f"d{unique_id}.")
+    env = security_env(
+        sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512", prefix=f"d{unique_id}."
+    )
     password = env["ALSTREAM_KAFKA__SASL_PASSWORD"]
     settings = settings_for(monkeypatch, env)
     caplog.set_level(logging.DEBUG)
@@ -262,27 +307,41 @@ from alstream.security.preflight import (  # noqa: E402
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_preflight_turns_a_wrong_password_into_one_clear_error(mechanism: str, sasl_ssl_gateway: SecureGateway, pki,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism,
-                                                      password="Wr0ng-pw!", ca=pki.ca))
+def test_preflight_turns_a_wrong_password_into_one_clear_error(
+    mechanism: str, sasl_ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(
+        monkeypatch,
+        security_env(
+            sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism, password="Wr0ng-pw!", ca=pki.ca
+        ),
+    )
     started = time.monotonic()
     with pytest.raises(AuthenticationFailed) as caught:
         require_access(settings, timeout_s=3)
     assert time.monotonic() - started < 10
     message = str(caught.value)
-    assert USER_FOR[mechanism][0] in message and mechanism in message and "ALSTREAM_KAFKA__SASL_PASSWORD" in message
+    assert (
+        USER_FOR[mechanism][0] in message
+        and mechanism in message
+        and "ALSTREAM_KAFKA__SASL_PASSWORD" in message
+    )
     assert "Wr0ng-pw!" not in message
 
 
-def test_preflight_explains_tls_and_plaintext_mistakes(sasl_ssl_gateway: SecureGateway, sasl_gateway: SecureGateway,
-                                                       pki, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512",
-                                                      ca=pki.other_ca))
+def test_preflight_explains_tls_and_plaintext_mistakes(
+    sasl_ssl_gateway: SecureGateway, sasl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(
+        monkeypatch,
+        security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512", ca=pki.other_ca),
+    )
     with pytest.raises(TransportSecurityFailed, match="ALSTREAM_KAFKA__SSL_CAFILE"):
         require_access(settings, timeout_s=3)
     settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="PLAINTEXT"))
     with pytest.raises(ClusterUnreachable, match="SECURITY_PROTOCOL"):
         require_access(settings, timeout_s=3)
-    settings = settings_for(monkeypatch, security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512"))
+    settings = settings_for(
+        monkeypatch, security_env(sasl_gateway, protocol="SASL_PLAINTEXT", mechanism="SCRAM-SHA-512")
+    )
     assert require_access(settings, timeout_s=3) >= 1

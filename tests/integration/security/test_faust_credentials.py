@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_authentication import USER_FOR, security_env, settings_for  # noqa: E402
+from test_authentication import USER_FOR, security_env, settings_for
 
-from alstream.security.gateway import SecureGateway  # noqa: E402
-from alstream.streams.kafka_config import faust_app_kwargs  # noqa: E402
-from alstream.streams.topics import create_topics, spec  # noqa: E402
+from alstream.security.gateway import SecureGateway
+from alstream.streams.kafka_config import faust_app_kwargs
+from alstream.streams.topics import create_topics, spec
 
 pytestmark = [pytest.mark.broker]
 
 
-def aiokafka_auth(settings) -> dict:  # noqa: ANN001
+def aiokafka_auth(settings) -> dict:
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
     return dict(credentials_to_aiokafka_auth(faust_app_kwargs(settings).get("broker_credentials")))
@@ -38,10 +38,15 @@ async def send_one(bootstrap: str, auth: dict, topic: str) -> None:
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
-def test_faust_credentials_log_in_over_tls(mechanism: str, sasl_ssl_gateway: SecureGateway, pki,
-                                           monkeypatch: pytest.MonkeyPatch, unique_id: str) -> None:
-    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism,
-                                                      ca=pki.ca, prefix=f"f{unique_id}."))
+def test_faust_credentials_log_in_over_tls(
+    mechanism: str, sasl_ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch, unique_id: str
+) -> None:
+    settings = settings_for(
+        monkeypatch,
+        security_env(
+            sasl_ssl_gateway, protocol="SASL_SSL", mechanism=mechanism, ca=pki.ca, prefix=f"f{unique_id}."
+        ),
+    )
     create_topics(settings, specs=(spec("annotator-events"),), partitions_override=1, timeout_s=15)
     auth = aiokafka_auth(settings)
     assert auth["security_protocol"] == "SASL_SSL" and auth["sasl_mechanism"] == mechanism
@@ -51,10 +56,15 @@ def test_faust_credentials_log_in_over_tls(mechanism: str, sasl_ssl_gateway: Sec
     assert sasl_ssl_gateway.logins_ok > before
 
 
-def test_faust_credentials_with_a_wrong_password_are_refused(sasl_ssl_gateway: SecureGateway, pki,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(monkeypatch, security_env(sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512",
-                                                      password="wrong", ca=pki.ca))
+def test_faust_credentials_with_a_wrong_password_are_refused(
+    sasl_ssl_gateway: SecureGateway, pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(
+        monkeypatch,
+        security_env(
+            sasl_ssl_gateway, protocol="SASL_SSL", mechanism="SCRAM-SHA-512", password="wrong", ca=pki.ca
+        ),
+    )
     before = sasl_ssl_gateway.logins_refused
     with pytest.raises(Exception) as caught:  # aiokafka raises its own connection / SASL error types
         asyncio.run(send_one(sasl_ssl_gateway.bootstrap_servers, aiokafka_auth(settings), "anything"))

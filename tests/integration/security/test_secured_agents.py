@@ -29,18 +29,26 @@ PAYLOAD = "PAYLOAD-zebra-9137"  # a label value that must never be logged
 DIM = 8
 
 
-def env_for(gateway: SecureGateway, ca: Path, prefix: str, user: str, password: str, mechanism: str) -> dict[str, str]:
+def env_for(
+    gateway: SecureGateway, ca: Path, prefix: str, user: str, password: str, mechanism: str
+) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": gateway.bootstrap_servers, "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
-        "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000", "ALSTREAM_METRICS__PORT": "0",
-        "ALSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL", "ALSTREAM_KAFKA__SASL_MECHANISM": mechanism,
-        "ALSTREAM_KAFKA__SASL_USERNAME": user, "ALSTREAM_KAFKA__SASL_PASSWORD": password,
-        "ALSTREAM_KAFKA__SSL_CAFILE": str(ca), "ALSTREAM_TASK__CLASSES": '["cat", "dog"]',
-        "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM), "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "1",
+        "KAFKA_BOOTSTRAP_SERVERS": gateway.bootstrap_servers,
+        "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
+        "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "ALSTREAM_METRICS__PORT": "0",
+        "ALSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "ALSTREAM_KAFKA__SASL_MECHANISM": mechanism,
+        "ALSTREAM_KAFKA__SASL_USERNAME": user,
+        "ALSTREAM_KAFKA__SASL_PASSWORD": password,
+        "ALSTREAM_KAFKA__SSL_CAFILE": str(ca),
+        "ALSTREAM_TASK__CLASSES": '["cat", "dog"]',
+        "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM),
+        "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "1",
     }
 
 
-def wait_for(condition, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def wait_for(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -50,13 +58,19 @@ def wait_for(condition, timeout_s: float, what: str) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def secured_run(sasl_ssl_gateway: SecureGateway, pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def secured_run(
+    sasl_ssl_gateway: SecureGateway, pki, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """One run of the SDK, the scorer and the labels agent over SASL_SSL; returns the agents' logs."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return _run(sasl_ssl_gateway, pki, tmp_path_factory.mktemp("secured"), monkeypatch, str(time.time_ns())[-8:])
+        return _run(
+            sasl_ssl_gateway, pki, tmp_path_factory.mktemp("secured"), monkeypatch, str(time.time_ns())[-8:]
+        )
 
 
-def _run(sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unique_id: str) -> dict[str, str]:  # noqa: ANN001
+def _run(
+    sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unique_id: str
+) -> dict[str, str]:
     user, password = "agent-256", "pw-256-Lm3#vT"
     env = env_for(sasl_ssl_gateway, pki.ca, f"a{unique_id}.", user, password, "SCRAM-SHA-256")
     for name in [k for k in os.environ if k.startswith(("ALSTREAM_", "KAFKA_"))]:
@@ -71,35 +85,80 @@ def _run(sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pyte
         logs[name] = tmp_path / f"{name}.log"
         child_env = {**os.environ, "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / name)}
         with logs[name].open("wb") as sink:
-            agents[name] = subprocess.Popen([ALSTREAM, "agent", name, "--log-level", "DEBUG"], env=child_env,
-                                            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            agents[name] = subprocess.Popen(
+                [ALSTREAM, "agent", name, "--log-level", "DEBUG"],
+                env=child_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     try:
         # The ingestion SDK over SASL_SSL.
         rng = np.random.default_rng(0)
         with ItemProducer(settings=settings, default_source="secure") as sdk:
-            assert sdk.send_many([{"item_id": f"s-{i}", "embedding": rng.normal(size=DIM)} for i in range(40)]) == []
+            assert (
+                sdk.send_many([{"item_id": f"s-{i}", "embedding": rng.normal(size=DIM)} for i in range(40)])
+                == []
+            )
             report = sdk.flush(30)
         assert report.complete and report.acknowledged == 40
 
         # An assignment, then a valid label and one whose value (the payload) is not a class.
         now = datetime.now(UTC)
         producer = Producer(producer_config(settings))
-        producer.produce(settings.kafka.topic("assignments"), key="ann", value=SingleObjectCodec("assignments").encode({
-            "assignment_id": "as-1", "annotator_id": "ann", "item_id": "s-1", "kind": "NORMAL", "classes": ["cat", "dog"],
-            "uri": None, "unit_of_work": "ITEM", "policy_version": "p", "quota_version": "q", "model_version": "m",
-            "overlap_group": None, "calibration_id": None, "assigned_at": now, "lease_expires_at": now + timedelta(hours=1)}))
+        producer.produce(
+            settings.kafka.topic("assignments"),
+            key="ann",
+            value=SingleObjectCodec("assignments").encode(
+                {
+                    "assignment_id": "as-1",
+                    "annotator_id": "ann",
+                    "item_id": "s-1",
+                    "kind": "NORMAL",
+                    "classes": ["cat", "dog"],
+                    "uri": None,
+                    "unit_of_work": "ITEM",
+                    "policy_version": "p",
+                    "quota_version": "q",
+                    "model_version": "m",
+                    "overlap_group": None,
+                    "calibration_id": None,
+                    "assigned_at": now,
+                    "lease_expires_at": now + timedelta(hours=1),
+                }
+            ),
+        )
         assert producer.flush(15) == 0
         time.sleep(2)
         labels = SingleObjectCodec("labels")
         for label_id, value in (("good", "cat"), ("bad", PAYLOAD)):
-            producer.produce(settings.kafka.topic("labels"), key="s-1", value=labels.encode({
-                "label_id": label_id, "assignment_id": "as-1", "item_id": "s-1", "annotator_id": "ann", "status": "LABELED",
-                "value": value, "root_cause": None, "started_at": now, "submitted_at": now + timedelta(seconds=3)}))
+            producer.produce(
+                settings.kafka.topic("labels"),
+                key="s-1",
+                value=labels.encode(
+                    {
+                        "label_id": label_id,
+                        "assignment_id": "as-1",
+                        "item_id": "s-1",
+                        "annotator_id": "ann",
+                        "status": "LABELED",
+                        "value": value,
+                        "root_cause": None,
+                        "started_at": now,
+                        "submitted_at": now + timedelta(seconds=3),
+                    }
+                ),
+            )
         assert producer.flush(15) == 0
 
-        wait_for(lambda: len(set(read_topic(settings, "scores").keys)) == 40, 90, "the scorer to score 40 items")
-        wait_for(lambda: b"s-1" in read_topic(settings, "dead-letters").keys, 90,
-                 "the labels agent to dead-letter the invalid label")
+        wait_for(
+            lambda: len(set(read_topic(settings, "scores").keys)) == 40, 90, "the scorer to score 40 items"
+        )
+        wait_for(
+            lambda: b"s-1" in read_topic(settings, "dead-letters").keys,
+            90,
+            "the labels agent to dead-letter the invalid label",
+        )
     finally:
         for process in agents.values():
             if process.poll() is None:
@@ -111,7 +170,9 @@ def _run(sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pyte
 def test_sdk_and_agents_work_over_sasl_ssl_and_never_log_the_password(secured_run: dict[str, str]) -> None:
     """Reaching here means the SDK's 40 items were acknowledged, scored by the scorer and the invalid label
     was dead-lettered by the labels agent, all through SCRAM-SHA-256 over TLS."""
-    assert all(" INFO " in body for body in secured_run.values()), "agents wrote no logs: the check would be vacuous"
+    assert all(" INFO " in body for body in secured_run.values()), (
+        "agents wrote no logs: the check would be vacuous"
+    )
     for name, body in secured_run.items():
         assert "pw-256-Lm3#vT" not in body, f"{name} logged the SASL password"
 

@@ -86,7 +86,12 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
 
     crashing = FailsOnSecondBatch(out)
     first = BatchAgentRunner(
-        agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=crashing, batch_size=3
+        agent="test-batch",
+        settings=topics,
+        topics=[source],
+        group_id=group_id,
+        processor=crashing,
+        batch_size=3,
     )
     with pytest.raises(Boom):
         run_until_stopped(first, StopFlag())
@@ -95,7 +100,9 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
 
     stop = StopFlag()
     collector = Collects(stop, expected=len(all_ids) - len(crashing.first_batch))
-    second = BatchAgentRunner(agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=collector)
+    second = BatchAgentRunner(
+        agent="test-batch", settings=topics, topics=[source], group_id=group_id, processor=collector
+    )
     run_until_stopped(second, stop)
     seen = set(collector.seen)
     assert crashing.failed_batch <= seen, "the batch that failed was lost"

@@ -41,7 +41,9 @@ def test_end_is_past_every_record_of_a_batched_produce(settings: AlstreamSetting
     topic = _batched_topic(settings)
     probe = Consumer(consumer_config(settings, group_id=group_id))
     try:
-        listed = {(topic, p): probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in (0, 1)}
+        listed = {
+            (topic, p): probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in (0, 1)
+        }
     finally:
         probe.close()
     ends = read_end_offsets(settings, listed)

@@ -55,7 +55,7 @@ def _listening(host: str, port: int) -> bool:
 
 def test_broker_command_prints_bootstrap_and_stops_on_sigterm(tmp_path: Path) -> None:
     alstream = Path(sys.executable).with_name("alstream")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [str(alstream), "broker"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

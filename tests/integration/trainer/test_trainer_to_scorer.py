@@ -29,29 +29,72 @@ pytestmark = pytest.mark.broker
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def _produce_labels(settings: AlstreamSettings, ids: list[str], features: np.ndarray, labels: list[str]) -> None:
+def _produce_labels(
+    settings: AlstreamSettings, ids: list[str], features: np.ndarray, labels: list[str]
+) -> None:
     codecs = {name: codec_for(name, settings) for name in ("assignments", "labels", "candidates")}
     producer = Producer(producer_config(settings))
     for n, (item, embedding, value) in enumerate(zip(ids, features, labels, strict=True)):
         assignment = {
-            "assignment_id": f"a-{item}", "annotator_id": f"ann{n % 3}", "item_id": item, "kind": "HARD",
-            "classes": CLASSES, "uri": None, "unit_of_work": "ITEM", "policy_version": "pol-1",
-            "quota_version": "q1", "model_version": "seed-model", "overlap_group": None, "calibration_id": None,
-            "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+            "assignment_id": f"a-{item}",
+            "annotator_id": f"ann{n % 3}",
+            "item_id": item,
+            "kind": "HARD",
+            "classes": CLASSES,
+            "uri": None,
+            "unit_of_work": "ITEM",
+            "policy_version": "pol-1",
+            "quota_version": "q1",
+            "model_version": "seed-model",
+            "overlap_group": None,
+            "calibration_id": None,
+            "assigned_at": T0,
+            "lease_expires_at": T0 + timedelta(hours=1),
         }
-        producer.produce(settings.kafka.topic("assignments"), key=assignment["annotator_id"],
-                         value=codecs["assignments"].encode(assignment))
-        producer.produce(settings.kafka.topic("candidates"), key=item, value=codecs["candidates"].encode({
-            "item_id": item, "reason": "TOP_SCORE", "score": 1.0, "signal": "entropy", "policy_version": "pol-1",
-            "model_version": "seed-model", "unit_of_work": "ITEM", "predicted_class": None, "confidence": None,
-            "embedding": embedding.astype("<f4").tobytes(), "skills": [], "uri": None, "window_start": T0,
-            "selected_at": T0,
-        }))
-        producer.produce(settings.kafka.topic("labels"), key=item, value=codecs["labels"].encode({
-            "label_id": f"l-{item}", "assignment_id": f"a-{item}", "item_id": item,
-            "annotator_id": assignment["annotator_id"], "status": "LABELED", "value": value, "root_cause": None,
-            "started_at": T0, "submitted_at": T0 + timedelta(minutes=1),
-        }))
+        producer.produce(
+            settings.kafka.topic("assignments"),
+            key=assignment["annotator_id"],
+            value=codecs["assignments"].encode(assignment),
+        )
+        producer.produce(
+            settings.kafka.topic("candidates"),
+            key=item,
+            value=codecs["candidates"].encode(
+                {
+                    "item_id": item,
+                    "reason": "TOP_SCORE",
+                    "score": 1.0,
+                    "signal": "entropy",
+                    "policy_version": "pol-1",
+                    "model_version": "seed-model",
+                    "unit_of_work": "ITEM",
+                    "predicted_class": None,
+                    "confidence": None,
+                    "embedding": embedding.astype("<f4").tobytes(),
+                    "skills": [],
+                    "uri": None,
+                    "window_start": T0,
+                    "selected_at": T0,
+                }
+            ),
+        )
+        producer.produce(
+            settings.kafka.topic("labels"),
+            key=item,
+            value=codecs["labels"].encode(
+                {
+                    "label_id": f"l-{item}",
+                    "assignment_id": f"a-{item}",
+                    "item_id": item,
+                    "annotator_id": assignment["annotator_id"],
+                    "status": "LABELED",
+                    "value": value,
+                    "root_cause": None,
+                    "started_at": T0,
+                    "submitted_at": T0 + timedelta(minutes=1),
+                }
+            ),
+        )
     assert producer.flush(30) == 0
 
 
@@ -73,11 +116,14 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.returncode
 
 
-def test_trainer_publishes_and_running_scorer_swaps(topics: AlstreamSettings, group_id: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trainer_publishes_and_running_scorer_swaps(
+    topics: AlstreamSettings, group_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     demo = prepare(tmp_path / "demo", seed=7)
     policy = tmp_path / "policy.toml"
-    policy.write_text('version = "it-loop-1"\ngoal = "test"\nwindow_seconds = 2.0\n[signal]\nname = "entropy"\n')
+    policy.write_text(
+        'version = "it-loop-1"\ngoal = "test"\nwindow_seconds = 2.0\n[signal]\nname = "entropy"\n'
+    )
     env_overrides = {
         "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
         "ALSTREAM_PATHS__POLICY_FILE": str(policy),
@@ -127,11 +173,20 @@ def test_trainer_publishes_and_running_scorer_swaps(topics: AlstreamSettings, gr
             for n in range(50):
                 index = 150 + (batch * 50 + n) % (len(demo.stream_ids) - 150)
                 item = f"{demo.stream_ids[index]}-b{batch}"
-                producer.produce(settings.kafka.topic("items"), key=item, value=items_codec.encode({
-                    "item_id": item, "source": "test", "unit_of_work": "ITEM",
-                    "embedding": demo.stream_features[index].astype("<f4").tobytes(), "probabilities": None,
-                    "event_time": int(time.time() * 1000),
-                }))
+                producer.produce(
+                    settings.kafka.topic("items"),
+                    key=item,
+                    value=items_codec.encode(
+                        {
+                            "item_id": item,
+                            "source": "test",
+                            "unit_of_work": "ITEM",
+                            "embedding": demo.stream_features[index].astype("<f4").tobytes(),
+                            "probabilities": None,
+                            "event_time": int(time.time() * 1000),
+                        }
+                    ),
+                )
             assert producer.flush(10) == 0
             batch += 1
             end = time.monotonic() + 2
@@ -153,7 +208,12 @@ def test_trainer_publishes_and_running_scorer_swaps(topics: AlstreamSettings, gr
     seed = np.load(demo.seed_file)
     keep = np.isin(seed["labels"], ["0", "1"])
     tiny = tmp_path / "tiny-seed.npz"
-    np.savez(tiny, item_ids=seed["item_ids"][keep], embeddings=seed["embeddings"][keep], labels=seed["labels"][keep])
+    np.savez(
+        tiny,
+        item_ids=seed["item_ids"][keep],
+        embeddings=seed["embeddings"][keep],
+        labels=seed["labels"][keep],
+    )
     monkeypatch.setenv("ALSTREAM_TRAINER__SEED_FILE", str(tiny))
     refused = train_once(load_settings())
     assert not refused.published

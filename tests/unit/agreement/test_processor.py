@@ -22,7 +22,9 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage, InMemoryProducer
 
-_spec = importlib.util.spec_from_file_location("agreement_simulation", Path(__file__).with_name("simulation.py"))
+_spec = importlib.util.spec_from_file_location(
+    "agreement_simulation", Path(__file__).with_name("simulation.py")
+)
 sim = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(sim)  # type: ignore[union-attr]
 
@@ -49,20 +51,37 @@ def make(tmp_path: Path, assignments: list[dict], candidates: list[dict]) -> Agr
     for record in candidates:
         cands.add(record)
     return AgreementProcessor(
-        label_codec=LABELS, calibration_codec=CALIBRATION, calibration_topic="calibration",
-        assignments=index, candidates=cands,
+        label_codec=LABELS,
+        calibration_codec=CALIBRATION,
+        calibration_topic="calibration",
+        assignments=index,
+        candidates=cands,
         validator=LabelValidator(task_classes=sim.CLASSES, root_causes=["model_bias", "ambiguous_item"]),
         tracker=OverlapTracker(overlap_k=3, settle_s=60),
-        detector=SpikeDetector(window_items=30, baseline_items=300, min_baseline_items=40, z_threshold=3.0,
-                               min_rate_increase=0.15, cooldown_items=100),
+        detector=SpikeDetector(
+            window_items=30,
+            baseline_items=300,
+            min_baseline_items=40,
+            z_threshold=3.0,
+            min_rate_increase=0.15,
+            cooldown_items=100,
+        ),
         failures=FailureRecorder(record_path=tmp_path / "failures.jsonl", bank_path=tmp_path / "bank.npz"),
-        classes=sim.CLASSES, window_items=30, pool_items=200, calibration_min_items=20, calibration_max_items=50,
-        hold_unknown_s=30, max_seen=100_000,
+        classes=sim.CLASSES,
+        window_items=30,
+        pool_items=200,
+        calibration_min_items=20,
+        calibration_max_items=50,
+        hold_unknown_s=30,
+        max_seen=100_000,
     )
 
 
 def messages(labels: list[dict]) -> list[InMemoryMessage]:
-    return [InMemoryMessage("labels", LABELS.encode(lab), lab["item_id"].encode(), 0, i) for i, lab in enumerate(labels)]
+    return [
+        InMemoryMessage("labels", LABELS.encode(lab), lab["item_id"].encode(), 0, i)
+        for i, lab in enumerate(labels)
+    ]
 
 
 def feed(processor: AgreementProcessor, labels: list[dict], outputs: Outputs, batch: int = 25) -> None:
@@ -122,8 +141,13 @@ def test_model_failures_are_recorded_once_by_root_cause_and_fed_to_the_bank(tmp_
     feed(processor, labels, Outputs())
     make(tmp_path, assignments, candidates).process(messages(labels), Outputs())  # a restarted agent, replay
     records = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
-    assert sorted((r["item_id"], r["root_cause"]) for r in records) == [("single0", "model_bias"), ("single1", "untagged")]
-    assert REGISTRY.get_sample_value("alstream_model_failures_total", {"root_cause": "model_bias"}) == before + 1
+    assert sorted((r["item_id"], r["root_cause"]) for r in records) == [
+        ("single0", "model_bias"),
+        ("single1", "untagged"),
+    ]
+    assert (
+        REGISTRY.get_sample_value("alstream_model_failures_total", {"root_cause": "model_bias"}) == before + 1
+    )
     bank = FailureBank.load(tmp_path / "bank.npz")
     assert sorted(bank.item_ids) == ["single0", "single1"]
     assert np.allclose(bank.embeddings[0], np.arange(4))

@@ -8,10 +8,14 @@ from alstream.agents.agreement.spike import SpikeDetector, two_proportion_z
 
 
 def _detector(**overrides: float) -> SpikeDetector:
-    params = dict(
-        window_items=30, baseline_items=300, min_baseline_items=40, z_threshold=3.0,
-        min_rate_increase=0.15, cooldown_items=100,
-    )
+    params = {
+        "window_items": 30,
+        "baseline_items": 300,
+        "min_baseline_items": 40,
+        "z_threshold": 3.0,
+        "min_rate_increase": 0.15,
+        "cooldown_items": 100,
+    }
     params.update(overrides)
     return SpikeDetector(**params)  # type: ignore[arg-type]
 

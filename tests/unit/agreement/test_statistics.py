@@ -17,7 +17,9 @@ NAN = math.nan
 def _items_from_reliability(data: list[list[float]]) -> list[dict[str, str]]:
     items = []
     for unit in range(len(data[0])):
-        items.append({f"coder{c}": str(int(row[unit])) for c, row in enumerate(data) if not math.isnan(row[unit])})
+        items.append(
+            {f"coder{c}": str(int(row[unit])) for c, row in enumerate(data) if not math.isnan(row[unit])}
+        )
     return items
 
 
@@ -47,8 +49,16 @@ def test_krippendorff_alpha_matches_library_on_the_packages_own_example() -> Non
 def test_fleiss_kappa_matches_the_wikipedia_example() -> None:
     # 10 subjects, 14 raters, 5 categories; Fleiss' kappa = 0.210
     table = [
-        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
     ]
     classes = ["a", "b", "c", "d", "e"]
     items = []
@@ -64,7 +74,9 @@ def test_cohen_kappa_matches_the_textbook_example_and_sklearn() -> None:
     items = [{"ann": a, "bob": b} for a, b in pairs]
     kappas = st.cohen_kappa_pairs(items)
     assert kappas[("ann", "bob")] == pytest.approx(0.4)
-    assert kappas[("ann", "bob")] == pytest.approx(cohen_kappa_score([a for a, _ in pairs], [b for _, b in pairs]))
+    assert kappas[("ann", "bob")] == pytest.approx(
+        cohen_kappa_score([a for a, _ in pairs], [b for _, b in pairs])
+    )
 
 
 def test_percent_agreement_and_pair_disagreement() -> None:
@@ -94,10 +106,10 @@ def test_undefined_statistics_are_none_not_nan() -> None:
 
 def test_summary_on_random_data_is_consistent() -> None:
     rng = np.random.default_rng(3)
-    items = [{f"r{j}": str(rng.integers(0, 3)) for j in rng.choice(5, size=3, replace=False)} for _ in range(100)]
+    items = [
+        {f"r{j}": str(rng.integers(0, 3)) for j in rng.choice(5, size=3, replace=False)} for _ in range(100)
+    ]
     summary = st.summarize(items, ["0", "1", "2"])
     assert summary.items == 100
     assert -0.2 < (summary.krippendorff_alpha or 0) < 0.2  # random answers: no agreement beyond chance
-    assert summary.disagreement_rate == pytest.approx(
-        sum(len(set(i.values())) > 1 for i in items) / 100
-    )
+    assert summary.disagreement_rate == pytest.approx(sum(len(set(i.values())) > 1 for i in items) / 100)

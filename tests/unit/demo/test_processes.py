@@ -9,7 +9,7 @@ from alstream.demo.processes import ManagedProcess, Supervisor
 
 
 def _sleeper(tmp_path: Path, name: str) -> ManagedProcess:
-    process = subprocess.Popen(["sleep", "30"], start_new_session=True)  # noqa: S603, S607
+    process = subprocess.Popen(["sleep", "30"], start_new_session=True)
     return ManagedProcess(name, ["sleep", "30"], tmp_path / f"{name}.log", None, process)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastavro import schemaless_writer
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alstream.ingest import ItemValidator
 from alstream.ingest.encoding import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
@@ -42,8 +43,12 @@ def _mixed_items(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     items = []
     for i in range(n):
-        item = {"item_id": f"id-{i}-" + "é" * rng.randint(0, 3), "source": rng.choice(["a", "bb", "ccc"]),
-                "embedding": [rng.uniform(-1, 1) for _ in range(4)], "event_time": rng.randint(0, 253_402_300_799_999)}
+        item = {
+            "item_id": f"id-{i}-" + "é" * rng.randint(0, 3),
+            "source": rng.choice(["a", "bb", "ccc"]),
+            "embedding": [rng.uniform(-1, 1) for _ in range(4)],
+            "event_time": rng.randint(0, 253_402_300_799_999),
+        }
         if rng.random() < 0.5:
             p = rng.random()
             item["probabilities"] = [p, 1 - p]
@@ -51,8 +56,10 @@ def _mixed_items(n: int, seed: int) -> list[dict]:
             item["unit_of_work"] = rng.choice(["OBJECT", "REGION", "PIXEL_MASK"])
             item["parent_id"] = f"parent-{i}"
         if rng.random() < 0.3:
-            item["hardness"] = {"object_hardness": [rng.random() for _ in range(rng.randint(0, 3))],
-                                "pixel_uncertain_fraction": rng.choice([None, 0.25])}
+            item["hardness"] = {
+                "object_hardness": [rng.random() for _ in range(rng.randint(0, 3))],
+                "pixel_uncertain_fraction": rng.choice([None, 0.25]),
+            }
         if rng.random() < 0.3:
             item["uri"] = f"s3://bucket/{i}.png"
         if rng.random() < 0.3:
@@ -86,7 +93,10 @@ def test_uniform_path_is_byte_identical_to_fastavro(with_probabilities: bool, fi
         ids = [f"item-{i}" * (1 + i % 40) for i in range(n)]
         times = rng.integers(0, 2**47, n)  # up to year 6429: every varint size a real timestamp has
     batch = ItemValidator(settings=SETTINGS).prepare_columns(
-        item_ids=ids, embeddings=rng.standard_normal((n, 4)), source="cam", probabilities=probabilities,
+        item_ids=ids,
+        embeddings=rng.standard_normal((n, 4)),
+        source="cam",
+        probabilities=probabilities,
         event_time_ms=times,
     )
     assert encoder._uniform(batch)
@@ -100,7 +110,9 @@ def test_uniform_path_is_byte_identical_to_fastavro(with_probabilities: bool, fi
 def test_uniform_path_encodes_ids_longer_than_the_length_table() -> None:
     """Length prefixes are precomputed up to 4095 bytes; a longer id (max_id_length has no upper bound)
     takes the computed prefix instead of failing."""
-    settings = load_settings(ingest={"embedding_dim": 4, "max_id_length": 10_000}, task={"classes": ["a", "b"]})
+    settings = load_settings(
+        ingest={"embedding_dim": 4, "max_id_length": 10_000}, task={"classes": ["a", "b"]}
+    )
     codec = codec_for("items", settings)
     encoder = ItemEncoder(codec=codec)
     ids = ["short-1", "x" * 5000, "short-22"]

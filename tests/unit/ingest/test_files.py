@@ -65,8 +65,12 @@ def test_csv_with_embedding_columns_and_json_columns(tmp_path: Path) -> None:
     _, lines, records, problems = read_all(path)
     assert lines == [2, 3, 4, 5]
     assert records[0] == {
-        "item_id": "a", "source": "cam", "embedding": [0.1, 0.2, 0.3], "probabilities": [0.4, 0.6],
-        "metadata": {"site": "berlin"}, "event_time": 1_700_000_000_000,
+        "item_id": "a",
+        "source": "cam",
+        "embedding": [0.1, 0.2, 0.3],
+        "probabilities": [0.4, 0.6],
+        "metadata": {"site": "berlin"},
+        "event_time": 1_700_000_000_000,
     }  # emb_10 sorts after emb_1 by position, not text; the empty uri is absent
     assert problems[3] == (R.BAD_TYPE, "column emb_1 is not a number: 'oops'")
     assert problems[4][0] == R.UNPARSEABLE and "header has 10" in problems[4][1]
@@ -91,12 +95,14 @@ def test_csv_duplicate_columns_refuse_the_file(tmp_path: Path) -> None:
 def test_parquet_list_and_column_embeddings(tmp_path: Path) -> None:
     listed = tmp_path / "list.parquet"
     pq.write_table(
-        pa.table({
-            "item_id": ["a", "b"],
-            "embedding": pa.array([[1.0, 2.0], [3.0, 4.0]], type=pa.list_(pa.float32())),
-            "probabilities": [[0.5, 0.5], None],
-            "source": ["cam", None],
-        }),
+        pa.table(
+            {
+                "item_id": ["a", "b"],
+                "embedding": pa.array([[1.0, 2.0], [3.0, 4.0]], type=pa.list_(pa.float32())),
+                "probabilities": [[0.5, 0.5], None],
+                "source": ["cam", None],
+            }
+        ),
         listed,
     )
     chunks, lines, records, problems = read_all(listed)
@@ -107,7 +113,9 @@ def test_parquet_list_and_column_embeddings(tmp_path: Path) -> None:
     assert chunks[-1].progress == 2 == progress_total(listed, "parquet")
 
     columns = tmp_path / "columns.parquet"
-    pq.write_table(pa.table({"item_id": ["a", "b"], "v1": [2.0, None], "v0": [1.0, 3.0], "meta_k": ["x", "y"]}), columns)
+    pq.write_table(
+        pa.table({"item_id": ["a", "b"], "v1": [2.0, None], "v0": [1.0, 3.0], "meta_k": ["x", "y"]}), columns
+    )
     _, _, records, _ = read_all(columns, prefixes=ColumnPrefixes(embedding="v"))
     assert records[0]["embedding"].tolist() == [1.0, 2.0]  # ordered by position, stacked as one matrix
     assert records[0]["metadata"] == {"k": "x"}

@@ -54,8 +54,12 @@ def test_send_columns_chunks_and_indexes_across_chunks() -> None:
     embeddings = np.ones((8, 4))
     embeddings[6, 0] = np.inf
     sources = ["cam"] * 8
-    rejections = producer.send_columns(item_ids=[f"c{i}" for i in range(8)], embeddings=embeddings,
-                                       source=sources, event_time_ms=np.arange(8))
+    rejections = producer.send_columns(
+        item_ids=[f"c{i}" for i in range(8)],
+        embeddings=embeddings,
+        source=sources,
+        event_time_ms=np.arange(8),
+    )
     assert [(r.index, r.reason) for r in rejections] == [(6, R.NOT_FINITE)]
     producer.flush(5)
     assert len(fake.topics["u.items"]) == 7
@@ -107,7 +111,9 @@ def test_delivery_failures_are_reported_not_counted_as_sent() -> None:
     report = producer.flush(5)
     assert not report.complete
     assert report.acknowledged == 2
-    assert [(f.item_id, f.error) for f in report.failures] == [("item-1", "Broker: Not enough in-sync replicas")]
+    assert [(f.item_id, f.error) for f in report.failures] == [
+        ("item-1", "Broker: Not enough in-sync replicas")
+    ]
 
 
 def test_pending_items_are_reported_when_the_deadline_passes() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,9 @@ DIM = 8
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch) -> AlstreamSettings:
     monkeypatch.delenv("ALSTREAM_TASK__CLASSES", raising=False)
-    return load_settings(ingest={"embedding_dim": DIM, "max_id_length": 16}, task={"classes": ["a", "b", "c"]})
+    return load_settings(
+        ingest={"embedding_dim": DIM, "max_id_length": 16}, task={"classes": ["a", "b", "c"]}
+    )
 
 
 def good(**changes: Any) -> dict[str, Any]:
@@ -41,7 +43,7 @@ def test_a_minimal_item_is_valid_with_defaults(settings: AlstreamSettings) -> No
     batch = ItemValidator(settings=settings).prepare_records([good()])
     assert batch.rejections == []
     assert batch.units == [0] and batch.parent_ids == [None] and batch.metadata == [{}]
-    assert abs(batch.event_times[0] - datetime.now(timezone.utc).timestamp() * 1000) < 60_000
+    assert abs(batch.event_times[0] - datetime.now(UTC).timestamp() * 1000) < 60_000
     assert batch.embeddings.dtype == np.dtype("<f4") and batch.embeddings.shape == (1, DIM)
 
 
@@ -86,7 +88,9 @@ def test_a_minimal_item_is_valid_with_defaults(settings: AlstreamSettings) -> No
         ({"colour": "red"}, R.UNKNOWN_FIELD),
     ],
 )
-def test_invalid_items_get_their_reason(settings: AlstreamSettings, changes: dict[str, Any], reason: str) -> None:
+def test_invalid_items_get_their_reason(
+    settings: AlstreamSettings, changes: dict[str, Any], reason: str
+) -> None:
     assert reason_of(settings, good(**changes)) == reason
 
 
@@ -104,10 +108,13 @@ def test_not_a_mapping(settings: AlstreamSettings) -> None:
         {"embedding": np.ones(DIM)},
         {"embedding": np.ones(DIM, dtype="<f4").tobytes()},
         {"embedding": [1] * DIM},
-        {"unit_of_work": "PIXEL_MASK", "parent_id": "image-1",
-         "hardness": {"object_hardness": [0.1, 0.9], "pixel_mean_uncertainty": 0.3}},
+        {
+            "unit_of_work": "PIXEL_MASK",
+            "parent_id": "image-1",
+            "hardness": {"object_hardness": [0.1, 0.9], "pixel_mean_uncertainty": 0.3},
+        },
         {"event_time": "2026-01-31T12:00:00Z"},
-        {"event_time": datetime(2026, 1, 31, tzinfo=timezone.utc)},
+        {"event_time": datetime(2026, 1, 31, tzinfo=UTC)},
         {"event_time": 1_769_860_800_000},
         {"metadata": {"site": "berlin", "shift": 2, "tags": ["a"]}},
         {"uri": "s3://b/k.jpg"},
@@ -119,8 +126,13 @@ def test_valid_shapes_are_accepted(settings: AlstreamSettings, changes: dict[str
 
 def test_values_are_normalised(settings: AlstreamSettings) -> None:
     batch = ItemValidator(settings=settings).prepare_records(
-        [good(event_time="2026-01-31T12:00:00Z", metadata={"shift": 2, "ok": True, "tags": ["a"]},
-              probabilities=[0.25, 0.25, 0.5])]
+        [
+            good(
+                event_time="2026-01-31T12:00:00Z",
+                metadata={"shift": 2, "ok": True, "tags": ["a"]},
+                probabilities=[0.25, 0.25, 0.5],
+            )
+        ]
     )
     assert batch.event_times == [1_769_860_800_000]
     assert batch.metadata == [{"shift": "2", "ok": "true", "tags": '["a"]'}]
@@ -139,7 +151,9 @@ def test_without_classes_probabilities_need_two_values_and_one_width(monkeypatch
 
 def test_default_source_fills_missing_sources(settings: AlstreamSettings) -> None:
     assert reason_of(settings, good(source=_DROP), default_source="file") is None
-    batch = ItemValidator(settings=settings, default_source="file").prepare_records([good(source=_DROP), good()])
+    batch = ItemValidator(settings=settings, default_source="file").prepare_records(
+        [good(source=_DROP), good()]
+    )
     assert batch.sources == ["file", "cam"]
 
 
@@ -164,11 +178,16 @@ def test_columns_path_applies_the_same_rules(settings: AlstreamSettings) -> None
     probabilities = np.tile([0.2, 0.3, 0.5], (4, 1))
     probabilities[3] = [0.9, 0.9, 0.9]
     batch = ItemValidator(settings=settings).prepare_columns(
-        item_ids=["a", "", "c", "d"], embeddings=embeddings, source="cam", probabilities=probabilities,
+        item_ids=["a", "", "c", "d"],
+        embeddings=embeddings,
+        source="cam",
+        probabilities=probabilities,
         event_time_ms=np.array([1, 2, 3, 4]),
     )
     assert [(r.index, r.reason) for r in batch.rejections] == [
-        (1, R.ID_LENGTH), (2, R.NOT_FINITE), (3, R.PROBABILITIES_SUM)
+        (1, R.ID_LENGTH),
+        (2, R.NOT_FINITE),
+        (3, R.PROBABILITIES_SUM),
     ]
     assert batch.item_ids == ["a"] and list(batch.event_times) == [1]
     negative = ItemValidator(settings=settings).prepare_columns(
@@ -181,10 +200,14 @@ def test_columns_path_applies_the_same_rules(settings: AlstreamSettings) -> None
     )
     assert {r.reason for r in wrong_dim.rejections} == {R.EMBEDDING_DIM} and len(wrong_dim) == 0
     with pytest.raises(ValueError, match="shape"):
-        ItemValidator(settings=settings).prepare_columns(item_ids=["a"], embeddings=np.ones(DIM), source="cam")
+        ItemValidator(settings=settings).prepare_columns(
+            item_ids=["a"], embeddings=np.ones(DIM), source="cam"
+        )
 
 
-@pytest.mark.parametrize("field", ["source", "unit_of_work", "parent_id", "uri", "metadata", "hardness", "event_time"])
+@pytest.mark.parametrize(
+    "field", ["source", "unit_of_work", "parent_id", "uri", "metadata", "hardness", "event_time"]
+)
 def test_arrays_in_scalar_fields_are_refused_not_raised(settings: AlstreamSettings, field: str) -> None:
     items = [good(item_id="ok"), good(item_id="odd", **{field: np.array([1.0, 2.0])})]
     batch = ItemValidator(settings=settings).prepare_records(items)

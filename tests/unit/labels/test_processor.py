@@ -21,16 +21,34 @@ ASSIGNMENTS = SingleObjectCodec("assignments")
 
 def assignment(aid: str, annotator: str = "ann", item: str = "it1", kind: str = "NORMAL") -> dict[str, Any]:
     return {
-        "assignment_id": aid, "annotator_id": annotator, "item_id": item, "kind": kind, "classes": ["cat", "dog"],
-        "uri": None, "unit_of_work": "ITEM", "policy_version": "p1", "quota_version": "q1", "model_version": "m1",
-        "overlap_group": None, "calibration_id": None, "assigned_at": T0, "lease_expires_at": T0 + timedelta(hours=1),
+        "assignment_id": aid,
+        "annotator_id": annotator,
+        "item_id": item,
+        "kind": kind,
+        "classes": ["cat", "dog"],
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": "p1",
+        "quota_version": "q1",
+        "model_version": "m1",
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": T0,
+        "lease_expires_at": T0 + timedelta(hours=1),
     }
 
 
 def label(lid: str, aid: str, **overrides: Any) -> dict[str, Any]:
     record = {
-        "label_id": lid, "assignment_id": aid, "item_id": "it1", "annotator_id": "ann", "status": "LABELED",
-        "value": "cat", "root_cause": None, "started_at": T0, "submitted_at": T0 + timedelta(seconds=12),
+        "label_id": lid,
+        "assignment_id": aid,
+        "item_id": "it1",
+        "annotator_id": "ann",
+        "status": "LABELED",
+        "value": "cat",
+        "root_cause": None,
+        "started_at": T0,
+        "submitted_at": T0 + timedelta(seconds=12),
     }
     record.update(overrides)
     return record
@@ -60,10 +78,13 @@ class Clock:
 def make(clock: Clock, gold: dict[str, str] | None = None) -> tuple[LabelsProcessor, AssignmentIndex]:
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=1_000)
     processor = LabelsProcessor(
-        codec=LABELS, assignments=index,
+        codec=LABELS,
+        assignments=index,
         validator=LabelValidator(task_classes=["cat", "dog"], root_causes=["model_bias"]),
         qa=QaTracker(gold=gold or {}, window=50, top_n=5, min_checks=1),
-        hold_unknown_s=30, max_seen=1_000, clock=clock,
+        hold_unknown_s=30,
+        max_seen=1_000,
+        clock=clock,
     )
     return processor, index
 
@@ -92,8 +113,13 @@ def test_skipped_and_cannot_label_are_counted() -> None:
     index.add(assignment("a2"))
     before = sample("alstream_labels_total", kind="NORMAL", status="CANNOT_LABEL")
     out = Outputs()
-    processor.process([message(label("s1", "a1", status="SKIPPED", value=None)),
-                       message(label("s2", "a2", status="CANNOT_LABEL", value=None))], out)
+    processor.process(
+        [
+            message(label("s1", "a1", status="SKIPPED", value=None)),
+            message(label("s2", "a2", status="CANNOT_LABEL", value=None)),
+        ],
+        out,
+    )
     assert out.dead == []
     assert sample("alstream_labels_total", kind="NORMAL", status="CANNOT_LABEL") == before + 1
 
@@ -118,8 +144,11 @@ def test_bad_bytes_and_rule_violations_are_dead_lettered_with_reason() -> None:
     index.add(assignment("a1"))
     out = Outputs()
     processor.process(
-        [message(b"this is not avro at all"), message(label("w", "a1", annotator_id="eve"), 1),
-         message(label("v", "a1", value="fish", label_id="v"), 2)],
+        [
+            message(b"this is not avro at all"),
+            message(label("w", "a1", annotator_id="eve"), 1),
+            message(label("v", "a1", value="fish", label_id="v"), 2),
+        ],
         out,
     )
     assert [reason for reason, _ in out.dead] == ["WrongMagic", "WrongAnnotator", "ValueNotInClasses"]
@@ -139,12 +168,14 @@ def test_restore_rebuilds_dedupe_without_outputs_and_reholds_undecided_orphans()
     processor, index = make(clock)
     index.add(assignment("a1"))
     processor.dead_lettered = {(0, 1)}
-    processor.restore([
-        message(label("l1", "a1")),
-        message(label("dead-lettered-orphan", "a404"), 1, ts_ms=int((clock.now - 3600) * 1000)),
-        message(label("held-orphan", "a405"), 2, ts_ms=int((clock.now - 3600) * 1000)),
-        message(b"this is not avro at all", 3),
-    ])
+    processor.restore(
+        [
+            message(label("l1", "a1")),
+            message(label("dead-lettered-orphan", "a404"), 1, ts_ms=int((clock.now - 3600) * 1000)),
+            message(label("held-orphan", "a405"), 2, ts_ms=int((clock.now - 3600) * 1000)),
+            message(b"this is not avro at all", 3),
+        ]
+    )
     assert list(processor.held) == ["held-orphan"]  # held when the last process stopped: decided now
     out = Outputs()
     dup_before = sample("alstream_labels_duplicates_total")

@@ -15,8 +15,15 @@ ASSIGNMENT = {"assignment_id": "as1", "annotator_id": "ann", "item_id": "it1", "
 
 def _label(**overrides: object) -> dict[str, object]:
     label = {
-        "label_id": "l1", "assignment_id": "as1", "item_id": "it1", "annotator_id": "ann", "status": "LABELED",
-        "value": "cat", "root_cause": None, "started_at": T0, "submitted_at": T0 + timedelta(seconds=5),
+        "label_id": "l1",
+        "assignment_id": "as1",
+        "item_id": "it1",
+        "annotator_id": "ann",
+        "status": "LABELED",
+        "value": "cat",
+        "root_cause": None,
+        "started_at": T0,
+        "submitted_at": T0 + timedelta(seconds=5),
     }
     label.update(overrides)
     return label
@@ -43,7 +50,9 @@ def test_valid_label_passes() -> None:
         ({"root_cause": "sunspots"}, ASSIGNMENT, ex.UnknownRootCause),
     ],
 )
-def test_each_rule_has_its_own_error(overrides: dict[str, object], assignment: dict | None, error: type) -> None:
+def test_each_rule_has_its_own_error(
+    overrides: dict[str, object], assignment: dict | None, error: type
+) -> None:
     verdict = VALIDATOR.verdict(_label(**overrides), assignment)
     assert isinstance(verdict, error)
 

@@ -46,7 +46,9 @@ def _agent_services(compose: dict) -> dict[str, dict]:
 def test_images_are_pinned(compose: dict) -> None:
     for name, service in compose["services"].items():
         assert "image" in service, f"{name}: no image"
-        assert PINNED.match(service["image"]), f"{name}: image {service['image']!r} is not pinned to a version"
+        assert PINNED.match(service["image"]), (
+            f"{name}: image {service['image']!r} is not pinned to a version"
+        )
     images = {s["image"].split(":")[0] for s in compose["services"].values()}
     assert {"apache/kafka", "prom/prometheus", "grafana/grafana"} <= images
 
@@ -56,7 +58,9 @@ def test_build_context_and_dockerfile(compose: dict, deploy: Path) -> None:
     assert services
     for name, service in services.items():
         context = (deploy / service["build"]["context"]).resolve()
-        assert (context / "pyproject.toml").is_file(), f"{name}: build context {context} is not the repository"
+        assert (context / "pyproject.toml").is_file(), (
+            f"{name}: build context {context} is not the repository"
+        )
         dockerfile = context / service["build"]["dockerfile"]
         assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
     text = (deploy / "Dockerfile").read_text()
@@ -64,7 +68,9 @@ def test_build_context_and_dockerfile(compose: dict, deploy: Path) -> None:
     assert re.search(r"^RUN pip install \.$", text, re.M)
     assert re.search(r'^ENTRYPOINT \["alstream"\]$', text, re.M)
     for source in re.findall(r"^COPY (\S+)", text, re.M):
-        assert (deploy.parent / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
+        assert (deploy.parent / source).exists(), (
+            f"Dockerfile copies {source}, which is not in the repository"
+        )
 
 
 def test_mounted_files_exist_and_volumes_are_declared(compose: dict, deploy: Path) -> None:
@@ -74,7 +80,9 @@ def test_mounted_files_exist_and_volumes_are_declared(compose: dict, deploy: Pat
             source, target = mount.split(":")[:2]
             assert target.startswith("/"), f"{name}: {mount}"
             if source.startswith((".", "/")):
-                assert (deploy / source).exists(), f"{name}: mounts {source}, which does not exist in the repository"
+                assert (deploy / source).exists(), (
+                    f"{name}: mounts {source}, which does not exist in the repository"
+                )
             else:
                 assert source in declared, f"{name}: named volume {source} is not declared"
 
@@ -108,7 +116,9 @@ def test_environment_is_understood_by_alstream_settings(
             assert key.startswith("ALSTREAM_"), f"{name}: {key} is not an alstream setting"
             section, _, field = key.removeprefix("ALSTREAM_").lower().partition("__")
             assert section in AlstreamSettings.model_fields, f"{name}: {key}: no settings section {section!r}"
-            assert field in AlstreamSettings.model_fields[section].annotation.model_fields, f"{name}: {key}: unknown"
+            assert field in AlstreamSettings.model_fields[section].annotation.model_fields, (
+                f"{name}: {key}: unknown"
+            )
         for key in list(__import__("os").environ):
             if key.startswith("ALSTREAM_") or key == "KAFKA_BOOTSTRAP_SERVERS":
                 monkeypatch.delenv(key)
@@ -163,7 +173,9 @@ def test_prometheus_scrapes_every_agent_service(compose: dict, deploy: Path) -> 
     assert config["rule_files"] == ["rules/*.yml"]
 
 
-def test_settings_files_the_stack_points_at_exist(compose: dict, deploy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_files_the_stack_points_at_exist(
+    compose: dict, deploy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Policy and quotas come from the repository through read-only mounts; the data dir is documented."""
     monkeypatch.setenv("ALSTREAM_CONFIG", str(deploy / "alstream.toml"))
     settings = load_settings()

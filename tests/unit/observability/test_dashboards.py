@@ -42,7 +42,9 @@ def test_dashboard_provider_points_at_the_mounted_dashboards(repo: Path) -> None
     assert provider["type"] == "file"
     compose = yaml.safe_load((repo / "deploy" / "compose.yaml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
-    assert any(m.endswith(":" + provider["options"]["path"] + ":ro") and "grafana/dashboards" in m for m in mounts)
+    assert any(
+        m.endswith(":" + provider["options"]["path"] + ":ro") and "grafana/dashboards" in m for m in mounts
+    )
 
 
 def test_dashboards_are_grafana_shaped(boards: dict[str, dict], datasource_uid: str) -> None:
@@ -56,8 +58,13 @@ def test_dashboards_are_grafana_shaped(boards: dict[str, dict], datasource_uid: 
         assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
         for panel in panels(board):
             where = f"{name} / {panel.get('title')}"
-            assert panel["title"] and panel["type"] in {"timeseries", "stat", "gauge", "table", "bargauge"}, where
-            assert set(panel["gridPos"]) == {"h", "w", "x", "y"} and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+            assert panel["title"] and panel["type"] in {"timeseries", "stat", "gauge", "table", "bargauge"}, (
+                where
+            )
+            assert (
+                set(panel["gridPos"]) == {"h", "w", "x", "y"}
+                and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+            )
             assert panel["datasource"]["uid"] == datasource_uid, where
             assert panel["targets"], f"{where}: no query"
             for target in panel["targets"]:
@@ -69,18 +76,33 @@ def test_dashboards_are_grafana_shaped(boards: dict[str, dict], datasource_uid: 
 
 
 def test_operations_dashboard_shows_the_guides_numbers(boards: dict[str, dict]) -> None:
-    used = {n for p in panels(boards["operations.json"]) for t in p["targets"] for n in metric_names(t["expr"])}
-    for name in ("alstream_labels_total", "alstream_label_time_per_item_seconds_bucket", "alstream_qa_errors_total",
-                 "alstream_model_validation_metric", "alstream_router_pool_depth", "alstream_agreement_disagreement_rate",
-                 "alstream_scorer_random_slice_share", "alstream_router_annotators_at_quota"):
+    used = {
+        n for p in panels(boards["operations.json"]) for t in p["targets"] for n in metric_names(t["expr"])
+    }
+    for name in (
+        "alstream_labels_total",
+        "alstream_label_time_per_item_seconds_bucket",
+        "alstream_qa_errors_total",
+        "alstream_model_validation_metric",
+        "alstream_router_pool_depth",
+        "alstream_agreement_disagreement_rate",
+        "alstream_scorer_random_slice_share",
+        "alstream_router_annotators_at_quota",
+    ):
         assert name in used, name
 
 
 def test_sre_dashboard_covers_throughput_latency_lag_errors_restarts(boards: dict[str, dict]) -> None:
     used = {n for p in panels(boards["sre.json"]) for t in p["targets"] for n in metric_names(t["expr"])}
-    for name in ("alstream_agent_records_total", "alstream_agent_batch_duration_seconds_bucket",
-                 "alstream_consumer_lag_messages", "alstream_dead_letters_total", "alstream_agent_errors_total",
-                 "process_start_time_seconds", "up"):
+    for name in (
+        "alstream_agent_records_total",
+        "alstream_agent_batch_duration_seconds_bucket",
+        "alstream_consumer_lag_messages",
+        "alstream_dead_letters_total",
+        "alstream_agent_errors_total",
+        "process_start_time_seconds",
+        "up",
+    ):
         assert name in used, name
 
 
@@ -94,7 +116,9 @@ def test_every_query_uses_only_documented_metrics(repo: Path) -> None:
 
 
 def test_committed_json_matches_the_generator(repo: Path) -> None:
-    spec = importlib.util.spec_from_file_location("build_dashboards", repo / "grafana" / "build_dashboards.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", repo / "grafana" / "build_dashboards.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     try:
@@ -103,16 +127,23 @@ def test_committed_json_matches_the_generator(repo: Path) -> None:
         del sys.modules[spec.name]
     for board in (module.OPERATIONS, module.SRE):
         path = repo / "grafana" / "dashboards" / f"{board['uid'].removeprefix('alstream-')}.json"
-        assert json.loads(path.read_text()) == board, f"{path} is stale: run python grafana/build_dashboards.py"
+        assert json.loads(path.read_text()) == board, (
+            f"{path} is stale: run python grafana/build_dashboards.py"
+        )
 
 
 @pytest.mark.prometheus
 def test_every_query_is_valid_promql(repo: Path, promtool: str, tmp_path: Path) -> None:
     """promtool parses each query as a recording rule: a syntax error fails here, not in Grafana."""
     queries = panel_queries(repo / "grafana" / "dashboards")
-    rules = [{"record": f"panel:query_{i}", "expr": substitute_grafana_variables(q.expr)} for i, q in enumerate(queries)]
+    rules = [
+        {"record": f"panel:query_{i}", "expr": substitute_grafana_variables(q.expr)}
+        for i, q in enumerate(queries)
+    ]
     path = tmp_path / "panels.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
-    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rules found" in result.stdout

@@ -12,12 +12,16 @@ from alstream.observability.promql import metric_names, substitute_grafana_varia
     [
         ("sum(increase(alstream_labels_total[7d]))", {"alstream_labels_total"}),
         (
-            'histogram_quantile(0.95, sum by (le, agent) (rate(alstream_agent_batch_duration_seconds_bucket{agent=~"s.*"}[$__rate_interval])))',
+            "histogram_quantile(0.95, sum by (le, agent) "
+            '(rate(alstream_agent_batch_duration_seconds_bucket{agent=~"s.*"}[$__rate_interval])))',
             {"alstream_agent_batch_duration_seconds_bucket"},
         ),
         ("sum(rate(a_total[5m])) by (agent) / on(agent) group_left(x) b offset 7d", {"a_total", "b"}),
         ('up{job=~"alstream-.*"} == 0 and on() vector(1)', {"up"}),
-        ("time() - alstream_agent_last_progress_timestamp_seconds > 300", {"alstream_agent_last_progress_timestamp_seconds"}),
+        (
+            "time() - alstream_agent_last_progress_timestamp_seconds > 300",
+            {"alstream_agent_last_progress_timestamp_seconds"},
+        ),
         ('label_replace(x, "dst", "$1", "src", "(.*)")', {"x"}),
         ("1 - (a or b) unless c", {"a", "b", "c"}),
     ],

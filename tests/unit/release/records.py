@@ -11,23 +11,54 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CLASSES = ["cat", "dog", "fox"]
 
 
-def assignment(assignment_id: str, item_id: str, annotator: str, *, kind: str = "HARD", minutes: int = 0,
-               policy: str = "p1", model: str = "m1") -> dict[str, Any]:
+def assignment(
+    assignment_id: str,
+    item_id: str,
+    annotator: str,
+    *,
+    kind: str = "HARD",
+    minutes: int = 0,
+    policy: str = "p1",
+    model: str = "m1",
+) -> dict[str, Any]:
     return {
-        "assignment_id": assignment_id, "annotator_id": annotator, "item_id": item_id, "kind": kind,
-        "classes": CLASSES, "uri": None, "unit_of_work": "ITEM", "policy_version": policy,
-        "quota_version": "q1", "model_version": model, "overlap_group": None, "calibration_id": None,
-        "assigned_at": T0 + timedelta(minutes=minutes), "lease_expires_at": T0 + timedelta(minutes=minutes + 60),
+        "assignment_id": assignment_id,
+        "annotator_id": annotator,
+        "item_id": item_id,
+        "kind": kind,
+        "classes": CLASSES,
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": policy,
+        "quota_version": "q1",
+        "model_version": model,
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": T0 + timedelta(minutes=minutes),
+        "lease_expires_at": T0 + timedelta(minutes=minutes + 60),
     }
 
 
-def label(label_id: str, a: dict[str, Any], value: str | None, *, minutes: int = 5,
-          status: str = "LABELED", root_cause: str | None = None) -> dict[str, Any]:
+def label(
+    label_id: str,
+    a: dict[str, Any],
+    value: str | None,
+    *,
+    minutes: int = 5,
+    status: str = "LABELED",
+    root_cause: str | None = None,
+) -> dict[str, Any]:
     submitted = a["assigned_at"] + timedelta(minutes=minutes)
     return {
-        "label_id": label_id, "assignment_id": a["assignment_id"], "item_id": a["item_id"],
-        "annotator_id": a["annotator_id"], "status": status, "value": value, "root_cause": root_cause,
-        "started_at": submitted - timedelta(seconds=30), "submitted_at": submitted,
+        "label_id": label_id,
+        "assignment_id": a["assignment_id"],
+        "item_id": a["item_id"],
+        "annotator_id": a["annotator_id"],
+        "status": status,
+        "value": value,
+        "root_cause": root_cause,
+        "started_at": submitted - timedelta(seconds=30),
+        "submitted_at": submitted,
     }
 
 
@@ -48,9 +79,13 @@ def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, by
     labels = [
         label("l1", a["a1"], "cat"),
         label("l2", a["a2"], "dog", root_cause="occlusion"),
-        label("l3", a["a3"], "fox"), label("l3b", a["a3b"], "fox"),
-        label("l4", a["a4"], "cat"), label("l4b", a["a4b"], "dog"),  # tie
-        label("l5", a["a5"], "cat"), label("l5b", a["a5b"], "cat"), label("l5c", a["a5c"], "dog"),  # 2/3
+        label("l3", a["a3"], "fox"),
+        label("l3b", a["a3b"], "fox"),
+        label("l4", a["a4"], "cat"),
+        label("l4b", a["a4b"], "dog"),  # tie
+        label("l5", a["a5"], "cat"),
+        label("l5b", a["a5b"], "cat"),
+        label("l5c", a["a5c"], "dog"),  # 2/3
         label("l6", a["a6"], "dog"),  # QA item, gold says cat
         label("l1", a["a1"], "cat"),  # duplicate delivery
         label("bad-class", a["a1"], "zebra"),

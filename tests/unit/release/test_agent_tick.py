@@ -41,15 +41,17 @@ def test_requests_are_built_then_removed_and_weekly_slot_once(built: list[dateti
     assert agent.tick(now) == []  # nothing new: the slot already has its release
 
 
-def test_empty_weekly_slot_is_not_released_nor_reread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_empty_weekly_slot_is_not_released_nor_reread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     attempts: list[bool] = []
 
     def empty_build(settings: object, *, cutoff: datetime, skip_empty: bool = False, **_: object) -> None:
         attempts.append(skip_empty)
-        return None
+        return
 
     monkeypatch.setattr(release_main, "build_and_announce", empty_build)
-    monkeypatch.setattr(release_main, "store_for", lambda settings: SimpleNamespace(manifests=lambda: []))
+    monkeypatch.setattr(release_main, "store_for", lambda settings: SimpleNamespace(manifests=list))
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     agent = release_main.ReleaseAgent(settings=load_settings())
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -22,8 +22,12 @@ def _by_item():
 def test_invalid_and_duplicate_labels_are_excluded_and_counted() -> None:
     result, _ = _by_item()
     assert result.excluded == {
-        "annotator_mismatch": 1, "duplicate": 1, "lease_expired": 1, "status_skipped": 1,
-        "unknown_assignment": 1, "unknown_class": 1,
+        "annotator_mismatch": 1,
+        "duplicate": 1,
+        "lease_expired": 1,
+        "status_skipped": 1,
+        "unknown_assignment": 1,
+        "unknown_class": 1,
     }
     assert len(result.labels) == 10
     assert all(label.value in records.CLASSES for label in result.labels)

@@ -32,12 +32,17 @@ def test_day_time_and_zone_are_configurable() -> None:
     assert slot == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # 09:30 CET
 
 
-@pytest.mark.parametrize(("env", "value"), [
-    ("ALSTREAM_RELEASE__WEEKDAY", "funday"),
-    ("ALSTREAM_RELEASE__TIME_OF_DAY", "25:00"),
-    ("ALSTREAM_RELEASE__TIMEZONE", "Mars/Olympus"),
-])
-def test_bad_cadence_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("ALSTREAM_RELEASE__WEEKDAY", "funday"),
+        ("ALSTREAM_RELEASE__TIME_OF_DAY", "25:00"),
+        ("ALSTREAM_RELEASE__TIMEZONE", "Mars/Olympus"),
+    ],
+)
+def test_bad_cadence_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=env):
         load_settings()

@@ -12,8 +12,8 @@ import pytest
 
 from alstream.annotation.auto import SimulatedAnnotator, load_truth
 from alstream.annotation.exceptions import AnnotationError
-from alstream.annotation.partitioning import partition_for
 from alstream.annotation.terminal import parse_answer
+from alstream.streams.partitioning import partition_for
 
 
 class FakeClient:
@@ -21,8 +21,16 @@ class FakeClient:
 
     def __init__(self, n: int) -> None:
         now = datetime.now(tz=UTC)
-        self.queue = [{"assignment_id": f"a{i}", "item_id": f"i{i}", "classes": ["cat", "dog", "fox"],
-                       "kind": "HARD", "lease_expires_at": now + timedelta(hours=1)} for i in range(n)]
+        self.queue = [
+            {
+                "assignment_id": f"a{i}",
+                "item_id": f"i{i}",
+                "classes": ["cat", "dog", "fox"],
+                "kind": "HARD",
+                "lease_expires_at": now + timedelta(hours=1),
+            }
+            for i in range(n)
+        ]
         self.labels: list[dict[str, Any]] = []
         self.events: list[str] = []
 
@@ -39,8 +47,14 @@ class FakeClient:
         out, self.queue = self.queue[:3], self.queue[3:]
         return out
 
-    def submit(self, assignment: dict[str, Any], *, value: str | None = None, started_at: datetime,
-               status: str = "LABELED") -> str:
+    def submit(
+        self,
+        assignment: dict[str, Any],
+        *,
+        value: str | None = None,
+        started_at: datetime,
+        status: str = "LABELED",
+    ) -> str:
         self.labels.append({"item_id": assignment["item_id"], "value": value, "started_at": started_at})
         return "id"
 
@@ -51,8 +65,16 @@ class FakeClient:
 def test_simulated_accuracy_drift_and_max_items() -> None:
     client = FakeClient(400)
     truth = {f"i{i}": "dog" for i in range(400)}
-    sim = SimulatedAnnotator(client=client, truth=truth, accuracy=1.0, max_items=300, drift_after=100,
-                             drift_accuracy=0.0, seed=3, stop=threading.Event())
+    sim = SimulatedAnnotator(
+        client=client,
+        truth=truth,
+        accuracy=1.0,
+        max_items=300,
+        drift_after=100,
+        drift_accuracy=0.0,
+        seed=3,
+        stop=threading.Event(),
+    )
     summary = sim.run()
     values = [label["value"] for label in client.labels]
     assert summary.labeled == 300 and len(values) == 300

@@ -7,9 +7,17 @@ from alstream.agents.router.pool import FRESH, HARD, QA, UNLIMITED, CandidatePoo
 DAY = 24 * 3600 * 1000
 
 
-def cand(item: str, score: float, *, source: str = HARD, at: int = 0, skills=(), copies: int = 1) -> PooledCandidate:
-    return PooledCandidate(item_id=item, source=source, score=score, selected_at_ms=at, skills=frozenset(skills),
-                           copies_left=copies)
+def cand(
+    item: str, score: float, *, source: str = HARD, at: int = 0, skills=(), copies: int = 1
+) -> PooledCandidate:
+    return PooledCandidate(
+        item_id=item,
+        source=source,
+        score=score,
+        selected_at_ms=at,
+        skills=frozenset(skills),
+        copies_left=copies,
+    )
 
 
 def test_highest_score_first_and_each_copy_once() -> None:
@@ -37,7 +45,9 @@ def test_overlap_copies_and_unlimited_qa() -> None:
     pool = CandidatePool(max_size=100, max_age_ms=DAY, fresh_max=10)
     pool.add(cand("o", 0.5, copies=3), now_ms=0)
     pool.add(cand("gold", 0.0, source=QA, copies=UNLIMITED), now_ms=0)
-    assert [pool.take(HARD, skills=frozenset(), excluded=lambda _: False).item_id for _ in range(3)] == ["o"] * 3
+    assert [pool.take(HARD, skills=frozenset(), excluded=lambda _: False).item_id for _ in range(3)] == [
+        "o"
+    ] * 3
     assert "o" not in pool
     for _ in range(5):
         assert pool.take(QA, skills=frozenset(), excluded=lambda _: False).item_id == "gold"

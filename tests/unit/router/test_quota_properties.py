@@ -31,8 +31,15 @@ class Harness:
         self.shard_of: dict[str, int] = {}  # assignment_id -> the shard that made it
 
     def _new(self, shard: int) -> RouterShard:
-        return RouterShard(shard=shard, shards=self.shards, quotas=self.quotas, classes=["a", "b"],
-                           pool_max=10_000, max_age_ms=3 * DAY_MS, fresh_max=50)
+        return RouterShard(
+            shard=shard,
+            shards=self.shards,
+            quotas=self.quotas,
+            classes=["a", "b"],
+            pool_max=10_000,
+            max_age_ms=3 * DAY_MS,
+            fresh_max=50,
+        )
 
     def restart(self) -> None:
         self.state = [self._new(s) for s in range(self.shards)]
@@ -49,8 +56,15 @@ class Harness:
             self.shard_of[assignment["assignment_id"]] = shard
             self.check_after(assignment, to_ms(assignment["assigned_at"]) if now_ms is None else now_ms)
 
-    def apply(self, shard: int, topic: str, handler: str, record: dict[str, Any], now_ms: int,
-              crash_after: int | None = None) -> None:
+    def apply(
+        self,
+        shard: int,
+        topic: str,
+        handler: str,
+        record: dict[str, Any],
+        now_ms: int,
+        crash_after: int | None = None,
+    ) -> None:
         self.offsets[shard] += 1
         offset = self.offsets[shard]
         router = self.state[shard]
@@ -72,8 +86,10 @@ class Harness:
 
     def check_after(self, assignment: dict[str, Any], now_ms: int) -> None:
         mine = [
-            a for a in self.produced
-            if a["annotator_id"] == assignment["annotator_id"] and a["kind"] != "CALIBRATION"
+            a
+            for a in self.produced
+            if a["annotator_id"] == assignment["annotator_id"]
+            and a["kind"] != "CALIBRATION"
             and now_ms - DAY_MS < to_ms(a["assigned_at"]) <= now_ms
         ]
         hard = sum(1 for a in mine if self.reason[a["item_id"]] == "TOP_SCORE")
@@ -82,14 +98,19 @@ class Harness:
             # Old work sliding out of the rolling day can lower the share between assignments; what the
             # router controls is that no shard ever gives a hard item while the share of that shard's
             # work (counting it) is too low. Shards share no state, so across shards the total can dip
-            # while one shard's older normal work ages out (found by this test; see docs/annotation-tool-contract.md).
+            # while one shard's older normal work ages out (found by this test; see
+            # docs/annotation-tool-contract.md).
             shard = self.shard_of[assignment["assignment_id"]]
             on_shard = [a for a in mine if self.shard_of[a["assignment_id"]] == shard]
             hard_on_shard = sum(1 for a in on_shard if self.reason[a["item_id"]] == "TOP_SCORE")
             assert (len(on_shard) - hard_on_shard) / len(on_shard) >= self.quotas.min_normal_share - 1e-9, (
-                "normal share too low")
-        items = [a["item_id"] for a in self.produced if a["annotator_id"] == assignment["annotator_id"]
-                 and a["kind"] != "CALIBRATION"]
+                "normal share too low"
+            )
+        items = [
+            a["item_id"]
+            for a in self.produced
+            if a["annotator_id"] == assignment["annotator_id"] and a["kind"] != "CALIBRATION"
+        ]
         assert len(items) == len(set(items)), "an item went twice to one annotator"
 
 
@@ -118,9 +139,17 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=int(os.environ.get("ROUTER_PROPERTY_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(quotas=quotas_strategy, shards=st.integers(1, 2), steps=st.lists(step, min_size=20, max_size=120),
-       seed=st.integers(0, 10_000))
+@settings(
+    max_examples=int(os.environ.get("ROUTER_PROPERTY_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    quotas=quotas_strategy,
+    shards=st.integers(1, 2),
+    steps=st.lists(step, min_size=20, max_size=120),
+    seed=st.integers(0, 10_000),
+)
 def test_quotas_hold_over_simulated_days_with_crashes(
     quotas: Quotas, shards: int, steps: list[tuple[str, int, int, int]], seed: int
 ) -> None:
@@ -136,32 +165,63 @@ def test_quotas_hold_over_simulated_days_with_crashes(
                 item = f"item-{seed}-{n_items}"
                 reason = REASONS[(n_items * 7 + selector) % len(REASONS)]
                 h.reason[item] = reason
-                record = {"item_id": item, "reason": reason, "score": (n_items * 37 % 101) / 100,
-                          "selected_at": from_ms(now), "skills": [], "policy_version": "p1",
-                          "model_version": "m1", "unit_of_work": "ITEM"}
+                record = {
+                    "item_id": item,
+                    "reason": reason,
+                    "score": (n_items * 37 % 101) / 100,
+                    "selected_at": from_ms(now),
+                    "skills": [],
+                    "policy_version": "p1",
+                    "model_version": "m1",
+                    "unit_of_work": "ITEM",
+                }
                 h.apply(hash(item) % shards, "candidates", "handle_candidate", record, now)
         elif action in ("ready", "offline", "crash"):
             annotator = f"ann{selector}"
             event_type = "OFFLINE" if action == "offline" else "READY"
             before = len(h.produced)
             for shard in range(shards):  # the SDK broadcasts annotator events to every shard
-                record = {"event_id": f"e{now}-{selector}", "annotator_id": annotator, "event_type": event_type,
-                          "ready_for": 5, "skills": [], "group": None, "occurred_at": from_ms(now)}
+                record = {
+                    "event_id": f"e{now}-{selector}",
+                    "annotator_id": annotator,
+                    "event_type": event_type,
+                    "ready_for": 5,
+                    "skills": [],
+                    "group": None,
+                    "occurred_at": from_ms(now),
+                }
                 if action == "crash":
-                    h.apply(shard, "annotator-events", "handle_annotator_event", record, now, crash_after=crash_point)
+                    h.apply(
+                        shard,
+                        "annotator-events",
+                        "handle_annotator_event",
+                        record,
+                        now,
+                        crash_after=crash_point,
+                    )
                 h.apply(shard, "annotator-events", "handle_annotator_event", record, now)
             open_assignments.extend(h.produced[before:])
         elif action == "label" and open_assignments:
             a = open_assignments.pop(selector % len(open_assignments))
-            label = {"label_id": f"l-{a['assignment_id']}", "assignment_id": a["assignment_id"],
-                     "item_id": a["item_id"], "annotator_id": a["annotator_id"], "status": "LABELED", "value": "a"}
-            shard = next(s for s in range(shards) if a["assignment_id"] in h.state[s].leases) if any(
-                a["assignment_id"] in r.leases for r in h.state) else 0
+            label = {
+                "label_id": f"l-{a['assignment_id']}",
+                "assignment_id": a["assignment_id"],
+                "item_id": a["item_id"],
+                "annotator_id": a["annotator_id"],
+                "status": "LABELED",
+                "value": "a",
+            }
+            shard = (
+                next(s for s in range(shards) if a["assignment_id"] in h.state[s].leases)
+                if any(a["assignment_id"] in r.leases for r in h.state)
+                else 0
+            )
             h.apply(shard, "labels", "handle_label", label, now)
         for router in h.state:  # in-flight caps hold per shard, so globally
             for state in router.annotators.values():
                 assert len(state.in_flight) <= router.shard_quotas.max_in_flight
-    # No candidate lost: every item is pooled, leased, assigned at least once, or removed for a recorded reason.
+    # No candidate lost: every item is pooled, leased, assigned at least once, or removed for a
+    # recorded reason.
     assigned = {a["item_id"] for a in h.produced}
     pooled = {item for r in h.state for item in (c.item_id for c in r.pool.values())}
     leased = {lease.item_id for r in h.state for lease in r.leases.values()}
@@ -175,13 +235,25 @@ def _aged_out(item: str, h: Harness, now: int) -> bool:
 
 
 def test_hard_quota_blocks_then_day_rolls_over() -> None:
-    quotas = Quotas(version="t", max_hard_per_day=3, min_normal_share=0.0, random_share=0.0, qa_rate=0.0,
-                    overlap_fraction=0.0, max_in_flight=100)
+    quotas = Quotas(
+        version="t",
+        max_hard_per_day=3,
+        min_normal_share=0.0,
+        random_share=0.0,
+        qa_rate=0.0,
+        overlap_fraction=0.0,
+        max_in_flight=100,
+    )
     h = Harness(quotas, 1)
     for i in range(10):
         h.reason[f"h{i}"] = "TOP_SCORE"
-        h.apply(0, "candidates", "handle_candidate", {"item_id": f"h{i}", "reason": "TOP_SCORE", "score": 0.5,
-                                                      "selected_at": from_ms(T0)}, T0)
+        h.apply(
+            0,
+            "candidates",
+            "handle_candidate",
+            {"item_id": f"h{i}", "reason": "TOP_SCORE", "score": 0.5, "selected_at": from_ms(T0)},
+            T0,
+        )
     ready = {"event_id": "r1", "annotator_id": "x", "event_type": "READY", "ready_for": 10}
     h.apply(0, "annotator-events", "handle_annotator_event", ready, T0)
     assert len(h.produced) == 3

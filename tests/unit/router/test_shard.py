@@ -10,24 +10,53 @@ from alstream.agents.router.quotas import Quotas
 from alstream.agents.router.state import RouterShard, from_ms, week_start_ms
 
 T0 = int(datetime(2026, 11, 4, 12, tzinfo=UTC).timestamp() * 1000)
-OPEN = Quotas(version="u1", max_hard_per_day=100, min_normal_share=0.0, random_share=0.0, qa_rate=0.0,
-              overlap_fraction=0.0, max_in_flight=50, lease_seconds=60)
+OPEN = Quotas(
+    version="u1",
+    max_hard_per_day=100,
+    min_normal_share=0.0,
+    random_share=0.0,
+    qa_rate=0.0,
+    overlap_fraction=0.0,
+    max_in_flight=50,
+    lease_seconds=60,
+)
 
 
 def shard(quotas: Quotas = OPEN, book: CalibrationBook | None = None) -> RouterShard:
     return RouterShard(shard=0, shards=1, quotas=quotas, classes=["a", "b"], calibration=book)
 
 
-def add(router: RouterShard, item: str, reason: str = "TOP_SCORE", *, skills: list[str] | None = None,
-        score: float = 0.5, at: int = T0) -> None:
-    router.handle_candidate({"item_id": item, "reason": reason, "score": score, "selected_at": from_ms(at),
-                             "skills": skills or []}, now_ms=at)
+def add(
+    router: RouterShard,
+    item: str,
+    reason: str = "TOP_SCORE",
+    *,
+    skills: list[str] | None = None,
+    score: float = 0.5,
+    at: int = T0,
+) -> None:
+    router.handle_candidate(
+        {
+            "item_id": item,
+            "reason": reason,
+            "score": score,
+            "selected_at": from_ms(at),
+            "skills": skills or [],
+        },
+        now_ms=at,
+    )
 
 
-def ready(router: RouterShard, annotator: str, n: int, at: int = T0, event: str | None = None,
-          **extra: Any) -> list[dict[str, Any]]:
-    record = {"event_id": event or f"{annotator}-{at}-{n}", "annotator_id": annotator, "event_type": "READY",
-              "ready_for": n, **extra}
+def ready(
+    router: RouterShard, annotator: str, n: int, at: int = T0, event: str | None = None, **extra: Any
+) -> list[dict[str, Any]]:
+    record = {
+        "event_id": event or f"{annotator}-{at}-{n}",
+        "annotator_id": annotator,
+        "event_type": "READY",
+        "ready_for": n,
+        **extra,
+    }
     return router.handle_annotator_event(record, now_ms=at).assignments
 
 
@@ -66,11 +95,13 @@ def test_skills_are_matched() -> None:
     router = shard()
     add(router, "xray", skills=["radiology"], score=0.9)
     add(router, "plain", score=0.1)
-    router.handle_annotator_event({"event_id": "o", "annotator_id": "gen", "event_type": "ONLINE",
-                                   "skills": ["general"]}, now_ms=T0)
+    router.handle_annotator_event(
+        {"event_id": "o", "annotator_id": "gen", "event_type": "ONLINE", "skills": ["general"]}, now_ms=T0
+    )
     assert [a["item_id"] for a in ready(router, "gen", 5)] == ["plain"]
-    router.handle_annotator_event({"event_id": "s", "annotator_id": "rad", "event_type": "SKILLS",
-                                   "skills": ["radiology"]}, now_ms=T0)
+    router.handle_annotator_event(
+        {"event_id": "s", "annotator_id": "rad", "event_type": "SKILLS", "skills": ["radiology"]}, now_ms=T0
+    )
     assert [a["item_id"] for a in ready(router, "rad", 5)] == ["xray"]
 
 
@@ -99,14 +130,22 @@ def test_offline_returns_unlabeled_work() -> None:
     router = shard()
     add(router, "x")
     ready(router, "ann", 1)
-    router.handle_annotator_event({"event_id": "off", "annotator_id": "ann", "event_type": "OFFLINE"}, now_ms=T0)
+    router.handle_annotator_event(
+        {"event_id": "off", "annotator_id": "ann", "event_type": "OFFLINE"}, now_ms=T0
+    )
     assert "x" in router.pool and not router.annotators["ann"].online
 
 
 def test_calibration_round_goes_to_its_group_once() -> None:
     book = CalibrationBook(max_age_ms=7 * 24 * 3600 * 1000)
-    book.add_event({"calibration_id": "cal-1", "detected_at": from_ms(T0), "annotator_ids": ["a1", "a2"],
-                    "items": [{"item_id": f"t{i}", "predicted_class": "a"} for i in range(3)]})
+    book.add_event(
+        {
+            "calibration_id": "cal-1",
+            "detected_at": from_ms(T0),
+            "annotator_ids": ["a1", "a2"],
+            "items": [{"item_id": f"t{i}", "predicted_class": "a"} for i in range(3)],
+        }
+    )
     router = shard(book=book)
     add(router, "x")
     first = ready(router, "a1", 5)
@@ -123,17 +162,20 @@ def test_restore_from_table_resends_open_leases_and_keeps_quota() -> None:
     for i in range(5):
         add(router, f"h{i}")
     effects = router.handle_annotator_event(
-        {"event_id": "e", "annotator_id": "ann", "event_type": "READY", "ready_for": 5}, now_ms=T0)
-    router.handle_candidate({"item_id": "late", "reason": "TOP_SCORE", "score": 1.0, "selected_at": from_ms(T0)},
-                            now_ms=T0)
+        {"event_id": "e", "annotator_id": "ann", "event_type": "READY", "ready_for": 5}, now_ms=T0
+    )
+    router.handle_candidate(
+        {"item_id": "late", "reason": "TOP_SCORE", "score": 1.0, "selected_at": from_ms(T0)}, now_ms=T0
+    )
     for key, value in effects.puts:
         table.pop(key, None) if value is None else table.__setitem__(key, value)
     for item in router.pool.values():  # the pool's own records
         table[f"c|0|{item.item_id}"] = [0, item.to_record()]
     restored = shard(quotas)
     restored.restore(table.items())
-    assert {a["assignment_id"] for a in restored.open_assignments()} == {a["assignment_id"]
-                                                                         for a in effects.assignments}
+    assert {a["assignment_id"] for a in restored.open_assignments()} == {
+        a["assignment_id"] for a in effects.assignments
+    }
     assert ready(restored, "ann", 5, event="e2") == []  # quota (2) already used before the crash
 
 

@@ -15,23 +15,34 @@ from alstream.streams.testing import InMemoryMessage, InMemoryProducer
 
 ITEMS = SingleObjectCodec("items")
 
-item_records = st.fixed_dictionaries({
-    "item_id": st.text(min_size=1, max_size=80),  # up to 320 UTF-8 bytes: one- and two-byte length prefixes
-    "source": st.text(max_size=40),
-    "unit_of_work": st.sampled_from(["ITEM", "OBJECT", "REGION", "PIXEL_MASK"]),
-    "parent_id": st.one_of(st.none(), st.text(max_size=40)),
-    "embedding": st.binary(max_size=600),
-    "probabilities": st.one_of(st.none(), st.binary(max_size=80)),
-    "hardness": st.one_of(st.none(), st.fixed_dictionaries({
-        "object_hardness": st.binary(max_size=16),
-        "pixel_mean_uncertainty": st.one_of(st.none(), st.floats(0, 1, width=32)),
-        "pixel_uncertain_fraction": st.one_of(st.none(), st.floats(0, 1, width=32)),
-    })),
-    "uri": st.one_of(st.none(), st.text(max_size=50)),
-    "metadata": st.one_of(st.just({}), st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4)),
-    # Any time a reader can turn back into a date (the codec refuses the rest).
-    "event_time": st.integers(-62_135_596_800_000, 253_402_300_799_999),
-})
+item_records = st.fixed_dictionaries(
+    {
+        "item_id": st.text(
+            min_size=1, max_size=80
+        ),  # up to 320 UTF-8 bytes: one- and two-byte length prefixes
+        "source": st.text(max_size=40),
+        "unit_of_work": st.sampled_from(["ITEM", "OBJECT", "REGION", "PIXEL_MASK"]),
+        "parent_id": st.one_of(st.none(), st.text(max_size=40)),
+        "embedding": st.binary(max_size=600),
+        "probabilities": st.one_of(st.none(), st.binary(max_size=80)),
+        "hardness": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "object_hardness": st.binary(max_size=16),
+                    "pixel_mean_uncertainty": st.one_of(st.none(), st.floats(0, 1, width=32)),
+                    "pixel_uncertain_fraction": st.one_of(st.none(), st.floats(0, 1, width=32)),
+                }
+            ),
+        ),
+        "uri": st.one_of(st.none(), st.text(max_size=50)),
+        "metadata": st.one_of(
+            st.just({}), st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4)
+        ),
+        # Any time a reader can turn back into a date (the codec refuses the rest).
+        "event_time": st.integers(-62_135_596_800_000, 253_402_300_799_999),
+    }
+)
 
 
 def corrupt(data: bytes, *, where: int, xor: int, truncate: bool) -> bytes:

@@ -20,7 +20,9 @@ def test_shift_detected_week_over_week_and_survives_restart(tmp_path: Path) -> N
     now = [0.0]
     state = tmp_path / "drift.json"
     rng = np.random.default_rng(0)
-    monitor = DriftMonitor(period_s=100, threshold=0.2, min_samples=200, state_file=state, clock=lambda: now[0])
+    monitor = DriftMonitor(
+        period_s=100, threshold=0.2, min_samples=200, state_file=state, clock=lambda: now[0]
+    )
     monitor.add(rng.uniform(0, 1, 1000), ["a"] * 500 + ["b"] * 500)
     now[0] = 150  # next period: same distribution
     monitor.add(rng.uniform(0, 1, 1000), ["a"] * 500 + ["b"] * 500)

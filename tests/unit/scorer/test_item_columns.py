@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import corrupt, item_records  # noqa: E402
+from helpers import corrupt, item_records
 
 from alstream.agents.scorer.item_columns import BatchItemDecoder, ItemColumns
 from alstream.agents.scorer.item_decoding import FastItemDecoder
@@ -31,9 +31,16 @@ def as_columns(record: dict[str, Any]) -> dict[str, Any]:
 
 def common_item(i: int, **overrides: Any) -> dict[str, Any]:
     record = {
-        "item_id": f"item-{i:06d}", "source": "camera-7", "unit_of_work": "ITEM", "parent_id": None,
-        "embedding": np.arange(64, dtype="<f4").tobytes(), "probabilities": None, "hardness": None,
-        "uri": None, "metadata": {}, "event_time": 1_764_000_000_000 + i,
+        "item_id": f"item-{i:06d}",
+        "source": "camera-7",
+        "unit_of_work": "ITEM",
+        "parent_id": None,
+        "embedding": np.arange(64, dtype="<f4").tobytes(),
+        "probabilities": None,
+        "hardness": None,
+        "uri": None,
+        "metadata": {},
+        "event_time": 1_764_000_000_000 + i,
     }
     record.update(overrides)
     return record
@@ -49,11 +56,21 @@ def test_valid_batches_decode_like_each_record(batch: list[dict[str, Any]]) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(item_records, st.integers(0, 10_000), st.integers(0, 255), st.booleans()), min_size=1, max_size=6))
-def test_corrupted_batches_fail_or_agree_row_by_row(batch: list[tuple[dict[str, Any], int, int, bool]]) -> None:
+@given(
+    st.lists(
+        st.tuples(item_records, st.integers(0, 10_000), st.integers(0, 255), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_corrupted_batches_fail_or_agree_row_by_row(
+    batch: list[tuple[dict[str, Any], int, int, bool]],
+) -> None:
     # xor 0 leaves a record valid: batches mix valid and broken rows
-    values = [corrupt(CODEC.encode(record), where=where, xor=xor, truncate=truncate)
-              for record, where, xor, truncate in batch]
+    values = [
+        corrupt(CODEC.encode(record), where=where, xor=xor, truncate=truncate)
+        for record, where, xor, truncate in batch
+    ]
     columns = BATCH.decode_batch(values)
     for i, value in enumerate(values):
         try:
@@ -88,7 +105,8 @@ def test_common_records_never_reach_the_per_record_decoder(monkeypatch: pytest.M
 
 def test_hardness_and_tombstones_take_the_per_record_path() -> None:
     with_hardness = common_item(
-        1, unit_of_work="PIXEL_MASK",
+        1,
+        unit_of_work="PIXEL_MASK",
         hardness={"object_hardness": b"", "pixel_mean_uncertainty": 0.25, "pixel_uncertain_fraction": None},
     )
     values = [CODEC.encode(common_item(0)), None, CODEC.encode(with_hardness), b"\xc3\x01"]

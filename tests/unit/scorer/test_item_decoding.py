@@ -1,4 +1,5 @@
-"""The fast item decoder agrees with the generic Avro codec on valid records and never accepts bytes it refuses."""
+"""The fast item decoder agrees with the generic Avro codec on valid records and never accepts bytes
+it refuses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import corrupt, item_records  # noqa: E402
+from helpers import corrupt, item_records
 
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.streams.codecs import SingleObjectCodec
@@ -61,9 +62,16 @@ def test_unpinned_schema_uses_the_generic_codec(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(FastItemDecoder, "_parse", refuse)
     record = {
-        "item_id": "item-1", "source": "cam", "unit_of_work": "OBJECT", "parent_id": None,
-        "embedding": b"\x00" * 16, "probabilities": None, "hardness": None, "uri": None,
-        "metadata": {"k": "v"}, "event_time": 1_700_000_000_000,
+        "item_id": "item-1",
+        "source": "cam",
+        "unit_of_work": "OBJECT",
+        "parent_id": None,
+        "embedding": b"\x00" * 16,
+        "probabilities": None,
+        "hardness": None,
+        "uri": None,
+        "metadata": {"k": "v"},
+        "event_time": 1_700_000_000_000,
     }
     data = CODEC.encode(record)
     assert decoder.decode(data) == CODEC.decode(data)

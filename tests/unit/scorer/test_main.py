@@ -21,7 +21,10 @@ CLASSES = ["a", "b"]
 
 def settings_for(tmp_path: Path, **paths: Any):  # type: ignore[no-untyped-def]
     return load_settings(
-        kafka={"topic_prefix": "t."}, metrics={"port": 0}, task={"classes": CLASSES}, ingest={"embedding_dim": 3},
+        kafka={"topic_prefix": "t."},
+        metrics={"port": 0},
+        task={"classes": CLASSES},
+        ingest={"embedding_dim": 3},
         paths={"state_dir": tmp_path / "state", **paths},
     )
 
@@ -35,8 +38,12 @@ def policy_file(tmp_path: Path, version: str) -> Path:
 def artifact(tmp_path: Path, dim: int = 3) -> tuple[Path, str]:
     x = np.random.default_rng(0).normal(size=(50, dim))
     y = np.where(x[:, 0] > 0, "a", "b")
-    bundle = ModelBundle(estimators=[LogisticRegression().fit(x, y)], classes=CLASSES, embedding_dim=dim,
-                         metadata={"model_version": "boot-7"})
+    bundle = ModelBundle(
+        estimators=[LogisticRegression().fit(x, y)],
+        classes=CLASSES,
+        embedding_dim=dim,
+        metadata={"model_version": "boot-7"},
+    )
     path = tmp_path / f"model-{dim}.skops"
     return path, save_bundle(bundle, path)
 
@@ -51,12 +58,22 @@ def test_policy_resolution_order(tmp_path: Path) -> None:
 
 def test_bootstrap_model_is_verified(tmp_path: Path) -> None:
     path, sha = artifact(tmp_path)
-    s = load_settings(kafka={"topic_prefix": "t."}, metrics={"port": 0}, task={"classes": CLASSES},
-                      ingest={"embedding_dim": 3}, scorer={"bootstrap_model": path, "bootstrap_model_sha256": sha})
+    s = load_settings(
+        kafka={"topic_prefix": "t."},
+        metrics={"port": 0},
+        task={"classes": CLASSES},
+        ingest={"embedding_dim": 3},
+        scorer={"bootstrap_model": path, "bootstrap_model_sha256": sha},
+    )
     model = bootstrap_model(s)
     assert model is not None and model.version == "boot-7"
-    bad = load_settings(kafka={"topic_prefix": "t."}, metrics={"port": 0}, task={"classes": CLASSES},
-                        ingest={"embedding_dim": 3}, scorer={"bootstrap_model": path, "bootstrap_model_sha256": "0" * 64})
+    bad = load_settings(
+        kafka={"topic_prefix": "t."},
+        metrics={"port": 0},
+        task={"classes": CLASSES},
+        ingest={"embedding_dim": 3},
+        scorer={"bootstrap_model": path, "bootstrap_model_sha256": "0" * 64},
+    )
     with pytest.raises(ModelSwapError, match="SHA-256"):
         bootstrap_model(bad)
 
@@ -73,9 +90,24 @@ def test_follower_refuses_bad_announcements_and_keeps_going(tmp_path: Path) -> N
     good, sha = artifact(tmp_path)
     wrong_dim, wrong_sha = artifact(tmp_path, dim=5)
     records = [
-        {"model_version": "m1", "artifact_uri": str(good), "artifact_sha256": "f" * 64, "validation_metric": 0.5},
-        {"model_version": "m2", "artifact_uri": str(wrong_dim), "artifact_sha256": wrong_sha, "validation_metric": 0.5},
-        {"model_version": "m3", "artifact_uri": f"file://{good}", "artifact_sha256": sha, "validation_metric": 0.8},
+        {
+            "model_version": "m1",
+            "artifact_uri": str(good),
+            "artifact_sha256": "f" * 64,
+            "validation_metric": 0.5,
+        },
+        {
+            "model_version": "m2",
+            "artifact_uri": str(wrong_dim),
+            "artifact_sha256": wrong_sha,
+            "validation_metric": 0.5,
+        },
+        {
+            "model_version": "m3",
+            "artifact_uri": f"file://{good}",
+            "artifact_sha256": sha,
+            "validation_metric": 0.8,
+        },
         {"model_version": "m3", "artifact_uri": str(good), "artifact_sha256": sha, "validation_metric": 0.8},
     ]
     follower = ModelFollower(settings=settings_for(tmp_path), watcher=FakeWatcher(records))  # type: ignore[arg-type]

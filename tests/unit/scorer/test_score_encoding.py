@@ -31,11 +31,19 @@ rows = st.tuples(
 )
 def test_fast_path_equals_codec(batch, version, unit, ms) -> None:  # type: ignore[no-untyped-def]
     ids, scores, in_slice, gold, labels, confidence = zip(*batch, strict=True)
-    kwargs = dict(
-        item_ids=list(ids), scores=np.array(scores), signal="margin", policy_version="p", model_version=version,
-        unit_of_work=unit, in_slice=np.array(in_slice), is_gold=np.array(gold), predicted=list(labels),
-        confidence=np.array([np.nan if c is None else c for c in confidence], dtype=np.float32), scored_at_ms=ms,
-    )
+    kwargs = {
+        "item_ids": list(ids),
+        "scores": np.array(scores),
+        "signal": "margin",
+        "policy_version": "p",
+        "model_version": version,
+        "unit_of_work": unit,
+        "in_slice": np.array(in_slice),
+        "is_gold": np.array(gold),
+        "predicted": list(labels),
+        "confidence": np.array([np.nan if c is None else c for c in confidence], dtype=np.float32),
+        "scored_at_ms": ms,
+    }
     encoder = ScoreEncoder(codec=CODEC)
     fast = encoder.encode_batch(**kwargs)
     encoder.fast = False
@@ -49,9 +57,17 @@ def test_ids_with_three_byte_length_prefixes_use_the_codec() -> None:
     encoder = ScoreEncoder(codec=CODEC)
     ids = ["short", "x" * 9000]
     values = encoder.encode_batch(
-        item_ids=ids, scores=np.array([0.5, 0.25]), signal="margin", policy_version="p", model_version="m",
-        unit_of_work="ITEM", in_slice=np.array([False, True]), is_gold=np.array([False, False]),
-        predicted=[None, "cat"], confidence=np.array([np.nan, 0.75], dtype=np.float32), scored_at_ms=1,
+        item_ids=ids,
+        scores=np.array([0.5, 0.25]),
+        signal="margin",
+        policy_version="p",
+        model_version="m",
+        unit_of_work="ITEM",
+        in_slice=np.array([False, True]),
+        is_gold=np.array([False, False]),
+        predicted=[None, "cat"],
+        confidence=np.array([np.nan, 0.75], dtype=np.float32),
+        scored_at_ms=1,
     )
     assert [CODEC.decode(v)["item_id"] for v in values] == ids
     assert encoder.fast  # only that batch took the generic codec
@@ -66,14 +82,24 @@ def test_confluent_wire_format_takes_the_fast_path_byte_exact() -> None:
     from alstream.settings import load_settings
     from alstream.streams.codecs import codec_for
 
-    settings = load_settings(codec={"wire_format": "confluent", "schema_registry_url": "mock://score-encoding"})
+    settings = load_settings(
+        codec={"wire_format": "confluent", "schema_registry_url": "mock://score-encoding"}
+    )
     encoder = ScoreEncoder(codec=codec_for("scores", settings))
     assert encoder.self_check() and encoder.fast
-    kwargs = dict(
-        item_ids=["a", "ü" * 50], scores=np.array([0.5, 2.0]), signal="margin", policy_version="p",
-        model_version="m", unit_of_work="ITEM", in_slice=np.array([True, False]), is_gold=np.array([False, True]),
-        predicted=["cat", None], confidence=np.array([0.9, np.nan], dtype=np.float32), scored_at_ms=7,
-    )
+    kwargs = {
+        "item_ids": ["a", "ü" * 50],
+        "scores": np.array([0.5, 2.0]),
+        "signal": "margin",
+        "policy_version": "p",
+        "model_version": "m",
+        "unit_of_work": "ITEM",
+        "in_slice": np.array([True, False]),
+        "is_gold": np.array([False, True]),
+        "predicted": ["cat", None],
+        "confidence": np.array([0.9, np.nan], dtype=np.float32),
+        "scored_at_ms": 7,
+    }
     fast = encoder.encode_batch(**kwargs)
     encoder.fast = False
     assert fast == encoder.encode_batch(**kwargs)

@@ -22,7 +22,9 @@ def test_append_save_load_and_nearest(tmp_path: Path) -> None:
     path = bank.save(tmp_path / "bank.npz")
     loaded = FailureBank.load(path)
     assert loaded.item_ids == ["a", "b", "c"]
-    np.testing.assert_allclose(loaded.nearest_distance(np.array([[1.0, 1.0], [3.0, 5.0]])), [1.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.nearest_distance(np.array([[1.0, 1.0], [3.0, 5.0]])), [1.0, 1.0], atol=1e-5
+    )
 
 
 def test_reload_when_the_file_changes(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 
 def write(path: Path, version: str, *, signal: str = "entropy", extra: str = "") -> Path:
-    path.write_text(f'version = "{version}"\ngoal = "g"\n{extra}\n[signal]\nname = "{signal}"\n', encoding="utf-8")
+    path.write_text(
+        f'version = "{version}"\ngoal = "g"\n{extra}\n[signal]\nname = "{signal}"\n', encoding="utf-8"
+    )
     return path
 
 
@@ -35,7 +37,11 @@ def test_defaults_and_slice_budget(tmp_path: Path) -> None:
 def test_fraction_outside_band_needs_force(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="force_random_slice_fraction"):
         load_policy(write(tmp_path / "p.toml", "1", extra="random_slice_fraction = 0.02"))
-    forced = load_policy(write(tmp_path / "q.toml", "1", extra="random_slice_fraction = 0.02\nforce_random_slice_fraction = true"))
+    forced = load_policy(
+        write(
+            tmp_path / "q.toml", "1", extra="random_slice_fraction = 0.02\nforce_random_slice_fraction = true"
+        )
+    )
     assert forced.random_slice_fraction == 0.02
 
 

@@ -13,7 +13,10 @@ from alstream.cli.main import app
 
 
 def write(path: Path, version: str, signal: str = "entropy") -> Path:
-    path.write_text(f'version = "{version}"\ngoal = "recall on rare class"\n[signal]\nname = "{signal}"\n', encoding="utf-8")
+    path.write_text(
+        f'version = "{version}"\ngoal = "recall on rare class"\n[signal]\nname = "{signal}"\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -31,9 +34,14 @@ def test_check_and_explain(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('version = "v1"\ngoal = "g"\nrandom_slice_fraction = 0.9\n', encoding="utf-8")
     refused = runner.invoke(app, ["policy", "check", str(bad)])
-    assert isinstance(refused.exception, PolicyError) and "force_random_slice_fraction" in str(refused.exception)
+    assert isinstance(refused.exception, PolicyError) and "force_random_slice_fraction" in str(
+        refused.exception
+    )
     explained = runner.invoke(app, ["policy", "explain", str(tmp_path / "p.toml")])
-    assert "Goal: recall on rare class" in explained.output and SIGNALS["entropy"].explanation in explained.output  # type: ignore[attr-defined]
+    assert (
+        "Goal: recall on rare class" in explained.output
+        and SIGNALS["entropy"].explanation in explained.output
+    )  # type: ignore[attr-defined]
     every = runner.invoke(app, ["policy", "explain", "--signals"])
     assert all(f"{name}:" in every.output for name in SIGNALS)
 

@@ -29,7 +29,13 @@ def test_membership_is_stable_in_another_process() -> None:
         "ids=[f'item-{i:07d}' for i in range(2000)]\n"
         "print(','.join(map(str, np.flatnonzero(in_random_slice(ids, fraction=0.15, salt='s1')))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123"},
+    )
     assert out.stdout.strip() == ",".join(map(str, here))
 
 

@@ -25,7 +25,9 @@ def test_entropy_matches_hand_computation() -> None:
     expected = [math.log(2), -(0.7 * math.log(0.7) + 0.2 * math.log(0.2) + 0.1 * math.log(0.1)), 0.0]
     np.testing.assert_allclose(score("entropy", probabilities=P), expected, atol=1e-9)
     np.testing.assert_allclose(
-        score("entropy", probabilities=P, params={"normalize": True}), np.array(expected) / math.log(3), atol=1e-9
+        score("entropy", probabilities=P, params={"normalize": True}),
+        np.array(expected) / math.log(3),
+        atol=1e-9,
     )
 
 
@@ -65,7 +67,9 @@ def test_kl_disagreement_is_mean_kl_to_consensus() -> None:
     b = np.array([[0.1, 0.9], [0.5, 0.5]])
     # consensus of row 0 is (0.5, 0.5): KL(a||m) = 0.9 ln 1.8 + 0.1 ln 0.2, the same for b by symmetry
     kl = 0.9 * math.log(1.8) + 0.1 * math.log(0.2)
-    np.testing.assert_allclose(score("kl_disagreement", committee=[a, b], embeddings=np.zeros((2, 2))), [kl, 0.0], atol=1e-9)
+    np.testing.assert_allclose(
+        score("kl_disagreement", committee=[a, b], embeddings=np.zeros((2, 2))), [kl, 0.0], atol=1e-9
+    )
 
 
 def test_failure_distance_prefers_items_near_known_failures() -> None:
@@ -73,12 +77,16 @@ def test_failure_distance_prefers_items_near_known_failures() -> None:
     bank.append(["f1", "f2"], np.array([[0.0, 0.0], [10.0, 0.0]]))
     items = np.array([[0.0, 3.0], [9.0, 0.0], [5.0, 0.0]])
     # nearest distances 3, 1, 5 -> 1 / (1 + d / 2)
-    got = signal_named("failure_distance", bank=bank, scale=2.0).score(probabilities=None, committee=None, embeddings=items)
+    got = signal_named("failure_distance", bank=bank, scale=2.0).score(
+        probabilities=None, committee=None, embeddings=items
+    )
     np.testing.assert_allclose(got, [1 / 2.5, 1 / 1.5, 1 / 3.5], atol=1e-6)
 
 
 def test_failure_distance_with_empty_bank_scores_zero() -> None:
-    got = signal_named("failure_distance").score(probabilities=None, committee=None, embeddings=np.ones((2, 3)))
+    got = signal_named("failure_distance").score(
+        probabilities=None, committee=None, embeddings=np.ones((2, 3))
+    )
     np.testing.assert_array_equal(got, [0.0, 0.0])
 
 
@@ -87,7 +95,7 @@ def test_random_is_a_stable_uniform_hash_of_the_id() -> None:
     first = score("random", item_ids=ids, embeddings=np.zeros((5000, 2)))
     second = score("random", item_ids=list(ids), embeddings=np.ones((5000, 2)))
     np.testing.assert_array_equal(first, second)
-    assert 0.0 <= first.min() and first.max() < 1.0
+    assert first.min() >= 0.0 and first.max() < 1.0
     assert abs(first.mean() - 0.5) < 0.02  # sd of the mean ~ 0.004
 
 

@@ -145,7 +145,9 @@ def test_mechanism_without_sasl_protocol_is_refused(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
-def test_tls_files_must_exist_and_reach_client_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_files_must_exist_and_reach_client_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9093")
     monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CAFILE", str(tmp_path / "missing-ca.pem"))
@@ -171,7 +173,13 @@ def test_secrets_never_print(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ALSTREAM_CODEC__SCHEMA_REGISTRY_URL", "http://registry:8081")
     monkeypatch.setenv("ALSTREAM_CODEC__SCHEMA_REGISTRY_PASSWORD", "registry-pw-789")
     settings = load_settings()
-    rendered = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.kafka), str(settings.kafka)]
+    rendered = [
+        repr(settings),
+        str(settings),
+        settings.model_dump_json(),
+        repr(settings.kafka),
+        str(settings.kafka),
+    ]
     for text in rendered:
         for secret in ("kafka-pw-123", "key-pw-456", "registry-pw-789"):
             assert secret not in text

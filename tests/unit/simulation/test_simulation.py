@@ -20,7 +20,9 @@ POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 def test_entropy_policy_reaches_random_final_accuracy_with_fewer_labels() -> None:
     policy = load_selection_policy(str(POLICIES / "entropy.toml"))
-    points = run_simulation(load_dataset("digits"), policy, SimulationConfig(budget=260, seeds=3, batch_size=20))
+    points = run_simulation(
+        load_dataset("digits"), policy, SimulationConfig(budget=260, seeds=3, batch_size=20)
+    )
     summary = summarise(points, metric="accuracy")
     by_name = {s.strategy: s for s in summary.strategies}
     mine = by_name[policy.label]
@@ -32,8 +34,9 @@ def test_entropy_policy_reaches_random_final_accuracy_with_fewer_labels() -> Non
 
 def test_same_seed_set_and_split_for_both_strategies() -> None:
     policy = load_selection_policy(str(POLICIES / "entropy.toml"))
-    points = run_simulation(load_dataset("wine"), policy, SimulationConfig(budget=40, seeds=2, batch_size=10,
-                                                                         initial_size=6))
+    points = run_simulation(
+        load_dataset("wine"), policy, SimulationConfig(budget=40, seeds=2, batch_size=10, initial_size=6)
+    )
     firsts = {(p.strategy, p.seed): p.metric for p in points if p.labels == 6}
     for seed in range(2):
         assert firsts[(policy.label, seed)] == firsts[(RANDOM, seed)]
@@ -49,11 +52,30 @@ def test_csv_dataset_with_rare_class_recall(tmp_path: Path) -> None:
             rare = index % 10 == 0
             centre = 2.0 if rare else 0.0
             writer.writerow([rng.normal(centre), rng.normal(centre), "rare" if rare else "common"])
-    result = CliRunner().invoke(app, [
-        "simulate", "--dataset", str(path), "--label-column", "kind", "--signal", "margin", "--metric",
-        "recall:rare", "--budget", "60", "--seeds", "2", "--batch-size", "10", "--initial", "10",
-        "--out", str(tmp_path / "out"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--dataset",
+            str(path),
+            "--label-column",
+            "kind",
+            "--signal",
+            "margin",
+            "--metric",
+            "recall:rare",
+            "--budget",
+            "60",
+            "--seeds",
+            "2",
+            "--batch-size",
+            "10",
+            "--initial",
+            "10",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "recall:rare" in (tmp_path / "out" / "summary.json").read_text()
     rows = list(csv.DictReader((tmp_path / "out" / "curves.csv").read_text().splitlines()))
@@ -62,10 +84,24 @@ def test_csv_dataset_with_rare_class_recall(tmp_path: Path) -> None:
 
 
 def test_cli_with_policy_file_writes_plot_and_summary(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, [
-        "simulate", "--dataset", "breast_cancer", "--policy", str(POLICIES / "entropy.toml"), "--budget", "50",
-        "--seeds", "2", "--batch-size", "10", "--out", str(tmp_path),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--dataset",
+            "breast_cancer",
+            "--policy",
+            str(POLICIES / "entropy.toml"),
+            "--budget",
+            "50",
+            "--seeds",
+            "2",
+            "--batch-size",
+            "10",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "target" in result.output and "random" in result.output
     assert (tmp_path / "summary.json").exists() and (tmp_path / "learning_curve.png").exists()
@@ -86,7 +122,9 @@ def test_router_quotas_cap_hard_items_and_spend_budget_on_qa() -> None:
     from alstream.agents.router.quotas import Quotas
     from alstream.simulation.loop import MixTally
 
-    tally = MixTally(quotas=Quotas(max_hard_per_day=5, min_normal_share=0.5, random_share=0.1, qa_rate=0.1), day=20)
+    tally = MixTally(
+        quotas=Quotas(max_hard_per_day=5, min_normal_share=0.5, random_share=0.1, qa_rate=0.1), day=20
+    )
     rng = np.random.default_rng(0)
     picked, qa = tally.batch(np.arange(100), np.arange(100, 120), 20, rng)
     assert tally.history.count(HARD) == 5

@@ -88,7 +88,9 @@ def test_item_values_survive_round_trip() -> None:
 
 def test_timestamps_decode_as_datetimes_unless_raw() -> None:
     encoded = SingleObjectCodec("items").encode(item())
-    assert SingleObjectCodec("items").decode(encoded)["event_time"].timestamp() == pytest.approx(1_700_000_000.123)
+    assert SingleObjectCodec("items").decode(encoded)["event_time"].timestamp() == pytest.approx(
+        1_700_000_000.123
+    )
     assert SingleObjectCodec("items", raw_timestamps=True).decode(encoded)["event_time"] == 1_700_000_000_123
 
 
@@ -116,7 +118,9 @@ def test_truncated_and_trailing_bodies_are_detected() -> None:
 
 
 def test_record_of_another_topic_is_refused() -> None:
-    label_bytes = SingleObjectCodec("scores").encode(next(iter(generate_many(SingleObjectCodec("scores").schema, 1))))
+    label_bytes = SingleObjectCodec("scores").encode(
+        next(iter(generate_many(SingleObjectCodec("scores").schema, 1)))
+    )
     with pytest.raises(UnknownSchema, match="scores"):
         SingleObjectCodec("items").decode(label_bytes)
 
@@ -224,7 +228,9 @@ def test_confluent_codec_and_avro_deserializer_read_each_other(registry: SchemaR
     assert theirs["item_id"] == record["item_id"]
     assert theirs["embedding"] == record["embedding"]
     # a serializer registering its own copy of the schema text (another id) is read through the registry
-    other = AvroSerializer(registry, schema_str=json.dumps(json.loads((default_schema_dir() / "items.avsc").read_text())))
+    other = AvroSerializer(
+        registry, schema_str=json.dumps(json.loads((default_schema_dir() / "items.avsc").read_text()))
+    )
     decoded = codec.decode(other(record, ctx))
     assert decoded["item_id"] == "item-1"
     assert decoded["uri"] == record["uri"]
@@ -259,7 +265,9 @@ def test_registry_stores_the_schema_with_its_defaults(registry: SchemaRegistryCl
 def test_confluent_old_writer_new_reader_through_registry(registry: SchemaRegistryClient) -> None:
     old = _history_v1()
     v1 = next(v for v in default_catalog().versions() if v.topic_key == "items" and not v.is_current)
-    old_codec = ConfluentCodec("items", registry=registry, subject="alstream.items-value", catalog=old._catalog)
+    old_codec = ConfluentCodec(
+        "items", registry=registry, subject="alstream.items-value", catalog=old._catalog
+    )
     record = item()
     del record["uri"]
     old_bytes = old_codec.encode(record)

@@ -17,7 +17,9 @@ class FullQueueProducer(InMemoryProducer):
     limit: int = 3
     refusals: int = 0
 
-    def produce(self, topic: str, value: bytes | None = None, key: Any = None, *args: Any, **kwargs: Any) -> None:
+    def produce(
+        self, topic: str, value: bytes | None = None, key: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
         if len(self._pending) >= self.limit:
             self.refusals += 1
             raise BufferError("Local: Queue full")

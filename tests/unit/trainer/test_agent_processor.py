@@ -28,13 +28,28 @@ class FakeOutputs:
         self.dead.append((message, error))
 
 
-def _announcement(settings: Any, release_id: str, *, content: str | None = None, items: int = 1) -> InMemoryMessage:
-    value = codec_for("releases", settings).encode({
-        "release_id": release_id, "parent_release_id": None, "uri": f"/releases/{release_id}",
-        "content_hash": content or f"hash-of-{release_id}", "policy_versions": ["p"], "model_versions": ["m"],
-        "labels_from": None, "labels_to": None, "item_count": items, "counts_by_kind": {}, "counts_by_class": {}, "qa_error_rate": None,
-        "agreement": None, "validation_metric": None, "created_at": NOW,
-    })
+def _announcement(
+    settings: Any, release_id: str, *, content: str | None = None, items: int = 1
+) -> InMemoryMessage:
+    value = codec_for("releases", settings).encode(
+        {
+            "release_id": release_id,
+            "parent_release_id": None,
+            "uri": f"/releases/{release_id}",
+            "content_hash": content or f"hash-of-{release_id}",
+            "policy_versions": ["p"],
+            "model_versions": ["m"],
+            "labels_from": None,
+            "labels_to": None,
+            "item_count": items,
+            "counts_by_kind": {},
+            "counts_by_class": {},
+            "qa_error_rate": None,
+            "agreement": None,
+            "validation_metric": None,
+            "created_at": NOW,
+        }
+    )
     return InMemoryMessage(settings.kafka.topic("releases"), value, release_id.encode())
 
 
@@ -68,11 +83,14 @@ def test_each_release_is_trained_on_once_even_across_restarts(calls: list[dict[s
 def test_same_content_or_empty_release_does_not_retrain(calls: list[dict[str, Any]]) -> None:
     settings = load_settings()
     processor = trainer_main.TrainerProcessor(settings=settings)
-    processor.process([  # type: ignore[arg-type]
-        _announcement(settings, "r1", content="abc"),
-        _announcement(settings, "r2", content="abc"),  # a later cut-off with no new labels
-        _announcement(settings, "r3", items=0),
-    ], FakeOutputs())
+    processor.process(
+        [  # type: ignore[arg-type]
+            _announcement(settings, "r1", content="abc"),
+            _announcement(settings, "r2", content="abc"),  # a later cut-off with no new labels
+            _announcement(settings, "r3", items=0),
+        ],
+        FakeOutputs(),
+    )
     assert [c["release_id"] for c in calls] == ["r1"]
 
 
@@ -92,12 +110,15 @@ def test_undecodable_announcement_is_dead_lettered(calls: list[dict[str, Any]]) 
     settings = load_settings()
     outputs = FakeOutputs()
     trainer_main.TrainerProcessor(settings=settings).process(
-        [InMemoryMessage(settings.kafka.topic("releases"), b"junk")], outputs  # type: ignore[arg-type]
+        [InMemoryMessage(settings.kafka.topic("releases"), b"junk")],
+        outputs,  # type: ignore[arg-type]
     )
     assert len(outputs.dead) == 1 and calls == []
 
 
-def test_train_cli_seed_only_evaluates_without_a_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_cli_seed_only_evaluates_without_a_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prepare(tmp_path / "demo", seed=7)
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ALSTREAM_TRAINER__VALIDATION_FILE", str(tmp_path / "demo" / "validation.npz"))
@@ -120,17 +141,25 @@ def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.Monke
     from alstream.agents.release.storage import ReleaseStore
 
     spec = importlib.util.spec_from_file_location(
-        "release_records", Path(__file__).parents[1] / "release" / "records.py")
+        "release_records", Path(__file__).parents[1] / "release" / "records.py"
+    )
     records = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(records)  # type: ignore[union-attr]
     labels, assignments, embeddings = records.scenario()
     store = ReleaseStore(root=tmp_path / "state" / "releases")
-    built = build_release(ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),
-                          cutoff=NOW, uri_for=store.uri_of)
+    built = build_release(
+        ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),
+        cutoff=NOW,
+        uri_for=store.uri_of,
+    )
     store.write(built.release_id, built.files)
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "validation.npz", item_ids=np.array(["v1", "v2", "v3"]),
-             embeddings=rng.random((3, 4)).astype("<f4"), labels=np.array(["cat", "dog", "fox"]))
+    np.savez(
+        tmp_path / "validation.npz",
+        item_ids=np.array(["v1", "v2", "v3"]),
+        embeddings=rng.random((3, 4)).astype("<f4"),
+        labels=np.array(["cat", "dog", "fox"]),
+    )
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ALSTREAM_TRAINER__VALIDATION_FILE", str(tmp_path / "validation.npz"))
     result = CliRunner().invoke(app, ["train", "--release", "latest", "--no-publish"])

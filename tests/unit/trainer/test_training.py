@@ -113,12 +113,17 @@ def test_within_tolerance_is_published(trainer_env: list[dict], monkeypatch: pyt
     assert service.train_once(settings).published
 
 
-def test_record_says_how_many_human_labels_it_learned_from(trainer_env: list[dict],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_says_how_many_human_labels_it_learned_from(
+    trainer_env: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(service, "current_metric", lambda settings, validation: (None, None))
     rng = np.random.default_rng(0)
-    part = ("release r1", np.array([f"x{i}" for i in range(30)]), rng.random((30, 64)).astype(np.float32),
-            np.array([str(i % 10) for i in range(30)]))
+    part = (
+        "release r1",
+        np.array([f"x{i}" for i in range(30)]),
+        rng.random((30, 64)).astype(np.float32),
+        np.array([str(i % 10) for i in range(30)]),
+    )
     service.train_once(load_settings(), release=part, release_id="r1")
     record = trainer_env[0]
     assert record["metrics"]["training_labels"] == 30.0

@@ -1,0 +1,1 @@
+"""Helpers every test tier shares: record factories (``records``) and one way to wait (``waiting``)."""

@@ -1,0 +1,138 @@
+"""Factories for decoded records of every topic, shaped as ``schemas/*.avsc`` says.
+
+One place builds a valid record; a test passes keyword overrides for what it is about. Times are
+timezone-aware datetimes (what the codecs return for ``timestamp-millis`` fields).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+CLASSES = ["cat", "dog", "fox"]
+
+
+def assignment(
+    assignment_id: str = "a1",
+    *,
+    annotator_id: str = "ann",
+    item_id: str = "it1",
+    kind: str = "NORMAL",
+    classes: list[str] | None = None,
+    assigned_at: datetime = T0,
+    lease_s: float = 3600.0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    record = {
+        "assignment_id": assignment_id,
+        "annotator_id": annotator_id,
+        "item_id": item_id,
+        "kind": kind,
+        "classes": list(classes or CLASSES),
+        "uri": None,
+        "unit_of_work": "ITEM",
+        "policy_version": "p1",
+        "quota_version": "q1",
+        "model_version": "m1",
+        "overlap_group": None,
+        "calibration_id": None,
+        "assigned_at": assigned_at,
+        "lease_expires_at": assigned_at + timedelta(seconds=lease_s),
+    }
+    record.update(overrides)
+    return record
+
+
+def label(
+    label_id: str = "l1",
+    *,
+    of: dict[str, Any] | None = None,
+    value: str | None = "cat",
+    status: str = "LABELED",
+    seconds: float = 12.0,
+    submitted_at: datetime | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A label answering ``of`` (an assignment record; a default one if None), submitted ``seconds``
+    after it was started; ``submitted_at`` defaults to one minute after the assignment was made."""
+    of = of or assignment()
+    submitted = submitted_at or of["assigned_at"] + timedelta(minutes=1)
+    record = {
+        "label_id": label_id,
+        "assignment_id": of["assignment_id"],
+        "item_id": of["item_id"],
+        "annotator_id": of["annotator_id"],
+        "status": status,
+        "value": value if status == "LABELED" else None,
+        "root_cause": None,
+        "started_at": submitted - timedelta(seconds=seconds),
+        "submitted_at": submitted,
+    }
+    record.update(overrides)
+    return record
+
+
+def candidate(
+    item_id: str = "it1",
+    *,
+    reason: str = "TOP_SCORE",
+    score: float = 0.5,
+    dim: int = 4,
+    selected_at: datetime = T0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    record = {
+        "item_id": item_id,
+        "reason": reason,
+        "score": score,
+        "signal": "entropy",
+        "policy_version": "p1",
+        "model_version": "m1",
+        "unit_of_work": "ITEM",
+        "predicted_class": "cat",
+        "confidence": 0.5,
+        "embedding": np.arange(dim, dtype="<f4").tobytes(),
+        "skills": [],
+        "uri": f"mem://{item_id}",
+        "window_start": selected_at,
+        "selected_at": selected_at,
+    }
+    record.update(overrides)
+    return record
+
+
+def annotator_event(
+    annotator_id: str = "ann",
+    *,
+    event_type: str = "READY",
+    ready_for: int = 1,
+    occurred_at: datetime = T0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    record = {
+        "event_id": uuid.uuid4().hex,
+        "annotator_id": annotator_id,
+        "event_type": event_type,
+        "ready_for": ready_for if event_type == "READY" else 0,
+        "skills": [],
+        "group": None,
+        "occurred_at": occurred_at,
+    }
+    record.update(overrides)
+    return record
+
+
+def item(item_id: str = "it1", *, dim: int = 64, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+    """An item as the SDK's dict rows take it (``alstream.ingest``): embedding as a list of floats."""
+    rng = np.random.default_rng(seed)
+    record: dict[str, Any] = {
+        "item_id": item_id,
+        "embedding": rng.random(dim).astype(np.float32).tolist(),
+        "event_time": int(T0.timestamp() * 1000),
+    }
+    record.update(overrides)
+    return record
