@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from alstream.agents.router.reasons import primary
+
 if TYPE_CHECKING:
     from alstream.agents.router.state import AnnotatorState
 
@@ -91,3 +93,93 @@ def shard_status(
         "annotators_online": annotators_online,
         "open_leases": open_leases,
     }
+
+
+# ---- reading the topic back: what `alstream status` shows ------------------------------------------
+IDLE, BUSY, WORKING, OFFLINE, UNKNOWN = "idle", "busy", "working", "offline", "unknown"
+
+
+@dataclass(frozen=True)
+class AnnotatorView:
+    """One annotator as the router's shards last described them (records of kind ANNOTATOR)."""
+
+    annotator_id: str
+    state: str  # idle / busy / working / offline / unknown (no READY since the router started)
+    reason: str | None  # for idle and busy: the most actionable reason a shard gave
+    reasons: dict[str, int]  # reason -> shards that gave it at the latest READY
+    shards: int  # shards that wrote a record about the annotator
+    given: int  # at the latest READY, summed over shards
+    wanted: int
+    in_flight: int
+    hard_in_day: int
+    hard_cap: int
+    last_ready_at: datetime | None
+    updated_at: datetime
+
+
+def annotator_views(records: list[dict[str, Any]]) -> list[AnnotatorView]:
+    """Fold the latest ANNOTATOR record of every (shard, annotator) into one view per annotator."""
+    by_annotator: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record["kind"] == "ANNOTATOR" and record["annotator_id"] is not None:
+            by_annotator.setdefault(record["annotator_id"], []).append(record)
+    views = []
+    for annotator_id, mine in sorted(by_annotator.items()):
+        answered = [r for r in mine if r["last_ready_at"] is not None]
+        reasons: dict[str, int] = {}
+        for record in answered:
+            if record["reason"] is not None:
+                reasons[record["reason"]] = reasons.get(record["reason"], 0) + 1
+        given = sum(r["given"] or 0 for r in answered)
+        in_flight = sum(r["in_flight"] or 0 for r in mine)
+        if not any(r["online"] for r in mine):
+            state = OFFLINE
+        elif not answered:
+            state = UNKNOWN
+        elif given == 0 and in_flight == 0:
+            state = IDLE
+        elif given == 0:
+            state = BUSY
+        else:
+            state = WORKING
+        views.append(
+            AnnotatorView(
+                annotator_id=annotator_id,
+                state=state,
+                reason=primary(set(reasons)) if state in (IDLE, BUSY) else None,
+                reasons=reasons,
+                shards=len(mine),
+                given=given,
+                wanted=sum(r["wanted"] or 0 for r in answered),
+                in_flight=in_flight,
+                hard_in_day=sum(r["hard_in_day"] or 0 for r in mine),
+                hard_cap=sum(r["hard_cap"] or 0 for r in mine),
+                last_ready_at=max((r["last_ready_at"] for r in answered), default=None),
+                updated_at=max(r["updated_at"] for r in mine),
+            )
+        )
+    return views
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """The shards' latest summaries (records of kind SHARD)."""
+
+    depth: dict[str, int]  # candidate reason -> pooled, summed over shards
+    shards: list[int]  # shards that wrote a summary
+    open_leases: int
+    oldest_update: datetime | None  # the stalest summary: a router that stopped writing shows here
+
+
+def pool_view(records: list[dict[str, Any]]) -> PoolView:
+    summaries = [r for r in records if r["kind"] == "SHARD"]
+    depth: dict[str, int] = {}
+    for record in summaries:
+        for reason, count in (record["pool_depth"] or {}).items():
+            depth[reason] = depth.get(reason, 0) + count
+    return PoolView(
+        depth=depth,
+        shards=sorted(r["shard"] for r in summaries),
+        open_leases=sum(r["open_leases"] or 0 for r in summaries),
+        oldest_update=min((r["updated_at"] for r in summaries), default=None),
+    )
