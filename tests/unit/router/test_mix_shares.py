@@ -41,11 +41,36 @@ def stock(router: ShardedRouter, **counts: int) -> None:
             router.add(f"{reason}-{i}", reason, score=(i % 97) / 100)
 
 
+def check_reasons(router: ShardedRouter, annotator: str) -> None:
+    """Each shard's answer to the READY just handled says something true about that shard now."""
+    for shard, effects in zip(router.shards, router.effects[-len(router.shards) :], strict=True):
+        outcome = effects.ready
+        assert outcome is not None and outcome.given <= outcome.wanted
+        state = shard.annotators[annotator]
+        counts = state.day.counts(router.now_ms)
+        if outcome.reason is None:
+            assert outcome.given == outcome.wanted
+        elif outcome.reason == reasons.IN_FLIGHT_CAP:
+            assert len(state.in_flight) >= shard.shard_quotas.max_in_flight
+        elif outcome.reason == reasons.HARD_QUOTA:
+            assert counts.hard >= shard.shard_quotas.max_hard_per_day
+            assert (
+                shard.pool.supply(HARD, skills=state.skills, excluded=state.seen.__contains__) == "available"
+            )
+        elif outcome.reason == reasons.NORMAL_SHARE:
+            assert (counts.total - counts.hard) < shard.shard_quotas.min_normal_share * (counts.total + 1)
+        elif outcome.reason == reasons.EMPTY_POOL:
+            assert len(shard.pool) == 0
+        else:
+            assert outcome.reason in reasons.UNSERVED_REASONS
+
+
 def work(router: ShardedRouter, annotator: str, total: int, ready_for: int = 5) -> list[dict[str, Any]]:
     """The annotator asks, labels all it got, asks again, until ``total`` assignments or nothing comes."""
     got: list[dict[str, Any]] = []
     while len(got) < total:
         batch = router.ready(annotator, ready_for)
+        check_reasons(router, annotator)
         if not batch:
             break
         for assignment in batch:
