@@ -296,6 +296,14 @@ class RouterService:
             )
         if effects.status:
             self._publish_status(effects.status)
+            for status in effects.status:  # written on change only, so this logs transitions, not READYs
+                if status["given"] == 0 and status["reason"] is not None:
+                    log.info(
+                        "annotator %s gets no work from shard %d: %s",
+                        status["annotator_id"],
+                        status["shard"],
+                        status["reason"],
+                    )
         if record is not None and record["event_type"] == "READY" and effects.assignments:
             occurred = record["occurred_at"]
             metrics.READY_LATENCY.observe(max(0.0, time.time() - occurred.timestamp()))

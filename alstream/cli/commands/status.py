@@ -105,6 +105,8 @@ def render(report: StatusReport, console: Console, *, limit: int) -> None:
         for topic in report.topics:
             if topic.partitions is None:
                 count = "[red]missing[/] (alstream topics create)"
+            elif topic.partitions != topic.expected_partitions:
+                count = f"{topic.partitions} (catalogue: {topic.expected_partitions})"
             else:
                 count = str(topic.partitions)
             topics.add_row(topic.topic, count, topic.cleanup)
