@@ -1,4 +1,6 @@
-"""One router shard's state and its event handlers, pure: events in, table writes and assignments out.
+"""One router shard's state and its event handlers, pure: events in, table writes and assignments out
+(plus what the operator sees: each READY's outcome with the reason it was not fully served, and
+router-status records when an annotator's status changes; see :mod:`.reasons` and :mod:`.status`).
 
 A shard is one partition index of the co-partitioned candidates / annotator-events / labels topics.
 Items live in exactly one shard (their partition); annotation tools broadcast their annotator events to
@@ -60,9 +62,6 @@ def to_ms(value: datetime | int) -> int:
 
 def from_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-__all__ = ["Effects", "Lease", "RouterShard", "from_ms", "to_ms", "unit_fraction", "week_start_ms"]
 
 
 def week_start_ms(now_ms: int, *, weekday: int, hour: int) -> int:
