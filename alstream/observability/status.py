@@ -264,11 +264,12 @@ def _read_compacted(
                         pending.discard(message.partition())
                     continue
                 key = message.key() or b""
-                if message.value() is None:
+                value = message.value()
+                if value is None:
                     latest[key] = None  # a tombstone deletes the key
                     continue
                 try:
-                    latest[key] = codec.decode(message.value())
+                    latest[key] = codec.decode(value)
                 except AlstreamError:
                     continue  # not a status record: nothing to show for it
     finally:

@@ -114,10 +114,9 @@ def render(report: StatusReport, console: Console, *, limit: int) -> None:
 
     if report.lag:
         lag = Table("agent", "group", "topic", "lag (messages)", title="consumer lag")
-        for row in report.lag:
-            lag.add_row(
-                row.agent, row.group, row.topic, "no commits yet" if row.lag is None else str(row.lag)
-            )
+        for lag_row in report.lag:
+            behind = "no commits yet" if lag_row.lag is None else str(lag_row.lag)
+            lag.add_row(lag_row.agent, lag_row.group, lag_row.topic, behind)
         console.print(lag)
 
     pool = report.pool
@@ -146,8 +145,8 @@ def render(report: StatusReport, console: Console, *, limit: int) -> None:
             for view in shown:
                 why = "-"
                 if view.reason is not None:
-                    shards = view.reasons.get(view.reason, 0)
-                    why = f"{view.reason} ({shards}/{view.shards} shards): {WHAT_TO_DO.get(view.reason, '')}"
+                    giving = view.reasons.get(view.reason, 0)
+                    why = f"{view.reason} ({giving}/{view.shards} shards): {WHAT_TO_DO.get(view.reason, '')}"
                 state = f"[yellow]{view.state}[/]" if view.state == IDLE else view.state
                 table.add_row(
                     view.annotator_id,
