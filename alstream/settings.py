@@ -156,9 +156,24 @@ class PathsSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """Where each agent serves /metrics. Port 0 disables the endpoint."""
+    """Where each agent serves /metrics. Unset port: base_port + the agent's offset; 0 disables it."""
 
-    port: int = Field(default=9400, ge=0, le=65_535)
+    port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65_535,
+        description=(
+            "This process's /metrics port. Unset: base_port plus the agent's offset (scorer 1, router 2, "
+            "labels 3, agreement 4, release 5, trainer 6), so every agent on one host gets its own port. "
+            "0 disables the endpoint. Replicas of one agent on one host need one each."
+        ),
+    )
+    base_port: int = Field(
+        default=9400,
+        ge=1,
+        le=65_535 - 16,
+        description="Base of the default ports (agents use 9401-9406); `alstream status` scrapes them.",
+    )
     host: str = "0.0.0.0"
 
 

@@ -5,9 +5,12 @@ Label values are bounded: agent names, catalogue topic names and our own error c
 
 from __future__ import annotations
 
+import errno
+
 from prometheus_client import Counter, Gauge, Info, start_http_server
 
 from alstream import __version__
+from alstream.exceptions import ConfigError
 
 BUILD_INFO = Info("alstream_build", "alstream version running in this process")
 BUILD_INFO.info({"version": __version__})
@@ -32,7 +35,35 @@ AGENT_ERRORS = Counter(
 )
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Serve /metrics for Prometheus on ``host:port``; port 0 disables it."""
-    if port:
+# Default /metrics port of each agent: ``metrics.base_port`` plus this offset, so the agents of one
+# host never fight over one port (docs/configuration.md, [metrics]).
+AGENT_PORT_OFFSETS = {"scorer": 1, "router": 2, "labels": 3, "agreement": 4, "release": 5, "trainer": 6}
+
+
+def default_metrics_port(agent: str, base_port: int) -> int:
+    """Where ``agent`` serves /metrics when ``metrics.port`` is not set."""
+    offset = AGENT_PORT_OFFSETS.get(agent)
+    if offset is None:
+        raise ConfigError(
+            f"agent {agent!r} has no default metrics port: set ALSTREAM_METRICS__PORT (0 disables it)"
+        )
+    return base_port + offset
+
+
+def serve_metrics(port: int | None, host: str = "0.0.0.0", *, agent: str | None = None) -> None:
+    """Serve /metrics for Prometheus on ``host:port``; port 0 (or None: not configured) disables it.
+
+    A busy port is a configuration error, reported in one line that names the setting to change.
+    """
+    if not port:
+        return
+    try:
         start_http_server(port, addr=host)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        who = f"the {agent} agent's " if agent else ""
+        raise ConfigError(
+            f"{who}metrics port {port} on {host} is already in use: set ALSTREAM_METRICS__PORT to a free "
+            "port (0 disables /metrics), or ALSTREAM_METRICS__BASE_PORT to move every agent's default port"
+        ) from None

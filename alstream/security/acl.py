@@ -60,6 +60,19 @@ class Role:
     extra: tuple[Grant, ...] = field(default_factory=tuple)
 
 
+def agent_groups(settings: AlstreamSettings) -> dict[str, str]:
+    """Each consuming agent's consumer group, as the agents name them (the router's carries the prefix:
+    it is faust's app id)."""
+    return {
+        "scorer": settings.scorer.group_id,
+        "router": settings.kafka.topic(settings.router.group_id),
+        "labels": settings.labels.group_id,
+        "agreement": settings.agreement.group_id,
+        "release": settings.release.group_id,
+        "trainer": settings.trainer.group_id,
+    }
+
+
 def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annotate") -> tuple[Role, ...]:
     """The matrix, with group ids from the settings so a renamed group is granted under its real name."""
     reader = f"{settings.kafka.client_id}-reader-"
@@ -92,7 +105,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
                 "assignments",
                 "annotator-events",
                 "dead-letters",
-            ),  # lease-sweep ticks go to annotator-events
+                "router-status",
+            ),  # lease-sweep ticks go to annotator-events; router-status is read by `alstream status`
             # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
             # carries the topic prefix so that two deployments on one cluster never share state.
             groups=(settings.kafka.topic(settings.router.group_id),),
@@ -133,8 +147,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         ),
         Role(
             "operator",
-            "SRE tooling: `alstream topics create|list` and the dead-letter audit.",
-            reads=("dead-letters",),
+            "SRE tooling: `alstream topics create|list`, `alstream status` and the dead-letter audit.",
+            reads=("dead-letters", "router-status"),
             idempotent=False,
             group_prefixes=("alstream-audit-",),
             extra=(
@@ -144,6 +158,10 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
                     ("Create", "Describe", "DescribeConfigs", "AlterConfigs"),
                     prefixed=True,
                     why="create and inspect the catalogue's topics",
+                ),
+                *(
+                    Grant("group", group, ("Describe",), why="consumer lag for `alstream status`")
+                    for group in agent_groups(settings).values()
                 ),
             ),
         ),

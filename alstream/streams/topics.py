@@ -72,6 +72,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("models", "model_name", 1, "compact", -1, "model versions announced to the scorer"),
     TopicSpec("releases", "release_id", 1, "compact", -1, "dataset release manifests"),
     TopicSpec(
+        "router-status",
+        "status_key",
+        4,
+        "compact",
+        -1,
+        "the router's latest view of each annotator and shard, for `alstream status`",
+    ),
+    TopicSpec(
         "dead-letters",
         "original key",
         4,

@@ -136,3 +136,39 @@ def item(item_id: str = "it1", *, dim: int = 64, seed: int = 0, **overrides: Any
     }
     record.update(overrides)
     return record
+
+
+def calibration(
+    calibration_id: str = "cal-1",
+    *,
+    item_ids: list[str] | None = None,
+    annotator_ids: list[str] | None = None,
+    detected_at: datetime = T0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A calibration event (a disagreement spike) naming ``item_ids`` as its tough examples."""
+    items = item_ids if item_ids is not None else ["it1"]
+    record = {
+        "calibration_id": calibration_id,
+        "window_start": detected_at - timedelta(hours=1),
+        "window_end": detected_at,
+        "disagreement_rate": 0.4,
+        "baseline_rate": 0.1,
+        "sample_size": 50,
+        "krippendorff_alpha": None,
+        "fleiss_kappa": None,
+        "evidence": "test spike",
+        "annotator_ids": list(annotator_ids or ["ann"]),
+        "items": [
+            {
+                "item_id": item,
+                "disagreement": 0.5,
+                "label_counts": {"cat": 1, "dog": 1},
+                "predicted_class": "cat",
+            }
+            for item in items
+        ],
+        "detected_at": detected_at,
+    }
+    record.update(overrides)
+    return record

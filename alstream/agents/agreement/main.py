@@ -94,7 +94,7 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     if stop is None:
         stop = StopFlag()
         stop.install_signal_handlers()
-    serve_metrics(settings.metrics.port, settings.metrics.host)
+    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
     processor, tail = build(settings)
     try:
         BatchAgentRunner(

@@ -57,7 +57,7 @@ class ReleaseAgent:
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    serve_metrics(settings.metrics.port, settings.metrics.host)
+    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
     if stop is None:
         stop = StopFlag()
         stop.install_signal_handlers()

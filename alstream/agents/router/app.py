@@ -21,11 +21,10 @@ from typing import Any
 from confluent_kafka import Producer
 
 from alstream.agents.labels.topic_state import TopicTail
-from alstream.agents.router import metrics
+from alstream.agents.router import metrics, reasons
 from alstream.agents.router.calibration import CalibrationBook
 from alstream.agents.router.exceptions import PartitionLayoutError
-from alstream.agents.router.mix import RollingDay
-from alstream.agents.router.pool import SOURCE_OF_REASON
+from alstream.agents.router.pool import REASON_OF_SOURCE, SOURCE_OF_REASON
 from alstream.agents.router.quotas import load_quotas
 from alstream.agents.router.state import Effects, RouterShard, week_start_ms
 from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP
@@ -40,7 +39,8 @@ log = logging.getLogger(__name__)
 AGENT = "router"
 TICK_ANNOTATOR = "__router_tick__"  # reserved annotator id: a heartbeat that sweeps expired leases
 SHARD_TOPICS = ("candidates", "annotator-events", "labels")
-REASON_OF_SOURCE = {source: reason for reason, source in SOURCE_OF_REASON.items()}
+STATUS_TOPIC = "router-status"
+SHARD_STATUS_REFRESH_S = 60.0  # a shard summary is rewritten at least this often, so its age shows liveness
 
 
 class RouterService:
@@ -48,7 +48,7 @@ class RouterService:
 
     def __init__(self, *, settings: AlstreamSettings) -> None:
         self.settings = settings
-        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration"])
+        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration", STATUS_TOPIC])
         if len({counts[t] for t in SHARD_TOPICS}) != 1:
             raise PartitionLayoutError(
                 "candidates, annotator-events and labels must have the same partition count (they are the "
@@ -56,11 +56,15 @@ class RouterService:
             )
         self.shard_count = counts["candidates"]
         self.assignment_partitions = counts["assignments"]
+        self.status_partitions = counts[STATUS_TOPIC]
         self.quotas = load_quotas(settings.paths.quotas_file)
         self.classes = settings.task.require_classes()
         self.book = CalibrationBook(max_age_ms=int(settings.router.calibration_max_age_s * 1000))
-        self.codecs = {t: codec_for(t, settings) for t in (*SHARD_TOPICS, "assignments", "calibration")}
+        self.codecs = {
+            t: codec_for(t, settings) for t in (*SHARD_TOPICS, "assignments", "calibration", STATUS_TOPIC)
+        }
         self.shards: dict[int, RouterShard] = {}
+        self._summaries: dict[int, tuple[tuple[Any, ...], float]] = {}  # shard -> (last published, when)
         self._prefix = settings.kafka.topic_prefix
         self._stop = threading.Event()
         self._producer = Producer(producer_config(settings))
@@ -117,11 +121,13 @@ class RouterService:
             for partition in range(self.shard_count):
                 await self.events_topic.send(key=TICK_ANNOTATOR.encode(), partition=partition, value=value)
             self._update_gauges()
+            self._publish_summaries()
             AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
 
         @self.app.on_partitions_revoked.connect
         async def on_revoked(app: Any, revoked: Any = None, **_: Any) -> None:
             self.shards.clear()  # rebuilt from the table (after faust's recovery) on the next event
+            self._summaries.clear()
 
     # ---- event handling ---------------------------------------------------------------------------
     def _shard(self, partition: int) -> tuple[RouterShard, bool]:
@@ -160,7 +166,7 @@ class RouterService:
             log.debug("event %s[%s]@%s", message.topic, message.partition, message.offset)
         shard, fresh = self._shard(message.partition)
         if fresh:
-            await self._send(shard.open_assignments())  # tools dedupe by assignment_id
+            await self._send(shard.open_assignments(), resent=True)  # tools dedupe by assignment_id
         if shard.already_applied(base, message.offset):
             return
         now_ms = int(time.time() * 1000)
@@ -227,8 +233,11 @@ class RouterService:
                     )
         return effects
 
-    async def _send(self, assignments: list[dict[str, Any]]) -> None:
+    async def _send(self, assignments: list[dict[str, Any]], *, resent: bool = False) -> None:
+        """Produce assignments; ``resent`` ones are open leases sent again after a restore, counted apart
+        so that assignments_total counts each decision once however often the router restarts."""
         codec = self.codecs["assignments"]
+        counter = metrics.ASSIGNMENTS_RESENT if resent else metrics.ASSIGNMENTS
         for assignment in assignments:
             annotator = assignment["annotator_id"]
             await self.assignments_topic.send(
@@ -236,13 +245,65 @@ class RouterService:
                 value=codec.encode(assignment),
                 partition=partition_for(annotator, self.assignment_partitions),
             )
-            metrics.ASSIGNMENTS.labels(assignment["kind"]).inc()
+            counter.labels(assignment["kind"]).inc()
+
+    def _publish_status(self, records: list[dict[str, Any]]) -> None:
+        """Status records for `alstream status` (best effort: informational, rewritten on the next change)."""
+        codec = self.codecs[STATUS_TOPIC]
+        topic = self.settings.kafka.topic(STATUS_TOPIC)
+        for record in records:
+            key = record["status_key"]
+            try:
+                self._producer.produce(
+                    topic,
+                    key=key.encode(),
+                    value=codec.encode(record),
+                    partition=partition_for(key, self.status_partitions),
+                )
+            except BufferError:  # the local queue is full: the broker is behind; the next change rewrites it
+                AGENT_ERRORS.labels(AGENT, "StatusQueueFull").inc()
+                break
+        self._producer.poll(0)
+
+    def _publish_summaries(self) -> None:
+        """Each owned shard's summary when it changed, and at least every SHARD_STATUS_REFRESH_S."""
+        now_ms = int(time.time() * 1000)
+        due = []
+        for partition, shard in list(self.shards.items()):
+            summary = shard.summary(now_ms=now_ms)
+            view = (
+                tuple(sorted(summary["pool_depth"].items())),
+                summary["annotators_online"],
+                summary["open_leases"],
+            )
+            last = self._summaries.get(partition)
+            if last is None or last[0] != view or time.monotonic() - last[1] >= SHARD_STATUS_REFRESH_S:
+                self._summaries[partition] = (view, time.monotonic())
+                due.append(summary)
+        self._publish_status(due)
 
     def _count(self, effects: Effects, base: str, record: dict[str, Any] | None) -> None:
         if effects.expired:
             metrics.LEASE_EXPIRIES.inc(effects.expired)
         for removed in effects.removed:
             metrics.POOL_REMOVED.labels(removed.reason).inc()
+        if effects.ready is not None and effects.ready.reason is not None:
+            metrics.READY_UNSERVED.labels(effects.ready.reason).inc()
+        for refusal in effects.calibration_refused:
+            metrics.CALIBRATION_REFUSED.labels(refusal).inc()
+            log.warning(
+                "a calibration round names an item this router never routed; not assigned (%s)", refusal
+            )
+        if effects.status:
+            self._publish_status(effects.status)
+            for status in effects.status:  # written on change only, so this logs transitions, not READYs
+                if status["given"] == 0 and status["reason"] is not None:
+                    log.info(
+                        "annotator %s gets no work from shard %d: %s",
+                        status["annotator_id"],
+                        status["shard"],
+                        status["reason"],
+                    )
         if record is not None and record["event_type"] == "READY" and effects.assignments:
             occurred = record["occurred_at"]
             metrics.READY_LATENCY.observe(max(0.0, time.time() - occurred.timestamp()))
@@ -263,20 +324,34 @@ class RouterService:
             metrics.POOL_DEPTH.labels(REASON_OF_SOURCE[source]).set(n)
 
     def _update_gauges(self) -> None:
+        """Presence, quota and idleness of the annotators, as seen by the shards this worker owns.
+
+        At quota: online, and every owned shard has given its share of max_hard_per_day in the rolling
+        day (so this worker can give them no more hard work). Idle: online, and every owned shard gave
+        nothing at their latest READY and holds no open assignment of theirs; counted under the most
+        actionable reason any shard gave (:func:`reasons.primary`).
+        """
         now_ms = int(time.time() * 1000)
-        online: set[str] = set()
-        at_quota: set[str] = set()
-        for shard in list(self.shards.values()):
-            cap = shard.shard_quotas.max_hard_per_day
-            for annotator_id, state in list(shard.annotators.items()):
-                if state.online:
-                    online.add(annotator_id)
-                day: RollingDay = state.day
-                if day.counts(now_ms).hard >= cap:
-                    at_quota.add(annotator_id)
-        metrics.ONLINE.set(len(online))
+        shards = list(self.shards.values())
+        annotators = {a for shard in shards for a, state in list(shard.annotators.items()) if state.online}
+        at_quota = 0
+        idle = dict.fromkeys(reasons.UNSERVED_REASONS, 0)
+        for annotator_id in annotators:
+            if all(shard.hard_quota_used(annotator_id, now_ms=now_ms) for shard in shards):
+                at_quota += 1
+            outcomes = [
+                state.last_ready if (state := shard.annotators.get(annotator_id)) is not None else None
+                for shard in shards
+            ]
+            if outcomes and all(o is not None and o.idle for o in outcomes):
+                why = reasons.primary({o.reason for o in outcomes if o is not None and o.reason})
+                if why is not None:
+                    idle[why] += 1
+        metrics.ONLINE.set(len(annotators))
         self._publish_pool_depth()
-        metrics.AT_QUOTA.set(len(at_quota))
+        metrics.AT_QUOTA.set(at_quota)
+        for why, count in idle.items():
+            metrics.IDLE.labels(why).set(count)
         metrics.WEEK_START.set(
             week_start_ms(
                 now_ms, weekday=self.quotas.weekly_reset_weekday, hour=self.quotas.weekly_reset_hour

@@ -11,5 +11,5 @@ def run(settings: AlstreamSettings) -> None:
     from alstream.agents.router.app import RouterService
 
     service = RouterService(settings=settings)
-    serve_metrics(settings.metrics.port, settings.metrics.host)
+    serve_metrics(settings.metrics.port, settings.metrics.host, agent="router")
     service.run()

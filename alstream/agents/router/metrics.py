@@ -5,7 +5,31 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-ASSIGNMENTS = Counter("alstream_router_assignments_total", "Assignments made, by kind.", ["kind"])
+ASSIGNMENTS = Counter(
+    "alstream_router_assignments_total",
+    "New assignments made, by kind (each decision once; re-sent leases are counted apart).",
+    ["kind"],
+)
+ASSIGNMENTS_RESENT = Counter(
+    "alstream_router_assignments_resent_total",
+    "Open leases sent again after a restore or rebalance (tools dedupe them by assignment_id), by kind.",
+    ["kind"],
+)
+READY_UNSERVED = Counter(
+    "alstream_router_ready_unserved_total",
+    "READY events a shard served with fewer assignments than asked, by reason (agents/router/reasons.py).",
+    ["reason"],
+)
+IDLE = Gauge(
+    "alstream_router_annotators_idle",
+    "Online annotators whose latest READY got nothing and who hold no open assignment, by reason.",
+    ["reason"],
+)
+CALIBRATION_REFUSED = Counter(
+    "alstream_router_calibration_refused_total",
+    "Calibration items a shard would assign but cannot vouch for (never pooled or assigned), by reason.",
+    ["reason"],
+)
 POOL_DEPTH = Gauge(
     "alstream_router_pool_depth", "Candidates waiting in the pool, by candidate reason.", ["reason"]
 )
@@ -22,7 +46,10 @@ HARD_SHARE = Histogram(
     "Per annotator at each READY: share of hard items in the rolling day (1 - normal share).",
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
-AT_QUOTA = Gauge("alstream_router_annotators_at_quota", "Annotators at their hard-item quota (any shard).")
+AT_QUOTA = Gauge(
+    "alstream_router_annotators_at_quota",
+    "Online annotators who used their hard-item quota on every shard this worker owns.",
+)
 ONLINE = Gauge("alstream_router_annotators_online", "Annotators online.")
 READY_LATENCY = Histogram(
     "alstream_router_ready_to_assignment_seconds",

@@ -23,7 +23,10 @@ SOURCE_OF_REASON = {
     "QA_GOLD": QA,
     "FRESH_POOL": FRESH,
 }
+REASON_OF_SOURCE = {source: reason for reason, source in SOURCE_OF_REASON.items()}
 UNLIMITED = -1  # copies_left of QA gold items: every annotator may get each one once
+# What one source of the pool holds for one annotator (see CandidatePool.supply).
+AVAILABLE, SEEN_ALL, NEEDS_SKILLS, NO_SUPPLY = "available", "seen_all", "needs_skills", "no_supply"
 _EMPTY: frozenset[str] = frozenset()
 
 
@@ -248,6 +251,26 @@ class CandidatePool:
             if entry.copies_left <= 0:
                 self.remove(entry.item_id)
         return entry
+
+    def supply(self, source: str, *, skills: frozenset[str], excluded: Callable[[str], bool]) -> str:
+        """What ``source`` holds for an annotator with ``skills`` who had the ``excluded`` items before.
+
+        ``AVAILABLE`` exactly when :meth:`take` would find a candidate (same skill buckets, same scan
+        limit); otherwise ``SEEN_ALL`` if candidates they could do were all given to them before,
+        ``NEEDS_SKILLS`` if the source holds only work that needs skills they lack, ``NO_SUPPLY`` if it
+        holds nothing. Used to explain a READY that got nothing, so it does not change the pool's contents.
+        """
+        if not self._counts[source]:
+            return NO_SUPPLY
+        limit = self.scan_limit if source != QA else max(self.scan_limit, self._counts[QA])
+        seen_some = False
+        for (bucket_source, needed), heap in self._score_heaps.items():
+            if bucket_source != source or not needed <= skills:
+                continue
+            if self._valid_top(heap, excluded, limit) is not None:
+                return AVAILABLE
+            seen_some = seen_some or bool(heap)  # stale heads are dropped: what is left was excluded
+        return SEEN_ALL if seen_some else NEEDS_SKILLS
 
     def _valid_top(
         self, heap: list[tuple[float, int, str]], excluded: Callable[[str], bool], limit: int

@@ -23,6 +23,8 @@ class Quotas(BaseModel):
     max_hard_per_day: int = Field(default=200, ge=0)
     min_normal_share: float = Field(default=0.3, ge=0.0, le=1.0)
     random_share: float = Field(default=0.15, ge=0.0, le=1.0)
+    # The random slice may fill in above its target when nothing else may be given, up to this share.
+    max_random_share: float = Field(default=0.3, ge=0.0, le=1.0)
     qa_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     overlap_fraction: float = Field(default=0.1, ge=0.0, le=1.0)
     overlap_k: int = Field(default=3, ge=2, le=20)
@@ -36,6 +38,11 @@ class Quotas(BaseModel):
     def _mix_fits(self) -> Quotas:
         if self.random_share + self.qa_rate > 1.0:
             raise ValueError("random_share + qa_rate must not exceed 1")
+        if self.max_random_share < self.random_share:
+            raise ValueError(
+                f"max_random_share ({self.max_random_share}) must be at least random_share "
+                f"({self.random_share}): it caps the random slice when it fills in above its target"
+            )
         return self
 
 

@@ -1,4 +1,6 @@
-"""One router shard's state and its event handlers, pure: events in, table writes and assignments out.
+"""One router shard's state and its event handlers, pure: events in, table writes and assignments out
+(plus what the operator sees: each READY's outcome with the reason it was not fully served, and
+router-status records when an annotator's status changes; see :mod:`.reasons` and :mod:`.status`).
 
 A shard is one partition index of the co-partitioned candidates / annotator-events / labels topics.
 Items live in exactly one shard (their partition); annotation tools broadcast their annotator events to
@@ -16,7 +18,6 @@ events are skipped by event_id, replayed labels find no lease.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import uuid
 from collections import deque
@@ -25,21 +26,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alstream.agents.router.calibration import CalibrationBook
-from alstream.agents.router.mix import RollingDay, preference
+from alstream.agents.router import reasons
+from alstream.agents.router.calibration import CalibrationBook, CalibrationRound
+from alstream.agents.router.mix import MixPhase, MixPlan, RollingDay, plan, unit_fraction
 from alstream.agents.router.pool import (
+    AVAILABLE,
     FRESH,
     HARD,
+    NEEDS_SKILLS,
     NORMAL,
     QA,
     RANDOM,
+    REASON_OF_SOURCE,
+    SEEN_ALL,
     SOURCE_OF_REASON,
+    SOURCES,
     UNLIMITED,
     CandidatePool,
     PooledCandidate,
     Removed,
 )
 from alstream.agents.router.quotas import Quotas
+from alstream.agents.router.status import ReadyOutcome, annotator_status, shard_status
+from alstream.streams.partitioning import partition_for
 
 KIND_OF_SOURCE = {HARD: "HARD", NORMAL: "NORMAL", FRESH: "NORMAL", RANDOM: "RANDOM", QA: "QA"}
 OVERLAP_SOURCES = (HARD, NORMAL, FRESH)  # the fixed random slice and QA gold stay measurable as such
@@ -53,11 +62,6 @@ def to_ms(value: datetime | int) -> int:
 
 def from_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-def unit_fraction(text: str) -> float:
-    """Deterministic uniform number in [0, 1) from a string (same on every worker and restart)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2**64
 
 
 def week_start_ms(now_ms: int, *, weekday: int, hour: int) -> int:
@@ -115,6 +119,9 @@ class AnnotatorState:
     # Derived on restore, not persisted on their own:
     in_flight: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
+    # In memory only (informational; rebuilt by the next READY after a restart):
+    last_ready: ReadyOutcome | None = None  # how this shard answered the annotator's latest READY
+    published: tuple[Any, ...] | None = None  # what the router-status topic last heard about them
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -151,6 +158,9 @@ class Effects:
     removed: list[Removed] = field(default_factory=list)
     completed: int = 0
     ignored: str | None = None  # why an event changed nothing (duplicate, unknown lease, ...)
+    ready: ReadyOutcome | None = None  # a READY's outcome: what was asked, given, and why not more
+    status: list[dict[str, Any]] = field(default_factory=list)  # router-status records to publish
+    calibration_refused: list[str] = field(default_factory=list)  # reasons.CALIBRATION_REFUSALS, one each
 
     def extend(self, other: Effects) -> None:
         self.puts.extend(other.puts)
@@ -158,6 +168,8 @@ class Effects:
         self.expired += other.expired
         self.removed.extend(other.removed)
         self.completed += other.completed
+        self.status.extend(other.status)
+        self.calibration_refused.extend(other.calibration_refused)
 
 
 class RouterShard:
@@ -192,6 +204,9 @@ class RouterShard:
         self.calibration = calibration
         self.offsets: dict[str, int] = {}
         self._expiry: list[tuple[int, str]] = []
+        self._phases: dict[str, MixPhase] = {}
+        # (calibration_id, item_id) -> None if this shard assigns the item, else why it refuses it.
+        self._calibration_verdicts: dict[tuple[str, str], str | None] = {}
 
     # ---- keys of the shard's records in the changelog-backed table -------------------------------
     def _wrap(self, value: Any) -> Any:
@@ -333,6 +348,7 @@ class RouterShard:
             )
             if not effects.assignments:
                 self._put_annotator(effects, state)  # else already written with the assignments
+        self._publish_status(effects, state, now_ms)
         return effects
 
     def handle_label(self, record: dict[str, Any], *, now_ms: int) -> Effects:
@@ -352,6 +368,22 @@ class RouterShard:
         effects = Effects()
         self._housekeeping(effects, now_ms)
         return effects
+
+    def summary(self, *, now_ms: int) -> dict[str, Any]:
+        """The shard's router-status summary: pool depth by candidate reason, presence, open leases."""
+        return shard_status(
+            shard=self.shard,
+            pool_depth={REASON_OF_SOURCE[source]: n for source, n in self.pool.depth().items()},
+            annotators_online=sum(1 for state in self.annotators.values() if state.online),
+            open_leases=len(self.leases),
+            now_ms=now_ms,
+        )
+
+    def hard_quota_used(self, annotator_id: str, *, now_ms: int) -> bool:
+        """Has the annotator used this shard's share of max_hard_per_day in the rolling day?"""
+        state = self.annotators.get(annotator_id)
+        hard = 0 if state is None else state.day.counts(now_ms).hard
+        return hard >= self.shard_quotas.max_hard_per_day
 
     # ---- internals -------------------------------------------------------------------------------
     def _annotator(self, annotator_id: str) -> AnnotatorState:
@@ -391,25 +423,28 @@ class RouterShard:
         return lease.item_id
 
     def _assign(
-        self, effects: Effects, state: AnnotatorState, wanted: int, now_ms: int, event_id: str
+        self, effects: Effects, state: AnnotatorState, asked: int, now_ms: int, event_id: str
     ) -> None:
         quotas = self.shard_quotas
         room = quotas.max_in_flight - len(state.in_flight)
-        wanted = min(wanted, room)
+        wanted = min(asked, room)
         made = 0
+        why_not: str | None = None
         if self.calibration is not None and wanted > 0:
             made += self._assign_calibration(
                 effects, state, min(wanted, quotas.calibration_per_ready), now_ms, event_id
             )
+        phase = self._phase(state.annotator_id)
         while made < wanted:
-            counts = state.day.counts(now_ms)
+            mix = plan(state.day.counts(now_ms), quotas, phase)
             candidate = None
-            for source in preference(counts, quotas):
+            for source in mix.order:
                 candidate = self.pool.take(source, skills=state.skills, excluded=state.seen.__contains__)
                 if candidate is not None:
                     break
             if candidate is None:
-                return
+                why_not = self._why_nothing(state, mix)
+                break
             kind = "OVERLAP" if candidate.overlap_k else KIND_OF_SOURCE[candidate.source]
             snapshot = candidate.to_record()
             # Crash-prefix safety: a hard item is counted before its lease exists (a crash can only
@@ -427,6 +462,57 @@ class RouterShard:
             )
             self._put_pool(effects, candidate.item_id)
             made += 1
+        if made < asked and why_not is None:
+            why_not = reasons.IN_FLIGHT_CAP  # every free slot was filled: the annotator is busy
+        state.last_ready = effects.ready = ReadyOutcome(
+            at_ms=now_ms,
+            wanted=asked,
+            given=made,
+            reason=why_not if made < asked else None,
+            in_flight=len(state.in_flight),
+        )
+
+    def _phase(self, annotator_id: str) -> MixPhase:
+        phase = self._phases.get(annotator_id)
+        if phase is None:
+            phase = MixPhase.of(annotator_id, shard=self.shard, shards=self.shards)
+            self._phases[annotator_id] = phase
+        return phase
+
+    def _why_nothing(self, state: AnnotatorState, mix: MixPlan) -> str:
+        """Why no source of the mix gave the annotator anything (see :mod:`.reasons` for the order)."""
+        supply = {
+            source: self.pool.supply(source, skills=state.skills, excluded=state.seen.__contains__)
+            for source in SOURCES
+        }
+        held_back = {mix.blocked[s] for s, what in supply.items() if what == AVAILABLE and s in mix.blocked}
+        for rule in reasons.RULE_PRIORITY:
+            if rule in held_back:
+                return rule
+        if NEEDS_SKILLS in supply.values():
+            return reasons.SKILLS
+        if SEEN_ALL in supply.values():
+            return reasons.ALREADY_SEEN
+        return reasons.EMPTY_POOL
+
+    def _publish_status(self, effects: Effects, state: AnnotatorState, now_ms: int) -> None:
+        """A router-status record when what the labeling lead would see about the annotator changed."""
+        outcome = state.last_ready
+        view = (
+            state.online,
+            None if outcome is None else (outcome.given > 0, outcome.reason, outcome.in_flight > 0),
+        )
+        if view != state.published:
+            state.published = view
+            effects.status.append(
+                annotator_status(
+                    shard=self.shard,
+                    state=state,
+                    hard_in_day=state.day.counts(now_ms).hard,
+                    hard_cap=self.shard_quotas.max_hard_per_day,
+                    now_ms=now_ms,
+                )
+            )
 
     def _assign_calibration(
         self, effects: Effects, state: AnnotatorState, limit: int, now_ms: int, event_id: str
@@ -439,6 +525,8 @@ class RouterShard:
                     return made
                 token = f"{item_id}\x1fcal\x1f{round_.calibration_id}"
                 if token in state.seen or not self._owns_calibration_item(item_id):
+                    continue
+                if self._calibration_refusal(effects, round_, item_id) is not None:
                     continue
                 self._record(effects, state, now_ms, source=None, kind="CALIBRATION")
                 lease = self._lease(
@@ -459,10 +547,27 @@ class RouterShard:
         return made
 
     def _owns_calibration_item(self, item_id: str) -> bool:
-        """Calibration items are spread over shards by item id so each is assigned once per annotator."""
-        return int.from_bytes(
-            hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big"
-        ) % self.shards == (self.shard)
+        """The shard of the item's partition assigns it: the one that pooled the item, and the one its
+        labels reach (labels are keyed by item id), so a calibration label finds its lease."""
+        return partition_for(item_id, self.shards) == self.shard
+
+    def _calibration_refusal(self, effects: Effects, round_: CalibrationRound, item_id: str) -> str | None:
+        """None if the shard vouches for the item, else why not (counted once per round, item and start).
+
+        An item exists for the router when the shard that owns its partition pooled it (it is in the pool)
+        or assigned it (some annotator's "seen" set holds it, kept in the table across restarts). The
+        agreement agent only names overlapped items, which were assigned by exactly that shard; a round
+        naming anything else is refused rather than sending annotators ids nobody can show them.
+        """
+        key = (round_.calibration_id, item_id)
+        if key in self._calibration_verdicts:
+            return self._calibration_verdicts[key]
+        known = item_id in self.pool or any(item_id in other.seen for other in self.annotators.values())
+        verdict = None if known else reasons.UNKNOWN_ITEM
+        self._calibration_verdicts[key] = verdict
+        if verdict is not None:
+            effects.calibration_refused.append(verdict)
+        return verdict
 
     def _record(
         self, effects: Effects, state: AnnotatorState, now_ms: int, *, source: str | None, kind: str

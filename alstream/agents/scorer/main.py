@@ -144,7 +144,7 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
         stop.install_signal_handlers()
     settings.kafka.require_bootstrap()
     tune_native_libraries(threads=settings.scorer.native_threads)
-    serve_metrics(settings.metrics.port, settings.metrics.host)
+    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
     watcher = ModelWatcher(
         settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid())
     )

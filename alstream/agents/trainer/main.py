@@ -112,7 +112,7 @@ def runner_for(settings: AlstreamSettings, *, group_id: str | None = None) -> Ba
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    serve_metrics(settings.metrics.port, settings.metrics.host)
+    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
     if stop is None:
         stop = StopFlag()
         stop.install_signal_handlers()

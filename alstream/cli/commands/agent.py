@@ -17,6 +17,8 @@ import typer
 from alstream import agents
 from alstream.cli.context import cluster_settings_from
 from alstream.exceptions import ConfigError
+from alstream.observability.metrics import default_metrics_port
+from alstream.settings import AlstreamSettings
 
 
 def runnable_agents() -> list[str]:
@@ -44,4 +46,12 @@ def register(app: typer.Typer) -> None:
             )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         module = importlib.import_module(f"{agents.__name__}.{name}.main")
-        module.run(cluster_settings_from(ctx))
+        module.run(with_metrics_port(cluster_settings_from(ctx), name))
+
+
+def with_metrics_port(settings: AlstreamSettings, agent: str) -> AlstreamSettings:
+    """The settings with the agent's default /metrics port filled in when ``metrics.port`` is not set."""
+    if settings.metrics.port is not None:
+        return settings
+    port = default_metrics_port(agent, settings.metrics.base_port)
+    return settings.model_copy(update={"metrics": settings.metrics.model_copy(update={"port": port})})

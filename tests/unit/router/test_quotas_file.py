@@ -32,3 +32,10 @@ def test_impossible_values_name_the_field(tmp_path: Path) -> None:
         load_quotas(file)
     with pytest.raises(QuotaConfigError, match="does not exist"):
         load_quotas(tmp_path / "missing.toml")
+
+
+def test_a_random_cap_below_the_random_target_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "q.toml"
+    file.write_text('version = "x"\nrandom_share = 0.2\nmax_random_share = 0.1\n')
+    with pytest.raises(QuotaConfigError, match="max_random_share"):
+        load_quotas(file)

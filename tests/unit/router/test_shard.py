@@ -138,6 +138,11 @@ def test_offline_returns_unlabeled_work() -> None:
 
 def test_calibration_round_goes_to_its_group_once() -> None:
     book = CalibrationBook(max_age_ms=7 * 24 * 3600 * 1000)
+    router = shard(book=book)
+    for i in range(3):
+        add(router, f"t{i}", score=0.9)
+    add(router, "x", score=0.1)
+    assert [a["item_id"] for a in ready(router, "a2", 3)] == ["t0", "t1", "t2"]  # routed before the round
     book.add_event(
         {
             "calibration_id": "cal-1",
@@ -146,12 +151,12 @@ def test_calibration_round_goes_to_its_group_once() -> None:
             "items": [{"item_id": f"t{i}", "predicted_class": "a"} for i in range(3)],
         }
     )
-    router = shard(book=book)
-    add(router, "x")
     first = ready(router, "a1", 5)
     assert [a["kind"] for a in first[:3]] == ["CALIBRATION"] * 3
     assert {a["calibration_id"] for a in first[:3]} == {"cal-1"}
     assert [a["kind"] for a in ready(router, "a1", 5, event="again")] == []  # x went in the first batch
+    again = ready(router, "a2", 5)  # items a2 labeled before: that is the point of calibration
+    assert [a["kind"] for a in again] == ["CALIBRATION"] * 3
     assert all(a["kind"] != "CALIBRATION" for a in ready(router, "outsider", 5))
 
 

@@ -9,7 +9,12 @@ from alstream.streams.topics import CATALOGUE, spec
 
 # what identifies a record of each compacted topic: compaction keeps the latest record per key,
 # so the key must be that identity or compaction would throw away live records.
-IDENTITY = {"scores": "item_id", "models": "model_name", "releases": "release_id"}
+IDENTITY = {
+    "scores": "item_id",
+    "models": "model_name",
+    "releases": "release_id",
+    "router-status": "status_key",
+}
 
 
 def test_every_topic_has_a_schema_and_a_unique_name() -> None:
