@@ -221,7 +221,7 @@ OPERATIONS = dashboard(
             "Share of assignments from the fixed random slice (floor 10%), and the scorer's slice share.",
             [
                 (
-                    '(sum(increase(alstream_router_assignments_total{kind="random"}[1h])) or on() vector(0)) '
+                    '(sum(increase(alstream_router_assignments_total{kind="RANDOM"}[1h])) or on() vector(0)) '
                     "/ sum(increase(alstream_router_assignments_total[1h]))",
                     "assignments",
                 ),
