@@ -71,15 +71,14 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.release.requests import request_build
         from alstream.agents.release.service import build_and_announce
 
+        moment = _cutoff(cutoff)  # before the cluster check: a wrong time needs no cluster to report
         settings = cluster_settings_from(ctx)
         console = Console()
         if request:
-            path = request_build(
-                settings, cutoff=_cutoff(cutoff) if cutoff else None, reason="alstream release build"
-            )
+            path = request_build(settings, cutoff=moment if cutoff else None, reason="alstream release build")
             console.print(f"requested: {path} (the release agent builds it on its next tick)")
             return
-        outcome = build_and_announce(settings, cutoff=_cutoff(cutoff), announce=announce)
+        outcome = build_and_announce(settings, cutoff=moment, announce=announce)
         assert outcome is not None  # only skip_empty builds return None
         _print_manifest(console, outcome.release.manifest)
         console.print(f"{'built' if outcome.created else 'unchanged (already stored)'}: {outcome.uri}")
