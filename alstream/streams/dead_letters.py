@@ -8,18 +8,28 @@ is dropped silently, and ``alstream_dead_letters_total`` counts it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from alstream.observability.metrics import DEAD_LETTERS
 from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.messages import Headers, header_text
 
 HEADER_PREFIX = "alstream.error."
 MAX_MESSAGE_CHARS = 1_000
 
 
 class Producer(Protocol):
+    """What the sink needs of a producer: confluent-kafka's, or the in-memory one in tests."""
+
     def produce(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[..., Any] | None = None,
+        headers: Headers | None = None,
     ) -> None: ...
 
 
@@ -66,7 +76,7 @@ class DeadLetterSink:
             "agent": self.agent,
             "failed_at": now_ms,
         }
-        headers = [
+        headers: Headers = [
             (HEADER_PREFIX + "topic", source_topic.encode()),
             (HEADER_PREFIX + "partition", str(partition).encode()),
             (HEADER_PREFIX + "offset", str(offset).encode()),
@@ -75,17 +85,26 @@ class DeadLetterSink:
             (HEADER_PREFIX + "agent", self.agent.encode()),
             (HEADER_PREFIX + "time", str(now_ms).encode()),
         ]
-        kwargs: dict[str, Any] = {"headers": headers}
         if on_delivery is not None:
-            kwargs["on_delivery"] = on_delivery
-        self._producer.produce(self.topic, value=self._codec.encode(record), key=raw_key, **kwargs)
+            self._producer.produce(
+                self.topic,
+                value=self._codec.encode(record),
+                key=raw_key,
+                headers=headers,
+                on_delivery=on_delivery,
+            )
+        else:
+            self._producer.produce(self.topic, value=self._codec.encode(record), key=raw_key, headers=headers)
         DEAD_LETTERS.labels(agent=self.agent, source_topic=source_topic, error_class=error_class).inc()
 
 
-def error_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+def error_headers(
+    headers: Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None,
+) -> dict[str, str]:
     """The ``alstream.error.*`` headers of a dead letter, as a dict without the prefix."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or []
     return {
-        name.removeprefix(HEADER_PREFIX): (raw or b"").decode(errors="replace")
-        for name, raw in headers or []
+        name.removeprefix(HEADER_PREFIX): header_text(raw)
+        for name, raw in pairs
         if name.startswith(HEADER_PREFIX)
     }

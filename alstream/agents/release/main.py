@@ -77,9 +77,7 @@ class ReleaseAgent:
         if self.settings.release.weekly:
             slot = latest_slot(self.settings.release, now)
             cut = iso(slot)
-            if cut not in self.empty_slots and not any(
-                m["created_at"] == cut for m in store.manifests()
-            ):
+            if cut not in self.empty_slots and not any(m["created_at"] == cut for m in store.manifests()):
                 log.info("weekly release due (slot %s)", cut)
                 outcome = build_and_announce(self.settings, cutoff=slot, skip_empty=True)
                 if outcome is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -295,7 +295,7 @@ class Hardness(Signal):
         return np.nan_to_num(np.asarray(hardness, dtype=np.float64), nan=0.0)
 
 
-SIGNALS: dict[str, Callable[..., Signal]] = {
+SIGNALS: dict[str, type[Signal]] = {
     cls.name: cls
     for cls in (
         Entropy,
