@@ -112,6 +112,7 @@ class Outputs:
             error=error,
             message=text,
             on_delivery=self.on_delivery,
+            headers=message.headers(),
         )
 
     def wait_delivered(self, timeout_s: float) -> None:

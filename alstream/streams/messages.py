@@ -7,10 +7,22 @@ built by hand may lack them; one a consumer returned always carries all three. R
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 #: Kafka record headers, as confluent-kafka's Producer takes them and its Message returns them.
 Headers = list[tuple[str, str | bytes | None]]
+#: Headers as any client hands them over (confluent-kafka's stubs allow a mapping too).
+AnyHeaders = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
+
+
+def header_pairs(headers: AnyHeaders) -> Headers:
+    """``headers`` as a list of (name, value) pairs, in order; empty for None."""
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers)
 
 
 class ConsumedMessage(Protocol):

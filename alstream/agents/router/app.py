@@ -204,6 +204,7 @@ class RouterService:
             error=error,
             partition=message.partition,
             offset=message.offset,
+            headers=getattr(message, "headers", None),  # kept for replay, as Kafka Connect's DLQ does
         )
         self._producer.poll(0)
 
