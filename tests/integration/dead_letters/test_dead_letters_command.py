@@ -158,7 +158,9 @@ def test_a_dead_lettered_item_is_listed_replayed_after_the_fix_and_scored(
             what="the scorer's dead letter",
             diagnose=lambda: scorer.log.read_text()[-3000:],
         )
-        assert [d["key"] for d in letters] == ["item-new-1"], [(d["key"], d["error_class"], d["error_message"]) for d in letters]
+        assert [d["key"] for d in letters] == ["item-new-1"], [
+            (d["key"], d["error_class"], d["error_message"]) for d in letters
+        ]
         (letter,) = letters
         assert letter["agent"] == "scorer" and letter["source_topic"] == items_topic
         assert letter["error_class"] == "UnknownSchema", letter
