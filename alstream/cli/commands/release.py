@@ -134,16 +134,27 @@ def register(app: typer.Typer) -> None:
     @release.command("diff")
     def diff(
         ctx: typer.Context,
-        old: Annotated[str, typer.Argument(help="Older release id or prefix.")],
+        old: Annotated[
+            str | None, typer.Argument(help="Older release id or prefix (default: NEW's parent).")
+        ] = None,
         new: Annotated[str, typer.Argument(help="Newer release id, prefix or 'latest'.")] = "latest",
         limit: Annotated[int, typer.Option(help="Relabeled items to list.")] = 20,
     ) -> None:
-        """Manifest fields that changed, and items added, removed or relabeled."""
+        """Manifest fields that changed, and items added, removed or relabeled (default: latest vs parent)."""
         from alstream.agents.release.compare import diff_releases
+        from alstream.agents.release.exceptions import ReleaseNotFound
         from alstream.agents.release.service import store_for
 
         store = store_for(settings_from(ctx))
-        result = diff_releases(store, store.resolve(old), store.resolve(new))
+        newer = store.resolve(new)
+        if old is None:
+            parent = store.manifest(newer).get("parent_release_id")
+            if not parent:
+                raise ReleaseNotFound(
+                    f"release {newer} has no parent release: give the older release to compare with"
+                )
+            old = str(parent)
+        result = diff_releases(store, store.resolve(old), newer)
         console = Console()
         table = Table("field", result.old["release_id"], result.new["release_id"], title="changed fields")
         for name, before, after in result.changed_fields():
