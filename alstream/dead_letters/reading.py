@@ -17,7 +17,7 @@ from alstream.dead_letters.exceptions import DeadLetterError
 from alstream.dead_letters.filters import Filter
 from alstream.dead_letters.letters import DeadLetter, dead_letter_of
 from alstream.settings import AlstreamSettings
-from alstream.streams.codecs import SingleObjectCodec
+from alstream.streams.codecs import RecordCodec, SingleObjectCodec
 from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.kafka_config import consumer_config
 
@@ -54,6 +54,21 @@ def _true_ends(settings: AlstreamSettings, consumer: Consumer, topic: str) -> di
     return {partition: end for (_, partition), end in read_end_offsets(settings, listed).items()}
 
 
+def _next_letters(
+    consumer: Consumer, topic: str, codec: RecordCodec, *, max_messages: int
+) -> list[DeadLetter]:
+    """One poll's dead letters (partition-EOF events skipped; any other consumer error raised)."""
+    letters = []
+    for message in consumer.consume(max_messages, 0.5):
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                continue
+            raise DeadLetterError(f"reading {topic}: {error}")
+        letters.append(dead_letter_of(message, codec))
+    return letters
+
+
 def read_dead_letters(
     settings: AlstreamSettings, selection: Filter | None = None, *, timeout_s: float = 120.0
 ) -> list[DeadLetter]:
@@ -74,13 +89,7 @@ def read_dead_letters(
                     f"reading {topic} timed out after {timeout_s:g}s; "
                     f"partitions {sorted(ends)} not read to the end"
                 )
-            for message in consumer.consume(5_000, 0.5):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise DeadLetterError(f"reading {topic}: {error}")
-                letter = dead_letter_of(message, codec)
+            for letter in _next_letters(consumer, topic, codec, max_messages=5_000):
                 if selection.matches(letter):
                     found.append(letter)
                 if letter.partition in ends and letter.offset + 1 >= ends[letter.partition]:
@@ -112,13 +121,7 @@ def follow_dead_letters(
                 [TopicPartition(topic, p, end) for p, end in _true_ends(settings, consumer, topic).items()]
             )
         while keep_going():
-            for message in consumer.consume(500, 0.5):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise DeadLetterError(f"reading {topic}: {error}")
-                letter = dead_letter_of(message, codec)
+            for letter in _next_letters(consumer, topic, codec, max_messages=500):
                 if selection.matches(letter):
                     yield letter
     finally:
