@@ -140,3 +140,42 @@ def parse_series(text: str) -> Series:
     name, brace, rest = text.strip().partition("{")
     labels = {m.label: m.value for m in parse_matchers(brace + rest)} if brace else {}
     return Series(name.strip(), labels)
+
+
+def promtool_series(exposition: Exposition, name: str) -> list[str]:
+    """Every exported series of metric ``name`` written as a promtool test's ``series:`` selector.
+
+    Promtool tests take their input series from here (a scrape of running agents), not typed by
+    hand: a label value typed by hand is how a rule and its test can agree on a value no agent emits.
+    """
+    lines = []
+    for series in exposition.series:
+        if series.name == name:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(series.labels.items()))
+            lines.append(f"{name}{{{labels}}}")
+    return sorted(set(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alstream.observability.exposition JOB=HOST:PORT ... METRIC``: print the series a
+    running agent exports for METRIC, ready to paste into a promtool test."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2 or not all("=" in target for target in args[:-1]):
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        print(
+            "usage: python -m alstream.observability.exposition JOB=HOST:PORT [...] METRIC", file=sys.stderr
+        )
+        return 2
+    targets: dict[str, list[str]] = {}
+    for target in args[:-1]:
+        job, _, address = target.partition("=")
+        targets.setdefault(job, []).append(address)
+    for line in promtool_series(scrape_targets(targets), args[-1]):
+        print(f"  - series: '{line}'")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

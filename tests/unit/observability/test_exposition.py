@@ -103,3 +103,33 @@ def test_the_repository_rules_and_promtool_tests_are_read(repo: Path) -> None:
         s.metric == "alstream_router_assignments_total" and s.matchers for f in rules.values() for s in f
     )
     assert len(promtool_input_series(repo / "deploy" / "prometheus" / "tests")) > 10
+
+
+def test_promtool_series_come_from_the_scrape(exposition: Exposition) -> None:
+    from alstream.observability.exposition import promtool_series
+
+    assert promtool_series(exposition, "alstream_router_assignments_total") == [
+        'alstream_router_assignments_total{instance="127.0.0.1:1",job="alstream-router",kind="NORMAL"}',
+        'alstream_router_assignments_total{instance="127.0.0.1:1",job="alstream-router",kind="RANDOM"}',
+    ]
+
+
+def test_the_command_prints_promtool_series_from_a_live_page(capsys: pytest.CaptureFixture[str]) -> None:
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    from alstream.observability.exposition import main
+    from alstream.streams.embedded_broker import free_port
+
+    registry = CollectorRegistry()
+    Counter("alstream_router_assignments_total", "x", ["kind"], registry=registry).labels("RANDOM").inc()
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        assert main([f"alstream-router=127.0.0.1:{port}", "alstream_router_assignments_total"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    labels = f'instance="127.0.0.1:{port}",job="alstream-router",kind="RANDOM"'
+    assert capsys.readouterr().out == f"  - series: 'alstream_router_assignments_total{{{labels}}}'\n"
+    assert main(["alstream_router_assignments_total"]) == 2
