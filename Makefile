@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-unit bench install clean
+.PHONY: demo test test-unit lint prometheus bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/alstream demo $(DEMO_ARGS)
 
-## Sets up and runs the whole test suite (unit, integration, e2e).
-test: $(STAMP)
+## Lint and types: what .pre-commit-config.yaml runs on each commit, over the whole tree.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Debian's prometheus/promtool for the observability tests: installed as root, else a loud warning.
+prometheus:
+	@.ci/install-prometheus
+
+## Sets up and runs lint, then the whole test suite (unit, integration, e2e).
+test: $(STAMP) lint prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

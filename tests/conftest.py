@@ -87,3 +87,20 @@ def topics(settings: AlstreamSettings) -> AlstreamSettings:
 @pytest.fixture
 def group_id(unique_id: str) -> str:
     return f"g{unique_id}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly when the observability tests did not run: a skip line is easy to miss."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "prometheus" in str(getattr(report, "longrepr", "")).lower()
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"{len(skipped)} tests SKIPPED because prometheus/promtool are not installed: "
+            "run .ci/install-prometheus as root (apt-get install prometheus)",
+            red=True,
+            bold=True,
+        )

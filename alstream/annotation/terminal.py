@@ -14,28 +14,50 @@ from alstream.annotation.auto import Summary
 from alstream.annotation.client import AnnotationClient
 
 
+def numbered(classes: list[str]) -> bool:
+    """Whether the prompt offers numbers as shortcuts for the classes.
+
+    Not when a class name is itself a number: with classes "0".."9", a shortcut [1] for "0" means
+    typing 3 labels the item "2". Such classes are typed by name, which is as short.
+    """
+    return not any(value.strip().isdigit() for value in classes)
+
+
 def prompt_for(assignment: dict[str, Any]) -> str:
-    options = "  ".join(f"[{i}] {value}" for i, value in enumerate(assignment["classes"], start=1))
+    classes = assignment["classes"]
     where = assignment.get("uri") or "(no uri)"
+    if numbered(classes):
+        options = "  ".join(f"[{i}] {value}" for i, value in enumerate(classes, start=1))
+        how = "number = label"
+    else:
+        options = "labels: " + "  ".join(classes)
+        how = "type the label"
     return (
         f"\nitem {assignment['item_id']}  {where}  ({assignment['unit_of_work'].lower()})\n{options}\n"
-        "number = label, s = skip, c = cannot label, q = quit > "
+        f"{how}, s = skip, c = cannot label, q = quit > "
     )
 
 
 def parse_answer(text: str, classes: list[str]) -> tuple[str, str | None] | None:
-    """(status, value) for an answer, ("QUIT", None) to stop, None when it is not understood."""
-    text = text.strip().lower()
-    if text == "q":
+    """(status, value) for an answer, ("QUIT", None) to stop, None when it is not understood.
+
+    A class's own name always wins; numbers are shortcuts only when :func:`numbered` offers them.
+    """
+    typed = text.strip()
+    if typed in classes:
+        return ("LABELED", typed)
+    lowered = typed.lower()
+    if lowered == "q":
         return ("QUIT", None)
-    if text == "s":
+    if lowered == "s":
         return ("SKIPPED", None)
-    if text == "c":
+    if lowered == "c":
         return ("CANNOT_LABEL", None)
-    if text.isdigit() and 1 <= int(text) <= len(classes):
-        return ("LABELED", classes[int(text) - 1])
-    if text in classes:
-        return ("LABELED", text)
+    if numbered(classes) and typed.isdigit() and 1 <= int(typed) <= len(classes):
+        return ("LABELED", classes[int(typed) - 1])
+    matches = [value for value in classes if value.lower() == lowered]
+    if len(matches) == 1:
+        return ("LABELED", matches[0])
     return None
 
 
@@ -58,7 +80,11 @@ def run_interactive(
                 while answer is None:
                     answer = parse_answer(read(prompt_for(assignment)), assignment["classes"])
                     if answer is None:
-                        write("Not understood: type a number, a label, s, c or q.")
+                        write(
+                            "Not understood: type "
+                            + ("a number, " if numbered(assignment["classes"]) else "")
+                            + "a label, s, c or q."
+                        )
                 status, value = answer
                 if status == "QUIT":
                     return summary

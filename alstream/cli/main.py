@@ -16,8 +16,10 @@ import typer
 
 from alstream import __version__
 from alstream.cli import commands
+from alstream.cli.output import install_plain_usage_errors, print_error
 from alstream.exceptions import AlstreamError
 
+install_plain_usage_errors()
 app = typer.Typer(
     name="alstream",
     help="Active learning for data-labeling teams, run as a streaming service on Kafka.",
@@ -55,7 +57,7 @@ def main() -> None:
     try:
         app()
     except AlstreamError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        print_error(str(exc))
         sys.exit(2)
 
 

@@ -38,7 +38,7 @@ def _write_npz(path: Path, ids: list[str], features: np.ndarray, labels: list[st
 
 
 def prepare(
-    directory: Path,
+    directory: Path | str,
     *,
     seed: int = 7,
     validation_share: float = 0.25,
@@ -46,6 +46,7 @@ def prepare(
     qa_gold_size: int = 60,
 ) -> DemoData:
     """Write the demo's files into ``directory`` and return the stream to produce."""
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
     features = (digits.data / 16.0).astype("<f4")  # pixel intensities scaled to [0, 1]

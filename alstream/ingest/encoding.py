@@ -178,7 +178,8 @@ class ItemEncoder:
                 [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]],
                 axis=1,
             )
-            return list(_splitter(rows.shape[1], n).unpack(rows))  # reads the array's buffer: no copy
+            # reads the array's buffer: no copy (numpy's stubs do not declare its buffer protocol)
+            return list(_splitter(rows.shape[1], n).unpack(rows))  # type: ignore[arg-type]
         flat_times = time_groups.tobytes()
         times = [flat_times[i * 10 : i * 10 + k] for i, k in enumerate(time_lengths.tolist())]
         middle = np.concatenate(pieces, axis=1)

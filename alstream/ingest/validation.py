@@ -169,7 +169,7 @@ class ItemValidator:
             raise ValueError(f"embeddings must have shape ({n}, dim), got {matrix.shape}")
         now_ms = int(time.time() * 1000)
         if event_time_ms is None:
-            times: list[Any] = [now_ms] * n
+            times: list[Any] | np.ndarray = [now_ms] * n
         elif isinstance(event_time_ms, (int, np.integer)):
             times = [int(event_time_ms)] * n
         else:
@@ -406,9 +406,9 @@ class ItemValidator:
                 vectors[i] = vector
             width = max(width, 1)
             matrix = np.full((n, width), 1.0 / width, dtype="<f4")
-            for i, vector in enumerate(vectors):
-                if vector is not None:
-                    matrix[i] = vector
+            for i, row in enumerate(vectors):
+                if row is not None:
+                    matrix[i] = row
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(matrix).all(axis=1)
             in_range = ((matrix >= 0) & (matrix <= 1)).all(axis=1)
@@ -503,7 +503,7 @@ class ItemValidator:
 _EMPTY: dict[str, str] = {}
 
 
-def _count(values: list[Any], target: Any) -> int:
+def _count(values: Sequence[Any], target: Any) -> int:
     """``values.count(target)`` at C speed, safe when a value is an array (whose == is elementwise)."""
     try:
         return values.count(target)
@@ -511,7 +511,7 @@ def _count(values: list[Any], target: Any) -> int:
         return sum(1 for value in values if value is target)
 
 
-def _all_of_type(values: list[Any], kind: type) -> bool:
+def _all_of_type(values: Sequence[Any], kind: type) -> bool:
     """True when every value's type is exactly ``kind`` (one C-level pass; bool is not int)."""
     if not values:
         return True

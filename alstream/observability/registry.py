@@ -45,7 +45,7 @@ def registered_metrics(
     for collector in collectors:
         if not isinstance(collector, MetricWrapperBase):
             continue
-        kind = collector._type
+        kind = str(collector._type)
         name = collector._name
         if kind == "counter":
             name += "_total"

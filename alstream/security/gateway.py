@@ -301,6 +301,10 @@ class GatedBroker(EmbeddedBroker):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.advertised_port = advertised_port
 
+    def start(self) -> GatedBroker:
+        super().start()
+        return self
+
     def command(self) -> list[str]:
         cmd = super().command()
         index = cmd.index("--advertised-listener-url") + 1

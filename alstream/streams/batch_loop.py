@@ -28,6 +28,7 @@ from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AG
 from alstream.settings import AlstreamSettings
 from alstream.streams.dead_letters import DeadLetterSink
 from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.messages import Headers, coordinates
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,17 @@ class Outputs:
         topic: str,
         value: bytes,
         key: bytes | str | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Sequence[tuple[str, str | bytes | None]] | None = None,
     ) -> None:
+        wire: Headers | None = list(headers) if headers is not None else None
         while True:
             try:
                 if self.callback_per_record:
                     self.producer.produce(
-                        topic, value=value, key=key, headers=headers, on_delivery=self.on_delivery
+                        topic, value=value, key=key, headers=wire, on_delivery=self.on_delivery
                     )
                 else:
-                    self.producer.produce(topic, value=value, key=key, headers=headers)
+                    self.producer.produce(topic, value=value, key=key, headers=wire)
                 return
             except BufferError:  # local queue full: serve delivery reports, then retry (back-pressure)
                 self.producer.poll(0.05)
@@ -100,15 +102,17 @@ class Outputs:
                 self.produce(topic, value=value, key=key)
 
     def dead_letter(self, message: Message, error: BaseException | str, text: str | None = None) -> None:
+        topic, partition, offset = coordinates(message)
         self.dead_letters.send(
             key=message.key(),
             value=message.value(),
-            source_topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
             error=error,
             message=text,
             on_delivery=self.on_delivery,
+            headers=message.headers(),
         )
 
     def wait_delivered(self, timeout_s: float) -> None:
@@ -265,7 +269,7 @@ class BatchAgentRunner:
 
     def _store_offsets(self, messages: list[Message]) -> None:
         """Last offset + 1 per partition: a consumer returns each partition's messages in offset order."""
-        last = {(message.topic(), message.partition()): message.offset() for message in messages}
+        last = {(topic, partition): offset for topic, partition, offset in map(coordinates, messages)}
         self.consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
 
     def _replay(self, messages: list[Message], exc: DeliveryFailed) -> None:
@@ -274,9 +278,8 @@ class BatchAgentRunner:
         REDELIVERIES.labels(self.agent).inc()
         log.warning("%s: delivery failed, processing the batch again: %s", self.agent, exc)
         earliest: dict[tuple[str, int], int] = {}
-        for message in messages:
-            key = (message.topic(), message.partition())
-            earliest[key] = min(earliest.get(key, message.offset()), message.offset())
+        for topic, partition, offset in map(coordinates, messages):
+            earliest[(topic, partition)] = min(earliest.get((topic, partition), offset), offset)
         for (topic, partition), offset in earliest.items():
             try:
                 self.consumer.seek(TopicPartition(topic, partition, offset))

@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from alstream.settings import AlstreamSettings
 from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.messages import coordinates
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,14 @@ def read_end_offsets(
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             for message in consumer.consume(10_000, timeout=0.2):
-                key = (message.topic(), message.partition())
                 error = message.error()
                 if error is None:
-                    ends[key] = max(ends[key], message.offset() + 1)
+                    topic, partition, offset = coordinates(message)
+                    ends[(topic, partition)] = max(ends[(topic, partition)], offset + 1)
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    ends[key] = max(ends[key], message.offset())
-                    pending.discard(key)
+                    topic, partition, offset = coordinates(message)
+                    ends[(topic, partition)] = max(ends[(topic, partition)], offset)
+                    pending.discard((topic, partition))
                 elif error.fatal():
                     raise BrokerError(f"reading partition ends failed: {error}")
     finally:

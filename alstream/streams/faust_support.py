@@ -92,7 +92,7 @@ def _patch_aiokafka_consumer(settings: AlstreamSettings) -> None:
                 )
             return corrected
 
-    aiokafka.AIOKafkaConsumer = PatchedConsumer  # type: ignore[misc]
+    aiokafka.AIOKafkaConsumer = PatchedConsumer
 
 
 def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overrides: Any) -> faust.App:

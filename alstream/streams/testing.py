@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alstream.streams.messages import Headers
 from alstream.streams.partitioning import partition_for
 
 
@@ -23,7 +24,7 @@ class InMemoryMessage:
     _key: bytes | None = None
     _partition: int = 0
     _offset: int = 0
-    _headers: list[tuple[str, bytes]] | None = None
+    _headers: Headers | None = None
     _timestamp_ms: int = 0
     _error: Any = None
 
@@ -42,7 +43,7 @@ class InMemoryMessage:
     def offset(self) -> int:
         return self._offset
 
-    def headers(self) -> list[tuple[str, bytes]] | None:
+    def headers(self) -> Headers | None:
         return self._headers
 
     def timestamp(self) -> tuple[int, int]:
@@ -67,7 +68,7 @@ class InMemoryProducer:
         key: bytes | str | None = None,
         partition: int = -1,
         on_delivery: Callable[..., Any] | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Headers | None = None,
         **_: Any,
     ) -> None:
         raw_key = key.encode() if isinstance(key, str) else key

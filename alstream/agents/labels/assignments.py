@@ -39,11 +39,12 @@ class AssignmentIndex:
 
     def add(self, record: dict[str, Any]) -> None:
         kept = {name: record.get(name) for name in KEEP}
-        self._by_id[kept["assignment_id"]] = kept
+        assignment_id: str = record["assignment_id"]
+        self._by_id[assignment_id] = kept
         group = kept.get("overlap_group")
         if group:
             members = self._groups.get(group) or set()
-            members.add(kept["assignment_id"])
+            members.add(assignment_id)
             self._groups[group] = members
 
     def ingest(self, messages: Iterable[Any]) -> int:

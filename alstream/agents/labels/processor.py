@@ -53,7 +53,7 @@ class LabelsProcessor:
         qa: QaTracker,
         hold_unknown_s: float,
         max_seen: int,
-        refresh: Callable[[], None] = lambda: None,
+        refresh: Callable[[], object] = lambda: None,
         caught_up: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
     ) -> None:

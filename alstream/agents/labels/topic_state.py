@@ -28,6 +28,7 @@ from alstream.streams.dead_letters import error_headers
 from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.exceptions import BrokerError, DecodeError
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.messages import coordinates
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,11 @@ class TopicTail:
         for message in messages:
             if message.error() is None:
                 good.append(message)
-            elif message.error().fatal():
-                raise KafkaException(message.error())
+            elif (error := message.error()) is not None and error.fatal():
+                raise KafkaException(error)
         return good
 
-    def catch_up(self, handle: Callable[[list[Message]], None], *, timeout_s: float = 60.0) -> None:
+    def catch_up(self, handle: Callable[[list[Message]], object], *, timeout_s: float = 60.0) -> None:
         """Read until every partition reached the end it had when called (or the timeout).
 
         The end is the one a reader finds (:func:`read_end_offsets`): the broker's ListOffsets answer
@@ -147,10 +148,9 @@ class TopicTail:
         while targets and time.monotonic() < deadline:
             messages = self.poll(timeout_s=0.2)
             handle(messages)
-            for message in messages:
-                key = (message.topic(), message.partition())
-                if key in targets and message.offset() + 1 >= targets[key]:
-                    del targets[key]
+            for topic, partition, offset in map(coordinates, messages):
+                if (topic, partition) in targets and offset + 1 >= targets[(topic, partition)]:
+                    del targets[(topic, partition)]
         if targets:
             log.warning(
                 "catch-up of %s stopped after %.0fs with partitions behind: %s",
@@ -221,12 +221,13 @@ def replay_committed(
             for message in consumer.consume(5_000, 0.2):
                 if message.error() is not None:
                     continue
-                limit = pending.get(message.partition())
-                if limit is None or message.offset() >= limit:
+                _, partition, offset = coordinates(message)
+                limit = pending.get(partition)
+                if limit is None or offset >= limit:
                     continue
                 batch.append(message)
-                if message.offset() + 1 >= limit:
-                    del pending[message.partition()]
+                if offset + 1 >= limit:
+                    del pending[partition]
             if batch:
                 handle(batch)
                 count += len(batch)

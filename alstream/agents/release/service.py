@@ -8,7 +8,6 @@ healed by the next attempt.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from alstream.agents.release.builder import (
     iso,
 )
 from alstream.agents.release.exceptions import ReleaseError
-from alstream.agents.release.metrics import RELEASE_ITEMS, RELEASE_LAST_TIMESTAMP, RELEASES
 from alstream.agents.release.quality import read_gold
 from alstream.agents.release.sources import latest_model_record, read_topic
 from alstream.agents.release.storage import ReleaseStore
@@ -102,10 +100,6 @@ def build_and_announce(
     uri = store.write(built.release_id, built.files)
     if announce:
         publish_manifest(settings, built)
-    if created:
-        RELEASES.inc()
-    RELEASE_ITEMS.set(built.manifest["item_count"])
-    RELEASE_LAST_TIMESTAMP.set(time.time())
     log.info(
         "release %s %s at %s (%d items)",
         built.release_id,

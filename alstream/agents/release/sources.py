@@ -21,6 +21,7 @@ from alstream.exceptions import AlstreamError
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.messages import coordinates
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +73,17 @@ def read_topic(settings: AlstreamSettings, topic_key: str, *, timeout_s: float =
                     "not read to their end"
                 )
             for message in consumer.consume(1000, 0.5):
-                partition = message.partition()
                 error = message.error()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        if message.offset() >= ends.get(partition, 0):
-                            remaining.discard(partition)
-                        continue
-                    raise ReleaseError(f"reading {topic}: {error}")
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise ReleaseError(f"reading {topic}: {error}")
+                    _, partition, offset = coordinates(message)
+                    if offset >= ends.get(partition, 0):
+                        remaining.discard(partition)
+                    continue
+                _, partition, offset = coordinates(message)
                 if partition in remaining:
-                    by_partition[partition].append((message.offset(), message.key(), message.value()))
+                    by_partition[partition].append((offset, message.key(), message.value()))
         for partition in sorted(by_partition):
             for _, key, value in sorted(by_partition[partition], key=lambda row: row[0]):
                 if value is None:

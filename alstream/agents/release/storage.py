@@ -73,20 +73,30 @@ class ReleaseStore:
     def manifest(self, release_id: str) -> dict[str, Any]:
         return json.loads(self.read_bytes(release_id, MANIFEST))
 
-    def manifests(self) -> list[dict[str, Any]]:
-        """Every complete release, oldest cut-off first."""
+    def stored_at(self, release_id: str) -> float:
+        """Unix time the release's manifest was written: when the release was built, by anyone."""
+        info = self.fs.get_file_info(f"{self.path_of(release_id)}/{MANIFEST}")
+        if info.type != pafs.FileType.File or info.mtime is None:
+            raise ReleaseNotFound(f"no release {release_id!r} under {self.uri_prefix}")
+        return info.mtime.timestamp()
+
+    def release_ids(self) -> set[str]:
+        """Ids of every complete release (a directory holding a manifest), without reading manifests."""
         try:
             entries = self.fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True))
         except OSError:
-            return []
-        found = []
-        for entry in entries:
-            if (
-                entry.type == pafs.FileType.Directory
-                and not entry.base_name.startswith(".")
-                and self.exists(entry.base_name)
-            ):
-                found.append(self.manifest(entry.base_name))
+            return set()
+        return {
+            entry.base_name
+            for entry in entries
+            if entry.type == pafs.FileType.Directory
+            and not entry.base_name.startswith(".")
+            and self.exists(entry.base_name)
+        }
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every complete release, oldest cut-off first."""
+        found = [self.manifest(release_id) for release_id in self.release_ids()]
         return sorted(found, key=lambda m: (m["created_at"], m["release_id"]))
 
     def latest_before(self, cutoff_iso: str) -> dict[str, Any] | None:

@@ -124,7 +124,7 @@ class RouterService:
             self._publish_summaries()
             AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
 
-        @self.app.on_partitions_revoked.connect
+        @self.app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's stub wants a `signal` kwarg it passes
         async def on_revoked(app: Any, revoked: Any = None, **_: Any) -> None:
             self.shards.clear()  # rebuilt from the table (after faust's recovery) on the next event
             self._summaries.clear()
@@ -170,15 +170,17 @@ class RouterService:
         if shard.already_applied(base, message.offset):
             return
         now_ms = int(time.time() * 1000)
+        record: dict[str, Any] | None
         try:
-            record = self.codecs[base].decode(event.value)
+            decoded = self.codecs[base].decode(event.value)
         except Exception as exc:  # noqa: BLE001 - every undecodable record is dead-lettered, never dropped
             self._dead_letter(event, exc)
             record = None
             effects = Effects()
         else:
+            record = decoded
             try:
-                effects = self._apply(shard, base, record, now_ms)
+                effects = self._apply(shard, base, decoded, now_ms)
             except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
                 log.warning(
                     "router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc
@@ -208,6 +210,7 @@ class RouterService:
             error=error,
             partition=message.partition,
             offset=message.offset,
+            headers=getattr(message, "headers", None),  # kept for replay, as Kafka Connect's DLQ does
         )
         self._producer.poll(0)
 

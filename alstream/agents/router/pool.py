@@ -318,5 +318,7 @@ class CandidatePool:
                 (-entry.score, entry.seq, entry.item_id)
             )
             self._age_heaps[entry.source].append((entry.selected_at_ms, entry.seq, entry.item_id))
-        for heap in (*self._score_heaps.values(), *self._age_heaps.values()):
-            heapq.heapify(heap)
+        for score_heap in self._score_heaps.values():
+            heapq.heapify(score_heap)
+        for age_heap in self._age_heaps.values():
+            heapq.heapify(age_heap)

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alstream.agents.router.exceptions import QuotaConfigError
+from alstream.config_base import describe_validation_error
 
 
 class Quotas(BaseModel):
@@ -64,5 +65,5 @@ def load_quotas(path: Path | str | None) -> Quotas:
     try:
         return Quotas(**raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(describe_validation_error(exc, Quotas))
         raise QuotaConfigError(f"quotas file {file} is invalid: {problems}") from None

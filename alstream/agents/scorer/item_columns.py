@@ -17,7 +17,7 @@ reads it (tests compare both on valid and on corrupted records).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -123,7 +123,7 @@ class BatchItemDecoder:
         columns = ItemColumns.empty(n)
         if n == 0:
             return columns
-        present = values if values.count(None) == 0 else [b"" if v is None else v for v in values]
+        present = [b"" if v is None else v for v in values] if None in values else cast("list[bytes]", values)
         fast = self._vectorised(present, columns) if self._header is not None else np.zeros(n, dtype=bool)
         for i in np.flatnonzero(~fast).tolist():
             value = values[i]
@@ -215,6 +215,7 @@ class BatchItemDecoder:
             first = start if every else start[rows]
             return zip(first.tolist(), (first + (length if every else length[rows])).tolist(), strict=True)
 
+        item_ids: list[str | None]  # None marks an id that is not UTF-8: that row is refused below
         try:
             item_ids = [joined[x:y].decode() for x, y in spans(id_start, id_len)]
         except UnicodeDecodeError:

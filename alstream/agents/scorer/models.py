@@ -25,6 +25,7 @@ from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.exceptions import DecodeError
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.messages import coordinates
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ModelWatcher:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    self._eof.add(message.partition())
+                    self._eof.add(coordinates(message)[1])
                 else:
                     log.warning("models topic: %s", error)
                 continue

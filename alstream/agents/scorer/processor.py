@@ -415,6 +415,10 @@ class ScorerProcessor:
         for partition in np.unique(partitions).tolist():
             idx = np.flatnonzero(partitions == partition)
             sub_ids = [item_ids[i] for i in idx]
+
+            def build_row(j: int, idx: np.ndarray = idx) -> dict[str, Any]:  # this partition's rows
+                return build(int(idx[j]))
+
             closed += self.selector.add(
                 partition,
                 now=now,
@@ -424,7 +428,7 @@ class ScorerProcessor:
                 is_gold=is_gold[idx],
                 positions=positions[idx],
                 shift_review=shift[idx] if shift is not None else None,
-                build_row=lambda j, idx=idx: build(int(idx[j])),
+                build_row=build_row,
                 rank=rank[idx],
             )
         closed += self.selector.due(now)

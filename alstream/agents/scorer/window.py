@@ -16,6 +16,7 @@ also on idle polls, so candidates flow promptly at low rates.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ class CandidateSelector:
             part = np.argpartition(-keys[idx], bucket.cap - 1)[: bucket.cap]
             idx = idx[part]
         for i in idx.tolist():
-            bucket.offer(float(keys[i]), ids[i], lambda i=i: build(i))
+            bucket.offer(float(keys[i]), ids[i], functools.partial(build, i))
 
     @classmethod
     def _offer_all(

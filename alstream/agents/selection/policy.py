@@ -123,6 +123,23 @@ class Policy(BaseModel):
 BASELINE_POLICY = Policy(version="baseline-random-0", goal="baseline: uniform random sample of the stream")
 
 
+ONE_SIGNAL = (
+    'a policy ranks by exactly one signal ([signal] name = "..."), so its results can be read and '
+    "explained; compare signals with `alstream simulate` and write one policy file per signal"
+)
+
+
+def _names_a_second_signal(error: Any) -> bool:
+    """A list of signals, a ``signals`` key, a ``[signal2]`` table or a signal's name used as a key."""
+    loc = [str(part) for part in error["loc"]]
+    if loc[:2] == ["signal", "name"] and isinstance(error.get("input"), list | tuple):
+        return True
+    if error["type"] != "extra_forbidden":
+        return False
+    key, value = (loc[-1] if loc else ""), error.get("input")
+    return key.startswith("signal") or key in SIGNALS or (isinstance(value, str) and value in SIGNALS)
+
+
 def policy_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> Policy:
     """Validate a policy mapping; relative file references resolve against ``base_dir``."""
     body = dict(data)
@@ -143,7 +160,9 @@ def policy_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: 
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or "policy"
             message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
+            if _names_a_second_signal(error):
+                message = ONE_SIGNAL
+            elif error["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling against docs/policy.md)"
             lines.append(f"  - {where}: {message}")
         raise PolicyError("\n".join(lines)) from None

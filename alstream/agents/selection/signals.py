@@ -17,8 +17,9 @@ Inputs, all numpy arrays over the same ``n`` items:
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,6 +58,8 @@ class Signal:
     explanation: ClassVar[str] = ""
     #: which input the signal reads: "probabilities", "committee", "embeddings", "ids" or "hardness"
     needs: ClassVar[str] = "probabilities"
+    #: constructor arguments the code passes, not a policy file (e.g. a loaded failure bank)
+    internal_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         if params:
@@ -196,6 +199,7 @@ class KLDisagreement(Signal):
 class FailureDistance(Signal):
     name = "failure_distance"
     needs = "embeddings"
+    internal_params = frozenset({"bank"})
     explanation = (
         "Scores how close an item's embedding is to items the model is known to have got wrong, closest "
         "first. It sends reviewers to the neighbourhoods where the model already failed, whatever it says."
@@ -291,7 +295,7 @@ class Hardness(Signal):
         return np.nan_to_num(np.asarray(hardness, dtype=np.float64), nan=0.0)
 
 
-SIGNALS: dict[str, Callable[..., Signal]] = {
+SIGNALS: dict[str, type[Signal]] = {
     cls.name: cls
     for cls in (
         Entropy,
@@ -307,11 +311,36 @@ SIGNALS: dict[str, Callable[..., Signal]] = {
 }
 
 
+def signal_parameters(name: str) -> dict[str, Any]:
+    """The parameters a policy may give signal ``name``, with their defaults."""
+    factory = SIGNALS[name]
+    parameters = inspect.signature(factory.__init__).parameters.values()
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in factory.internal_params
+    }
+
+
+def describe_parameters(name: str) -> str:
+    """``normalize (default False)``-style list of a signal's parameters, or says it takes none."""
+    found = signal_parameters(name)
+    if not found:
+        return f"signal {name!r} takes no parameters"
+    listed = ", ".join(f"{key} (default {value!r})" for key, value in found.items())
+    return f"signal {name!r} takes: {listed}"
+
+
 def signal_named(name: str, **params: Any) -> Signal:
     """Build the signal called ``name`` with ``params``; unknown names and parameters fail clearly."""
     factory = SIGNALS.get(name)
     if factory is None:
         raise UnknownSignal(f"unknown selection signal {name!r}: choose one of {', '.join(sorted(SIGNALS))}")
+    unknown = sorted(set(params) - set(signal_parameters(name)) - factory.internal_params)
+    if unknown:
+        raise SignalInputError(
+            f"signal {name!r} has no parameter {', '.join(unknown)}; {describe_parameters(name)}"
+        )
     try:
         return factory(**params)
     except TypeError as exc:

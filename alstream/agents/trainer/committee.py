@@ -29,7 +29,7 @@ def new_committee(*, random_state: int = 0) -> list[Any]:
 
 def fit_committee(
     embeddings: np.ndarray,
-    labels: Sequence[str],
+    labels: Sequence[str] | np.ndarray,
     *,
     random_state: int = 0,
     metadata: dict[str, str] | None = None,

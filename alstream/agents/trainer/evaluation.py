@@ -50,7 +50,7 @@ def load_npz(path: Path | str) -> LabeledSet:
 
 
 def metric_values(
-    truth: Sequence[str], predicted: Sequence[str], *, classes: Sequence[str]
+    truth: Sequence[str] | np.ndarray, predicted: Sequence[str] | np.ndarray, *, classes: Sequence[str]
 ) -> dict[str, float]:
     """accuracy, macro_f1 and recall:<class> for every class, as plain floats."""
     truth_arr = np.asarray(truth).astype(str)

@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from alstream.agents.selection.exceptions import PolicyError
 from alstream.agents.selection.history import active_policy, apply_policy, read_history
 from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_policy
-from alstream.agents.selection.signals import SIGNALS
+from alstream.agents.selection.signals import SIGNALS, describe_parameters
 from alstream.cli.context import settings_from
 
 
@@ -41,15 +42,44 @@ def _describe(policy: Policy) -> list[str]:
     ]
 
 
+def _referenced_files(policy: Policy) -> tuple[list[str], list[str]]:
+    """Files the policy names that are not there: (refusals, notes).
+
+    The QA gold set is the team's fixed input, so a missing one is refused. The failure bank is
+    written by the agreement agent as failures are found, so on a new deployment it is expected to
+    be missing; that is a note, saying what the signal does until then.
+    """
+    missing, notes = [], []
+    if policy.qa_gold_file is not None and not Path(policy.qa_gold_file).is_file():
+        missing.append(
+            f"qa_gold_file {policy.qa_gold_file} does not exist (the stable QA set, item_id,label CSV)"
+        )
+    bank = policy.signal.params.get("bank_file")
+    if bank and not Path(bank).is_file():
+        notes.append(
+            f"signal.params.bank_file {bank} does not exist yet: the agreement agent writes it as the "
+            "model's failures are found; until then failure_distance ranks every item alike"
+        )
+    return missing, notes
+
+
 def register(app: typer.Typer) -> None:
     policy_app = typer.Typer(help="Check, explain and apply the selection policy.", no_args_is_help=True)
     app.add_typer(policy_app, name="policy")
 
     @policy_app.command("check")
     def check(file: Annotated[Path, typer.Argument(help="Policy TOML file.", exists=False)]) -> None:
-        """Validate a policy file (exit 2 with the reason if it is refused)."""
+        """Validate a policy file and the files it names (exit 2 with the reason if it is refused)."""
         policy = load_policy(file)
+        missing, notes = _referenced_files(policy)
+        if missing:
+            raise PolicyError(f"policy {file}: " + "; ".join(missing))
         typer.echo(f"ok: policy {policy.version}, signal {policy.signal.name}, goal: {policy.goal}")
+        typer.echo(
+            describe_parameters(policy.signal.name) + f"; this policy sets {policy.signal.params or 'none'}"
+        )
+        for note in notes:
+            typer.secho(f"note: {note}", fg=typer.colors.YELLOW)
 
     @policy_app.command("explain")
     def explain(

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from alstream.cli.context import cluster_settings_from
+from alstream.cli.output import print_error
 from alstream.ingest import ItemProducer
 from alstream.ingest.exceptions import InputFileError, TopicUnavailable
 from alstream.ingest.files import Chunk, ColumnPrefixes, detect_format, progress_total, read_chunks
@@ -136,7 +137,7 @@ def register(app: typer.Typer) -> None:
             fmt = detect_format(file, file_format)
             total = progress_total(file, fmt)
         except InputFileError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            print_error(str(exc))
             raise typer.Exit(EXIT_UNUSABLE) from None
         settings = cluster_settings_from(ctx)  # after the file checks: a typo needs no cluster to report
         rejects_path = rejects or file.with_name(file.name + ".rejects.jsonl")
@@ -147,7 +148,7 @@ def register(app: typer.Typer) -> None:
             producer.check_topic()  # also connects the client first: ~3x faster sends on Tansu (bench_ingest)
         except TopicUnavailable as exc:
             producer.close(1.0)
-            console.print(f"[red]error:[/red] {exc}")
+            print_error(str(exc))
             raise typer.Exit(EXIT_UNUSABLE) from None
         sink = RejectsFile(rejects_path)
         records = rejected = 0
@@ -170,7 +171,7 @@ def register(app: typer.Typer) -> None:
                         records += len(chunk.lines)
                         bar.update(task, completed=chunk.progress, records=records, rejected=rejected)
                 except InputFileError as exc:
-                    console.print(f"[red]error:[/red] {exc} (records before it were sent; see the summary)")
+                    print_error(f"{exc} (records before it were sent; see the summary)")
                     unreadable = True
                 except KeyboardInterrupt:
                     console.print("[yellow]interrupted: flushing what was already read[/yellow]")
@@ -206,9 +207,9 @@ def register(app: typer.Typer) -> None:
         Console().print(table)
         if sink.reasons:
             reasons = ", ".join(f"{reason} {count}" for reason, count in sink.reasons.most_common())
-            Console().print(f"rejects: {rejects_path} ({reasons})")
+            typer.echo(f"rejects: {rejects_path} ({reasons})")
         else:
-            Console().print(f"rejects: none ({rejects_path} is empty)")
+            typer.echo(f"rejects: none ({rejects_path} is empty)")
         if report.failures or report.pending:
             code = EXIT_UNDELIVERED
         elif unreadable:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,14 +27,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cutoff(text: str | None) -> datetime:
+def _cutoff(text: str | None, *, now: datetime | None = None) -> datetime:
+    """The cut-off a user asked for, never later than now.
+
+    A release cut in the future would sort after every release built until that moment, so
+    ``latest`` and every later release's parent would point at it: refused, with the time it is now.
+    """
+    now = now or datetime.now(UTC)
     if text is None:
-        return datetime.now(UTC)
+        return now
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(f"--cutoff {text!r} is not ISO-8601 (e.g. 2026-11-27T16:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > now:
+        raise ConfigError(
+            f"--cutoff {text} is in the future (it is {now.isoformat(timespec='seconds')} now); "
+            "a release can only hold labels submitted so far: give a past time or leave --cutoff out"
+        )
+    return moment
 
 
 def register(app: typer.Typer) -> None:
@@ -57,37 +71,43 @@ def register(app: typer.Typer) -> None:
         from alstream.agents.release.requests import request_build
         from alstream.agents.release.service import build_and_announce
 
+        moment = _cutoff(cutoff)  # before the cluster check: a wrong time needs no cluster to report
         settings = cluster_settings_from(ctx)
         console = Console()
         if request:
-            path = request_build(
-                settings, cutoff=_cutoff(cutoff) if cutoff else None, reason="alstream release build"
-            )
+            path = request_build(settings, cutoff=moment if cutoff else None, reason="alstream release build")
             console.print(f"requested: {path} (the release agent builds it on its next tick)")
             return
-        outcome = build_and_announce(settings, cutoff=_cutoff(cutoff), announce=announce)
+        outcome = build_and_announce(settings, cutoff=moment, announce=announce)
         assert outcome is not None  # only skip_empty builds return None
         _print_manifest(console, outcome.release.manifest)
         console.print(f"{'built' if outcome.created else 'unchanged (already stored)'}: {outcome.uri}")
 
     @release.command("list")
-    def list_(ctx: typer.Context) -> None:
+    def list_(
+        ctx: typer.Context,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="One JSON array of the full manifests, for scripts.")
+        ] = False,
+    ) -> None:
         """Every release under the configured root, oldest first."""
         from alstream.agents.release.service import store_for
 
         store = store_for(settings_from(ctx))
-        table = Table(
-            "release",
-            "cut-off",
-            "parent",
-            "items",
-            "added labels",
-            "QA error",
-            "agreement",
-            "validation",
-            title=f"releases in {store.uri_prefix}",
+        manifests = store.manifests()
+        if as_json:
+            typer.echo(json.dumps(manifests, indent=2, sort_keys=True))
+            return
+        table = Table(title=f"releases in {store.uri_prefix}")
+        # Ids and times are what a reader copies: never cut or wrapped, whatever the width.
+        table.add_column(
+            "release", no_wrap=True, min_width=max((len(m["release_id"]) for m in manifests), default=7)
         )
-        for m in store.manifests():
+        table.add_column("cut-off", no_wrap=True, min_width=20)
+        table.add_column("parent", overflow="fold")
+        for header in ("items", "added labels", "QA error", "agreement", "validation"):
+            table.add_column(header, justify="right")
+        for m in manifests:
             table.add_row(
                 m["release_id"],
                 m["created_at"],
@@ -98,7 +118,7 @@ def register(app: typer.Typer) -> None:
                 _fmt(m["agreement"]),
                 _fmt(m["validation_metric"]),
             )
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
 
     @release.command("show")
     def show(
@@ -114,16 +134,27 @@ def register(app: typer.Typer) -> None:
     @release.command("diff")
     def diff(
         ctx: typer.Context,
-        old: Annotated[str, typer.Argument(help="Older release id or prefix.")],
+        old: Annotated[
+            str | None, typer.Argument(help="Older release id or prefix (default: NEW's parent).")
+        ] = None,
         new: Annotated[str, typer.Argument(help="Newer release id, prefix or 'latest'.")] = "latest",
         limit: Annotated[int, typer.Option(help="Relabeled items to list.")] = 20,
     ) -> None:
-        """Manifest fields that changed, and items added, removed or relabeled."""
+        """Manifest fields that changed, and items added, removed or relabeled (default: latest vs parent)."""
         from alstream.agents.release.compare import diff_releases
+        from alstream.agents.release.exceptions import ReleaseNotFound
         from alstream.agents.release.service import store_for
 
         store = store_for(settings_from(ctx))
-        result = diff_releases(store, store.resolve(old), store.resolve(new))
+        newer = store.resolve(new)
+        if old is None:
+            parent = store.manifest(newer).get("parent_release_id")
+            if not parent:
+                raise ReleaseNotFound(
+                    f"release {newer} has no parent release: give the older release to compare with"
+                )
+            old = str(parent)
+        result = diff_releases(store, store.resolve(old), newer)
         console = Console()
         table = Table("field", result.old["release_id"], result.new["release_id"], title="changed fields")
         for name, before, after in result.changed_fields():

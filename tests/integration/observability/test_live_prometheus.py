@@ -1,159 +1,25 @@
 """A real Prometheus scrapes a running alstream stack on loopback; every dashboard panel must show data.
 
-The stack is what an operator runs, as subprocesses: the embedded broker, the catalogue's topics, a
-first model (``alstream train --seed-only``), every agent (``alstream agent NAME`` with its own
-/metrics port), items (``alstream produce``), simulated annotators (``alstream annotate --auto``) and a
-release (``alstream release build``) so the trainer retrains and the scorer swaps models. Prometheus
-(Debian's binary) scrapes every second with the production alert rules loaded. Each panel query runs
-as Grafana would (a range query, ``$__rate_interval`` = 1m) and must return a real point.
+The stack (conftest.py) is what an operator runs. Each panel query runs as Grafana would (a range
+query, ``$__rate_interval`` = 1m) and must return a real point.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from alstream.demo import dataset
-from alstream.demo.processes import Supervisor
 from alstream.observability.dashboards import PanelQuery, panel_queries
-from alstream.observability.prometheus_server import PrometheusServer, prometheus_binary, scrape_config
+from alstream.observability.prometheus_server import PrometheusServer
 from alstream.observability.promql import metric_names, substitute_grafana_variables
-from alstream.streams.embedded_broker import free_port
+from tests.support.live_stack import REPO, TRAFFIC_BUDGET_S, Stack
 
 pytestmark = [
     pytest.mark.prometheus,
     pytest.mark.broker,
     pytest.mark.slow,
 ]
-
-REPO = Path(__file__).resolve().parents[3]
-AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
-ANNOTATORS = (("ann-obs-1", "0.95"), ("ann-obs-2", "0.9"), ("ann-obs-3", "0.6"))
-TRAFFIC_BUDGET_S = 150.0  # the whole wait for panels to fill, shared by every panel test
-
-
-@dataclass
-class Stack:
-    supervisor: Supervisor
-    ports: dict[str, int]
-    data: dataset.DemoData
-    workdir: Path
-    started: float = field(default_factory=time.monotonic)
-
-    def check_alive(self) -> None:
-        for name in self.ports:
-            process = self.supervisor.processes[name]
-            if not process.running:
-                pytest.fail(
-                    f"agent {name} exited with {process.process.returncode}; log {process.log_file}:\n"
-                    f"{process.tail(30)}"
-                )
-
-
-def _items_file(data: dataset.DemoData, path: Path) -> Path:
-    with open(path, "w") as handle:
-        for item_id, features in zip(data.stream_ids, data.stream_features, strict=True):
-            record = {
-                "item_id": item_id,
-                "source": "observability-test",
-                "unit_of_work": "ITEM",
-                "embedding": [round(float(v), 6) for v in features],
-            }
-            handle.write(json.dumps(record) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
-) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("obs-stack")
-    data = dataset.prepare(workdir / "data")
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "ALSTREAM_KAFKA__TOPIC_PREFIX": f"obs{unique_module_id}.",
-        "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "ALSTREAM_TASK__NAME": "digits",
-        "ALSTREAM_TASK__CLASSES": json.dumps(dataset.CLASSES),
-        "ALSTREAM_PATHS__STATE_DIR": str(workdir / "state"),
-        "ALSTREAM_PATHS__QA_GOLD_FILE": str(data.qa_gold_file),
-        "ALSTREAM_TRAINER__VALIDATION_FILE": str(data.validation_file),
-        "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
-        # Per-annotator QA error shows after this many checks; the short run gives each annotator a few.
-        "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for key, relative in (
-        ("ALSTREAM_PATHS__POLICY_FILE", "policies/entropy.toml"),
-        ("ALSTREAM_PATHS__QUOTAS_FILE", "quotas/default.toml"),
-    ):
-        env[key] = str(shutil.copy(REPO / relative, workdir / Path(relative).name))
-    supervisor = Supervisor(log_dir=workdir / "logs", env=env)
-    stack = Stack(supervisor=supervisor, ports={}, data=data, workdir=workdir)
-    try:
-        code = supervisor.run_to_completion("topics", ["topics", "create", "--partitions", "2"], timeout_s=60)
-        assert code == 0, supervisor.processes["topics"].tail()
-        code = supervisor.run_to_completion("initial-train", ["train", "--seed-only"], timeout_s=120)
-        assert code == 0, f"train --seed-only failed:\n{supervisor.processes['initial-train'].tail(30)}"
-        for name in AGENTS:
-            stack.ports[name] = free_port()
-            supervisor.start(name, ["agent", name], metrics_port=stack.ports[name])
-        supervisor.start("produce", ["produce", str(_items_file(data, workdir / "items.jsonl"))])
-        for annotator, accuracy in ANNOTATORS:
-            supervisor.start(
-                annotator,
-                [
-                    "annotate",
-                    "--annotator",
-                    annotator,
-                    "--auto",
-                    "--accuracy",
-                    accuracy,
-                    "--truth",
-                    str(data.truth_file),
-                ],
-            )
-        yield stack
-    finally:
-        supervisor.stop_all(grace_s=10.0)  # SIGTERM all at once, SIGKILL what is left after the grace
-
-
-@pytest.fixture(scope="module")
-def unique_module_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:8]
-
-
-@pytest.fixture(scope="module")
-def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    if prometheus_binary() is None:
-        pytest.skip("prometheus not installed (apt-get install prometheus); CI installs it in .ci/run")
-    targets = {f"alstream-{name}": [f"127.0.0.1:{port}"] for name, port in stack.ports.items()}
-    rules = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
-    config = scrape_config(targets, rule_files=rules)
-    with PrometheusServer(config, tmp_path_factory.mktemp("prometheus"), free_port()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
-    """Once labels flow, build a release so the release, trainer and model-swap panels get data."""
-    deadline = stack.started + TRAFFIC_BUDGET_S / 2
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        if prometheus.query("sum(alstream_labels_total) >= 30"):
-            break
-        time.sleep(2)
-    # --request: the running release agent builds it, so its metrics move and the trainer retrains.
-    stack.supervisor.start("release-build", ["release", "build", "--request"])
-    return stack
 
 
 def test_prometheus_scrapes_every_agent_as_up(stack: Stack, prometheus: PrometheusServer) -> None:

@@ -35,3 +35,18 @@ def test_help_lists_the_file_options() -> None:
     assert result.exit_code == 0
     for option in ("--format", "--rejects", "--embedding-prefix", "--source"):
         assert option in result.output
+
+
+def test_errors_are_one_line_whatever_the_path_length(tmp_path: Path) -> None:
+    """A long path must not push the sentence onto a second line (scripts grep for it)."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    result = CliRunner().invoke(app, ["produce", str(deep / "absent.jsonl")])
+    assert result.exit_code == 2
+    assert f"error: {deep / 'absent.jsonl'} does not exist or is not a file" in result.output.splitlines()
+
+
+def test_usage_errors_are_one_line_too() -> None:
+    option = "--an-option-name-long-enough-that-a-boxed-eighty-column-panel-would-wrap-it-somewhere"
+    result = CliRunner().invoke(app, ["produce", "items.jsonl", option])
+    assert result.exit_code == 2
+    assert f"error: No such option: {option}" in result.output.splitlines()

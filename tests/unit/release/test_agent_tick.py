@@ -25,7 +25,11 @@ def built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[datetime]:
         return SimpleNamespace(release=SimpleNamespace(release_id=f"r{len(cutoffs)}"))
 
     monkeypatch.setattr(release_main, "build_and_announce", fake_build)
-    monkeypatch.setattr(release_main, "store_for", lambda settings: SimpleNamespace(manifests=lambda: stored))
+    monkeypatch.setattr(
+        release_main,
+        "store_for",
+        lambda settings: SimpleNamespace(manifests=lambda: stored, release_ids=set),
+    )
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     return cutoffs
 
@@ -51,7 +55,9 @@ def test_empty_weekly_slot_is_not_released_nor_reread(
         return
 
     monkeypatch.setattr(release_main, "build_and_announce", empty_build)
-    monkeypatch.setattr(release_main, "store_for", lambda settings: SimpleNamespace(manifests=list))
+    monkeypatch.setattr(
+        release_main, "store_for", lambda settings: SimpleNamespace(manifests=list, release_ids=set)
+    )
     monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
     agent = release_main.ReleaseAgent(settings=load_settings())
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -71,3 +77,42 @@ def test_unreadable_request_is_set_aside(built: list[datetime]) -> None:
     path.write_text("not json")
     assert pending(settings) == []
     assert path.with_suffix(".bad").exists()
+
+
+def _sample(name: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_releases_stored_by_another_process_reach_the_metrics(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`alstream release build` stores releases from its own process; the agent reports them."""
+    import json
+
+    from alstream.agents.release.service import store_for
+
+    monkeypatch.setenv("ALSTREAM_PATHS__STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("ALSTREAM_RELEASE__WEEKLY", "false")
+    settings = load_settings()
+    store = store_for(settings)
+
+    def store_release(release_id: str, created_at: str, items: int) -> None:  # what the CLI's build leaves
+        manifest = {"release_id": release_id, "created_at": created_at, "item_count": items}
+        store.write(release_id, {"manifest.json": json.dumps(manifest).encode()})
+
+    store_release("20261101T000000Z-aaaa", "2026-11-01T00:00:00Z", 5)
+    agent = release_main.ReleaseAgent(settings=settings)
+    before = _sample("alstream_releases_total")
+    agent.tick(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+    assert _sample("alstream_releases_total") == before  # already there at start: the baseline
+    assert _sample("alstream_release_items") == 5
+
+    store_release("20261124T000000Z-bbbb", "2026-11-24T00:00:00Z", 12)
+    agent.tick(datetime(2026, 11, 25, 12, 1, tzinfo=UTC))
+    assert _sample("alstream_releases_total") == before + 1
+    assert _sample("alstream_release_items") == 12
+    assert _sample("alstream_release_last_timestamp_seconds") == pytest.approx(
+        store.stored_at("20261124T000000Z-bbbb")
+    )

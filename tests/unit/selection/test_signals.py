@@ -124,5 +124,5 @@ def test_errors_are_clear() -> None:
         score("vote_entropy")
     with pytest.raises(SignalInputError, match="takes no parameters"):
         signal_named("margin", foo=1)
-    with pytest.raises(SignalInputError, match="bad parameters"):
+    with pytest.raises(SignalInputError, match=r"has no parameter foo; signal .entropy. takes: normalize"):
         signal_named("entropy", foo=1)
