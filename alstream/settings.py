@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from alstream.agents.agreement.config import AgreementSettings
+from alstream.agents.label_studio.config import LabelStudioSettings
 from alstream.agents.labels.config import LabelsSettings
 from alstream.agents.release.config import ReleaseSettings
 from alstream.agents.router.config import RouterSettings
@@ -184,6 +185,7 @@ class AlstreamSettings(BaseSettings):
     agreement: AgreementSettings = AgreementSettings()
     release: ReleaseSettings = ReleaseSettings()
     trainer: TrainerSettings = TrainerSettings()
+    label_studio: LabelStudioSettings = LabelStudioSettings()
 
     @classmethod
     def settings_customise_sources(
