@@ -8,15 +8,19 @@ Where Label Studio or chromium is missing the tests skip, unless ``ALSTREAM_REQU
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from confluent_kafka import Producer
 
 from alstream.agents.label_studio.local_server import (
     LabelStudioNotInstalled,
@@ -24,7 +28,13 @@ from alstream.agents.label_studio.local_server import (
     find_executable,
     fresh_server,
 )
+from alstream.demo.images import digit_png
 from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import codec_for
+from alstream.streams.kafka_config import producer_config
+from alstream.streams.partitioning import partition_for
+from tests.reliability.topic_dump import dump
+from tests.support.records import assignment
 
 REQUIRE_ENV = "ALSTREAM_REQUIRE_LABEL_STUDIO"
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +49,45 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 ANNOTATOR_PASSWORD = "label-me-please-42"
+CLASSES = ["cat", "dog", "fox"]
+
+
+def image_uri(seed: int) -> str:
+    pixels = np.random.default_rng(seed).random(64)
+    return "data:image/png;base64," + base64.b64encode(digit_png(pixels)).decode()
+
+
+def produce_assignments(settings: AlstreamSettings, records: list[dict[str, Any]]) -> None:
+    """As the router does: keyed by annotator, on ``partition_for(annotator, partitions)``."""
+    producer = Producer(producer_config(settings))
+    topic = settings.kafka.topic("assignments")
+    partitions = len(producer.list_topics(topic, timeout=15).topics[topic].partitions)
+    codec = codec_for("assignments", settings)
+    for record in records:
+        producer.produce(
+            topic,
+            key=record["annotator_id"].encode(),
+            value=codec.encode(record),
+            partition=partition_for(record["annotator_id"], partitions),
+        )
+    assert producer.flush(30) == 0
+
+
+def decoded(settings: AlstreamSettings, base: str) -> list[dict[str, Any]]:
+    codec = codec_for(base, settings)
+    return [codec.decode(m.value()) for m in dump(settings, base)]
+
+
+def work(assignment_id: str, annotator_id: str, seed: int, **overrides: Any) -> dict[str, Any]:
+    return assignment(
+        assignment_id,
+        annotator_id=annotator_id,
+        item_id=f"item-{assignment_id}",
+        classes=CLASSES,
+        assigned_at=datetime.now(tz=UTC),
+        uri=image_uri(seed),
+        **overrides,
+    )
 
 
 def missing(reason: str) -> None:

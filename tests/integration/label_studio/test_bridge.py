@@ -7,82 +7,38 @@ test drives the real UI). Everything checked is read back from the topics, Label
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from confluent_kafka import Producer
 
 from alstream.agents.label_studio.local_server import LocalLabelStudio
 from alstream.agents.release.compaction import valid_labels
 from alstream.demo import scrape
-from alstream.demo.images import digit_png
 from alstream.settings import AlstreamSettings
-from alstream.streams.codecs import codec_for
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.embedded_broker import free_port
-from alstream.streams.kafka_config import producer_config
-from alstream.streams.partitioning import partition_for
 from tests.reliability.topic_dump import dump
 from tests.support.label_studio import (
     ANNOTATOR_PASSWORD,
+    CLASSES,
     PersonSession,
     admin_headers,
     bridge_environment,
+    decoded,
     log_tail,
+    produce_assignments,
     project_tasks,
     start_bridge,
     stop_bridge,
+    work,
 )
-from tests.support.records import assignment
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-CLASSES = ["cat", "dog", "fox"]
-
-
-def image_uri(seed: int) -> str:
-    pixels = np.random.default_rng(seed).random(64)
-    return "data:image/png;base64," + base64.b64encode(digit_png(pixels)).decode()
-
-
-def produce_assignments(settings: AlstreamSettings, records: list[dict[str, Any]]) -> None:
-    """As the router does: keyed by annotator, on ``partition_for(annotator, partitions)``."""
-    producer = Producer(producer_config(settings))
-    topic = settings.kafka.topic("assignments")
-    partitions = len(producer.list_topics(topic, timeout=15).topics[topic].partitions)
-    codec = codec_for("assignments", settings)
-    for record in records:
-        producer.produce(
-            topic,
-            key=record["annotator_id"].encode(),
-            value=codec.encode(record),
-            partition=partition_for(record["annotator_id"], partitions),
-        )
-    assert producer.flush(30) == 0
-
-
-def decoded(settings: AlstreamSettings, base: str) -> list[dict[str, Any]]:
-    codec = codec_for(base, settings)
-    return [codec.decode(m.value()) for m in dump(settings, base)]
-
-
-def work(assignment_id: str, annotator_id: str, seed: int, **overrides: Any) -> dict[str, Any]:
-    return assignment(
-        assignment_id,
-        annotator_id=annotator_id,
-        item_id=f"item-{assignment_id}",
-        classes=CLASSES,
-        assigned_at=datetime.now(tz=UTC),
-        uri=image_uri(seed),
-        **overrides,
-    )
 
 
 @pytest.fixture
