@@ -72,14 +72,13 @@ class LabelStudioApi:
         return _plain(self._call("whoami", self._client.users.whoami))
 
     def find_project(self, title: str) -> dict[str, Any] | None:
-        def find() -> dict[str, Any] | None:
-            for project in self._client.projects.list(title=title, page_size=PAGE_SIZE):
-                record = _plain(project)
-                if record.get("title") == title:
-                    return record
-            return None
-
-        return self._call("project lookup", find)
+        for project in self._pages(
+            "project lookup",
+            lambda page: self._client.projects.list(title=title, page=page, page_size=PAGE_SIZE),
+        ):
+            if project.get("title") == title:
+                return project
+        return None
 
     def create_project(self, *, title: str, label_config: str, description: str) -> dict[str, Any]:
         created = self._call(
@@ -122,15 +121,15 @@ class LabelStudioApi:
         query = json.dumps(
             {"filters": {"conjunction": "and", "items": [_filter(f"data.{ASSIGNMENT_FIELD}", assignment_id)]}}
         )
-
-        def find() -> dict[str, Any] | None:
-            for task in self._client.tasks.list(project=project_id, query=query, page_size=PAGE_SIZE):
-                record = _plain(task)
-                if (record.get("data") or {}).get(ASSIGNMENT_FIELD) == assignment_id:
-                    return record
-            return None
-
-        return self._call("task lookup", find)
+        for task in self._pages(
+            "task lookup",
+            lambda page: self._client.tasks.list(
+                project=project_id, query=query, page=page, page_size=PAGE_SIZE
+            ),
+        ):
+            if (task.get("data") or {}).get(ASSIGNMENT_FIELD) == assignment_id:
+                return task
+        return None
 
     def create_task(self, project_id: int, data: dict[str, Any]) -> int:
         created = self._call("task import", lambda: self._client.tasks.create(project=project_id, data=data))
@@ -157,18 +156,23 @@ class LabelStudioApi:
                 "ordering": ["tasks:updated_at"],
             }
         )
-        pages = self._call(
+        yield from self._pages(
             "task poll",
-            lambda: self._client.tasks.list(
-                project=project_id, query=query, fields="all", page_size=PAGE_SIZE
+            lambda page: self._client.tasks.list(
+                project=project_id, query=query, fields="all", page=page, page_size=PAGE_SIZE
             ),
         )
-        iterator = iter(pages)
+
+    def _pages(self, what: str, fetch: Callable[[int], Any]) -> Iterator[dict[str, Any]]:
+        """Every record of a paginated list, one request per page. (The SDK's own iterator asks for the
+        page after the last one, which Label Studio answers with a 404 and a logged traceback.)"""
+        page = 1
         while True:
-            task = self._call("task poll", lambda: next(iterator, None))
-            if task is None:
+            items = self._call(what, lambda page=page: fetch(page).items) or []
+            yield from (_plain(item) for item in items)
+            if len(items) < PAGE_SIZE:
                 return
-            yield _plain(task)
+            page += 1
 
     # ---- users ------------------------------------------------------------------------------------
     def users(self) -> list[dict[str, Any]]:
