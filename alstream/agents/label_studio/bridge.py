@@ -368,7 +368,9 @@ class Bridge:
     def _reject(
         self, task: dict[str, Any], annotation: dict[str, Any], error: BaseException, batch: _PollBatch
     ) -> None:
-        original = json.dumps({"task": task.get("id"), "data": task.get("data"), "annotation": annotation})
+        original = json.dumps(
+            {"task": task.get("id"), "data": task.get("data"), "annotation": annotation}, default=repr
+        )
         value = original.encode()[:MAX_DEAD_LETTER_BYTES]
         key = str((task.get("data") or {}).get("item_id") or task.get("id"))
         self.dead_letters.send(key=key, value=value, error=error)
