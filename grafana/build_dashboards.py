@@ -120,6 +120,69 @@ def dashboard(uid: str, title: str, description: str, items: list[Panel | Row], 
 
 RATE = "$__rate_interval"
 
+
+def label_studio_panels() -> list[Panel | Row]:
+    """The Label Studio bridge: work flowing into the queues, answers flowing out, and how late."""
+    return [
+        Row("Label Studio bridge"),
+        Panel(
+            "Tasks imported and removed per hour",
+            "Assignments imported as Label Studio tasks (found: already there after a restart), and "
+            "unanswered tasks taken out of queues (lease expired, annotator offline).",
+            [
+                (
+                    "sum by (outcome) (increase(alstream_label_studio_tasks_imported_total[1h]))",
+                    "imported {{outcome}}",
+                ),
+                (
+                    "sum by (reason) (increase(alstream_label_studio_tasks_removed_total[1h])) "
+                    "or on() vector(0)",
+                    "removed {{reason}}",
+                ),
+            ],
+            width=6,
+        ),
+        Panel(
+            "Annotations read per hour",
+            "Annotation versions turned into labels (label, edit, skip) or dead-lettered (rejected).",
+            [
+                (
+                    "sum by (outcome) (increase(alstream_label_studio_annotations_read_total[1h]))",
+                    "{{outcome}}",
+                )
+            ],
+            width=8,
+        ),
+        Panel(
+            "Annotation to label lag (p50, p99)",
+            "From an annotation's save in Label Studio to its label acknowledged by the broker.",
+            [
+                (
+                    "histogram_quantile(0.5, sum by (le) "
+                    f"(rate(alstream_label_studio_annotation_lag_seconds_bucket[{RATE}])))",
+                    "lag p50",
+                ),
+                (
+                    "histogram_quantile(0.99, sum by (le) "
+                    f"(rate(alstream_label_studio_annotation_lag_seconds_bucket[{RATE}])))",
+                    "lag p99",
+                ),
+            ],
+            unit="s",
+            width=6,
+        ),
+        Panel(
+            "Queues",
+            "Open tasks in the annotators' queues and annotators present in Label Studio.",
+            [
+                ("sum(alstream_label_studio_queue_tasks)", "open tasks"),
+                ("sum by (state) (alstream_label_studio_annotators)", "annotators {{state}}"),
+            ],
+            width=6,
+        ),
+    ]
+
+
 OPERATIONS = dashboard(
     "alstream-operations",
     "alstream / Operations",
@@ -364,6 +427,7 @@ OPERATIONS = dashboard(
             [("sum(increase(alstream_scorer_model_swaps_total[1d]))", "swaps per day")],
             width=12,
         ),
+        *label_studio_panels(),
     ],
     "now-7d",
 )
