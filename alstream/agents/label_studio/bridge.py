@@ -157,6 +157,7 @@ class Bridge:
                     "use another [label_studio] project_title or fix the project by hand"
                 ) from exc
         self._views = {v["data"].get("title") for v in self.api.views(self.project_id) if v.get("data")}
+        self._ensure_webhook()
 
     def _create_project(self, data_type: labeling_config.DataType) -> None:
         project = self.api.create_project(
@@ -167,7 +168,10 @@ class Bridge:
         self.project_id = int(project["id"])
         self.state.put("project_id", str(self.project_id))
         log.info("created Label Studio project %r (%s, %s)", self.title, self.project_id, data_type)
-        if self.config.webhook_port:
+        self._ensure_webhook()
+
+    def _ensure_webhook(self) -> None:
+        if self.config.webhook_port and self.project_id is not None:
             url = self.config.webhook_url or f"http://127.0.0.1:{self.config.webhook_port}/"
             self.api.ensure_webhook(self.project_id, url)
 
