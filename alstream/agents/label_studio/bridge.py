@@ -3,8 +3,8 @@
 One cycle (every ``poll_interval_s``, sooner on a webhook hint):
 
 1. read the annotators' Label Studio activity;
-2. import the assignments that arrived (each as one task in the annotator's queue tab) and only then
-   acknowledge them, so a crash re-reads what was not imported yet;
+2. import the assignments that arrived (each as one task in the annotator's queue tab; this step also
+   runs between full cycles) and only then acknowledge them, so a crash re-reads what was not imported;
 3. read tasks updated past the persisted watermark, turn new annotation versions into labels (or dead
    letters), wait until the broker has them, then record the versions and the new watermark in one
    transaction;
@@ -176,14 +176,18 @@ class Bridge:
             self.api.ensure_webhook(self.project_id, url)
 
     # ---- one cycle -----------------------------------------------------------------------------------
-    def cycle(self) -> None:
+    def cycle(self, *, full: bool = True) -> None:
+        """One cycle; ``full=False`` only imports arrived assignments (cheap: no Label Studio call unless
+        something arrived), which the agent does between the polls so new work shows up at once."""
         now = self.clock()
-        self._refresh_users()
+        if full:
+            self._refresh_users()
         self._intake()
-        if self.project_id is not None:
-            self._poll(now)
-            self._sweep_expired(now)
-        self._announce(now)
+        if full:
+            if self.project_id is not None:
+                self._poll(now)
+                self._sweep_expired(now)
+            self._announce(now)
         self._export()
 
     def _refresh_users(self) -> None:

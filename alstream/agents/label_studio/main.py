@@ -24,6 +24,7 @@ from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import StopFlag
 
 log = logging.getLogger(__name__)
+INTAKE_INTERVAL_S = 0.5  # new assignments are imported this often, between the polls of Label Studio
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
@@ -63,6 +64,7 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     )
     AGENT_UP.labels(AGENT).set(1)
     started = False
+    next_full = 0.0
     try:
         while not stop:
             try:
@@ -72,14 +74,18 @@ def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
                     log.info(
                         "bridge serving %s in project %s", ", ".join(config.annotators), bridge.project_id
                     )
-                bridge.cycle()
+                full = time.monotonic() >= next_full
+                if full:
+                    next_full = time.monotonic() + config.poll_interval_s
+                bridge.cycle(full=full)
                 AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
             except (LabelStudioError, AnnotationError) as exc:
                 # Label Studio or the broker is unreachable: nothing was acknowledged or recorded past
                 # what was delivered, so the next cycle simply tries again.
                 AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
                 log.warning("cycle failed, retrying: %s", exc)
-            wake.wait(config.poll_interval_s)
+            if wake.wait(max(0.0, min(INTAKE_INTERVAL_S, next_full - time.monotonic()))):
+                next_full = 0.0  # a webhook hint (or a stop): the full cycle now
             wake.clear()
     finally:
         AGENT_UP.labels(AGENT).set(0)

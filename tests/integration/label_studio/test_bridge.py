@@ -189,3 +189,45 @@ def test_assignments_become_queue_tasks_and_annotations_become_labels(
 
 def labels_of_assignment(labels: list[dict[str, Any]], assignment_id: str) -> list[dict[str, Any]]:
     return [x for x in labels if x["assignment_id"] == assignment_id]
+
+
+def test_a_webhook_starts_the_poll_at_once(
+    topics: AlstreamSettings, label_studio: LocalLabelStudio, bridge_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With a two-minute poll interval, only the webhook hint can bring the label within the wait."""
+    hint_port = free_port()
+    env = {
+        **bridge_env,
+        "ALSTREAM_LABEL_STUDIO__POLL_INTERVAL_S": "120",
+        "ALSTREAM_LABEL_STUDIO__WEBHOOK_PORT": str(hint_port),
+        "ALSTREAM_LABEL_STUDIO__DATA_TYPE": "image",
+    }
+    ann1 = json.loads(env["ALSTREAM_LABEL_STUDIO__ANNOTATORS"])[0]
+    title = f"alstream: {env['ALSTREAM_TASK__NAME']}"
+    produce_assignments(topics, [work("w1", ann1, 9)])
+    log = tmp_path / "bridge.log"
+    bridge = start_bridge(env, log)
+    try:
+        tasks = wait_until(
+            lambda: project_tasks(label_studio, title),
+            timeout_s=60,
+            what="the task, imported by the first cycle",
+            diagnose=lambda: log_tail(log),
+        )
+        person = PersonSession(label_studio, email=f"{ann1}@alstream.local", password=ANNOTATOR_PASSWORD)
+        try:
+            person.annotate(tasks[0]["id"], "cat", lead_time=0.1)
+        finally:
+            person.close()
+        wait_until(
+            lambda: [x for x in decoded(topics, "labels") if x["assignment_id"] == "w1"],
+            timeout_s=60,
+            what="the label, well before the next regular poll",
+            diagnose=lambda: log_tail(log),
+        )
+        hints = scrape.total(
+            scrape.scrape(int(env["ALSTREAM_METRICS__PORT"])), "alstream_label_studio_webhook_hints_total"
+        )
+        assert hints >= 1
+    finally:
+        assert stop_bridge(bridge) == 0, log_tail(log)

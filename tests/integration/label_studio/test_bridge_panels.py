@@ -74,6 +74,13 @@ def test_every_label_studio_panel_shows_data(
                 what="three tasks",
                 diagnose=lambda: log_tail(log),
             )
+            # Rates need a scrape before the answers: counters seen only after they moved never "increase".
+            wait_until(
+                lambda: prometheus.query("alstream_label_studio_queue_tasks"),
+                timeout_s=60,
+                what="Prometheus scraping the bridge",
+                diagnose=prometheus.log_tail,
+            )
             person = PersonSession(label_studio, email=f"{who}@alstream.local", password=ANNOTATOR_PASSWORD)
             try:
                 first = person.annotate(tasks[0]["id"], "cat", lead_time=0.2)
