@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from tests.support.label_studio import (
     decoded,
     log_tail,
     project_tasks,
+    start_agent,
     start_bridge,
     stop_bridge,
 )
@@ -45,16 +44,6 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 DIGITS = [str(d) for d in range(10)]
 ITEMS = 6
 TO_LABEL = 3
-
-
-def _router(env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
-    with log_file.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", "WARNING"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _produce_digit_candidates(settings: AlstreamSettings) -> dict[str, str]:
@@ -158,7 +147,7 @@ def test_a_person_labels_digits_in_the_browser_and_the_release_holds_them(
     )
     truth = _produce_digit_candidates(settings)
     router_log, bridge_log = tmp_path / "router.log", tmp_path / "bridge.log"
-    router = _router(env, router_log)
+    router = start_agent("router", env, router_log, log_level="WARNING")
     bridge = start_bridge(env, bridge_log)
     title = f"alstream: digits-{unique_id}"
     try:

@@ -236,14 +236,21 @@ def bridge_environment(
     return env
 
 
-def start_bridge(env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+def start_agent(
+    name: str, env: dict[str, str], log_file: Path, *, log_level: str = "INFO"
+) -> subprocess.Popen[bytes]:
+    """``alstream agent NAME`` as a subprocess, its output in ``log_file``."""
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "alstream.cli.main", "agent", "label-studio", "--log-level", "INFO"],
+            [sys.executable, "-m", "alstream.cli.main", "agent", name, "--log-level", log_level],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+def start_bridge(env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    return start_agent("label-studio", env, log_file)
 
 
 def stop_bridge(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
