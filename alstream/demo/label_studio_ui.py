@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from alstream.agents.label_studio.api import connect
 from alstream.agents.label_studio.local_server import (
     CREDENTIALS_FILE,
     LocalLabelStudio,
@@ -63,6 +64,9 @@ class LabelStudioUi:
             executable=executable,
         )
         self.server.start()
+        # The login printed next must work at once, not only after the person's first assignment.
+        api = connect(url=self.server.url, token=self.server.credentials.token, timeout_s=30.0)
+        api.create_account(email=f"{self.annotator_id}@alstream.local", password=self.password)
 
     def bridge_environment(self) -> dict[str, str]:
         assert self.server is not None
