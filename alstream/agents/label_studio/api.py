@@ -7,6 +7,7 @@ Every SDK or transport error becomes :class:`LabelStudioUnavailable`: the bridge
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -168,7 +169,7 @@ class LabelStudioApi:
         page after the last one, which Label Studio answers with a 404 and a logged traceback.)"""
         page = 1
         while True:
-            items = self._call(what, lambda page=page: fetch(page).items) or []
+            items: list[Any] = self._call(what, functools.partial(_page_items, fetch, page))
             yield from (_plain(item) for item in items)
             if len(items) < PAGE_SIZE:
                 return
@@ -226,6 +227,10 @@ class LabelStudioApi:
             )
 
         self._call("webhook setup", ensure)
+
+
+def _page_items(fetch: Callable[[int], Any], page: int) -> list[Any]:
+    return fetch(page).items or []
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

@@ -344,7 +344,8 @@ class Bridge:
             return record, record.assignment(), imported_at
         # Not in the map (the state file was lost, or the task came from elsewhere): the task data still
         # names its assignment; the classes are the task's.
-        data = task.get("data") if isinstance(task.get("data"), dict) else {}
+        raw = task.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         fields = [data.get(k) for k in ("assignment_id", "item_id", "annotator")]
         if not all(isinstance(f, str) and f for f in fields):
             raise UnknownTask(f"task {str(task.get('id'))[:20]} carries no assignment imported by the bridge")
