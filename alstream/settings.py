@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from alstream.agents.agreement.config import AgreementSettings
+from alstream.agents.label_studio.config import LabelStudioSettings
 from alstream.agents.labels.config import LabelsSettings
 from alstream.agents.release.config import ReleaseSettings
 from alstream.agents.router.config import RouterSettings
@@ -164,15 +165,15 @@ class MetricsSettings(_Section):
         le=65_535,
         description=(
             "This process's /metrics port. Unset: base_port plus the agent's offset (scorer 1, router 2, "
-            "labels 3, agreement 4, release 5, trainer 6), so every agent on one host gets its own port. "
-            "0 disables the endpoint. Replicas of one agent on one host need one each."
+            "labels 3, agreement 4, release 5, trainer 6, label-studio 7), so every agent on one host "
+            "gets its own port. 0 disables the endpoint. Replicas of one agent on one host need one each."
         ),
     )
     base_port: int = Field(
         default=9400,
         ge=1,
         le=65_535 - 16,
-        description="Base of the default ports (agents use 9401-9406); `alstream status` scrapes them.",
+        description="Base of the default ports (agents use 9401-9407); `alstream status` scrapes them.",
     )
     host: str = "0.0.0.0"
 
@@ -199,6 +200,7 @@ class AlstreamSettings(BaseSettings):
     agreement: AgreementSettings = AgreementSettings()
     release: ReleaseSettings = ReleaseSettings()
     trainer: TrainerSettings = TrainerSettings()
+    label_studio: LabelStudioSettings = LabelStudioSettings()
 
     @classmethod
     def settings_customise_sources(

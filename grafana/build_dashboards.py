@@ -446,6 +446,70 @@ def releases_and_training() -> Group:
     )
 
 
+def label_studio_bridge() -> Group:
+    """The Label Studio bridge: work flowing into the queues, answers flowing out, and how late."""
+    return Group(
+        "Label Studio bridge",
+        [
+            panel(
+                "Tasks imported and removed per hour",
+                "Assignments imported as Label Studio tasks (found: already there after a restart), and "
+                "unanswered tasks taken out of queues (lease expired, annotator offline).",
+                [
+                    (
+                        "sum by (outcome) (increase(alstream_label_studio_tasks_imported_total[1h]))",
+                        "imported {{outcome}}",
+                    ),
+                    (
+                        "sum by (reason) (increase(alstream_label_studio_tasks_removed_total[1h])) "
+                        "or on() vector(0)",
+                        "removed {{reason}}",
+                    ),
+                ],
+                width=6,
+            ),
+            panel(
+                "Annotations read per hour",
+                "Annotation versions turned into labels (label, edit, skip) or dead-lettered (rejected).",
+                [
+                    (
+                        "sum by (outcome) (increase(alstream_label_studio_annotations_read_total[1h]))",
+                        "{{outcome}}",
+                    )
+                ],
+                width=8,
+            ),
+            panel(
+                "Annotation to label lag (p50, p99)",
+                "From an annotation's save in Label Studio to its label acknowledged by the broker.",
+                [
+                    (
+                        "histogram_quantile(0.5, sum by (le) "
+                        f"(rate(alstream_label_studio_annotation_lag_seconds_bucket[{RATE}])))",
+                        "lag p50",
+                    ),
+                    (
+                        "histogram_quantile(0.99, sum by (le) "
+                        f"(rate(alstream_label_studio_annotation_lag_seconds_bucket[{RATE}])))",
+                        "lag p99",
+                    ),
+                ],
+                unit="s",
+                width=6,
+            ),
+            panel(
+                "Queues",
+                "Open tasks in the annotators' queues and annotators present in Label Studio.",
+                [
+                    ("sum(alstream_label_studio_queue_tasks)", "open tasks"),
+                    ("sum by (state) (alstream_label_studio_annotators)", "annotators {{state}}"),
+                ],
+                width=6,
+            ),
+        ],
+    )
+
+
 # ---- alstream / SRE: throughput, latency, lag, errors and restarts ------------------------------------
 
 
@@ -659,7 +723,13 @@ def operations() -> dict[str, Any]:
         "The guide's weekly numbers and the active-learning loop's health, "
         "for the labeling lead and the ML owner.",
         "now-7d",
-        [guide_numbers(), selection_and_routing(), quality_calibration_and_drift(), releases_and_training()],
+        [
+            guide_numbers(),
+            selection_and_routing(),
+            quality_calibration_and_drift(),
+            releases_and_training(),
+            label_studio_bridge(),
+        ],
     )
 
 

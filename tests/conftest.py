@@ -17,6 +17,9 @@ import pytest
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.topics import create_topics
 
+# Session fixtures of the Label Studio tests (a real server, chromium); requested only by those tests.
+pytest_plugins = ["tests.support.label_studio"]
+
 
 def _docker_engine_answers() -> bool:
     """True only where a Docker engine really runs containers (these machines have the client only)."""

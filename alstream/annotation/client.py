@@ -43,6 +43,7 @@ class AnnotationClient:
         skills: Iterable[str] = (),
         group: str | None = None,
         include_expired: bool = False,
+        acknowledge_explicitly: bool = False,
     ) -> None:
         if not annotator_id or annotator_id.startswith("__"):
             raise AnnotationError(
@@ -66,7 +67,10 @@ class AnnotationClient:
                 # "alstream-annotate" is the prefix the annotation role's ACLs grant
                 # (alstream/security/acl.py).
                 group_id=f"alstream-annotate-{settings.kafka.topic_prefix}{annotator_id}",
-                **{"enable.auto.offset.store": True},
+                # A tool that must do something durable with an assignment before it counts as read (the
+                # Label Studio bridge imports it as a task) acknowledges explicitly; a restart re-reads
+                # everything handed out after the last acknowledge().
+                **{"enable.auto.offset.store": not acknowledge_explicitly},
             )
         )
         metadata = self._producer.list_topics(timeout=15)
@@ -82,6 +86,8 @@ class AnnotationClient:
         )
         self._handed_out: OrderedDict[str, None] = OrderedDict()
         self._errors: list[str] = []
+        self._acknowledge_explicitly = acknowledge_explicitly
+        self._read_up_to: TopicPartition | None = None  # next offset after the last record read
 
     # ---- presence and demand ---------------------------------------------------------------------
     def online(self, *, skills: Iterable[str] | None = None, group: str | None = None) -> None:
@@ -136,6 +142,7 @@ class AnnotationClient:
             for message in messages:
                 if message.error():
                     raise AnnotationError(f"assignments consumer error: {message.error()}")
+                self._read_up_to = TopicPartition(message.topic(), message.partition(), message.offset() + 1)
                 if message.key() != self.annotator_id.encode():
                     continue
                 assignment = self._assignment_codec.decode(message.value())
@@ -147,6 +154,17 @@ class AnnotationClient:
                 out.append(assignment)
             if (out and not messages) or _now().timestamp() >= deadline:
                 return out
+
+    def acknowledge(self) -> None:
+        """Mark every assignment returned so far as handled (with ``acknowledge_explicitly=True``).
+
+        The position is committed in the background; a tool restarted before this call is given the
+        unacknowledged assignments again (deduplicate them by ``assignment_id``).
+        """
+        if not self._acknowledge_explicitly:
+            raise AnnotationError("acknowledge() needs AnnotationClient(acknowledge_explicitly=True)")
+        if self._read_up_to is not None:
+            self._consumer.store_offsets(offsets=[self._read_up_to])
 
     def _remember(self, assignment_id: str) -> None:
         self._handed_out[assignment_id] = None

@@ -58,6 +58,9 @@ def render(
         ("releases", _fmt(max(releases, scrape.total(samples, "alstream_releases_total")))),
         ("dead letters", _fmt(scrape.total(samples, "alstream_dead_letters_total"))),
     ]
+    if any(name.startswith("alstream_label_studio_") for name, _ in samples):  # demo --ui
+        read = scrape.by_label(samples, "alstream_label_studio_annotations_read_total", "outcome")
+        rows.append(("answers from Label Studio (a person)", _fmt(sum(read.values()))))
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -39,4 +39,7 @@ class DemoOptions:
     seed: int = 7
     annotators: tuple[SimulatedAnnotator, ...] = DEFAULT_ANNOTATORS
     live_view: bool = True
+    # --ui: a local Label Studio where a person labels beside the simulated annotators, as this annotator.
+    ui: bool = False
+    ui_annotator: str = "you"
     extra_env: dict[str, str] = field(default_factory=dict)

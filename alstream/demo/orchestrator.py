@@ -162,6 +162,7 @@ class Demo:
         self._say = lambda text: console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/dim] {text}")
         data = dataset.prepare(self.data_dir, seed=self.options.seed)
         policy, quotas = _policy_and_quotas(self.out / "config")
+        ui = self._label_studio_ui()
         with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
             env = self._environment(broker.bootstrap_servers, policy, quotas, data)
             settings = self._settings(env)
@@ -174,6 +175,8 @@ class Demo:
                 for name in AGENTS:
                     self._start_agent(name)
                 self._say(f"agents started: {', '.join(AGENTS)} (metrics ports {self.ports})")
+                if ui is not None:
+                    self._start_label_studio(ui)
                 feeder = streaming.WaveFeeder(
                     data=data,
                     waves=self.options.waves,
@@ -182,6 +185,7 @@ class Demo:
                     start_process=self.supervisor.start,
                     directory=self.data_dir / "waves",
                     last_wave_at=0.8,
+                    image_dir=ui.images_dir if ui is not None else None,
                 )
                 for annotator in self.options.annotators:
                     args = [
@@ -226,7 +230,35 @@ class Demo:
                 result.release_dirs = [Path(p) for p in result.facts.get("release_dirs", [])]
             finally:
                 self._stop_everything()
+                if ui is not None:
+                    ui.stop()
         return result
+
+    def _label_studio_ui(self) -> Any:
+        if not self.options.ui:
+            return None
+        from alstream.demo.label_studio_ui import LabelStudioUi
+
+        return LabelStudioUi(
+            output_dir=self.out,
+            log_dir=self.log_dir,
+            images_dir=self.data_dir / "images",
+            annotator_id=self.options.ui_annotator,
+            task_name="digits",
+        )
+
+    def _start_label_studio(self, ui: Any) -> None:
+        from alstream.demo.label_studio_ui import print_login
+
+        assert self.supervisor is not None
+        self._say("starting Label Studio and the bridge (alstream agent label-studio)")
+        ui.start(self.console)
+        port = free_port()
+        self.ports["label-studio"] = port
+        self.supervisor.start(
+            "label-studio", ["agent", "label-studio"], metrics_port=port, extra_env=ui.bridge_environment()
+        )
+        print_login(self.console, ui.login())
 
     def _loop(self, feeder: Any) -> None:
         """Runs for ``duration_s`` from now (the agents are up): waves, cadence releases, live view."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from alstream.demo.dataset import DemoData
+from alstream.demo.images import write_digit_images
 
 
 class WaveFeeder:
@@ -31,6 +32,7 @@ class WaveFeeder:
         start_process: Any,
         directory: Path,
         last_wave_at: float = 0.55,
+        image_dir: Path | None = None,
     ) -> None:
         self.waves = max(1, waves)
         self.start_process = start_process
@@ -45,26 +47,36 @@ class WaveFeeder:
             ids, features, labels = self._with_synthetic(
                 ids, features, labels, synthetic_items, seed, data.truth_file
             )
+        # With image_dir (demo --ui) every item gets a PNG and a file:// uri a person's browser can be shown.
+        uris = (
+            {item: path.as_uri() for item, path in write_digit_images(image_dir, ids, features).items()}
+            if image_dir is not None
+            else {}
+        )
         order = np.random.default_rng(seed).permutation(len(ids))
         directory.mkdir(parents=True, exist_ok=True)
         for wave, chunk in enumerate(np.array_split(order, self.waves)):
             path = directory / f"wave-{wave + 1}.jsonl"
             with open(path, "w") as handle:
                 for index in chunk:
-                    handle.write(json.dumps(self._record(ids[index], features[index])) + "\n")
+                    record = self._record(ids[index], features[index], uris.get(ids[index]))
+                    handle.write(json.dumps(record) + "\n")
             self.files.append(path)
         self.sizes = [len(chunk) for chunk in np.array_split(order, self.waves)]
         self.total = len(ids)
 
     @staticmethod
-    def _record(item_id: str, feature: np.ndarray) -> dict[str, Any]:
-        return {
+    def _record(item_id: str, feature: np.ndarray, uri: str | None = None) -> dict[str, Any]:
+        record = {
             "item_id": item_id,
             "source": "sklearn-digits",
             "unit_of_work": "ITEM",
             "embedding": [round(float(v), 6) for v in feature],
             "metadata": {"dataset": "digits"},
         }
+        if uri is not None:
+            record["uri"] = uri
+        return record
 
     @staticmethod
     def _with_synthetic(

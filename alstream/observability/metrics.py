@@ -37,7 +37,15 @@ AGENT_ERRORS = Counter(
 
 # Default /metrics port of each agent: ``metrics.base_port`` plus this offset, so the agents of one
 # host never fight over one port (docs/configuration.md, [metrics]).
-AGENT_PORT_OFFSETS = {"scorer": 1, "router": 2, "labels": 3, "agreement": 4, "release": 5, "trainer": 6}
+AGENT_PORT_OFFSETS = {
+    "scorer": 1,
+    "router": 2,
+    "labels": 3,
+    "agreement": 4,
+    "release": 5,
+    "trainer": 6,
+    "label-studio": 7,
+}
 
 
 def default_metrics_port(agent: str, base_port: int) -> int:

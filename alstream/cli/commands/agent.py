@@ -22,10 +22,11 @@ from alstream.settings import AlstreamSettings
 
 
 def runnable_agents() -> list[str]:
+    """Agent names as typed on the command line: the package name with ``-`` for ``_`` (label-studio)."""
     names = []
     for info in pkgutil.iter_modules(agents.__path__):
         if info.ispkg and importlib.util.find_spec(f"{agents.__name__}.{info.name}.main") is not None:
-            names.append(info.name)
+            names.append(info.name.replace("_", "-"))
     return sorted(names)
 
 
@@ -34,18 +35,22 @@ def register(app: typer.Typer) -> None:
     def agent(
         ctx: typer.Context,
         name: Annotated[
-            str, typer.Argument(help="Which agent: scorer, router, labels, agreement, release, trainer.")
+            str,
+            typer.Argument(
+                help="Which agent: scorer, router, labels, agreement, release, trainer, label-studio."
+            ),
         ],
         log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",
     ) -> None:
         """Run one agent as a consumer-group member until SIGTERM or Ctrl-C."""
         available = runnable_agents()
+        name = name.replace("_", "-")
         if name not in available:
             raise ConfigError(
                 f"unknown agent {name!r}: choose one of {', '.join(available) or '(none built yet)'}"
             )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        module = importlib.import_module(f"{agents.__name__}.{name}.main")
+        module = importlib.import_module(f"{agents.__name__}.{name.replace('-', '_')}.main")
         module.run(with_metrics_port(cluster_settings_from(ctx), name))
 
 
