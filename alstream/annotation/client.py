@@ -22,6 +22,7 @@ from alstream.annotation.exceptions import AnnotationError, InvalidLabel
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.messages import coordinates
 from alstream.streams.partitioning import partition_for
 
 STATUSES = ("LABELED", "SKIPPED", "CANNOT_LABEL")
@@ -142,7 +143,8 @@ class AnnotationClient:
             for message in messages:
                 if message.error():
                     raise AnnotationError(f"assignments consumer error: {message.error()}")
-                self._read_up_to = TopicPartition(message.topic(), message.partition(), message.offset() + 1)
+                topic, partition, offset = coordinates(message)
+                self._read_up_to = TopicPartition(topic, partition, offset + 1)
                 if message.key() != self.annotator_id.encode():
                     continue
                 assignment = self._assignment_codec.decode(message.value())

@@ -381,7 +381,7 @@ class ItemValidator:
         if isinstance(probabilities, np.ndarray):
             if probabilities.ndim != 2 or probabilities.shape[0] != n:
                 raise ValueError(f"probabilities must have shape ({n}, classes), got {probabilities.shape}")
-            present = np.ones(n, dtype=bool)
+            present: np.ndarray = np.ones(n, dtype=bool)
             matrix = _as_f4(probabilities)
             width = matrix.shape[1]
             if (k and width != k) or width < 2:

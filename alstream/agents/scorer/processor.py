@@ -232,7 +232,7 @@ class ScorerProcessor:
                     i, BadItem("embedding holds NaN or infinity; producers must send finite numbers")
                 )
 
-        has_prod = np.zeros(n, dtype=bool)
+        has_prod: np.ndarray = np.zeros(n, dtype=bool)
         prod = None
         if not all_absent:
             has_prod = np.fromiter(

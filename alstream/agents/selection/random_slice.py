@@ -54,7 +54,7 @@ def slice_positions(item_ids: Iterable[str], *, salt: str) -> np.ndarray:
         return np.zeros(0, dtype=np.float64)
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
     width = int(lengths.max())
-    h = np.full(n, _salt_state(salt), dtype=np.uint64)
+    h: np.ndarray = np.full(n, _salt_state(salt), dtype=np.uint64)
     if width:
         matrix = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width).astype(np.uint64)
         prime = np.uint64(FNV_PRIME)
