@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
 
 DIM = 8
+NOW_MS = int(time.time() * 1000)
 CLASSES = ["cat", "dog", "bird"]
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -58,7 +60,7 @@ def valid_items(draw: st.DrawFn) -> dict[str, Any]:
         "source": "fuzz",
         "embedding": draw(st.lists(st.floats(-1e3, 1e3), min_size=DIM, max_size=DIM)),
         "probabilities": None if probs is None else [p / sum(probs) for p in probs],
-        "event_time": draw(st.integers(1_600_000_000_000, 1_900_000_000_000)),
+        "event_time": draw(st.integers(0, NOW_MS)),
     }
 
 
@@ -84,6 +86,10 @@ ALWAYS_BAD: dict[str, tuple[Any, set[str]]] = {
     "metadata_not_object": (lambda r: r.__setitem__("metadata", [1, 2]), {R.BAD_TYPE}),
     "bad_unit": (lambda r: r.__setitem__("unit_of_work", "GALAXY"), {R.UNIT_OF_WORK}),
     "bad_time": (lambda r: r.__setitem__("event_time", "yesterday-ish"), {R.EVENT_TIME}),
+    "time_before_1970": (lambda r: r.__setitem__("event_time", -1), {R.EVENT_TIME}),
+    "time_far_future": (lambda r: r.__setitem__("event_time", "9999-01-01T00:00:00Z"), {R.EVENT_TIME}),
+    "part_without_parent": (lambda r: r.__setitem__("unit_of_work", "OBJECT"), {R.UNIT_OF_WORK}),
+    "empty_source": (lambda r: r.__setitem__("source", ""), {R.MISSING_FIELD}),
 }
 
 
