@@ -12,6 +12,7 @@ import numpy as np
 from alstream.contracts.exceptions import ContractViolation, InvalidId, ReservedAnnotator
 
 RESERVED_PREFIX = "__"
+ROUTER_TICK = "__router_tick__"  # the router's heartbeat on annotator-events: it sweeps expired leases
 DEFAULT_MAX_ID_LENGTH = 256  # ingest.max_id_length's default, for callers without settings
 
 

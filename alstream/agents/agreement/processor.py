@@ -32,7 +32,8 @@ from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.topic_state import BoundedMap
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.enums import ANSWERED
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 
@@ -58,7 +59,7 @@ class AgreementProcessor:
         calibration_topic: str,
         assignments: AssignmentIndex,
         candidates: CandidateIndex,
-        validator: LabelValidator,
+        validator: LabelRules,
         tracker: OverlapTracker,
         detector: SpikeDetector,
         failures: FailureRecorder,
@@ -139,8 +140,12 @@ class AgreementProcessor:
             self._export_gauges()
 
     def _handle(self, label: dict[str, Any], outputs: AgreementOutputs) -> None:
+        """Only labels the label contract accepts count (the labels agent dead-letters the others)."""
         label_id = label["label_id"]
         if label_id in self.seen:
+            return
+        if self.validator.record_violation(label) is not None:
+            self.seen[label_id] = True
             return
         assignment = self.assignments.get(label["assignment_id"])
         if assignment is None:
@@ -154,7 +159,7 @@ class AgreementProcessor:
             closed = self.tracker.add(group, label, self.clock())
             if closed is not None:
                 self._closed(closed, outputs)
-        elif label["status"] == "LABELED":
+        elif label["status"] == ANSWERED:
             self._check_failure(label["item_id"], {label["annotator_id"]: label}, overlap=False)
 
     def _closed(self, closed: ClosedGroup, outputs: AgreementOutputs) -> None:
@@ -187,7 +192,7 @@ class AgreementProcessor:
         candidate = self.candidates.get(item_id)
         if candidate is None:
             return
-        labeled = [lab for lab in answers.values() if lab["status"] == "LABELED"]
+        labeled = [lab for lab in answers.values() if lab["status"] == ANSWERED]
         answer = consolidate([lab["value"] for lab in labeled])
         if not is_model_failure(answer, candidate.get("predicted_class")):
             return

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage
 
@@ -80,7 +80,7 @@ def make(clock: Clock, gold: dict[str, str] | None = None) -> tuple[LabelsProces
     processor = LabelsProcessor(
         codec=LABELS,
         assignments=index,
-        validator=LabelValidator(task_classes=["cat", "dog"], root_causes=["model_bias"]),
+        validator=LabelRules(task_classes=["cat", "dog"], root_causes=["model_bias"]),
         qa=QaTracker(gold=gold or {}, window=50, top_n=5, min_checks=1),
         hold_unknown_s=30,
         max_seen=1_000,
