@@ -65,6 +65,14 @@ class Compaction:
     items: list[ConsolidatedItem]
     labels: list[ValidLabel]
     excluded: dict[str, int] = field(default_factory=dict)
+    accepted_ids: frozenset[str] = frozenset()  # every label the contract accepted, answers or not
+
+
+@dataclass(frozen=True)
+class LabelVerdicts:
+    labels: list[ValidLabel]  # the answers that vote: one per (item, annotator), the latest
+    excluded: dict[str, int]  # label counts by why they do not vote
+    accepted_ids: frozenset[str]
 
 
 def default_rules(classes: Sequence[str] = ()) -> LabelRules:
@@ -77,7 +85,7 @@ def valid_labels(
     assignments: Iterable[Mapping[str, Any]],
     *,
     rules: LabelRules,
-) -> tuple[list[ValidLabel], dict[str, int]]:
+) -> LabelVerdicts:
     """The labels that count, one per (item, annotator), and excluded counts by reason."""
     by_assignment = {
         a["assignment_id"]: a
@@ -86,6 +94,7 @@ def valid_labels(
     }
     excluded: Counter[str] = Counter()
     seen_ids: set[str] = set()
+    accepted: set[str] = set()
     latest: dict[tuple[str, str], ValidLabel] = {}
     for label in sorted(labels, key=lambda r: (r["submitted_at"], r["label_id"])):
         if label["label_id"] in seen_ids:
@@ -98,6 +107,7 @@ def valid_labels(
             excluded[violation.reason] += 1
             continue
         assert assignment is not None
+        accepted.add(label["label_id"])
         if label["status"] != ANSWERED:
             excluded[f"status_{str(label['status']).lower()}"] += 1
             continue
@@ -117,7 +127,9 @@ def valid_labels(
             root_cause=label.get("root_cause"),
         )
     kept = sorted(latest.values(), key=lambda v: (v.item_id, v.annotator_id, v.label_id))
-    return kept, dict(sorted(excluded.items()))
+    return LabelVerdicts(
+        labels=kept, excluded=dict(sorted(excluded.items())), accepted_ids=frozenset(accepted)
+    )
 
 
 def consolidate(labels: Sequence[ValidLabel], *, min_agreement: float) -> list[ConsolidatedItem]:
@@ -163,5 +175,10 @@ def compact(
     min_agreement: float = 0.67,
 ) -> Compaction:
     """``rules`` defaults to the label contract with default settings and ``classes`` as the task's."""
-    kept, excluded = valid_labels(labels, assignments, rules=rules or default_rules(classes))
-    return Compaction(items=consolidate(kept, min_agreement=min_agreement), labels=kept, excluded=excluded)
+    verdicts = valid_labels(labels, assignments, rules=rules or default_rules(classes))
+    return Compaction(
+        items=consolidate(verdicts.labels, min_agreement=min_agreement),
+        labels=verdicts.labels,
+        excluded=verdicts.excluded,
+        accepted_ids=verdicts.accepted_ids,
+    )
