@@ -19,6 +19,7 @@ from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.topic_state import TopicTail, replay_committed
 from alstream.agents.router.quotas import load_quotas
+from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.candidates import CandidateRules
 from alstream.contracts.labels import LabelRules
 from alstream.observability.metrics import serve_metrics
@@ -87,6 +88,7 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
         hold_unknown_s=settings.labels.hold_unknown_s,
         max_seen=settings.labels.max_assignments,
         refresh=lambda: ingest(tail.poll()),
+        calibration_rules=CalibrationRules.from_settings(settings),
     )
     restored = replay_committed(
         settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore

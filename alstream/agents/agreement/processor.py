@@ -32,8 +32,10 @@ from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.topic_state import BoundedMap
+from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.enums import ANSWERED
 from alstream.contracts.labels import LabelRules
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 
@@ -72,8 +74,10 @@ class AgreementProcessor:
         max_seen: int,
         refresh: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        calibration_rules: CalibrationRules | None = None,
     ) -> None:
         self.label_codec = label_codec
+        self.calibration_rules = calibration_rules or CalibrationRules()
         self.calibration_codec = calibration_codec
         self.calibration_topic = calibration_topic
         self.assignments = assignments
@@ -249,6 +253,11 @@ class AgreementProcessor:
             ],
             "detected_at": now,
         }
+        violation = self.calibration_rules.verdict(event, now_ms=int(now.timestamp() * 1000))
+        if violation is not None:  # the router would refuse it: never sent, loudly reported
+            AGENT_ERRORS.labels("agreement", violation.reason).inc()
+            log.error("calibration %s not emitted (%s): %s", calibration_id, violation.reason, violation)
+            return
         outputs.produce(
             self.calibration_topic, key=calibration_id, value=self.calibration_codec.encode(event)
         )
