@@ -22,6 +22,7 @@ def assignment_violation(
     assignment: Mapping[str, Any], *, max_id_length: int = DEFAULT_MAX_ID_LENGTH
 ) -> ContractViolation | None:
     """The first rule ``assignment`` breaks, or None."""
+    problem: ContractViolation | None
     for field in ("assignment_id", "item_id"):
         problem = id_problem(assignment[field], field=field, max_length=max_id_length)
         if problem is not None:

@@ -103,6 +103,7 @@ class LabelRules:
     # ---- the label alone ---------------------------------------------------------------------------
 
     def record_violation(self, label: Mapping[str, Any]) -> ContractViolation | None:
+        problem: ContractViolation | None
         for field in ID_FIELDS:
             problem = id_problem(label[field], field=field, max_length=self.max_id_length)
             if problem is not None:

@@ -406,14 +406,13 @@ class ItemValidator:
         """Event times as epoch milliseconds (0 where refused), checked by the contract's time rule."""
         rules = self.rules
         if isinstance(times, np.ndarray):  # integer array from prepare_columns: checked in one pass
-            if times.dtype.kind == "u":
-                times = np.minimum(times, MAX_LONG).astype(np.int64)
+            array = np.minimum(times, MAX_LONG).astype(np.int64) if times.dtype.kind == "u" else times
             before = len(found)
-            rules.check_event_times(times, found, now_ms=now_ms)
+            rules.check_event_times(array, found, now_ms=now_ms)
             if len(found) == before:
-                return times
-            bad = (times < 0) | (times > now_ms + rules.clock_skew_ms)
-            return np.where(bad, 0, times).astype(np.int64)
+                return array
+            low, high = rules.event_time_bounds(now_ms)
+            return np.where((array < low) | (array > high), 0, array).astype(np.int64)
         low, high = rules.event_time_bounds(now_ms)
         if _all_of_type(times, int) and n and min(times) >= low and max(times) <= high:
             return times

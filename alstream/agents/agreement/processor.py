@@ -31,6 +31,7 @@ from alstream.agents.agreement.overlap import ClosedGroup, OverlapTracker
 from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.processor import dedupe_key
 from alstream.agents.labels.topic_state import BoundedMap
 from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.enums import ANSWERED
@@ -145,7 +146,7 @@ class AgreementProcessor:
 
     def _handle(self, label: dict[str, Any], outputs: AgreementOutputs) -> None:
         """Only labels the label contract accepts count (the labels agent dead-letters the others)."""
-        label_id = label["label_id"]
+        label_id = dedupe_key(label["label_id"])
         if label_id in self.seen:
             return
         if self.validator.record_violation(label) is not None:

@@ -12,6 +12,7 @@ batch and idle poll before it is called unknown.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -38,6 +39,14 @@ REHOLD_MAX_AGE_S = 30 * 24 * 3600.0
 
 class LabelOutputs(Protocol):
     def dead_letter(self, message: Message, error: BaseException | str, text: str | None = None) -> None: ...
+
+
+def dedupe_key(label_id: str) -> str:
+    """What the dedupe set remembers of a label id: the id, or a digest of an absurdly long one (any
+    client can send a label id of megabytes; the contract refuses it, the set must not keep it)."""
+    if len(label_id) <= 1024:
+        return label_id
+    return "sha256:" + hashlib.sha256(label_id.encode(errors="surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -104,7 +113,7 @@ class LabelsProcessor:
                 label = self.codec.decode(message.value())
             except DecodeError:  # tombstones included
                 continue
-            label_id = label["label_id"]
+            label_id = dedupe_key(label["label_id"])
             if (message.partition(), message.offset()) in self.dead_lettered:
                 self.seen[label_id] = True
                 continue
@@ -141,7 +150,7 @@ class LabelsProcessor:
         except DecodeError as exc:
             self._reject(message, exc, outputs)
             return
-        label_id = label["label_id"]
+        label_id = dedupe_key(label["label_id"])
         if label_id in self.seen or label_id in self.held:
             m.DUPLICATES.inc()
             return
@@ -183,7 +192,7 @@ class LabelsProcessor:
         assignment: dict[str, Any] | None,
         outputs: LabelOutputs,
     ) -> None:
-        self.seen[label["label_id"]] = True
+        self.seen[dedupe_key(label["label_id"])] = True
         violation = self.validator.verdict(label, assignment)
         if isinstance(violation, UnknownAssignment) and self.hold_unknown_s > 0:
             violation = UnknownAssignment(f"{violation} (waited {self.hold_unknown_s:g}s for it)")

@@ -192,3 +192,22 @@ def test_tombstone_is_dead_lettered_not_a_crash() -> None:
     out = Outputs()
     processor.process([InMemoryMessage("labels", None, b"k", 0, 9)], out)
     assert [reason for reason, _ in out.dead] == ["UndecodableLabel"]
+
+
+def test_labels_that_break_their_own_rules_are_refused_without_waiting_for_an_assignment() -> None:
+    """Whatever its assignment, such a label cannot become valid: no hold, no counting, one dead letter."""
+    processor, _ = make(Clock())
+    out = Outputs()
+    huge_id = "x" * 2_000_000
+    processor.process(
+        [
+            message(label("r1", "a-unknown", annotator_id="__router_tick__")),
+            message(label("r2", "a-unknown", root_cause="sunspots"), 1),
+            message(label(huge_id, "a-unknown"), 2),
+            message(label(huge_id, "a-unknown"), 3),  # re-sent: a duplicate, not a second dead letter
+        ],
+        out,
+    )
+    assert [reason for reason, _ in out.dead] == ["ReservedAnnotator", "UnknownRootCause", "InvalidId"]
+    assert processor.held == {}
+    assert huge_id not in processor.seen  # a digest stands for it in the dedupe set
