@@ -243,10 +243,12 @@ class BatchItemDecoder:
         inside = tail_len[:, None] > _TAIL_COLUMNS
         continues = tail_len[:, None] - 1 > _TAIL_COLUMNS
         tail_ok = (tail_len >= 1) & (tail_len <= _MAX_TAIL) & ((tail == continues) | ~inside).all(axis=1)
-        # its value: the 7-bit groups of the varint's bytes (disjoint bits, so a sum is an OR), unzigzagged
-        groups = np.where(inside, (tail_bytes & 0x7F).astype(np.uint64) << _TAIL_SHIFTS, np.uint64(0))
-        zigzag = groups.sum(axis=1, dtype=np.uint64)
-        event_times = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
+        # its value: the 7-bit groups of the varint's bytes ORed in place, column by column, unzigzagged
+        groups = ((tail_bytes & 0x7F) * inside).astype(np.uint64)
+        zigzag = groups[:, 0].copy()
+        for column in range(1, _MAX_TAIL):
+            zigzag |= groups[:, column] << _TAIL_SHIFTS[column]
+        event_times = (zigzag >> np.uint64(1)).view(np.int64) ^ -(zigzag & np.uint64(1)).view(np.int64)
         # Rows with metadata: everything up to the map was checked here; the map and event_time are
         # read per record below. Any field running past the record makes pos >= end: refused.
         ok &= pos < ends
