@@ -25,7 +25,7 @@ from alstream.annotation.client import AnnotationClient
 from alstream.annotation.exceptions import InvalidLabel
 from alstream.settings import AlstreamSettings
 from alstream.streams.embedded_broker import free_port
-from tests.support.raw_avro import RawClient, decode, error_headers, packed
+from tests.support.raw_avro import RawClient, decode, error_headers
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -35,25 +35,6 @@ LEASE_S = 15
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def candidate(item_id: str, score: float) -> dict[str, Any]:
-    return {
-        "item_id": item_id,
-        "reason": "TOP_SCORE",
-        "score": score,
-        "signal": "entropy",
-        "policy_version": "p-1",
-        "model_version": "m-1",
-        "unit_of_work": "ITEM",
-        "predicted_class": "cat",
-        "confidence": 0.5,
-        "embedding": packed([0.0] * 64),
-        "skills": [],
-        "uri": f"mem://{item_id}",
-        "window_start": now_ms(),
-        "selected_at": now_ms(),
-    }
 
 
 def event(annotator_id: str, event_type: str, *, ready_for: int = 0, occurred_at: int | None = None) -> dict:
@@ -108,9 +89,9 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
     client = RawClient(bootstrap=topics.kafka.bootstrap_servers or "", prefix=topics.kafka.topic_prefix)
     good = ["good-0", "good-1", "good-2"]
     for item_id in good:
-        client.send("candidates", item_id, candidate(item_id, 0.5))
-    client.send("candidates", "nan-score", candidate("nan-score", math.nan))
-    client.send("candidates", "inf-score", candidate("inf-score", math.inf))
+        client.send("candidates", item_id, kit.candidate(item_id, score=0.5))
+    client.send("candidates", "nan-score", kit.candidate("nan-score", score=math.nan))
+    client.send("candidates", "inf-score", kit.candidate("inf-score", score=math.inf))
     client.flush()
 
     port = free_port()
