@@ -66,7 +66,9 @@ class CandidateRules:
 
     def verdict(self, candidate: Mapping[str, Any], *, now_ms: int) -> ContractViolation | None:
         """The first rule ``candidate`` breaks when read at ``now_ms``, or None."""
-        problem: ContractViolation | None = id_problem(candidate["item_id"], field="item_id", max_length=self.max_id_length)
+        problem: ContractViolation | None = id_problem(
+            candidate["item_id"], field="item_id", max_length=self.max_id_length
+        )
         if problem is not None:
             return problem
         problem = score_problem(candidate["score"])

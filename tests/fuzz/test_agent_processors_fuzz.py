@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker
-from alstream.contracts.labels import LabelRules
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
+from alstream.contracts.labels import LabelRules
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec

@@ -204,7 +204,9 @@ def test_label_validator_returns_a_verdict_for_anything_decodable(
         assert (
             label["annotator_id"] == assignment["annotator_id"] and label["item_id"] == assignment["item_id"]
         )
-        assert all(0 < len(label[f]) <= MAX_ID for f in ("label_id", "assignment_id", "item_id", "annotator_id"))
+        assert all(
+            0 < len(label[f]) <= MAX_ID for f in ("label_id", "assignment_id", "item_id", "annotator_id")
+        )
         assert not label["annotator_id"].startswith("__")
         assert assignment["assigned_at"] - SKEW <= label["started_at"] <= label["submitted_at"]
         assert label["submitted_at"] <= assignment["lease_expires_at"] + SKEW

@@ -17,8 +17,8 @@ from alstream.agents.agreement.overlap import OverlapTracker
 from alstream.agents.agreement.processor import AgreementProcessor
 from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.contracts.labels import LabelRules
 from alstream.agents.selection.failure_bank import FailureBank
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage, InMemoryProducer
 

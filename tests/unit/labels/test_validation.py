@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alstream.contracts import exceptions as ex
 from alstream.agents.labels.qa import QaTracker, load_gold
+from alstream.contracts import exceptions as ex
 from alstream.contracts.labels import LabelRules
 from alstream.exceptions import ConfigError
 
