@@ -251,23 +251,24 @@ class ItemRules:
         if not finite.all():
             found.add_rows(~finite, NOT_FINITE, EMBEDDING_NOT_FINITE)
 
-    def probability_width(self, widths: Sequence[int], expected: int | None = None) -> int:
-        """The width every row's probabilities must have: one per task class (or ``expected``, e.g. the
-        model's classes, when the task has none configured), else the first row's."""
-        return expected or len(self.classes) or (widths[0] if widths else 0)
-
     def check_probability_widths(
-        self, rows: Sequence[int], widths: Sequence[int], found: Refusals, *, expected: int | None = None
+        self,
+        rows: Sequence[int] | np.ndarray,
+        widths: Sequence[int] | np.ndarray,
+        found: Refusals,
+        *,
+        expected: int | None = None,
     ) -> int:
-        """Rule 9 for ``rows`` carrying probabilities of ``widths`` values; returns the width expected."""
-        width = self.probability_width(widths, expected)
+        """Rule 9 for ``rows`` carrying probabilities of ``widths`` values; returns the width every row
+        must have: one per task class (or ``expected``, e.g. the model's classes, when the task has none
+        configured), else the first row's."""
         got = np.asarray(widths, dtype=np.int64)
+        width = expected or len(self.classes) or (int(got[0]) if got.size else 0)
         bad = (got != width) | (got < 2)
         if bad.any():
-            named = expected or len(self.classes) or width
             for j in np.flatnonzero(bad).tolist():
                 found.add(
-                    int(rows[j]), PROBABILITIES_LENGTH, self.probabilities_length_message(int(got[j]), named)
+                    int(rows[j]), PROBABILITIES_LENGTH, self.probabilities_length_message(int(got[j]), width)
                 )
         return width
 

@@ -348,7 +348,7 @@ class ItemValidator:
                 raise ValueError(f"probabilities must have shape ({n}, classes), got {probabilities.shape}")
             present = np.ones(n, dtype=bool)
             matrix = _as_f4(probabilities)
-            rules.check_probability_widths(range(n), [matrix.shape[1]] * n, found)
+            rules.check_probability_widths(np.arange(n), np.full(n, matrix.shape[1]), found)
         else:
             present = np.fromiter((p is not None for p in probabilities), dtype=bool, count=n)
             if not present.any():
