@@ -28,6 +28,7 @@ from alstream.agents.router.config import RouterSettings
 from alstream.agents.scorer.config import ScorerSettings
 from alstream.agents.trainer.config import TrainerSettings
 from alstream.config_base import Section as _Section
+from alstream.contracts.config import ContractsSettings
 from alstream.exceptions import ConfigError
 
 ENV_PREFIX = "ALSTREAM_"
@@ -191,6 +192,7 @@ class AlstreamSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     codec: CodecSettings = CodecSettings()
     ingest: IngestSettings = IngestSettings()
+    contracts: ContractsSettings = ContractsSettings()
     metrics: MetricsSettings = MetricsSettings()
     task: TaskSettings = TaskSettings()
     paths: PathsSettings = PathsSettings()

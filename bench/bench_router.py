@@ -273,6 +273,7 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
             "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
             "ALSTREAM_PATHS__STATE_DIR": str(work),
             "ALSTREAM_METRICS__PORT": "0",
+            "ALSTREAM_INGEST__EMBEDDING_DIM": "1",
         }
     )
     settings = load_settings()
@@ -288,7 +289,7 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
             "reason": "TOP_SCORE",
             "signal": "entropy",
             "confidence": None,
-            "embedding": b"",
+            "embedding": bytes(4),  # one float32: ALSTREAM_INGEST__EMBEDDING_DIM=1 keeps the pool small
             "window_start": now,
         }
         producer.produce(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from alstream.annotation.exceptions import AnnotationError
+from alstream.annotation.exceptions import AnnotationError, InvalidLabel
 
 
 class _Client(Protocol):
@@ -148,7 +148,12 @@ class SimulatedAnnotator:
             # People are not metronomes: log-normal spread around the configured mean time per item.
             self.stop.wait(self.seconds_per_item * self.rng.lognormvariate(-0.045, 0.3))
         value = self.answer(assignment)
-        self.client.submit(assignment, value=value, started_at=started)
+        try:
+            self.client.submit(assignment, value=value, started_at=started)
+        except InvalidLabel as exc:
+            if exc.reason != "LateLabel":
+                raise
+            return  # too slow: the lease expired and the item went back to the pool (not labeled)
         true = self.truth.get(assignment["item_id"])
         self.summary.labeled += 1
         self.summary.kinds[assignment["kind"]] += 1

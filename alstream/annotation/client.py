@@ -19,13 +19,17 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from alstream.annotation.exceptions import AnnotationError, InvalidLabel
+from alstream.contracts.annotator_events import ready_for_problem
+from alstream.contracts.assignments import assignment_violation
+from alstream.contracts.enums import ANSWERED, LABEL_STATUSES
+from alstream.contracts.ids import annotator_problem
+from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.messages import coordinates
 from alstream.streams.partitioning import partition_for
 
-STATUSES = ("LABELED", "SKIPPED", "CANNOT_LABEL")
 _SEEN_IDS = 10_000
 
 
@@ -46,11 +50,11 @@ class AnnotationClient:
         include_expired: bool = False,
         acknowledge_explicitly: bool = False,
     ) -> None:
-        if not annotator_id or annotator_id.startswith("__"):
-            raise AnnotationError(
-                f"annotator id {annotator_id!r} is empty or reserved (ids starting with '__')"
-            )
+        problem = annotator_problem(annotator_id, max_length=settings.ingest.max_id_length)
+        if problem is not None:
+            raise AnnotationError(f"annotator id refused ({problem.reason}): {problem}")
         self.settings = settings
+        self.rules = LabelRules.from_settings(settings)  # the verdict the labels agent and releases reach
         self.annotator_id = annotator_id
         self.skills = sorted(set(skills))
         self.group = group
@@ -109,8 +113,9 @@ class AnnotationClient:
 
     def ready(self, n: int = 1) -> None:
         """Ask for up to ``n`` more assignments (1-100), within the annotator's in-flight cap."""
-        if not 1 <= n <= 100:
-            raise AnnotationError(f"ready_for must be between 1 and 100, got {n}")
+        problem = ready_for_problem(n)
+        if problem is not None:
+            raise AnnotationError(str(problem))
         self._event("READY", ready_for=n)
 
     def _event(self, event_type: str, *, ready_for: int = 0) -> None:
@@ -132,8 +137,8 @@ class AnnotationClient:
     def assignments(self, timeout_s: float = 1.0, *, max_records: int = 100) -> list[dict[str, Any]]:
         """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
 
-        Returns as soon as at least one arrived and the partition is drained. Voided (lease expired)
-        and already-handed-out assignments are dropped.
+        Returns as soon as at least one arrived and the partition is drained. Voided (lease expired),
+        already-handed-out and malformed (refused by the assignment contract) assignments are dropped.
         """
         out: list[dict[str, Any]] = []
         deadline = _now().timestamp() + timeout_s
@@ -149,6 +154,8 @@ class AnnotationClient:
                     continue
                 assignment = self._assignment_codec.decode(message.value())
                 if assignment["assignment_id"] in self._handed_out:
+                    continue
+                if assignment_violation(assignment, max_id_length=self.rules.max_id_length) is not None:
                     continue
                 if not self.include_expired and assignment["lease_expires_at"] <= _now():
                     continue
@@ -184,19 +191,19 @@ class AnnotationClient:
         root_cause: str | None = None,
         label_id: str | None = None,
     ) -> str:
-        """Send the label for an assignment; returns its label_id (pass one to make retries idempotent)."""
+        """Send the label for an assignment; returns its label_id (pass one to make retries idempotent).
+
+        Raises :class:`InvalidLabel` (its ``reason`` the label contract's) for a label the labels agent
+        would refuse: a value outside the classes, reversed times, another annotator's assignment, an
+        unknown root cause, or a submission after the lease expired (``LateLabel``: the item is back
+        in the pool by then)."""
         submitted_at = submitted_at or _now()
-        if status not in STATUSES:
-            raise InvalidLabel(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        if status == "LABELED" and value not in assignment["classes"]:
-            raise InvalidLabel(
-                f"value {value!r} is not one of the assignment's classes {assignment['classes']}"
-            )
-        if submitted_at < started_at:
-            raise InvalidLabel("submitted_at is before started_at")
+        if status not in LABEL_STATUSES:
+            raise InvalidLabel(f"status must be one of {', '.join(LABEL_STATUSES)}, got {status!r}")
         if assignment["annotator_id"] != self.annotator_id:
             raise InvalidLabel(
-                f"assignment {assignment['assignment_id']} belongs to {assignment['annotator_id']}"
+                f"assignment {assignment['assignment_id']} belongs to {assignment['annotator_id']}",
+                reason="WrongAnnotator",
             )
         label_id = label_id or uuid.uuid4().hex
         record = {
@@ -205,11 +212,14 @@ class AnnotationClient:
             "item_id": assignment["item_id"],
             "annotator_id": self.annotator_id,
             "status": status,
-            "value": value if status == "LABELED" else None,
+            "value": value if status == ANSWERED else None,
             "root_cause": root_cause,
             "started_at": started_at,
             "submitted_at": submitted_at,
         }
+        violation = self.rules.verdict(record, assignment)
+        if violation is not None:
+            raise InvalidLabel(str(violation), reason=violation.reason)
         self._produce(self._labels_topic, key=assignment["item_id"], value=self._label_codec.encode(record))
         self._producer.poll(0)
         return label_id

@@ -12,6 +12,7 @@ from typing import Any
 
 from alstream.annotation.auto import Summary
 from alstream.annotation.client import AnnotationClient
+from alstream.annotation.exceptions import InvalidLabel
 
 
 def numbered(classes: list[str]) -> bool:
@@ -88,7 +89,13 @@ def run_interactive(
                 status, value = answer
                 if status == "QUIT":
                     return summary
-                client.submit(assignment, value=value, status=status, started_at=started)
+                try:
+                    client.submit(assignment, value=value, status=status, started_at=started)
+                except InvalidLabel as exc:
+                    if exc.reason != "LateLabel":
+                        raise
+                    write("Too late: the lease expired and the item went back to the pool. Next one.")
+                    continue
                 summary.labeled += 1
                 summary.kinds[assignment["kind"]] += 1
     except (KeyboardInterrupt, EOFError):

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from alstream.ingest.validation import UNITS, PreparedBatch
+from alstream.contracts.enums import UNITS_OF_WORK
+from alstream.ingest.validation import PreparedBatch
 from alstream.streams.avro_bytes import avro_length as _length
 from alstream.streams.avro_bytes import avro_string as _string
 from alstream.streams.avro_bytes import zigzag_varint
@@ -30,8 +31,7 @@ FAST_PATH_FINGERPRINT = "438a365ff71dce03"
 
 _NULL = b"\x00"
 _SOME = b"\x02"  # union branch 1, zigzag-encoded
-_UNITS = (b"\x00", b"\x02", b"\x04", b"\x06")
-_UNIT_NAMES = tuple(sorted(UNITS, key=UNITS.__getitem__))  # by Avro enum code
+_UNITS = tuple(zigzag_varint(code) for code in range(len(UNITS_OF_WORK)))  # by Avro enum index
 
 
 def _float(value: float | None) -> bytes:
@@ -257,7 +257,7 @@ class ItemEncoder:
             {
                 "item_id": item_id,
                 "source": batch.sources[i],
-                "unit_of_work": _UNIT_NAMES[batch.units[i]],
+                "unit_of_work": UNITS_OF_WORK[batch.units[i]],
                 "parent_id": batch.parent_ids[i],
                 "embedding": matrix[i * dim_bytes : (i + 1) * dim_bytes],
                 "probabilities": batch.probabilities[i],

@@ -1,41 +1,48 @@
-"""The bounded set of reasons an item is refused: metric label values and the rejects file's ``reason``.
+"""What the SDK reports back: the refused items (with their reason code) and the delivery failures.
 
-Kept as plain strings (not an Enum) so they print, serialise and label metrics without conversion.
+The reason codes are the item contract's (:mod:`alstream.contracts.items`), re-exported here for the
+SDK's callers: the scorer dead-letters an item that bypassed the SDK with the same code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MISSING_FIELD = "missing_field"  # a required field is absent or null
-UNKNOWN_FIELD = "unknown_field"  # a field the items contract does not have (typo, wrong column)
-BAD_TYPE = "bad_type"  # a field has the wrong type (e.g. metadata not an object)
-ID_LENGTH = "id_length"  # item_id / parent_id empty or longer than ingest.max_id_length
-EMBEDDING_DIM = "embedding_dim"  # embedding length != ingest.embedding_dim
-NOT_FINITE = "not_finite"  # NaN or infinity (or beyond float32) in a vector or number
-PROBABILITIES_LENGTH = "probabilities_length"  # != number of task classes (or < 2 without classes)
-PROBABILITIES_RANGE = "probabilities_range"  # a probability outside [0, 1]
-PROBABILITIES_SUM = "probabilities_sum"  # does not sum to 1 within ingest.probability_tolerance
-UNIT_OF_WORK = "unit_of_work"  # not ITEM / OBJECT / REGION / PIXEL_MASK, or a part without parent_id
-HARDNESS = "hardness"  # hardness summary malformed or outside [0, 1]
-EVENT_TIME = "event_time"  # not epoch milliseconds, an ISO-8601 string or a datetime
-UNPARSEABLE = "unparseable"  # (files) the line is not a JSON object / the row cannot be read
-
-ALL_REASONS = (
-    MISSING_FIELD,
-    UNKNOWN_FIELD,
+from alstream.contracts.items import (
     BAD_TYPE,
-    ID_LENGTH,
     EMBEDDING_DIM,
+    EVENT_TIME,
+    HARDNESS,
+    ID_LENGTH,
+    MISSING_FIELD,
     NOT_FINITE,
     PROBABILITIES_LENGTH,
     PROBABILITIES_RANGE,
     PROBABILITIES_SUM,
     UNIT_OF_WORK,
-    HARDNESS,
-    EVENT_TIME,
+    UNKNOWN_FIELD,
     UNPARSEABLE,
 )
+from alstream.contracts.items import SDK_REASONS as ALL_REASONS
+
+__all__ = [
+    "ALL_REASONS",
+    "BAD_TYPE",
+    "EMBEDDING_DIM",
+    "EVENT_TIME",
+    "HARDNESS",
+    "ID_LENGTH",
+    "MISSING_FIELD",
+    "NOT_FINITE",
+    "PROBABILITIES_LENGTH",
+    "PROBABILITIES_RANGE",
+    "PROBABILITIES_SUM",
+    "UNIT_OF_WORK",
+    "UNKNOWN_FIELD",
+    "UNPARSEABLE",
+    "DeliveryFailure",
+    "Rejection",
+]
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from alstream.contracts.enums import WHOLE_ITEM
+from alstream.contracts.items import PIXEL_FIELDS, ItemRules, Refusals, count_of, packed_length_message
 from alstream.ingest import reasons as R
 from alstream.ingest.reasons import Rejection
 from alstream.settings import AlstreamSettings
 
-UNITS: dict[str, int] = {"ITEM": 0, "OBJECT": 1, "REGION": 2, "PIXEL_MASK": 3}  # Avro enum order
 FIELDS = frozenset(
     {
         "item_id",
@@ -45,7 +46,7 @@ FIELDS = frozenset(
         "event_time",
     }
 )
-HARDNESS_FIELDS = frozenset({"object_hardness", "pixel_mean_uncertainty", "pixel_uncertain_fraction"})
+HARDNESS_FIELDS = frozenset({"object_hardness", *PIXEL_FIELDS})
 MAX_LONG = 2**63 - 1
 
 
@@ -92,13 +93,12 @@ class PreparedBatch:
 
 
 class ItemValidator:
-    """The rules every item must pass, from the settings the producers and the scorer share."""
+    """Parses what Python callers hand the SDK into the item contract's shapes and applies its rules
+    (:class:`alstream.contracts.items.ItemRules`, the same ones the scorer applies after reading)."""
 
     def __init__(self, *, settings: AlstreamSettings, default_source: str | None = None) -> None:
+        self.rules = ItemRules.from_settings(settings)
         self.embedding_dim = settings.ingest.embedding_dim
-        self.max_id_length = settings.ingest.max_id_length
-        self.tolerance = settings.ingest.probability_tolerance
-        self.classes = list(settings.task.classes)
         self.default_source = default_source
 
     # ---- dict rows -------------------------------------------------------------------------------
@@ -106,22 +106,21 @@ class ItemValidator:
     def prepare_records(self, records: Sequence[Any], *, first_index: int = 0) -> PreparedBatch:
         """Validate dict rows. ``first_index`` offsets :attr:`Rejection.index` (e.g. a file's row number)."""
         n = len(records)
-        problems: dict[int, tuple[str, str]] = {}
+        found = Refusals()
         if _all_of_type(records, dict) and all(map(FIELDS.issuperset, records)):
             rows: Sequence[Any] = records  # the common case, checked in two C-level passes
         else:
             rows = []
             for i, record in enumerate(records):
                 if type(record) is not dict and not isinstance(record, Mapping):
-                    problems[i] = (R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
+                    found.add(i, R.BAD_TYPE, f"an item must be an object, got {type(record).__name__}")
                     rows.append({})
                     continue
                 if not record.keys() <= FIELDS:
                     unknown = record.keys() - FIELDS
                     names = ", ".join(sorted(map(str, unknown)))
-                    problems[i] = (
-                        R.UNKNOWN_FIELD,
-                        f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}",
+                    found.add(
+                        i, R.UNKNOWN_FIELD, f"unknown field(s) {names}; known: {', '.join(sorted(FIELDS))}"
                     )
                 rows.append(dict(record))
         now_ms = int(time.time() * 1000)
@@ -131,10 +130,10 @@ class ItemValidator:
 
         return self._check(
             n,
-            problems,
+            found,
             ids=column("item_id"),
             sources=column("source"),
-            units=column("unit_of_work", "ITEM"),
+            units=column("unit_of_work", WHOLE_ITEM),
             parents=column("parent_id"),
             embeddings=column("embedding"),
             probabilities=column("probabilities"),
@@ -154,7 +153,7 @@ class ItemValidator:
         item_ids: Sequence[str],
         embeddings: np.ndarray,
         source: str | Sequence[str] | None = None,
-        unit_of_work: str | Sequence[str] = "ITEM",
+        unit_of_work: str | Sequence[str] = WHOLE_ITEM,
         parent_ids: Sequence[str | None] | None = None,
         probabilities: np.ndarray | None = None,
         uris: Sequence[str | None] | None = None,
@@ -177,7 +176,7 @@ class ItemValidator:
             times = array if array.dtype.kind in "iu" and array.ndim == 1 else array.tolist()
         return self._check(
             n,
-            {},
+            Refusals(),
             ids=list(item_ids),
             sources=[source] * n if source is None or isinstance(source, str) else list(source),
             units=[unit_of_work] * n if isinstance(unit_of_work, str) else list(unit_of_work),
@@ -197,7 +196,7 @@ class ItemValidator:
     def _check(
         self,
         n: int,
-        problems: dict[int, tuple[str, str]],
+        found: Refusals,
         *,
         ids: list[Any],
         sources: list[Any],
@@ -212,100 +211,66 @@ class ItemValidator:
         now_ms: int,
         first_index: int,
     ) -> PreparedBatch:
-        def reject(i: int, reason: str, message: str) -> None:
-            problems.setdefault(i, (reason, message))
-
-        max_len = self.max_id_length
-        # Each column is first checked with C-level passes (set/map/count); the per-row loops that
-        # name the culprits run only when that fast check fails.
-        if not (n and _ids_look_valid(ids, max_len)):
+        """Parse each column into the shapes the item contract's rules take, then apply them, column by
+        column in the contract's order (:mod:`alstream.contracts.items`): a row's reason is the first
+        rule it breaks. Each column is first checked with C-level passes; per-row loops run only where
+        that fast check fails."""
+        rules = self.rules
+        reject = found.add
+        # item ids: the type here, the length rule in the contract
+        if not _all_strings(ids):
             for i, value in enumerate(ids):
                 if value is None:
                     reject(i, R.MISSING_FIELD, "item_id is required")
                 elif type(value) is not str:
                     reject(i, R.BAD_TYPE, f"item_id must be a string, got {type(value).__name__}")
-                elif not 0 < len(value) <= max_len:
-                    reject(i, R.ID_LENGTH, f"item_id must have 1-{max_len} characters, has {len(value)}")
-        # sources
-        if self.default_source is not None and _count(sources, None):
-            sources = [self.default_source if s is None else s for s in sources]
-        if not (_all_of_type(sources, str) and _count(sources, "") == 0):
-            for i, value in enumerate(sources):
-                if value is None or (type(value) is str and not value):
-                    reject(i, R.MISSING_FIELD, "source is required (or give the producer a default source)")
-                elif type(value) is not str:
-                    reject(i, R.BAD_TYPE, f"source must be a string, got {type(value).__name__}")
-        # unit of work and parent
-        if n and _count(units, units[0]) == n and isinstance(units[0], str):
-            unit_codes = [UNITS.get(units[0], -1)] * n
+            rules.check_ids([v if type(v) is str else "-" for v in ids], found)
         else:
-            unit_codes = [UNITS.get(u, -1) if isinstance(u, str) else -1 for u in units]
-        if _count(parents, None) != n or unit_codes.count(0) != n:
-            for i, code in enumerate(unit_codes):
-                parent = parents[i]
-                if code < 0:
-                    reject(
-                        i, R.UNIT_OF_WORK, f"unit_of_work must be one of {', '.join(UNITS)}, got {units[i]!r}"
-                    )
-                elif parent is None:
-                    if code > 0:
-                        reject(
-                            i,
-                            R.UNIT_OF_WORK,
-                            f"unit_of_work {units[i]} needs parent_id (the item it belongs to)",
-                        )
-                elif type(parent) is not str:
-                    reject(i, R.BAD_TYPE, f"parent_id must be a string, got {type(parent).__name__}")
-                elif not 0 < len(parent) <= max_len:
-                    reject(i, R.ID_LENGTH, f"parent_id must have 1-{max_len} characters, has {len(parent)}")
+            rules.check_ids(ids, found)
+        # sources
+        if self.default_source is not None and count_of(sources, None):
+            sources = [self.default_source if s is None else s for s in sources]
+        if not _all_of_type(sources, str):
+            for i, value in enumerate(sources):
+                if value is not None and type(value) is not str:
+                    reject(i, R.BAD_TYPE, f"source must be a string, got {type(value).__name__}")
+        rules.check_sources(sources, found)
+        # unit of work and parent
+        unit_codes = rules.check_units(units, parents, found)
         # uris
-        if _count(uris, None) != n:
+        if count_of(uris, None) != n:
             for i, value in enumerate(uris):
                 if value is not None and type(value) is not str:
                     reject(i, R.BAD_TYPE, f"uri must be a string, got {type(value).__name__}")
         # embeddings: stacked, then checked in one pass
         matrix = self._embedding_matrix(embeddings, n, reject)
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            for i in np.flatnonzero(~finite).tolist():
-                reject(i, R.NOT_FINITE, "embedding holds NaN, infinity or a value beyond float32")
+        rules.check_embedding_values(matrix, found)
         # probabilities
-        prob_matrix, prob_present = self._probabilities(probabilities, n, reject)
+        prob_matrix, prob_present = self._probabilities(probabilities, n, found)
         # hardness, metadata, times: rarely set / cheap per row
-        if _count(hardness, None) == n:
+        if count_of(hardness, None) == n:
             hard_rows: list[Any] = hardness
         else:
             hard_rows = [None if h is None else self._hardness(i, h, reject) for i, h in enumerate(hardness)]
-        if _count(metadata, _EMPTY) == n:
+        if count_of(metadata, _EMPTY) == n:
             meta_rows: list[Any] = metadata
         else:
             meta_rows = [
                 _EMPTY if m is None or (type(m) is dict and not m) else self._metadata(i, m, reject)
                 for i, m in enumerate(metadata)
             ]
-        if isinstance(times, np.ndarray):  # integer array from prepare_columns: checked in one pass
-            out_of_range = (times < 0) | (times > MAX_LONG) if times.dtype.kind == "i" else times > MAX_LONG
-            for i in np.flatnonzero(out_of_range).tolist():
-                reject(i, R.EVENT_TIME, f"event_time {times[i]} ms is outside 1970..2262")
-            time_rows: Any = np.where(out_of_range, 0, times).astype(np.int64)
-        elif _all_of_type(times, int) and n and min(times) >= 0 and max(times) <= MAX_LONG:
-            time_rows = times
-        else:
-            time_rows = [
-                t if type(t) is int and 0 <= t <= MAX_LONG else self._time(i, t, now_ms, reject)
-                for i, t in enumerate(times)
-            ]
+        time_rows = self._times(times, n, now_ms, found)
 
-        if problems:
-            keep = [i for i in range(n) if i not in problems]
+        if found:
+            keep = [i for i in range(n) if i not in found]
             rejections = [
                 Rejection(
                     index=first_index + i,
                     item_id=ids[i] if isinstance(ids[i], str) else None,
-                    reason=reason,
-                    message=message,
+                    reason=violation.reason,
+                    message=str(violation),
                 )
-                for i, (reason, message) in sorted(problems.items())
+                for i, violation in sorted(found.items())
             ]
             valid_matrix = np.ascontiguousarray(matrix[keep])
             if prob_matrix is not None and prob_present is not None:
@@ -317,11 +282,11 @@ class ItemValidator:
 
         def pick(column: Any) -> Any:
             if isinstance(column, np.ndarray):
-                return column[keep] if problems else column
-            return [column[i] for i in keep] if problems else list(column)
+                return column[keep] if found else column
+            return [column[i] for i in keep] if found else list(column)
 
         return PreparedBatch(
-            positions=[first_index + i for i in keep] if problems else range(first_index, first_index + n),
+            positions=[first_index + i for i in keep] if found else range(first_index, first_index + n),
             item_ids=pick(ids),
             sources=pick(sources),
             units=pick(unit_codes),
@@ -341,7 +306,7 @@ class ItemValidator:
         if isinstance(embeddings, np.ndarray):
             if embeddings.shape[1] != dim:
                 for i in range(n):
-                    reject(i, R.EMBEDDING_DIM, f"embedding has {embeddings.shape[1]} values, expected {dim}")
+                    reject(i, R.EMBEDDING_DIM, self.rules.embedding_dim_message(embeddings.shape[1]))
                 return np.zeros((n, dim), dtype="<f4")
             return _as_f4(embeddings)
         try:  # fast path: every row a list / array of the right length
@@ -358,17 +323,17 @@ class ItemValidator:
             if problem is not None:
                 reject(i, *problem)
             elif vector.shape[0] != dim:
-                reject(i, R.EMBEDDING_DIM, f"embedding has {vector.shape[0]} values, expected {dim}")
+                reject(i, R.EMBEDDING_DIM, self.rules.embedding_dim_message(vector.shape[0]))
             else:
                 matrix[i] = vector
         return matrix
 
     def _probabilities(
-        self, probabilities: list[Any] | np.ndarray | None, n: int, reject: Any
+        self, probabilities: list[Any] | np.ndarray | None, n: int, found: Refusals
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         if probabilities is None:
             return None, None
-        k = len(self.classes)
+        rules = self.rules
         if not isinstance(probabilities, np.ndarray) and not any(p is None for p in probabilities):
             try:  # fast path: every row has probabilities of one length
                 with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
@@ -383,57 +348,29 @@ class ItemValidator:
                 raise ValueError(f"probabilities must have shape ({n}, classes), got {probabilities.shape}")
             present: np.ndarray = np.ones(n, dtype=bool)
             matrix = _as_f4(probabilities)
-            width = matrix.shape[1]
-            if (k and width != k) or width < 2:
-                for i in range(n):
-                    reject(i, R.PROBABILITIES_LENGTH, self._length_message(width, k))
+            rules.check_probability_widths(np.arange(n), np.full(n, matrix.shape[1]), found)
         else:
             present = np.fromiter((p is not None for p in probabilities), dtype=bool, count=n)
             if not present.any():
                 return None, None
-            vectors: list[np.ndarray | None] = [None] * n
-            width = k
+            vectors: dict[int, np.ndarray] = {}
             for i in np.flatnonzero(present).tolist():
                 vector, problem = _vector(probabilities[i], "probabilities")
                 if problem is not None:
-                    reject(i, *problem)
-                    continue
-                if not width:
-                    width = vector.shape[0]  # without configured classes the first item sets the width
-                if vector.shape[0] != width or width < 2:
-                    reject(i, R.PROBABILITIES_LENGTH, self._length_message(vector.shape[0], k or width))
-                    continue
-                vectors[i] = vector
+                    found.add(i, *problem)
+                else:
+                    vectors[i] = vector
+            rows = list(vectors)
+            width = rules.check_probability_widths(rows, [len(vectors[i]) for i in rows], found)
             width = max(width, 1)
             matrix = np.full((n, width), 1.0 / width, dtype="<f4")
-            for i, row in enumerate(vectors):
-                if row is not None:
-                    matrix[i] = row
-        with np.errstate(invalid="ignore"):
-            finite = np.isfinite(matrix).all(axis=1)
-            in_range = ((matrix >= 0) & (matrix <= 1)).all(axis=1)
-            sums = matrix.astype(np.float64).sum(axis=1)
-        for i in np.flatnonzero(present & ~finite).tolist():
-            reject(i, R.NOT_FINITE, "probabilities hold NaN or infinity")
-        for i in np.flatnonzero(present & finite & ~in_range).tolist():
-            reject(i, R.PROBABILITIES_RANGE, "every probability must lie in [0, 1]")
-        off = present & finite & (np.abs(sums - 1.0) > self.tolerance)
-        for i in np.flatnonzero(off).tolist():
-            reject(
-                i,
-                R.PROBABILITIES_SUM,
-                f"probabilities sum to {sums[i]:.6g}, not 1 (tolerance {self.tolerance:g})",
-            )
+            for i, vector in vectors.items():
+                if len(vector) == width:
+                    matrix[i] = vector
+        rules.check_probability_values(matrix, present, found)
         return matrix, present
 
-    @staticmethod
-    def _length_message(got: int, expected: int) -> str:
-        if expected >= 2:
-            return f"probabilities have {got} values, expected {expected} (one per task class)"
-        return f"probabilities need at least 2 values, got {got}"
-
-    @staticmethod
-    def _hardness(i: int, value: Any, reject: Any) -> dict[str, Any] | None:
+    def _hardness(self, i: int, value: Any, reject: Any) -> dict[str, Any] | None:
         if not isinstance(value, Mapping):
             reject(i, R.HARDNESS, "hardness must be an object with object_hardness and optional pixel fields")
             return None
@@ -445,17 +382,13 @@ class ItemValidator:
         if problem is not None:
             reject(i, R.HARDNESS, problem[1])
             return None
-        if vector.size and not (np.isfinite(vector).all() and (vector >= 0).all() and (vector <= 1).all()):
-            reject(i, R.HARDNESS, "object_hardness values must be finite and in [0, 1]")
+        pixels = [value.get(name) for name in PIXEL_FIELDS]
+        problem_text = self.rules.hardness_problem(vector, *pixels)
+        if problem_text is not None:
+            reject(i, R.HARDNESS, problem_text)
             return None
         out: dict[str, Any] = {"object_hardness": vector.tobytes()}
-        for name in ("pixel_mean_uncertainty", "pixel_uncertain_fraction"):
-            number = value.get(name)
-            if number is not None and (
-                isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1
-            ):
-                reject(i, R.HARDNESS, f"{name} must be a number in [0, 1], got {number!r}")
-                return None
+        for name, number in zip(PIXEL_FIELDS, pixels, strict=True):
             out[name] = None if number is None else float(number)
         return out
 
@@ -469,66 +402,76 @@ class ItemValidator:
             for k, v in value.items()
         }
 
+    def _times(self, times: list[Any] | np.ndarray, n: int, now_ms: int, found: Refusals) -> Any:
+        """Event times as epoch milliseconds (0 where refused), checked by the contract's time rule."""
+        rules = self.rules
+        if isinstance(times, np.ndarray):  # integer array from prepare_columns: checked in one pass
+            array = np.minimum(times, MAX_LONG).astype(np.int64) if times.dtype.kind == "u" else times
+            before = len(found)
+            rules.check_event_times(array, found, now_ms=now_ms)
+            if len(found) == before:
+                return array
+            low, high = rules.event_time_bounds(now_ms)
+            return np.where((array < low) | (array > high), 0, array).astype(np.int64)
+        low, high = rules.event_time_bounds(now_ms)
+        if _all_of_type(times, int) and n and min(times) >= low and max(times) <= high:
+            return times
+        out = []
+        for i, value in enumerate(times):
+            ms = self._time(i, value, now_ms, found.add)
+            problem = None if ms is None else rules.event_time_problem(ms, now_ms)
+            if problem is not None:
+                found.add(i, R.EVENT_TIME, problem)
+            out.append(0 if ms is None or problem is not None else ms)
+        return out
+
     @staticmethod
-    def _time(i: int, value: Any, now_ms: int, reject: Any) -> int:
+    def _time(i: int, value: Any, now_ms: int, reject: Any) -> int | None:
+        """One event time in epoch milliseconds, or None (refused here) when it is not a time at all."""
         if value is None:
             return now_ms
         if isinstance(value, (bool, np.bool_)):
             reject(i, R.EVENT_TIME, "event_time must be epoch milliseconds, an ISO-8601 string or a datetime")
-            return 0
+            return None
         if isinstance(value, (int, np.integer)) or (isinstance(value, float) and math.isfinite(value)):
-            ms = int(value)
-        elif isinstance(value, datetime):
+            return int(value)
+        if isinstance(value, datetime):
             moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-            ms = int(moment.timestamp() * 1000)
-        elif isinstance(value, str):
+            return int(moment.timestamp() * 1000)
+        if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:
                 reject(
                     i, R.EVENT_TIME, f"event_time {value[:40]!r} is not ISO-8601 (e.g. 2026-01-31T12:00:00Z)"
                 )
-                return 0
+                return None
             moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-            ms = int(moment.timestamp() * 1000)
-        else:
-            reject(i, R.EVENT_TIME, f"event_time must be epoch milliseconds, got {type(value).__name__}")
-            return 0
-        if not 0 <= ms <= MAX_LONG:
-            reject(i, R.EVENT_TIME, f"event_time {ms} ms is outside 1970..2262")
-            return 0
-        return ms
+            return int(moment.timestamp() * 1000)
+        reject(i, R.EVENT_TIME, f"event_time must be epoch milliseconds, got {type(value).__name__}")
+        return None
 
 
 _EMPTY: dict[str, str] = {}
 
 
-def _count(values: Sequence[Any], target: Any) -> int:
-    """``values.count(target)`` at C speed, safe when a value is an array (whose == is elementwise)."""
-    try:
-        return values.count(target)
-    except (ValueError, TypeError):
-        return sum(1 for value in values if value is target)
-
-
-def _all_of_type(values: Sequence[Any], kind: type) -> bool:
+def _all_of_type(values: list[Any], kind: type) -> bool:
     """True when every value's type is exactly ``kind`` (one C-level pass; bool is not int)."""
     if not values:
         return True
     first = values[0]
-    if kind is str and type(first) is str and _count(values, first) == len(values):
+    if kind is str and type(first) is str and count_of(values, first) == len(values):
         return True  # one repeated string (a constant column): no per-value type pass needed
     return set(map(type, values)) == {kind}
 
 
-def _ids_look_valid(ids: list[Any], max_len: int) -> bool:
-    """All strings of 1..max_len characters, in two C-level passes (join fails on a non-string)."""
+def _all_strings(values: list[Any]) -> bool:
+    """True when every value is a string, in one C-level pass (join fails on anything else)."""
     try:
-        "".join(ids)
+        "".join(values)
     except TypeError:
         return False
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    return bool(lengths.min() > 0 and lengths.max() <= max_len)
+    return True
 
 
 def _as_f4(matrix: np.ndarray) -> np.ndarray:
@@ -546,10 +489,7 @@ def _vector(value: Any, name: str) -> tuple[np.ndarray, tuple[str, str] | None]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
         if len(raw) % 4:
-            return empty, (
-                R.BAD_TYPE,
-                f"{name} bytes must be packed float32 (length a multiple of 4), got {len(raw)}",
-            )
+            return empty, (R.BAD_TYPE, packed_length_message(name, len(raw)))
         return np.frombuffer(raw, dtype="<f4"), None
     if isinstance(value, (str, Mapping)) or not hasattr(value, "__len__"):
         return empty, (R.BAD_TYPE, f"{name} must be a list of numbers, got {type(value).__name__}")

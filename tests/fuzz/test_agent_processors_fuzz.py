@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker
-from alstream.agents.labels.validation import LabelValidator
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
+from alstream.contracts.labels import LabelRules
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
@@ -321,7 +321,7 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
     processor = LabelsProcessor(
         codec=LABELS,
         assignments=index,
-        validator=LabelValidator(task_classes=CLASSES, root_causes=["model_bias"]),
+        validator=LabelRules(task_classes=CLASSES, root_causes=["model_bias"]),
         qa=QaTracker(gold={}, window=50, top_n=5, min_checks=1),
         hold_unknown_s=0,
         max_seen=1_000,
@@ -382,7 +382,7 @@ def test_labels_processor_dead_letters_tombstones() -> None:
     processor = LabelsProcessor(
         codec=LABELS,
         assignments=index,
-        validator=LabelValidator(task_classes=CLASSES, root_causes=[]),
+        validator=LabelRules(task_classes=CLASSES, root_causes=[]),
         qa=QaTracker(gold={}, window=5, top_n=1, min_checks=1),
         hold_unknown_s=0,
         max_seen=10,

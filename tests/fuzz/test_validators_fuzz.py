@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +22,15 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from avro_strategies import records
 
-from alstream.agents.labels.exceptions import InvalidLabel
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.exceptions import ContractViolation
+from alstream.contracts.labels import LabelRules
 from alstream.ingest import reasons as R
 from alstream.ingest.validation import ItemValidator
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
 
 DIM = 8
+NOW_MS = int(time.time() * 1000)
 CLASSES = ["cat", "dog", "bird"]
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -58,7 +61,7 @@ def valid_items(draw: st.DrawFn) -> dict[str, Any]:
         "source": "fuzz",
         "embedding": draw(st.lists(st.floats(-1e3, 1e3), min_size=DIM, max_size=DIM)),
         "probabilities": None if probs is None else [p / sum(probs) for p in probs],
-        "event_time": draw(st.integers(1_600_000_000_000, 1_900_000_000_000)),
+        "event_time": draw(st.integers(0, NOW_MS)),
     }
 
 
@@ -84,6 +87,10 @@ ALWAYS_BAD: dict[str, tuple[Any, set[str]]] = {
     "metadata_not_object": (lambda r: r.__setitem__("metadata", [1, 2]), {R.BAD_TYPE}),
     "bad_unit": (lambda r: r.__setitem__("unit_of_work", "GALAXY"), {R.UNIT_OF_WORK}),
     "bad_time": (lambda r: r.__setitem__("event_time", "yesterday-ish"), {R.EVENT_TIME}),
+    "time_before_1970": (lambda r: r.__setitem__("event_time", -1), {R.EVENT_TIME}),
+    "time_far_future": (lambda r: r.__setitem__("event_time", "9999-01-01T00:00:00Z"), {R.EVENT_TIME}),
+    "part_without_parent": (lambda r: r.__setitem__("unit_of_work", "OBJECT"), {R.UNIT_OF_WORK}),
+    "empty_source": (lambda r: r.__setitem__("source", ""), {R.MISSING_FIELD}),
 }
 
 
@@ -157,7 +164,9 @@ def test_item_validator_survives_arbitrary_objects(rows: list[Any], fuzz_counts:
     fuzz_counts["ingest validator: arbitrary objects"] += len(rows)
 
 
-LABEL_VALIDATOR = LabelValidator(task_classes=CLASSES, root_causes=["model_bias", "label_noise"])
+LABEL_VALIDATOR = LabelRules(task_classes=CLASSES, root_causes=["model_bias", "label_noise"])
+MAX_ID = LABEL_VALIDATOR.max_id_length
+SKEW = timedelta(milliseconds=LABEL_VALIDATOR.skew_ms)
 LABEL_SCHEMA = SingleObjectCodec("labels").schema
 ASSIGNMENT_SCHEMA = SingleObjectCodec("assignments").schema
 
@@ -185,16 +194,28 @@ def test_label_validator_returns_a_verdict_for_anything_decodable(
             "started_at": start,
             "submitted_at": end,
         }
+        if data.draw(st.booleans(), label="inside the lease"):
+            margin = timedelta(seconds=data.draw(st.integers(0, 900), label="margin"))
+            assignment = {**assignment, "assigned_at": start - margin, "lease_expires_at": end + margin}
     verdict = LABEL_VALIDATOR.verdict(label, assignment)
-    assert verdict is None or isinstance(verdict, InvalidLabel)
+    assert verdict is None or isinstance(verdict, ContractViolation)
     if verdict is None:
         assert assignment is not None
         assert (
             label["annotator_id"] == assignment["annotator_id"] and label["item_id"] == assignment["item_id"]
         )
-        assert label["submitted_at"] >= label["started_at"]
+        assert all(
+            0 < len(label[f]) <= MAX_ID for f in ("label_id", "assignment_id", "item_id", "annotator_id")
+        )
+        assert not label["annotator_id"].startswith("__")
+        assert assignment["assigned_at"] - SKEW <= label["started_at"] <= label["submitted_at"]
+        assert label["submitted_at"] <= assignment["lease_expires_at"] + SKEW
+        assert label["root_cause"] in (None, "model_bias", "label_noise")
         if label["status"] == "LABELED":
+            assert label["value"] in CLASSES
             assert label["value"] in (assignment.get("classes") or CLASSES)
+        else:
+            assert label["value"] is None
         fuzz_counts["label validator: accepted"] += 1
     else:
         assert str(verdict)
@@ -206,7 +227,14 @@ def test_label_validator_bad_values(bad: Any, fuzz_counts: Counter) -> None:
     from datetime import UTC, datetime
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
-    assignment = {"assignment_id": "a", "annotator_id": "x", "item_id": "i", "classes": CLASSES}
+    assignment = {
+        "assignment_id": "a",
+        "annotator_id": "x",
+        "item_id": "i",
+        "classes": CLASSES,
+        "assigned_at": t,
+        "lease_expires_at": t + timedelta(minutes=15),
+    }
     label = {
         "label_id": "l",
         "assignment_id": "a",
@@ -218,5 +246,5 @@ def test_label_validator_bad_values(bad: Any, fuzz_counts: Counter) -> None:
         "started_at": t,
         "submitted_at": t,
     }
-    assert isinstance(LABEL_VALIDATOR.verdict(label, assignment), InvalidLabel)
+    assert isinstance(LABEL_VALIDATOR.verdict(label, assignment), ContractViolation)
     fuzz_counts["label validator: bad values"] += 1

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from alstream.config_base import Section
+from alstream.contracts.calibration import MAX_ITEMS
 
 
 class AgreementSettings(Section):
@@ -41,7 +42,9 @@ class AgreementSettings(Section):
         default=100, ge=0, description="Completed items after a spike before another can fire (no flapping)."
     )
     calibration_min_items: int = Field(default=20, ge=1)
-    calibration_max_items: int = Field(default=50, ge=1)
+    calibration_max_items: int = Field(
+        default=50, ge=1, le=MAX_ITEMS, description="The router refuses larger calibration rounds."
+    )
     contested_pool_items: int = Field(
         default=200, ge=20, description="Recent completed items the calibration set is chosen from."
     )

@@ -18,8 +18,10 @@ from alstream.agents.agreement.processor import AgreementProcessor
 from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.topic_state import TopicTail, replay_committed
-from alstream.agents.labels.validation import LabelValidator
 from alstream.agents.router.quotas import load_quotas
+from alstream.contracts.calibration import CalibrationRules
+from alstream.contracts.candidates import CandidateRules
+from alstream.contracts.labels import LabelRules
 from alstream.observability.metrics import serve_metrics
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
@@ -44,11 +46,18 @@ def overlap_k(settings: AlstreamSettings) -> int:
 
 def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
     config = settings.agreement
+    classes = settings.task.require_classes()
     assignments = AssignmentIndex(
-        codec=codec_for("assignments", settings), agent=AGENT, max_size=settings.labels.max_assignments
+        codec=codec_for("assignments", settings),
+        agent=AGENT,
+        max_size=settings.labels.max_assignments,
+        max_id_length=settings.ingest.max_id_length,
     )
     candidates = CandidateIndex(
-        codec=codec_for("candidates", settings), agent=AGENT, max_size=config.max_candidates
+        codec=codec_for("candidates", settings),
+        agent=AGENT,
+        max_size=config.max_candidates,
+        rules=CandidateRules.from_settings(settings),
     )
     assignments_topic, candidates_topic = (
         settings.kafka.topic("assignments"),
@@ -67,13 +76,11 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
         calibration_topic=settings.kafka.topic("calibration"),
         assignments=assignments,
         candidates=candidates,
-        validator=LabelValidator(
-            task_classes=settings.task.require_classes(), root_causes=settings.labels.root_causes
-        ),
+        validator=LabelRules.from_settings(settings),
         tracker=OverlapTracker(overlap_k=overlap_k(settings), settle_s=config.settle_s),
         detector=SpikeDetector.from_settings(config),
         failures=FailureRecorder(record_path=failures_path(settings), bank_path=failure_bank_path(settings)),
-        classes=settings.task.require_classes(),
+        classes=classes,
         window_items=config.window_items,
         pool_items=config.contested_pool_items,
         calibration_min_items=config.calibration_min_items,
@@ -81,6 +88,7 @@ def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
         hold_unknown_s=settings.labels.hold_unknown_s,
         max_seen=settings.labels.max_assignments,
         refresh=lambda: ingest(tail.poll()),
+        calibration_rules=CalibrationRules.from_settings(settings),
     )
     restored = replay_committed(
         settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from alstream.agents.labels.topic_state import BoundedMap
+from alstream.contracts.enums import ANSWERED
 
 
 @dataclass
@@ -30,7 +31,7 @@ class ClosedGroup:
 
     @property
     def ratings(self) -> dict[str, str]:
-        return {a: lab["value"] for a, lab in self.answers.items() if lab["status"] == "LABELED"}
+        return {a: lab["value"] for a, lab in self.answers.items() if lab["status"] == ANSWERED}
 
     @property
     def root_causes(self) -> tuple[str, ...]:

@@ -31,8 +31,12 @@ from alstream.agents.agreement.overlap import ClosedGroup, OverlapTracker
 from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
+from alstream.agents.labels.processor import dedupe_key
 from alstream.agents.labels.topic_state import BoundedMap
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.calibration import CalibrationRules
+from alstream.contracts.enums import ANSWERED
+from alstream.contracts.labels import LabelRules
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 
@@ -58,7 +62,7 @@ class AgreementProcessor:
         calibration_topic: str,
         assignments: AssignmentIndex,
         candidates: CandidateIndex,
-        validator: LabelValidator,
+        validator: LabelRules,
         tracker: OverlapTracker,
         detector: SpikeDetector,
         failures: FailureRecorder,
@@ -71,8 +75,10 @@ class AgreementProcessor:
         max_seen: int,
         refresh: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        calibration_rules: CalibrationRules | None = None,
     ) -> None:
         self.label_codec = label_codec
+        self.calibration_rules = calibration_rules or CalibrationRules()
         self.calibration_codec = calibration_codec
         self.calibration_topic = calibration_topic
         self.assignments = assignments
@@ -139,8 +145,12 @@ class AgreementProcessor:
             self._export_gauges()
 
     def _handle(self, label: dict[str, Any], outputs: AgreementOutputs) -> None:
-        label_id = label["label_id"]
+        """Only labels the label contract accepts count (the labels agent dead-letters the others)."""
+        label_id = dedupe_key(label["label_id"])
         if label_id in self.seen:
+            return
+        if self.validator.record_violation(label) is not None:
+            self.seen[label_id] = True
             return
         assignment = self.assignments.get(label["assignment_id"])
         if assignment is None:
@@ -154,7 +164,7 @@ class AgreementProcessor:
             closed = self.tracker.add(group, label, self.clock())
             if closed is not None:
                 self._closed(closed, outputs)
-        elif label["status"] == "LABELED":
+        elif label["status"] == ANSWERED:
             self._check_failure(label["item_id"], {label["annotator_id"]: label}, overlap=False)
 
     def _closed(self, closed: ClosedGroup, outputs: AgreementOutputs) -> None:
@@ -187,7 +197,7 @@ class AgreementProcessor:
         candidate = self.candidates.get(item_id)
         if candidate is None:
             return
-        labeled = [lab for lab in answers.values() if lab["status"] == "LABELED"]
+        labeled = [lab for lab in answers.values() if lab["status"] == ANSWERED]
         answer = consolidate([lab["value"] for lab in labeled])
         if not is_model_failure(answer, candidate.get("predicted_class")):
             return
@@ -244,6 +254,11 @@ class AgreementProcessor:
             ],
             "detected_at": now,
         }
+        violation = self.calibration_rules.verdict(event, now_ms=int(now.timestamp() * 1000))
+        if violation is not None:  # the router would refuse it: never sent, loudly reported
+            AGENT_ERRORS.labels("agreement", violation.reason).inc()
+            log.error("calibration %s not emitted (%s): %s", calibration_id, violation.reason, violation)
+            return
         outputs.produce(
             self.calibration_topic, key=calibration_id, value=self.calibration_codec.encode(event)
         )

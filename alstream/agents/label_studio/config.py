@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alstream.config_base import Section
+from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH, annotator_problem
 from alstream.exceptions import ConfigError
 
 
@@ -105,8 +106,9 @@ class LabelStudioSettings(Section):
         if len(set(value)) != len(value):
             raise ValueError("annotator ids must be distinct")
         for annotator in value:
-            if not annotator or annotator.startswith("__"):
-                raise ValueError(f"annotator id {annotator!r} is empty or reserved (ids starting with '__')")
+            problem = annotator_problem(annotator, field="annotator id", max_length=DEFAULT_MAX_ID_LENGTH)
+            if problem is not None:
+                raise ValueError(str(problem))
         return value
 
     @field_validator("url")

@@ -1,16 +1,24 @@
 """Every assignment the router made, indexed for label validation and overlap groups.
 
 Filled from a :class:`~alstream.agents.labels.topic_state.TopicTail` on the assignments topic (all
-partitions, from the beginning), so any instance can validate any label.
+partitions, from the beginning), so any instance can validate any label. An assignment that breaks the
+assignment contract (:mod:`alstream.contracts.assignments`) is not indexed: a label citing it is
+``UnknownAssignment``, as release compaction decides too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from alstream.agents.labels.topic_state import BoundedMap, decode_into
+from alstream.contracts.assignments import assignment_violation
+from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.streams.codecs import RecordCodec
+
+log = logging.getLogger(__name__)
 
 KEEP = (
     "assignment_id",
@@ -19,6 +27,7 @@ KEEP = (
     "kind",
     "classes",
     "overlap_group",
+    "assigned_at",
     "lease_expires_at",
     "model_version",
     "policy_version",
@@ -28,9 +37,12 @@ KEEP = (
 class AssignmentIndex:
     """assignment_id -> the fields labels are checked against; overlap_group -> its assignment ids."""
 
-    def __init__(self, *, codec: RecordCodec, agent: str, max_size: int) -> None:
+    def __init__(
+        self, *, codec: RecordCodec, agent: str, max_size: int, max_id_length: int = DEFAULT_MAX_ID_LENGTH
+    ) -> None:
         self.codec = codec
         self.agent = agent
+        self.max_id_length = max_id_length
         self._by_id: BoundedMap[str, dict[str, Any]] = BoundedMap(max_size=max_size)
         self._groups: BoundedMap[str, set[str]] = BoundedMap(max_size=max_size)
 
@@ -38,6 +50,11 @@ class AssignmentIndex:
         return len(self._by_id)
 
     def add(self, record: dict[str, Any]) -> None:
+        violation = assignment_violation(record, max_id_length=self.max_id_length)
+        if violation is not None:  # the router's to fix: logged and counted, never indexed
+            AGENT_ERRORS.labels(self.agent, violation.reason).inc()
+            log.warning("%s: assignment refused (%s): %s", self.agent, violation.reason, violation)
+            return
         kept = {name: record.get(name) for name in KEEP}
         assignment_id: str = record["assignment_id"]
         self._by_id[assignment_id] = kept

@@ -13,7 +13,7 @@ from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker, load_gold
 from alstream.agents.labels.topic_state import TopicTail, dead_lettered_offsets, replay_committed
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.labels import LabelRules
 from alstream.observability.metrics import serve_metrics
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
@@ -26,17 +26,19 @@ log = logging.getLogger(__name__)
 def build(settings: AlstreamSettings) -> tuple[LabelsProcessor, TopicTail]:
     """The processor with its assignment index caught up and its state restored."""
     config = settings.labels
+    settings.task.require_classes()  # fails fast, naming the setting: a label's value must be a class
     assignments = AssignmentIndex(
-        codec=codec_for("assignments", settings), agent=AGENT, max_size=config.max_assignments
+        codec=codec_for("assignments", settings),
+        agent=AGENT,
+        max_size=config.max_assignments,
+        max_id_length=settings.ingest.max_id_length,
     )
     tail = TopicTail(settings=settings, topics=[settings.kafka.topic("assignments")])
     tail.catch_up(assignments.ingest)
     processor = LabelsProcessor(
         codec=codec_for("labels", settings),
         assignments=assignments,
-        validator=LabelValidator(
-            task_classes=settings.task.require_classes(), root_causes=config.root_causes
-        ),
+        validator=LabelRules.from_settings(settings),
         qa=QaTracker(
             gold=load_gold(settings.paths.qa_gold_file),
             window=config.qa_window,

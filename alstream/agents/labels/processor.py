@@ -1,12 +1,18 @@
 """The labels agent's batch logic: validate, dedupe, hold early labels, measure.
 
+Validity is the label contract's (:class:`alstream.contracts.labels.LabelRules`), the same verdict the
+agreement agent, release compaction and the router reach: only labels it accepts are counted in labels
+per week, time per item and QA, so the dashboards and the releases describe the same labels.
+
 At-least-once and idempotent: a label id is handled once (accepted or dead-lettered); a replayed batch
-finds its ids already seen and only counts duplicates. A label that overtakes its assignment is held
-up to ``hold_unknown_s`` and re-checked on every batch and idle poll before it is called unknown.
+finds its ids already seen and only counts duplicates. A label that breaks a rule of its own is refused
+at once; one that overtakes its assignment is held up to ``hold_unknown_s`` and re-checked on every
+batch and idle poll before it is called unknown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,10 +23,11 @@ from confluent_kafka import Message
 
 from alstream.agents.labels import metrics as m
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.agents.labels.exceptions import InvalidLabel, UndecodableLabel, UnknownAssignment
 from alstream.agents.labels.qa import QaTracker
 from alstream.agents.labels.topic_state import BoundedMap
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.enums import ANSWERED
+from alstream.contracts.exceptions import ContractViolation, UndecodableLabel, UnknownAssignment
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 
@@ -32,6 +39,14 @@ REHOLD_MAX_AGE_S = 30 * 24 * 3600.0
 
 class LabelOutputs(Protocol):
     def dead_letter(self, message: Message, error: BaseException | str, text: str | None = None) -> None: ...
+
+
+def dedupe_key(label_id: str) -> str:
+    """What the dedupe set remembers of a label id: the id, or a digest of an absurdly long one (any
+    client can send a label id of megabytes; the contract refuses it, the set must not keep it)."""
+    if len(label_id) <= 1024:
+        return label_id
+    return "sha256:" + hashlib.sha256(label_id.encode(errors="surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -49,7 +64,7 @@ class LabelsProcessor:
         *,
         codec: RecordCodec,
         assignments: AssignmentIndex,
-        validator: LabelValidator,
+        validator: LabelRules,
         qa: QaTracker,
         hold_unknown_s: float,
         max_seen: int,
@@ -98,7 +113,7 @@ class LabelsProcessor:
                 label = self.codec.decode(message.value())
             except DecodeError:  # tombstones included
                 continue
-            label_id = label["label_id"]
+            label_id = dedupe_key(label["label_id"])
             if (message.partition(), message.offset()) in self.dead_lettered:
                 self.seen[label_id] = True
                 continue
@@ -114,7 +129,7 @@ class LabelsProcessor:
             if (
                 assignment is not None
                 and self.validator.verdict(label, assignment) is None
-                and label["status"] == "LABELED"
+                and label["status"] == ANSWERED
             ):
                 self.qa.check(
                     item_id=label["item_id"], annotator_id=label["annotator_id"], value=label.get("value")
@@ -135,9 +150,14 @@ class LabelsProcessor:
         except DecodeError as exc:
             self._reject(message, exc, outputs)
             return
-        label_id = label["label_id"]
+        label_id = dedupe_key(label["label_id"])
         if label_id in self.seen or label_id in self.held:
             m.DUPLICATES.inc()
+            return
+        violation = self.validator.record_violation(label)
+        if violation is not None:  # no assignment can make it valid: refused without waiting
+            self.seen[label_id] = True
+            self._reject(message, violation, outputs)
             return
         assignment = self.assignments.get(label["assignment_id"])
         if assignment is None and self.hold_unknown_s > 0:
@@ -172,7 +192,7 @@ class LabelsProcessor:
         assignment: dict[str, Any] | None,
         outputs: LabelOutputs,
     ) -> None:
-        self.seen[label["label_id"]] = True
+        self.seen[dedupe_key(label["label_id"])] = True
         violation = self.validator.verdict(label, assignment)
         if isinstance(violation, UnknownAssignment) and self.hold_unknown_s > 0:
             violation = UnknownAssignment(f"{violation} (waited {self.hold_unknown_s:g}s for it)")
@@ -184,7 +204,7 @@ class LabelsProcessor:
         status = label["status"]
         m.LABELS_TOTAL.labels(kind, status).inc()
         m.TIME_PER_ITEM.labels(kind).observe((label["submitted_at"] - label["started_at"]).total_seconds())
-        if status == "LABELED":
+        if status == ANSWERED:
             outcome = self.qa.check(
                 item_id=label["item_id"], annotator_id=label["annotator_id"], value=label["value"]
             )
@@ -193,8 +213,10 @@ class LabelsProcessor:
                 if not outcome.correct:
                     m.QA_ERRORS.inc()
 
-    def _reject(self, message: Message, error: InvalidLabel | DecodeError, outputs: LabelOutputs) -> None:
-        reason = type(error).__name__
+    def _reject(
+        self, message: Message, error: ContractViolation | DecodeError, outputs: LabelOutputs
+    ) -> None:
+        reason = error.reason if isinstance(error, ContractViolation) else type(error).__name__
         m.REJECTED.labels(reason).inc()
         outputs.dead_letter(message, error, str(error))
         # the reason only: the message quotes label values, which belong on the dead-letter topic, not in logs

@@ -25,6 +25,7 @@ from alstream.agents.release.compaction import Compaction, compact
 from alstream.agents.release.notes import render_notes
 from alstream.agents.release.quality import krippendorff_alpha, percent_agreement, qa_error_rate
 from alstream.agents.release.storage import MANIFEST, NOTES
+from alstream.contracts.labels import LabelRules
 
 FORMAT_VERSION = 1
 ITEMS_FILE = "items.parquet"
@@ -104,14 +105,20 @@ def build_release(
     *,
     cutoff: datetime,
     classes: Sequence[str] = (),
+    rules: LabelRules | None = None,
     min_agreement: float = 0.67,
     parent: Mapping[str, Any] | None = None,
     uri_for: Any = None,
 ) -> BuiltRelease:
-    """Compact, measure and serialise one release. ``uri_for(release_id)`` says where it will live."""
+    """Compact, measure and serialise one release. ``uri_for(release_id)`` says where it will live.
+
+    ``rules`` is the label contract (``LabelRules.from_settings``: the verdicts the labels agent and the
+    dashboards use); without it, the contract with default settings and ``classes``."""
     cutoff = _truncate_ms(cutoff)
     in_range = [label for label in inputs.labels if label["submitted_at"] <= cutoff]
-    compaction = compact(in_range, inputs.assignments, classes=classes, min_agreement=min_agreement)
+    compaction = compact(
+        in_range, inputs.assignments, rules=rules, classes=classes, min_agreement=min_agreement
+    )
     files = {
         ITEMS_FILE: _parquet_bytes(_items_table(compaction, inputs.embeddings)),
         LABELS_FILE: _parquet_bytes(_labels_table(compaction)),

@@ -1,11 +1,11 @@
 """Labels to one consolidated label per item: validate, de-duplicate, majority-vote, flag.
 
-Rules (the labels agent's, re-checked here because a release must never carry a label that cannot
-train cleanly):
-
-* only ``LABELED`` answers vote; SKIPPED / CANNOT_LABEL are counted as excluded;
-* a label must cite a known assignment for the same item and annotator, submitted before the lease
-  expired, with a value among the assignment's classes (and the task's, when configured);
+* a label counts only if the label contract accepts it (:class:`alstream.contracts.labels.LabelRules`,
+  the verdict the labels agent, the agreement agent and the router reach too); refused labels are
+  counted in ``excluded`` under the contract's reason (``UnknownRootCause``, ``LateLabel``, ...), and
+  assignments the assignment contract refuses are ignored (labels citing them: ``UnknownAssignment``);
+* only ``LABELED`` answers vote; valid SKIPPED / CANNOT_LABEL labels are counted as excluded
+  (``status_skipped``, ``status_cannot_label``);
 * a repeated ``label_id`` is ignored (at-least-once delivery); an annotator who answered the same
   item twice counts once, with their latest answer;
 * the majority value wins; a tie, or a majority share below ``min_agreement``, is flagged for
@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SECONDARY_KINDS = ("OVERLAP", "CALIBRATION")
+from alstream.agents.labels.config import DEFAULT_ROOT_CAUSES
+from alstream.contracts.assignments import assignment_violation
+from alstream.contracts.enums import ANSWERED
+from alstream.contracts.labels import LabelRules
+
+SECONDARY_KINDS = ("OVERLAP", "CALIBRATION")  # copies of an item someone else was given first
 
 
 @dataclass(frozen=True)
@@ -60,30 +65,52 @@ class Compaction:
     items: list[ConsolidatedItem]
     labels: list[ValidLabel]
     excluded: dict[str, int] = field(default_factory=dict)
+    accepted_ids: frozenset[str] = frozenset()  # every label the contract accepted, answers or not
+
+
+@dataclass(frozen=True)
+class LabelVerdicts:
+    labels: list[ValidLabel]  # the answers that vote: one per (item, annotator), the latest
+    excluded: dict[str, int]  # label counts by why they do not vote
+    accepted_ids: frozenset[str]
+
+
+def default_rules(classes: Sequence[str] = ()) -> LabelRules:
+    """The label contract with default settings (callers with settings pass ``LabelRules.from_settings``)."""
+    return LabelRules(task_classes=classes, root_causes=DEFAULT_ROOT_CAUSES)
 
 
 def valid_labels(
     labels: Iterable[Mapping[str, Any]],
     assignments: Iterable[Mapping[str, Any]],
     *,
-    classes: Sequence[str] = (),
-) -> tuple[list[ValidLabel], dict[str, int]]:
+    rules: LabelRules,
+) -> LabelVerdicts:
     """The labels that count, one per (item, annotator), and excluded counts by reason."""
-    by_assignment = {a["assignment_id"]: a for a in assignments}
-    task_classes = set(classes)
+    by_assignment = {
+        a["assignment_id"]: a
+        for a in assignments
+        if assignment_violation(a, max_id_length=rules.max_id_length) is None
+    }
     excluded: Counter[str] = Counter()
     seen_ids: set[str] = set()
+    accepted: set[str] = set()
     latest: dict[tuple[str, str], ValidLabel] = {}
     for label in sorted(labels, key=lambda r: (r["submitted_at"], r["label_id"])):
         if label["label_id"] in seen_ids:
             excluded["duplicate"] += 1
             continue
         seen_ids.add(label["label_id"])
-        reason = _invalid_reason(label, by_assignment.get(label["assignment_id"]), task_classes)
-        if reason:
-            excluded[reason] += 1
+        assignment = by_assignment.get(label["assignment_id"])
+        violation = rules.verdict(label, assignment)
+        if violation is not None:
+            excluded[violation.reason] += 1
             continue
-        assignment = by_assignment[label["assignment_id"]]
+        assert assignment is not None
+        accepted.add(label["label_id"])
+        if label["status"] != ANSWERED:
+            excluded[f"status_{str(label['status']).lower()}"] += 1
+            continue
         key = (label["item_id"], label["annotator_id"])
         if key in latest:
             excluded["superseded"] += 1
@@ -100,28 +127,9 @@ def valid_labels(
             root_cause=label.get("root_cause"),
         )
     kept = sorted(latest.values(), key=lambda v: (v.item_id, v.annotator_id, v.label_id))
-    return kept, dict(sorted(excluded.items()))
-
-
-def _invalid_reason(
-    label: Mapping[str, Any], assignment: Mapping[str, Any] | None, task: set[str]
-) -> str | None:
-    if label["status"] != "LABELED":
-        return f"status_{str(label['status']).lower()}"
-    if assignment is None:
-        return "unknown_assignment"
-    if assignment["item_id"] != label["item_id"]:
-        return "item_mismatch"
-    if assignment["annotator_id"] != label["annotator_id"]:
-        return "annotator_mismatch"
-    if label["submitted_at"] < label["started_at"]:
-        return "submitted_before_started"
-    if label["submitted_at"] > assignment["lease_expires_at"]:
-        return "lease_expired"
-    value = label.get("value")
-    if value is None or value not in assignment["classes"] or (task and value not in task):
-        return "unknown_class"
-    return None
+    return LabelVerdicts(
+        labels=kept, excluded=dict(sorted(excluded.items())), accepted_ids=frozenset(accepted)
+    )
 
 
 def consolidate(labels: Sequence[ValidLabel], *, min_agreement: float) -> list[ConsolidatedItem]:
@@ -162,8 +170,15 @@ def compact(
     labels: Iterable[Mapping[str, Any]],
     assignments: Iterable[Mapping[str, Any]],
     *,
+    rules: LabelRules | None = None,
     classes: Sequence[str] = (),
     min_agreement: float = 0.67,
 ) -> Compaction:
-    kept, excluded = valid_labels(labels, assignments, classes=classes)
-    return Compaction(items=consolidate(kept, min_agreement=min_agreement), labels=kept, excluded=excluded)
+    """``rules`` defaults to the label contract with default settings and ``classes`` as the task's."""
+    verdicts = valid_labels(labels, assignments, rules=rules or default_rules(classes))
+    return Compaction(
+        items=consolidate(verdicts.labels, min_agreement=min_agreement),
+        labels=verdicts.labels,
+        excluded=verdicts.excluded,
+        accepted_ids=verdicts.accepted_ids,
+    )

@@ -27,6 +27,7 @@ from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.quality import read_gold
 from alstream.agents.release.sources import latest_model_record, read_topic
 from alstream.agents.release.storage import ReleaseStore
+from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
@@ -89,6 +90,7 @@ def build_and_announce(
         inputs,
         cutoff=cutoff,
         classes=settings.task.classes,
+        rules=LabelRules.from_settings(settings),
         min_agreement=settings.release.min_agreement,
         parent=parent,
         uri_for=store.uri_of,

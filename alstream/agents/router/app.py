@@ -24,9 +24,12 @@ from alstream.agents.labels.topic_state import TopicTail
 from alstream.agents.router import metrics, reasons
 from alstream.agents.router.calibration import CalibrationBook
 from alstream.agents.router.exceptions import PartitionLayoutError
+from alstream.agents.router.inputs import InputContract
 from alstream.agents.router.pool import REASON_OF_SOURCE, SOURCE_OF_REASON
 from alstream.agents.router.quotas import load_quotas
 from alstream.agents.router.state import Effects, RouterShard, week_start_ms
+from alstream.contracts.calibration import CalibrationRules
+from alstream.contracts.ids import ROUTER_TICK as TICK_ANNOTATOR
 from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
@@ -37,7 +40,6 @@ from alstream.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 AGENT = "router"
-TICK_ANNOTATOR = "__router_tick__"  # reserved annotator id: a heartbeat that sweeps expired leases
 SHARD_TOPICS = ("candidates", "annotator-events", "labels")
 STATUS_TOPIC = "router-status"
 SHARD_STATUS_REFRESH_S = 60.0  # a shard summary is rewritten at least this often, so its age shows liveness
@@ -63,6 +65,8 @@ class RouterService:
         self.codecs = {
             t: codec_for(t, settings) for t in (*SHARD_TOPICS, "assignments", "calibration", STATUS_TOPIC)
         }
+        self.inputs = InputContract.from_settings(settings)
+        self.calibration_rules = CalibrationRules.from_settings(settings)
         self.shards: dict[int, RouterShard] = {}
         self._summaries: dict[int, tuple[tuple[Any, ...], float]] = {}  # shard -> (last published, when)
         self._prefix = settings.kafka.topic_prefix
@@ -180,7 +184,14 @@ class RouterService:
         else:
             record = decoded
             try:
-                effects = self._apply(shard, base, decoded, now_ms)
+                violation = self.inputs.violation(shard, base, decoded, now_ms=now_ms)
+                if violation is not None:  # refused: it never touches the shard (no lease, no pool)
+                    self._dead_letter(event, violation)
+                    if base == "labels":
+                        metrics.LABELS_MATCHED.labels("refused").inc()
+                    effects, record = Effects(), None
+                else:
+                    effects = self._apply(shard, base, decoded, now_ms)
             except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
                 log.warning(
                     "router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc
@@ -369,11 +380,19 @@ class RouterService:
         try:
             while not self._stop.is_set():
                 for message in tail.poll(timeout_s=0.5):
+                    problem: BaseException | None
                     try:
-                        self.book.add_event(self.codecs["calibration"].decode(message.value()))
+                        event = self.codecs["calibration"].decode(message.value())
+                        problem = self.calibration_rules.verdict(event, now_ms=int(time.time() * 1000))
+                        if problem is None:
+                            self.book.add_event(event)
                     except Exception as exc:  # noqa: BLE001 - a bad round must not stop the reader
-                        AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
-                        log.warning("calibration record at offset %s not usable: %s", message.offset(), exc)
+                        problem = exc
+                    if problem is not None:  # a round the contract refuses is never assigned
+                        AGENT_ERRORS.labels(AGENT, type(problem).__name__).inc()
+                        log.warning(
+                            "calibration record at offset %s not usable: %s", message.offset(), problem
+                        )
         finally:
             tail.close()
 

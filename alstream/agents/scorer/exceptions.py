@@ -7,9 +7,5 @@ class ScorerError(AlstreamError):
     """Base class for scorer errors."""
 
 
-class BadItem(ScorerError):
-    """An item decoded but cannot be scored (wrong embedding size, bad probabilities, other unit of work)."""
-
-
 class ModelSwapError(ScorerError):
     """An announced model could not be loaded; the scorer keeps the model it has."""

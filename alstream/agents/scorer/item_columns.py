@@ -22,7 +22,8 @@ from typing import Any, cast
 import numpy as np
 
 from alstream.agents.scorer.item_decoding import FastItemDecoder, read_long
-from alstream.agents.scorer.score_encoding import UNITS
+from alstream.contracts.enums import UNITS_OF_WORK, WHOLE_ITEM
+from alstream.contracts.times import to_ms
 from alstream.streams.codecs import SINGLE_OBJECT_HEADER
 from alstream.streams.exceptions import DecodeError, TruncatedRecord
 
@@ -30,8 +31,9 @@ from alstream.streams.exceptions import DecodeError, TruncatedRecord
 # millisecond timestamp a producer can send. Longer (valid but odd) varints take the per-record path.
 _MAX_TAIL = 9
 _TAIL_COLUMNS = np.arange(_MAX_TAIL)
+_TAIL_SHIFTS = (7 * _TAIL_COLUMNS).astype(np.uint64)
 _HEADER_COLUMNS = np.arange(SINGLE_OBJECT_HEADER)
-_UNIT_NAMES = np.array(UNITS, dtype=object)
+_UNIT_NAMES = np.array(UNITS_OF_WORK, dtype=object)
 
 
 def _utf8_or_none(raw: bytes) -> str | None:
@@ -43,10 +45,12 @@ def _utf8_or_none(raw: bytes) -> str | None:
 
 @dataclass
 class ItemColumns:
-    """One batch of decoded items as parallel lists (row ``i`` is input record ``i``).
+    """One batch of decoded items as parallel columns (row ``i`` is input record ``i``).
 
     ``errors`` maps the rows that could not be decoded to their error; their entries in the other
     columns are placeholders. ``embeddings`` and ``probabilities`` hold the packed float32 bytes.
+    Sources are kept only as their UTF-8 sizes (the item contract needs no more of them), item ids
+    also as theirs, so the id-length rule measures characters only where bytes exceed the limit.
     """
 
     item_ids: list[str]
@@ -56,18 +60,26 @@ class ItemColumns:
     hardness: list[dict[str, Any] | None]
     uris: list[str | None]
     metadata: list[dict[str, str]]
+    parent_ids: list[str | None]
+    id_bytes: np.ndarray  # int64: UTF-8 size of each item_id
+    source_bytes: np.ndarray  # int64: UTF-8 size of each source
+    event_times: np.ndarray  # int64: epoch milliseconds
     errors: dict[int, DecodeError] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, n: int) -> ItemColumns:
         return cls(
             item_ids=[""] * n,
-            units=["ITEM"] * n,
+            units=[WHOLE_ITEM] * n,
             embeddings=[b""] * n,
             probabilities=[None] * n,
             hardness=[None] * n,
             uris=[None] * n,
             metadata=[{}] * n,  # shared empty dicts: rows never mutate them
+            parent_ids=[None] * n,
+            id_bytes=np.ones(n, dtype=np.int64),
+            source_bytes=np.ones(n, dtype=np.int64),
+            event_times=np.zeros(n, dtype=np.int64),
         )
 
     def set_row(self, i: int, record: dict[str, Any]) -> None:
@@ -78,9 +90,32 @@ class ItemColumns:
         self.hardness[i] = record["hardness"]
         self.uris[i] = record["uri"]
         self.metadata[i] = record["metadata"]
+        self.parent_ids[i] = record["parent_id"]
+        self.id_bytes[i] = len(record["item_id"].encode())
+        self.source_bytes[i] = len(record["source"].encode())
+        self.event_times[i] = to_ms(record["event_time"])
+
+    def clear_row(self, i: int) -> None:
+        """Placeholders in row ``i`` (an undecodable record) that every rule can read without failing."""
+        self.set_row(
+            i,
+            {
+                "item_id": "-",
+                "source": "-",
+                "unit_of_work": WHOLE_ITEM,
+                "parent_id": None,
+                "embedding": b"",
+                "probabilities": None,
+                "hardness": None,
+                "uri": None,
+                "metadata": {},
+                "event_time": 0,
+            },
+        )
 
     def take(self, rows: list[int]) -> ItemColumns:
         """The columns of ``rows`` only, in that order (errors are not carried over)."""
+        index = np.asarray(rows, dtype=np.int64)
         return ItemColumns(
             item_ids=[self.item_ids[i] for i in rows],
             units=[self.units[i] for i in rows],
@@ -89,19 +124,25 @@ class ItemColumns:
             hardness=[self.hardness[i] for i in rows],
             uris=[self.uris[i] for i in rows],
             metadata=[self.metadata[i] for i in rows],
+            parent_ids=[self.parent_ids[i] for i in rows],
+            id_bytes=self.id_bytes[index],
+            source_bytes=self.source_bytes[index],
+            event_times=self.event_times[index],
         )
 
     def row(self, i: int) -> dict[str, Any]:
-        """Row ``i`` as the dict the per-record decoder returns (without ``source`` / ``parent_id`` /
-        ``event_time``, which the scorer does not use)."""
+        """Row ``i`` as the dict the per-record decoder returns (without ``source``, of which only the
+        size is kept)."""
         return {
             "item_id": self.item_ids[i],
             "unit_of_work": self.units[i],
+            "parent_id": self.parent_ids[i],
             "embedding": self.embeddings[i],
             "probabilities": self.probabilities[i],
             "hardness": self.hardness[i],
             "uri": self.uris[i],
             "metadata": self.metadata[i],
+            "event_time": int(self.event_times[i]),
         }
 
 
@@ -127,13 +168,13 @@ class BatchItemDecoder:
         fast = self._vectorised(present, columns) if self._header is not None else np.zeros(n, dtype=bool)
         for i in np.flatnonzero(~fast).tolist():
             value = values[i]
-            if value is None:
-                columns.errors[i] = TruncatedRecord("item record has no value (a tombstone)")
-                continue
             try:
+                if value is None:
+                    raise TruncatedRecord("item record has no value (a tombstone)")
                 columns.set_row(i, self.row_decoder.decode(value))
             except DecodeError as exc:
                 columns.errors[i] = exc
+                columns.clear_row(i)
         return columns
 
     def _vectorised(self, values: list[bytes], columns: ItemColumns) -> np.ndarray:
@@ -170,7 +211,7 @@ class BatchItemDecoder:
         ok &= good
         pos = source_start + source_len
         unit = byte_at(pos)
-        ok &= ((unit & 1) == 0) & (unit <= 6)
+        ok &= ((unit & 1) == 0) & (unit < 2 * len(UNITS_OF_WORK))
         branch = byte_at(pos + 1)  # parent_id: null or string (the scorer does not use it)
         ok &= (branch == 0) | (branch == 2)
         parent_start, parent_len, good = length_at(pos + 2)
@@ -197,10 +238,17 @@ class BatchItemDecoder:
         # event_time, after an empty metadata map: a varint that ends exactly at the record's end
         tail_start = pos + 1
         tail_len = ends - tail_start
-        tail = data[np.minimum(tail_start[:, None] + _TAIL_COLUMNS, last)] >= 0x80
+        tail_bytes = data[np.minimum(tail_start[:, None] + _TAIL_COLUMNS, last)]
+        tail = tail_bytes >= 0x80
         inside = tail_len[:, None] > _TAIL_COLUMNS
         continues = tail_len[:, None] - 1 > _TAIL_COLUMNS
         tail_ok = (tail_len >= 1) & (tail_len <= _MAX_TAIL) & ((tail == continues) | ~inside).all(axis=1)
+        # its value: the 7-bit groups of the varint's bytes ORed in place, column by column, unzigzagged
+        groups = ((tail_bytes & 0x7F) * inside).astype(np.uint64)
+        zigzag = groups[:, 0].copy()
+        for column in range(1, _MAX_TAIL):
+            zigzag |= groups[:, column] << _TAIL_SHIFTS[column]
+        event_times = (zigzag >> np.uint64(1)).view(np.int64) ^ -(zigzag & np.uint64(1)).view(np.int64)
         # Rows with metadata: everything up to the map was checked here; the map and event_time are
         # read per record below. Any field running past the record makes pos >= end: refused.
         ok &= pos < ends
@@ -227,20 +275,26 @@ class BatchItemDecoder:
         if every:
             columns.item_ids = item_ids  # type: ignore[assignment]
             columns.embeddings, columns.units = embeddings, units
+            columns.id_bytes, columns.source_bytes, columns.event_times = id_len, source_len, event_times
         else:
             for j, i in enumerate(rows.tolist()):
                 columns.item_ids[i] = item_ids[j]  # type: ignore[assignment]
                 columns.embeddings[i] = embeddings[j]
                 columns.units[i] = units[j]
+            columns.id_bytes[rows] = id_len[rows]
+            columns.source_bytes[rows] = source_len[rows]
+            columns.event_times[rows] = event_times[rows]
         if undecodable or None in item_ids:
             for j, i in enumerate(rows.tolist()):
                 if item_ids[j] is None or sources[j] in undecodable:
                     ok[i] = False  # the per-record path raises the codec's error for it
         for i in np.flatnonzero(ok & has_probs).tolist():
             columns.probabilities[i] = joined[int(probs_start[i]) : int(probs_start[i] + probs_len[i])]
-        for i in np.flatnonzero(ok & has_parent).tolist():  # not used, but must be UTF-8 like every string
-            parent = joined[int(parent_start[i]) : int(parent_start[i] + parent_len[i])]
-            ok[i] = _utf8_or_none(parent) is not None
+        for i in np.flatnonzero(ok & has_parent).tolist():
+            columns.parent_ids[i] = _utf8_or_none(
+                joined[int(parent_start[i]) : int(parent_start[i] + parent_len[i])]
+            )
+            ok[i] = columns.parent_ids[i] is not None
         for i in np.flatnonzero(ok & has_uri).tolist():
             columns.uris[i] = _utf8_or_none(joined[int(uri_start[i]) : int(uri_start[i] + uri_len[i])])
             ok[i] = columns.uris[i] is not None
@@ -249,16 +303,16 @@ class BatchItemDecoder:
             if parsed is None:
                 ok[i] = False
             else:
-                columns.metadata[i] = parsed
+                columns.metadata[i], columns.event_times[i] = parsed
         return ok
 
     @staticmethod
-    def _read_tail(tail: bytes) -> dict[str, str] | None:
+    def _read_tail(tail: bytes) -> tuple[dict[str, str], int] | None:
         """A record's metadata map and event_time (``tail`` is exactly those bytes); None if malformed."""
         try:
             values: dict[str, str] = {}
             pos = FastItemDecoder.read_map(tail, 0, values)
-            _, pos = read_long(tail, pos)
+            event_time, pos = read_long(tail, pos)
         except (IndexError, UnicodeDecodeError, DecodeError):
             return None
-        return values if pos == len(tail) else None
+        return (values, event_time) if pos == len(tail) else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from alstream.agents.scorer.score_encoding import UNITS
+from alstream.contracts.enums import UNITS_OF_WORK
 from alstream.ingest.encoding import FAST_PATH_FINGERPRINT
 from alstream.streams.codecs import SINGLE_OBJECT_HEADER, SingleObjectCodec
 from alstream.streams.exceptions import SchemaMismatch, TruncatedRecord
@@ -106,7 +106,7 @@ class FastItemDecoder:
         else:
             source, pos = _string(buf, pos)
         unit = buf[pos]
-        if unit > 6 or unit & 1:
+        if unit >= 2 * len(UNITS_OF_WORK) or unit & 1:
             raise SchemaMismatch(f"unit_of_work enum index byte {unit} out of range")
         unit >>= 1
         pos += 1
@@ -170,7 +170,7 @@ class FastItemDecoder:
         return {
             "item_id": item_id,
             "source": source,
-            "unit_of_work": UNITS[unit],
+            "unit_of_work": UNITS_OF_WORK[unit],
             "parent_id": parent_id,
             "embedding": embedding,
             "probabilities": probabilities,

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from alstream.agents.scorer.drift import DriftMonitor
-from alstream.agents.scorer.exceptions import BadItem
 from alstream.agents.scorer.item_columns import BatchItemDecoder, ItemColumns
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.agents.scorer.metrics import (
@@ -46,6 +45,8 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.agents.selection.policy import Policy
 from alstream.agents.selection.random_slice import slice_positions
 from alstream.agents.selection.signals import Hardness, RandomSignal, Signal
+from alstream.contracts.exceptions import InvalidItem
+from alstream.contracts.items import HARDNESS, ItemRules, Refusals
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec, codec_for
 
@@ -90,7 +91,7 @@ class ScorerProcessor:
         self.model_updates = model_updates
         self.task_classes = list(settings.task.classes)
         self.embedding_dim = settings.ingest.embedding_dim
-        self.tolerance = settings.ingest.probability_tolerance
+        self.item_rules = ItemRules.from_settings(settings)
         self.scores_topic = settings.kafka.topic("scores")
         self.candidates_topic = settings.kafka.topic("candidates")
         if settings.codec.wire_format == "single-object":
@@ -176,77 +177,52 @@ class ScorerProcessor:
     # ----------------------------------------------------------------- decode and validate
 
     def _validate(self, messages: list[Any], outputs: Any) -> _ValidBatch | None:
-        """Decode the batch and check every item once; refused items go to dead letters in one pass.
+        """Decode the batch and apply the item contract to every row once, vectorised; refused rows go to
+        dead letters in one pass.
 
-        One stage, so the scorer drops rows once: decode errors, a wrong embedding length, probabilities
-        of the wrong width, another unit of work, a non-finite embedding, production probabilities that
-        do not sum to 1. The first problem found for a row is the one its dead letter names.
+        The rules and their order are :mod:`alstream.contracts.items`', the ones the ingestion SDK
+        applies before sending, so an item a raw producer sent is refused here for the same reason (the
+        dead letter's ``alstream.error.class``) the SDK would have given. Bytes that are no item at all
+        are refused with the codec's error class; then the scorer's own rule: its policy's unit of work.
         """
         columns = self.items_decoder.decode_batch(list(map(_VALUE, messages)))
         n = len(messages)
-        bad: dict[int, BaseException] = dict(columns.errors)
-        emb_bytes = 4 * self.embedding_dim
-        k = len(self.task_classes) or (len(self.model.classes) if self.model else 0)
-        unit = self.policy.unit_of_work
-        emb_len = np.fromiter(map(len, columns.embeddings), dtype=np.int64, count=n)
-        wrong_length = emb_len != emb_bytes
-        for i in np.flatnonzero(wrong_length).tolist():
-            bad.setdefault(
-                i,
-                BadItem(
-                    f"embedding has {emb_len[i] // 4} floats, "
-                    f"expected {self.embedding_dim} (ingest.embedding_dim)"
-                ),
-            )
-        all_absent = columns.probabilities.count(None) == n  # the common case for embedding-only producers
-        if not all_absent:
-            for i, probs in enumerate(columns.probabilities):
-                if probs is not None and (len(probs) % 4 or (k and len(probs) != 4 * k) or len(probs) < 8):
-                    expected = k or "the task classes"
-                    bad.setdefault(
-                        i, BadItem(f"probabilities have {len(probs) / 4:g} values, expected {expected}")
-                    )
-        if columns.units.count(unit) != n:
-            for i, item_unit in enumerate(columns.units):
-                if item_unit != unit:
-                    bad.setdefault(
-                        i,
-                        BadItem(
-                            f"unit of work {item_unit} differs from the policy's {unit}: "
-                            "a policy scores one unit of work; route other units to a scorer "
-                            "with their own policy"
-                        ),
-                    )
+        rules = self.item_rules
+        found = Refusals()
+        for i, exc in sorted(columns.errors.items()):
+            found[i] = InvalidItem(str(exc), reason=type(exc).__name__)
+        rules.check_ids(columns.item_ids, found, byte_lengths=columns.id_bytes)
+        rules.check_source_lengths(columns.source_bytes, found)
+        rules.check_units(columns.units, columns.parent_ids, found)
 
-        # Rows of another length (refused above) read as zeros, so the matrix keeps one row per item.
+        # Rows of another size (refused here) read as zeros, so the matrix keeps one row per item.
+        emb_bytes = 4 * self.embedding_dim
+        sizes = np.fromiter(map(len, columns.embeddings), dtype=np.int64, count=n)
+        right_size = rules.check_packed_embeddings(sizes, found)
         parts = columns.embeddings
-        if wrong_length.any():
+        if not right_size.all():
             parts = [e if len(e) == emb_bytes else bytes(emb_bytes) for e in parts]
         embeddings = np.frombuffer(b"".join(parts), dtype="<f4").reshape(n, self.embedding_dim)
-        finite = np.isfinite(embeddings).all(axis=1)
-        if not finite.all():
-            # A NaN / infinite vector would make every model raise: dead-letter it, or it is a poison
-            # pill that crash-loops the scorer on every replay.
-            for i in np.flatnonzero(~finite).tolist():
-                bad.setdefault(
-                    i, BadItem("embedding holds NaN or infinity; producers must send finite numbers")
-                )
+        # A NaN / infinite vector would make every model raise: refusing it keeps it from becoming a
+        # poison pill that crash-loops the scorer on every replay.
+        rules.check_embedding_values(embeddings, found)
 
         has_prod: np.ndarray = np.zeros(n, dtype=bool)
         prod = None
-        if not all_absent:
-            has_prod = np.fromiter(
-                (p is not None and i not in bad for i, p in enumerate(columns.probabilities)),
-                dtype=bool,
-                count=n,
-            )
-            if has_prod.any():
-                prod = self._production_probabilities(columns.probabilities, has_prod, bad)
+        if columns.probabilities.count(None) != n:  # embedding-only producers skip all of this
+            prod, has_prod = self._production_probabilities(columns.probabilities, found)
 
-        if bad:
-            for i in sorted(bad):
-                outputs.dead_letter(messages[i], bad[i], str(bad[i]))
-            keep = [i for i in range(n) if i not in bad]
+        if columns.hardness.count(None) != n:
+            for i, summary in enumerate(columns.hardness):
+                problem = None if summary is None else rules.packed_hardness_problem(summary)
+                if problem is not None:
+                    found.add(i, HARDNESS, problem)
+        rules.check_event_times(columns.event_times, found, now_ms=int(self.clock() * 1000))
+        rules.check_policy_units(columns.units, self.policy.unit_of_work, found)
+
+        if found:
+            self._refuse(messages, found, outputs)
+            keep = [i for i in range(n) if i not in found]
             if not keep:
                 return None
             rows = np.asarray(keep)
@@ -261,32 +237,31 @@ class ScorerProcessor:
             has_production=has_prod,
         )
 
+    @staticmethod
+    def _refuse(messages: list[Any], found: Refusals, outputs: Any) -> None:
+        for i, violation in sorted(found.items()):
+            outputs.dead_letter(messages[i], violation.reason, str(violation))
+
     def _production_probabilities(
-        self, probs_list: list[bytes | None], has_prod: np.ndarray, bad: dict[int, BaseException]
-    ) -> np.ndarray:
-        """The production model's probabilities as an (n, k) matrix (NaN rows where absent); rows that are
-        not k non-negative values summing to 1 are added to ``bad``."""
-        rows = np.flatnonzero(has_prod).tolist()
-        widths = [len(probs_list[i]) for i in rows]  # type: ignore[arg-type]
-        # every width is k when task classes are configured; else items may disagree: keep the majority width
-        k_prod = max(set(widths), key=widths.count) // 4
-        prod = np.full((len(probs_list), k_prod), np.nan)
-        ok = [i for i, width in zip(rows, widths, strict=True) if width == 4 * k_prod]
-        values = b"".join(probs_list[i] for i in ok)  # type: ignore[misc]
-        prod[ok] = np.frombuffer(values, dtype="<f4").reshape(len(ok), k_prod)
-        sums = prod.sum(axis=1)
-        # a row of another width stayed NaN: its sum is NaN, which fails the tolerance check too
-        refused = has_prod & (
-            ~(np.abs(sums - 1.0) <= self.tolerance) | (np.nanmin(prod, axis=1, initial=0) < -self.tolerance)
-        )
-        for i in np.flatnonzero(refused).tolist():
-            bad.setdefault(
-                i,
-                BadItem(
-                    f"probabilities must be {k_prod} non-negative values summing to 1 (sum={sums[i]:.4f})"
-                ),
-            )
-        return prod
+        self, probs_list: list[bytes | None], found: Refusals
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The production model's probabilities as an (n, k) matrix (NaN rows where absent) and the mask
+        of rows that carry them; rows that break the contract's probability rules are added to ``found``.
+
+        Their width is one per task class; without configured classes, one per class of the serving
+        model; without either, the width of the batch's first item with probabilities."""
+        expected = len(self.task_classes) or (len(self.model.classes) if self.model else 0)
+        rows, width = self.item_rules.check_packed_probabilities(probs_list, found, expected=expected or None)
+        n = len(probs_list)
+        width = max(width, 1)
+        prod = np.full((n, width), np.nan)
+        has_prod = np.zeros(n, dtype=bool)
+        if rows:
+            has_prod[rows] = True
+            values = b"".join(probs_list[i] for i in rows)  # type: ignore[misc]
+            prod[rows] = np.frombuffer(values, dtype="<f4").reshape(len(rows), width)
+            self.item_rules.check_probability_values(prod, has_prod, found)
+        return prod, has_prod
 
     # ----------------------------------------------------------------- scoring
 
@@ -358,6 +333,25 @@ class ScorerProcessor:
             self._note_fallback(len(sel))
         else:
             FALLBACK_ACTIVE.set(0)
+
+        # An item its signal scores NaN or infinite (extreme values in a valid embedding) is refused
+        # here: a candidate must carry a finite score (the candidate contract), and so must a score.
+        refused = Refusals()
+        finite = self.item_rules.check_scores(scores, refused, signal=self.signal.name)
+        if refused:
+            self._refuse(messages, refused, outputs)
+            keep = np.flatnonzero(finite)
+            if not keep.size:
+                return
+            n = int(keep.size)
+            messages, columns, embeddings = (
+                [messages[i] for i in keep],
+                columns.take(keep.tolist()),
+                embeddings[keep],
+            )
+            item_ids = columns.item_ids
+            scores, can, version, has_probs = scores[keep], can[keep], version[keep], has_probs[keep]
+            probabilities = probabilities[keep] if probabilities is not None else None
 
         # predicted class and confidence where probabilities exist
         confidence = np.full(n, np.nan, dtype=np.float32)

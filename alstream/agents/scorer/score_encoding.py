@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from alstream.contracts.enums import UNIT_CODES
 from alstream.streams.avro_bytes import avro_string, zigzag_varint
 from alstream.streams.codecs import RecordCodec, header_of
-
-UNITS = ("ITEM", "OBJECT", "REGION", "PIXEL_MASK")
 
 
 def _put(out: np.ndarray, positions: np.ndarray, constant: bytes) -> None:
@@ -69,7 +68,7 @@ class ScoreEncoder:
             avro_string(signal)
             + avro_string(policy_version)
             + avro_string(model_version)
-            + zigzag_varint(UNITS.index(unit_of_work))
+            + zigzag_varint(UNIT_CODES[unit_of_work])
         )
         raw_ids = [item_id.encode() for item_id in item_ids]
         n = len(raw_ids)

@@ -13,6 +13,7 @@ import numpy as np
 from alstream.agents.release.builder import ITEMS_FILE, build_release
 from alstream.agents.release.service import arrays_from_items, gather_inputs, training_arrays
 from alstream.agents.release.storage import ReleaseStore
+from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 
 Part = tuple[str, np.ndarray, np.ndarray, np.ndarray]
@@ -32,6 +33,7 @@ def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = Non
         gather_inputs(settings, cutoff=cutoff),
         cutoff=cutoff,
         classes=settings.task.classes,
+        rules=LabelRules.from_settings(settings),
         min_agreement=settings.release.min_agreement,
     )
     ids, embeddings, labels = arrays_from_items(built.files[ITEMS_FILE], name="labels so far")

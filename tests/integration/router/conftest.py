@@ -64,7 +64,7 @@ def candidate(item_id: str, reason: str = "TOP_SCORE", score: float = 0.5) -> di
         "unit_of_work": "ITEM",
         "predicted_class": "cat",
         "confidence": 0.5,
-        "embedding": b"\x00" * 16,
+        "embedding": b"\x00" * 4 * 64,  # ingest.embedding_dim packed float32 (the candidate contract)
         "skills": [],
         "uri": f"mem://{item_id}",
         "window_start": now,

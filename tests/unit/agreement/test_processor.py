@@ -17,8 +17,8 @@ from alstream.agents.agreement.overlap import OverlapTracker
 from alstream.agents.agreement.processor import AgreementProcessor
 from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.agents.labels.validation import LabelValidator
 from alstream.agents.selection.failure_bank import FailureBank
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage, InMemoryProducer
 
@@ -56,7 +56,7 @@ def make(tmp_path: Path, assignments: list[dict], candidates: list[dict]) -> Agr
         calibration_topic="calibration",
         assignments=index,
         candidates=cands,
-        validator=LabelValidator(task_classes=sim.CLASSES, root_causes=["model_bias", "ambiguous_item"]),
+        validator=LabelRules(task_classes=sim.CLASSES, root_causes=["model_bias", "ambiguous_item"]),
         tracker=OverlapTracker(overlap_k=3, settle_s=60),
         detector=SpikeDetector(
             window_items=30,

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage
 
@@ -80,7 +80,7 @@ def make(clock: Clock, gold: dict[str, str] | None = None) -> tuple[LabelsProces
     processor = LabelsProcessor(
         codec=LABELS,
         assignments=index,
-        validator=LabelValidator(task_classes=["cat", "dog"], root_causes=["model_bias"]),
+        validator=LabelRules(task_classes=["cat", "dog"], root_causes=["model_bias"]),
         qa=QaTracker(gold=gold or {}, window=50, top_n=5, min_checks=1),
         hold_unknown_s=30,
         max_seen=1_000,
@@ -192,3 +192,22 @@ def test_tombstone_is_dead_lettered_not_a_crash() -> None:
     out = Outputs()
     processor.process([InMemoryMessage("labels", None, b"k", 0, 9)], out)
     assert [reason for reason, _ in out.dead] == ["UndecodableLabel"]
+
+
+def test_labels_that_break_their_own_rules_are_refused_without_waiting_for_an_assignment() -> None:
+    """Whatever its assignment, such a label cannot become valid: no hold, no counting, one dead letter."""
+    processor, _ = make(Clock())
+    out = Outputs()
+    huge_id = "x" * 2_000_000
+    processor.process(
+        [
+            message(label("r1", "a-unknown", annotator_id="__router_tick__")),
+            message(label("r2", "a-unknown", root_cause="sunspots"), 1),
+            message(label(huge_id, "a-unknown"), 2),
+            message(label(huge_id, "a-unknown"), 3),  # re-sent: a duplicate, not a second dead letter
+        ],
+        out,
+    )
+    assert [reason for reason, _ in out.dead] == ["ReservedAnnotator", "UnknownRootCause", "InvalidId"]
+    assert processor.held == {}
+    assert huge_id not in processor.seen  # a digest stands for it in the dedupe set

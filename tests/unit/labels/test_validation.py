@@ -4,13 +4,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alstream.agents.labels import exceptions as ex
 from alstream.agents.labels.qa import QaTracker, load_gold
-from alstream.agents.labels.validation import LabelValidator
+from alstream.contracts import exceptions as ex
+from alstream.contracts.labels import LabelRules
 from alstream.exceptions import ConfigError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ASSIGNMENT = {"assignment_id": "as1", "annotator_id": "ann", "item_id": "it1", "classes": ["cat", "dog"]}
+ASSIGNMENT = {
+    "assignment_id": "as1",
+    "annotator_id": "ann",
+    "item_id": "it1",
+    "classes": ["cat", "dog"],
+    "assigned_at": T0 - timedelta(minutes=1),
+    "lease_expires_at": T0 + timedelta(minutes=15),
+}
 
 
 def _label(**overrides: object) -> dict[str, object]:
@@ -29,7 +36,7 @@ def _label(**overrides: object) -> dict[str, object]:
     return label
 
 
-VALIDATOR = LabelValidator(task_classes=["cat", "dog", "bird"], root_causes=["model_bias"])
+VALIDATOR = LabelRules(task_classes=["cat", "dog", "bird"], root_causes=["model_bias"])
 
 
 def test_valid_label_passes() -> None:

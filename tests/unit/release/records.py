@@ -78,7 +78,7 @@ def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, by
     }
     labels = [
         label("l1", a["a1"], "cat"),
-        label("l2", a["a2"], "dog", root_cause="occlusion"),
+        label("l2", a["a2"], "dog", root_cause="data_quality"),
         label("l3", a["a3"], "fox"),
         label("l3b", a["a3b"], "fox"),
         label("l4", a["a4"], "cat"),
@@ -93,6 +93,7 @@ def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, by
         {**label("wrong-annotator", a["a3"], "fox"), "annotator_id": "intruder"},
         {**label("no-assignment", a["a3"], "fox"), "assignment_id": "nope"},
         label("late", a["a4"], "cat", minutes=90),
+        label("bad-cause", a["a6"], "cat", root_cause="occlusion"),  # not in labels.root_causes
     ]
     rng = np.random.default_rng(0)
     embeddings = {f"i{n}": rng.random(4).astype("<f4").tobytes() for n in range(1, 7)}

@@ -64,12 +64,14 @@ def item_message(
     partition: int = 0,
     offset: int = 0,
     unit: str = "ITEM",
+    parent_id: str | None = None,
     hardness: dict[str, Any] | None = None,
 ) -> InMemoryMessage:
     record = {
         "item_id": item_id,
         "source": "test",
         "unit_of_work": unit,
+        "parent_id": parent_id,
         "embedding": np.asarray(embedding, dtype="<f4").tobytes(),
         "probabilities": None if probabilities is None else np.asarray(probabilities, dtype="<f4").tobytes(),
         "hardness": hardness,

@@ -22,7 +22,17 @@ from alstream.streams.exceptions import DecodeError, TruncatedRecord
 CODEC = SingleObjectCodec("items", raw_timestamps=True)
 ROW = FastItemDecoder(codec=CODEC)
 BATCH = BatchItemDecoder(row_decoder=ROW)
-COLUMNS = ("item_id", "unit_of_work", "embedding", "probabilities", "hardness", "uri", "metadata")
+COLUMNS = (
+    "item_id",
+    "unit_of_work",
+    "parent_id",
+    "embedding",
+    "probabilities",
+    "hardness",
+    "uri",
+    "metadata",
+    "event_time",
+)
 
 
 def as_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +63,9 @@ def test_valid_batches_decode_like_each_record(batch: list[dict[str, Any]]) -> N
     assert columns.errors == {}
     for i, record in enumerate(batch):
         assert columns.row(i) == as_columns(CODEC.decode(CODEC.encode(record)))
+        # the sizes the item contract's id and source rules read
+        assert columns.id_bytes[i] == len(record["item_id"].encode())
+        assert columns.source_bytes[i] == len(record["source"].encode())
 
 
 @settings(max_examples=300, deadline=None)

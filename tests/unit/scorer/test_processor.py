@@ -41,7 +41,7 @@ def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_000_000.0
+        self.now = 1_764_000_100.0  # just after the items' event_time (the contract refuses future ones)
 
     def __call__(self) -> float:
         return self.now
@@ -271,8 +271,12 @@ def test_segmentation_units_are_scored_by_hardness(settings) -> None:  # type: i
         "pixel_uncertain_fraction": None,
     }
     batch = [
-        item_message("o1", topic="t.items", embedding=np.ones(DIM), unit="OBJECT", hardness=hard),
-        item_message("o2", topic="t.items", embedding=np.ones(DIM), unit="OBJECT", offset=1),
+        item_message(
+            "o1", topic="t.items", embedding=np.ones(DIM), unit="OBJECT", parent_id="img-1", hardness=hard
+        ),
+        item_message(
+            "o2", topic="t.items", embedding=np.ones(DIM), unit="OBJECT", parent_id="img-1", offset=1
+        ),
     ]
     out, producer = outputs()
     ScorerProcessor(settings=settings, policy=pol, clock=Clock()).process(batch, out)

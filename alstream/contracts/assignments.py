@@ -1,0 +1,36 @@
+"""Assignment rules: what the router never produces and every reader of assignments treats as absent.
+
+In order: ``InvalidId`` (``assignment_id``, ``annotator_id`` or ``item_id`` empty or too long),
+``ReservedAnnotator``, ``ImpossibleTime`` (a lease that expires before, or when, it is assigned).
+The labels and agreement agents do not index such an assignment and release compaction ignores it
+(a label citing it is ``UnknownAssignment``); the annotation SDK never hands it to a tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from alstream.contracts.exceptions import ContractViolation, ImpossibleTime, InvalidId, ReservedAnnotator
+from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH, annotator_problem, id_problem
+from alstream.contracts.times import iso, to_ms
+
+REASONS = tuple(v.__name__ for v in (InvalidId, ReservedAnnotator, ImpossibleTime))
+
+
+def assignment_violation(
+    assignment: Mapping[str, Any], *, max_id_length: int = DEFAULT_MAX_ID_LENGTH
+) -> ContractViolation | None:
+    """The first rule ``assignment`` breaks, or None."""
+    problem: ContractViolation | None
+    for field in ("assignment_id", "item_id"):
+        problem = id_problem(assignment[field], field=field, max_length=max_id_length)
+        if problem is not None:
+            return problem
+    problem = annotator_problem(assignment["annotator_id"], max_length=max_id_length)
+    if problem is not None:
+        return problem
+    assigned, expires = to_ms(assignment["assigned_at"]), to_ms(assignment["lease_expires_at"])
+    if expires <= assigned:
+        return ImpossibleTime(f"lease_expires_at {iso(expires)} is not after assigned_at {iso(assigned)}")
+    return None
