@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from alstream.contracts.exceptions import (
     ContractViolation,
@@ -36,9 +37,10 @@ if TYPE_CHECKING:
 REASONS = tuple(v.__name__ for v in (InvalidId, NotFinite, OutOfRange, WrongEmbeddingSize, ImpossibleTime))
 
 
-def finite_scores(scores: np.ndarray) -> np.ndarray:
+def finite_scores(scores: NDArray[Any]) -> NDArray[Any]:
     """Vectorised :func:`score_problem`: the mask of scores a candidate may carry."""
-    return np.isfinite(scores)
+    finite: NDArray[Any] = np.isfinite(scores)
+    return finite
 
 
 def score_problem(score: Any) -> NotFinite | None:

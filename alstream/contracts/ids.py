@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from alstream.contracts.exceptions import ContractViolation, InvalidId, ReservedAnnotator
 
@@ -31,8 +32,8 @@ def id_length_message(field: str, length: int, max_length: int) -> str:
 
 
 def id_lengths_bad(
-    ids: Sequence[str], max_length: int, *, byte_lengths: np.ndarray | None = None
-) -> np.ndarray:
+    ids: Sequence[str], max_length: int, *, byte_lengths: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """Vectorised :func:`id_length_ok` over strings: a bool mask of the ids that break it.
 
     With ``byte_lengths`` (their UTF-8 sizes, which a decoder has for free) only ids whose byte size
@@ -41,8 +42,9 @@ def id_lengths_bad(
     n = len(ids)
     if byte_lengths is None:
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=n)
-        return (lengths == 0) | (lengths > max_length)
-    bad = (byte_lengths == 0) | (byte_lengths > max_length)
+        mask: NDArray[Any] = (lengths == 0) | (lengths > max_length)
+        return mask
+    bad: NDArray[Any] = (byte_lengths == 0) | (byte_lengths > max_length)
     for i in np.flatnonzero(byte_lengths > max_length).tolist():
         bad[i] = len(ids[i]) > max_length
     return bad

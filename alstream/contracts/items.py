@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from alstream.contracts.enums import UNIT_CODES, UNITS_OF_WORK, WHOLE_ITEM
 from alstream.contracts.exceptions import InvalidItem
@@ -99,7 +100,7 @@ class Refusals(dict[int, InvalidItem]):
             self[row] = InvalidItem(message, reason=reason)
 
     def add_rows(
-        self, rows: np.ndarray | Iterable[int], reason: str, message: str | Callable[[int], str]
+        self, rows: NDArray[Any] | Iterable[int], reason: str, message: str | Callable[[int], str]
     ) -> None:
         """Refuse ``rows`` (a bool mask or row indices); ``message`` may depend on the row."""
         indices = (
@@ -112,7 +113,7 @@ class Refusals(dict[int, InvalidItem]):
 def count_of(values: Sequence[Any], target: Any) -> int:
     """``values.count(target)`` at C speed, safe when a value is an array (whose == is elementwise)."""
     try:
-        return values.count(target)  # type: ignore[attr-defined]
+        return values.count(target)
     except (ValueError, TypeError, AttributeError):
         return sum(1 for value in values if value is target)
 
@@ -178,7 +179,7 @@ class ItemRules:
         found: Refusals,
         *,
         field: str = "item_id",
-        byte_lengths: np.ndarray | None = None,
+        byte_lengths: NDArray[Any] | None = None,
     ) -> None:
         """Rules 1 / 4 over strings (rows that are not strings are the caller's to refuse first)."""
         bad = id_lengths_bad(ids, self.max_id_length, byte_lengths=byte_lengths)
@@ -196,7 +197,7 @@ class ItemRules:
                     found.add(i, MISSING_FIELD, SOURCE_MISSING)
 
     @staticmethod
-    def check_source_lengths(byte_lengths: np.ndarray, found: Refusals) -> None:
+    def check_source_lengths(byte_lengths: NDArray[Any], found: Refusals) -> None:
         """Rule 2 over the sources' encoded sizes (what a decoder has without building the strings)."""
         found.add_rows(byte_lengths == 0, MISSING_FIELD, SOURCE_MISSING)
 
@@ -232,9 +233,9 @@ class ItemRules:
                 )
         return codes
 
-    def check_packed_embeddings(self, byte_lengths: np.ndarray, found: Refusals) -> np.ndarray:
+    def check_packed_embeddings(self, byte_lengths: NDArray[Any], found: Refusals) -> NDArray[Any]:
         """Rules 5-6 over packed embeddings' byte sizes; returns the mask of rows of the right size."""
-        right = byte_lengths == 4 * self.embedding_dim
+        right: NDArray[Any] = byte_lengths == 4 * self.embedding_dim
         if not right.all():
             for i in np.flatnonzero(~right).tolist():
                 size = int(byte_lengths[i])
@@ -244,7 +245,7 @@ class ItemRules:
                     found.add(i, EMBEDDING_DIM, self.embedding_dim_message(size // 4))
         return right
 
-    def check_embedding_values(self, matrix: np.ndarray, found: Refusals) -> None:
+    def check_embedding_values(self, matrix: NDArray[Any], found: Refusals) -> None:
         """Rule 7 over an (n, dim) float32 matrix (rows refused earlier may hold anything)."""
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(matrix).all(axis=1)
@@ -253,8 +254,8 @@ class ItemRules:
 
     def check_probability_widths(
         self,
-        rows: Sequence[int] | np.ndarray,
-        widths: Sequence[int] | np.ndarray,
+        rows: Sequence[int] | NDArray[Any],
+        widths: Sequence[int] | NDArray[Any],
         found: Refusals,
         *,
         expected: int | None = None,
@@ -290,7 +291,7 @@ class ItemRules:
         width = self.check_probability_widths(rows, widths, found, expected=expected)
         return [i for i, w in zip(rows, widths, strict=True) if w == width and w >= 2], width
 
-    def check_probability_values(self, matrix: np.ndarray, present: np.ndarray, found: Refusals) -> None:
+    def check_probability_values(self, matrix: NDArray[Any], present: NDArray[Any], found: Refusals) -> None:
         """Rules 10-12 over an (n, k) matrix; ``present`` marks the rows that carry probabilities."""
         with np.errstate(invalid="ignore", over="ignore"):
             finite = np.isfinite(matrix).all(axis=1)
@@ -305,7 +306,7 @@ class ItemRules:
         """Rule 14 as the inclusive range of plausible event times at ``now_ms``."""
         return 0, now_ms + self.clock_skew_ms
 
-    def check_event_times(self, event_times: np.ndarray, found: Refusals, *, now_ms: int) -> None:
+    def check_event_times(self, event_times: NDArray[Any], found: Refusals, *, now_ms: int) -> None:
         """Rule 14 over int64 epoch milliseconds."""
         bad = times_bad(event_times, now_ms=now_ms, skew_ms=self.clock_skew_ms)
         if bad.any():
@@ -326,9 +327,9 @@ class ItemRules:
                     )
 
     @staticmethod
-    def check_scores(scores: np.ndarray, found: Refusals, *, signal: str) -> np.ndarray:
+    def check_scores(scores: NDArray[Any], found: Refusals, *, signal: str) -> NDArray[Any]:
         """The scorer's own rule over its scores; returns the mask of finite ones."""
-        finite = np.isfinite(scores)
+        finite: NDArray[Any] = np.isfinite(scores)
         if not finite.all():
             found.add_rows(
                 ~finite,
@@ -342,7 +343,7 @@ class ItemRules:
 
     @staticmethod
     def hardness_problem(
-        object_hardness: np.ndarray, pixel_mean: Any = None, pixel_fraction: Any = None
+        object_hardness: NDArray[Any], pixel_mean: Any = None, pixel_fraction: Any = None
     ) -> str | None:
         """Rule 13 over a parsed summary: object hardness values and the two optional pixel figures."""
         values = object_hardness

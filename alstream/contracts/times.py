@@ -11,8 +11,9 @@ assignment) live with that record type's rules, in :mod:`.labels`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from alstream.contracts.exceptions import ImpossibleTime
 
@@ -58,6 +59,6 @@ def impossible(
     return None if problem is None else ImpossibleTime(problem)
 
 
-def times_bad(ms: np.ndarray, *, now_ms: int, skew_ms: int) -> np.ndarray:
+def times_bad(ms: NDArray[Any], *, now_ms: int, skew_ms: int) -> NDArray[Any]:
     """Vectorised :func:`time_problem` without a past bound: before 1970 or beyond now + skew."""
     return (ms < 0) | (ms > now_ms + skew_ms)

@@ -455,7 +455,7 @@ class ItemValidator:
 _EMPTY: dict[str, str] = {}
 
 
-def _all_of_type(values: list[Any], kind: type) -> bool:
+def _all_of_type(values: Sequence[Any], kind: type) -> bool:
     """True when every value's type is exactly ``kind`` (one C-level pass; bool is not int)."""
     if not values:
         return True

@@ -280,7 +280,7 @@ class ScorerProcessor:
 
         # per-row probabilities (for ranking and for predicted_class / confidence) and model version
         probabilities: np.ndarray | None = None
-        version = np.full(n, NO_MODEL, dtype=object)
+        version: np.ndarray = np.full(n, NO_MODEL, dtype=object)
         classes: list[str] = self.task_classes or (model.classes if model else [])
         if committee_mean is not None:
             probabilities = committee_mean  # a fresh array: rows with production probabilities overwrite it
@@ -308,7 +308,7 @@ class ScorerProcessor:
         else:  # embeddings, ids
             can = np.ones(n, dtype=bool)
 
-        scores = np.zeros(n, dtype=np.float64)
+        scores: np.ndarray = np.zeros(n, dtype=np.float64)
         if can.any():
             whole = bool(can.all())  # the common case: views of the whole batch, no row copies
             sel: Any = slice(None) if whole else np.flatnonzero(can)
