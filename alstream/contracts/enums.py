@@ -35,7 +35,7 @@ def enum_symbols(topic_key: str, name: str) -> tuple[str, ...]:
     return enums_of(topic_key)[name]
 
 
-def _member(symbol: str, symbols: tuple[str, ...]) -> str:
+def member(symbol: str, symbols: tuple[str, ...]) -> str:
     """A symbol the rules name on purpose; a schema that drops it fails at import, not mid-stream."""
     if symbol not in symbols:
         raise SchemaCatalogError(f"the schemas no longer define {symbol!r} (have {', '.join(symbols)})")
@@ -48,7 +48,11 @@ ASSIGNMENT_KINDS = enum_symbols("assignments", "AssignmentKind")
 CANDIDATE_REASONS = enum_symbols("candidates", "CandidateReason")
 LABEL_STATUSES = enum_symbols("labels", "LabelStatus")
 ANNOTATOR_EVENT_TYPES = enum_symbols("annotator-events", "AnnotatorEventType")
+ROUTER_STATUS_KINDS = enum_symbols("router-status", "RouterStatusKind")
+UNSERVED_REASONS = enum_symbols("router-status", "UnservedReason")  # in the order status shows them
 
-WHOLE_ITEM = _member("ITEM", UNITS_OF_WORK)  # the one unit of work that needs no parent_id
-ANSWERED = _member("LABELED", LABEL_STATUSES)  # the one status that carries a value
-READY = _member("READY", ANNOTATOR_EVENT_TYPES)  # the event that carries ready_for
+WHOLE_ITEM = member("ITEM", UNITS_OF_WORK)  # the one unit of work that needs no parent_id
+ANSWERED = member("LABELED", LABEL_STATUSES)  # the one status that carries a value
+READY = member("READY", ANNOTATOR_EVENT_TYPES)  # the event that carries ready_for
+ANNOTATOR_STATUS = member("ANNOTATOR", ROUTER_STATUS_KINDS)  # one annotator on one shard
+SHARD_STATUS = member("SHARD", ROUTER_STATUS_KINDS)  # a shard's pool and presence counts

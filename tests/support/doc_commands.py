@@ -27,6 +27,10 @@ NOT_RUN = {
     "pip install .": "the tests run the package `make install` already installed into .venv",
     "docker compose": "no Docker engine here (tests/unit/observability/test_compose.py checks the stack)",
     ".venv/bin/python -m pytest": "it is (part of) this test suite",
+    "pip install 'alstream[label-studio]'": "`make install` already installs the extra into .venv",
+    "make label-studio": ".ci/run runs it before the tests; the Label Studio tests start that server",
+    "alstream agent label-studio": "needs a Label Studio server (tests/integration/label_studio has one)",
+    "alstream demo --ui": "tests/e2e/test_demo_ui.py runs it, with a person labeling in Chromium",
 }
 
 #: placeholder -> what it stands for in the test run (format fields filled by the harness)

@@ -8,25 +8,25 @@ ids. docs/operations.md says what the labeling lead does about each.
 
 from __future__ import annotations
 
+from alstream.contracts.enums import UNSERVED_REASONS, member
+
 # A READY asked for more than the shard gave. One primary reason per READY and shard, most actionable
 # first: a rule that holds back work the annotator could do, then work they cannot do, then none.
-IN_FLIGHT_CAP = "in_flight_cap"  # the annotator already holds max_in_flight open assignments (busy)
-HARD_QUOTA = "hard_quota"  # hard work waits, but max_hard_per_day is used up in the rolling day
-NORMAL_SHARE = "normal_share"  # hard work waits, but it would push the non-hard share below the minimum
-MIX_SHARE = "mix_share"  # only QA gold / random-slice work waits, and it is at its share cap
-SKILLS = "skills"  # work waits, but it needs skills the annotator does not have
-ALREADY_SEEN = "already_seen"  # work waits, but the annotator had every such item before
-EMPTY_POOL = "empty_pool"  # this shard's pool holds nothing
+# the annotator already holds max_in_flight open assignments (busy)
+IN_FLIGHT_CAP = member("in_flight_cap", UNSERVED_REASONS)
+# hard work waits, but max_hard_per_day is used up in the rolling day
+HARD_QUOTA = member("hard_quota", UNSERVED_REASONS)
+# hard work waits, but it would push the non-hard share below the minimum
+NORMAL_SHARE = member("normal_share", UNSERVED_REASONS)
+# only QA gold / random-slice work waits, and it is at its share cap
+MIX_SHARE = member("mix_share", UNSERVED_REASONS)
+# work waits, but it needs skills the annotator does not have
+SKILLS = member("skills", UNSERVED_REASONS)
+# work waits, but the annotator had every such item before
+ALREADY_SEEN = member("already_seen", UNSERVED_REASONS)
+# this shard's pool holds nothing
+EMPTY_POOL = member("empty_pool", UNSERVED_REASONS)
 
-UNSERVED_REASONS = (
-    IN_FLIGHT_CAP,
-    HARD_QUOTA,
-    NORMAL_SHARE,
-    MIX_SHARE,
-    SKILLS,
-    ALREADY_SEEN,
-    EMPTY_POOL,
-)
 # Which rule wins when several hold back available work (the earlier, the more specific).
 RULE_PRIORITY = (HARD_QUOTA, NORMAL_SHARE, MIX_SHARE)
 

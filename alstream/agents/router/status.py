@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from alstream.agents.router.reasons import primary
+from alstream.contracts.enums import ANNOTATOR_STATUS, SHARD_STATUS
 
 if TYPE_CHECKING:
     from alstream.agents.router.state import AnnotatorState
@@ -54,7 +55,7 @@ def annotator_status(
     outcome = state.last_ready
     return {
         "status_key": annotator_key(shard, state.annotator_id),
-        "kind": "ANNOTATOR",
+        "kind": ANNOTATOR_STATUS,
         "shard": shard,
         "updated_at": _at(now_ms),
         "annotator_id": state.annotator_id,
@@ -77,7 +78,7 @@ def shard_status(
 ) -> dict[str, Any]:
     return {
         "status_key": shard_key(shard),
-        "kind": "SHARD",
+        "kind": SHARD_STATUS,
         "shard": shard,
         "updated_at": _at(now_ms),
         "annotator_id": None,
@@ -121,7 +122,7 @@ def annotator_views(records: list[dict[str, Any]]) -> list[AnnotatorView]:
     """Fold the latest ANNOTATOR record of every (shard, annotator) into one view per annotator."""
     by_annotator: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        if record["kind"] == "ANNOTATOR" and record["annotator_id"] is not None:
+        if record["kind"] == ANNOTATOR_STATUS and record["annotator_id"] is not None:
             by_annotator.setdefault(record["annotator_id"], []).append(record)
     views = []
     for annotator_id, mine in sorted(by_annotator.items()):
@@ -172,7 +173,7 @@ class PoolView:
 
 
 def pool_view(records: list[dict[str, Any]]) -> PoolView:
-    summaries = [r for r in records if r["kind"] == "SHARD"]
+    summaries = [r for r in records if r["kind"] == SHARD_STATUS]
     depth: dict[str, int] = {}
     for record in summaries:
         for reason, count in (record["pool_depth"] or {}).items():

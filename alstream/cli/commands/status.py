@@ -20,6 +20,7 @@ from alstream.agents.router.status import IDLE
 from alstream.cli.context import settings_from
 from alstream.exceptions import ConfigError
 from alstream.observability.metrics import AGENT_PORT_OFFSETS
+from alstream.contracts.enums import CANDIDATE_REASONS
 from alstream.observability.status import StatusReport, collect, default_metrics_urls
 
 # What the labeling lead does about each reason (the same words as docs/operations.md).
@@ -127,7 +128,7 @@ def render(report: StatusReport, console: Console, *, limit: int) -> None:
             "pooled",
             title=f"router pool ({shards}, updated {_age(pool.oldest_update, now)})",
         )
-        for reason in ("TOP_SCORE", "SHIFT_REVIEW", "RANDOM_SLICE", "QA_GOLD", "FRESH_POOL"):
+        for reason in CANDIDATE_REASONS:
             table.add_row(reason, str(pool.depth.get(reason, 0)))
         table.add_row("open leases", str(pool.open_leases))
         console.print(table)

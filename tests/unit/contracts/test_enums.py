@@ -55,6 +55,8 @@ def test_every_schema_enum_is_exposed_with_its_symbols_in_order() -> None:
         "CandidateReason": enums.CANDIDATE_REASONS,
         "LabelStatus": enums.LABEL_STATUSES,
         "AnnotatorEventType": enums.ANNOTATOR_EVENT_TYPES,
+        "RouterStatusKind": enums.ROUTER_STATUS_KINDS,
+        "UnservedReason": enums.UNSERVED_REASONS,
     }
     assert in_code == in_schemas  # a new enum in a schema needs its constant here too
     assert {name: i for i, name in enumerate(in_schemas["UnitOfWork"])} == enums.UNIT_CODES
