@@ -18,9 +18,9 @@ from rich.table import Table
 
 from alstream.agents.router.status import IDLE
 from alstream.cli.context import settings_from
+from alstream.contracts.enums import CANDIDATE_REASONS
 from alstream.exceptions import ConfigError
 from alstream.observability.metrics import AGENT_PORT_OFFSETS
-from alstream.contracts.enums import CANDIDATE_REASONS
 from alstream.observability.status import StatusReport, collect, default_metrics_urls
 
 # What the labeling lead does about each reason (the same words as docs/operations.md).
