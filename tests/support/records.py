@@ -81,7 +81,7 @@ def candidate(
     *,
     reason: str = "TOP_SCORE",
     score: float = 0.5,
-    dim: int = 4,
+    dim: int = 64,  # ingest.embedding_dim's default: the router refuses other sizes
     selected_at: datetime = T0,
     **overrides: Any,
 ) -> dict[str, Any]:

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     classes TEXT NOT NULL,
     lease_expires_ms INTEGER NOT NULL,
     imported_ms INTEGER NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    assigned_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_task ON tasks (task_id);
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, annotator_id);
@@ -53,14 +54,16 @@ class TaskRecord:
     lease_expires_ms: int
     imported_ms: int
     state: str
+    assigned_ms: int
 
     def assignment(self) -> dict[str, Any]:
-        """The assignment fields the annotation SDK's ``submit`` reads."""
+        """The assignment fields the annotation SDK's ``submit`` and the label contract read."""
         return {
             "assignment_id": self.assignment_id,
             "annotator_id": self.annotator_id,
             "item_id": self.item_id,
             "classes": list(self.classes),
+            "assigned_at": datetime.fromtimestamp(self.assigned_ms / 1000, tz=UTC),
             "lease_expires_at": datetime.fromtimestamp(self.lease_expires_ms / 1000, tz=UTC),
         }
 
@@ -100,7 +103,7 @@ class BridgeState:
     # ---- tasks --------------------------------------------------------------------------------------
     def record_task(self, assignment: dict[str, Any], *, task_id: int, imported_ms: int) -> None:
         self._db.execute(
-            "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 assignment["assignment_id"],
                 task_id,
@@ -110,6 +113,7 @@ class BridgeState:
                 int(assignment["lease_expires_at"].timestamp() * 1000),
                 imported_ms,
                 OPEN,
+                int(assignment["assigned_at"].timestamp() * 1000),
             ),
         )
 
@@ -185,4 +189,5 @@ def _task(row: tuple[Any, ...]) -> TaskRecord:
         lease_expires_ms=int(row[5]),
         imported_ms=int(row[6]),
         state=row[7],
+        assigned_ms=int(row[8]),
     )

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from alstream.agents.label_studio.local_server import LocalLabelStudio
-from alstream.agents.release.compaction import valid_labels
+from alstream.agents.release.compaction import default_rules, valid_labels
 from alstream.demo import scrape
 from alstream.settings import AlstreamSettings
 from alstream.streams.dead_letters import error_headers
@@ -152,7 +152,8 @@ def test_assignments_become_queue_tasks_and_annotations_become_labels(
     assert (b1["annotator_id"], b1["value"]) == (ann2, "fox")
 
     # The next release keeps the edit: the latest label per item and annotator wins.
-    kept, excluded = valid_labels(labels, records, classes=CLASSES)
+    verdicts = valid_labels(labels, records, rules=default_rules(CLASSES))
+    kept, excluded = verdicts.labels, verdicts.excluded
     assert {(v.item_id, v.value) for v in kept} == {
         ("item-a1", "dog"),
         ("item-a3", "fox"),

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from alstream.agents.label_studio.local_server import LocalLabelStudio
-from alstream.agents.release.compaction import valid_labels
+from alstream.agents.release.compaction import default_rules, valid_labels
 from alstream.settings import AlstreamSettings
 from tests.support.label_studio import (
     ANNOTATOR_PASSWORD,
@@ -152,7 +152,8 @@ def test_sigkill_mid_stream_leaves_no_duplicate_task_and_no_lost_or_doubled_labe
         t["data"]["assignment_id"]: t["annotations"][0]["result"][0]["value"]["choices"][0] for t in tasks
     }
     assert {x["assignment_id"]: x["value"] for x in labels} == answers
-    kept, excluded = valid_labels(labels, records, classes=CLASSES)
+    verdicts = valid_labels(labels, records, rules=default_rules(CLASSES))
+    kept, excluded = verdicts.labels, verdicts.excluded
     assert len(kept) == len(records)
     assert set(excluded) <= {"duplicate"}  # a label re-sent after a kill carries the same label_id
     assert json.loads(env["ALSTREAM_LABEL_STUDIO__ANNOTATORS"]) == annotators

@@ -58,6 +58,10 @@ def stack(
         ("ALSTREAM_PATHS__QUOTAS_FILE", "quotas/default.toml"),
     ):
         env[key] = str(shutil.copy(REPO / relative, workdir / Path(relative).name))
+    # QA gold follows its share from an annotator's first assignment (one in 20 at the default 0.05):
+    # a higher share lets the short run show QA checks and per-annotator QA error within its budget.
+    quotas = Path(env["ALSTREAM_PATHS__QUOTAS_FILE"])
+    quotas.write_text(quotas.read_text().replace("qa_rate = 0.05", "qa_rate = 0.25"))
     supervisor = Supervisor(log_dir=workdir / "logs", env=env)
     stack = Stack(
         supervisor=supervisor, ports={}, data=data, workdir=workdir, topic_prefix=f"obs{unique_module_id}."
