@@ -10,19 +10,26 @@ so the client drops assignment ids it has already handed out.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from alstream.annotation.exceptions import AnnotationError, InvalidLabel
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
+from alstream.streams.availability import health_for, is_transient_error
 from alstream.streams.codecs import codec_for
+from alstream.streams.exceptions import DecodeError
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.partitioning import partition_for
+
+log = logging.getLogger(__name__)
+AGENT = "annotate"
 
 STATUSES = ("LABELED", "SKIPPED", "CANNOT_LABEL")
 _SEEN_IDS = 10_000
@@ -69,7 +76,12 @@ class AnnotationClient:
                 **{"enable.auto.offset.store": True},
             )
         )
-        metadata = self._producer.list_topics(timeout=15)
+        self._health = health_for(AGENT, settings)
+        metadata = self._health.call(
+            "metadata",
+            lambda: self._producer.list_topics(timeout=15),
+            patience_s=settings.kafka.outage_tolerance_s,
+        )
         try:
             self._event_partitions = len(metadata.topics[self._events_topic].partitions)
             assignment_partitions = len(metadata.topics[self._assignments_topic].partitions)
@@ -82,6 +94,9 @@ class AnnotationClient:
         )
         self._handed_out: OrderedDict[str, None] = OrderedDict()
         self._errors: list[str] = []
+        self.skipped = (
+            0  # records on my partition that are not assignments (the labels agent dead-letters them)
+        )
 
     # ---- presence and demand ---------------------------------------------------------------------
     def online(self, *, skills: Iterable[str] | None = None, group: str | None = None) -> None:
@@ -126,7 +141,8 @@ class AnnotationClient:
         """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
 
         Returns as soon as at least one arrived and the partition is drained. Voided (lease expired)
-        and already-handed-out assignments are dropped.
+        and already-handed-out assignments are dropped; a record that is not a decodable assignment is
+        skipped (logged and counted); while the broker does not answer, nothing arrives.
         """
         out: list[dict[str, Any]] = []
         deadline = _now().timestamp() + timeout_s
@@ -134,11 +150,28 @@ class AnnotationClient:
             remaining = deadline - _now().timestamp()
             messages = self._consumer.consume(max_records, timeout=max(0.0, remaining) if not out else 0.05)
             for message in messages:
-                if message.error():
-                    raise AnnotationError(f"assignments consumer error: {message.error()}")
+                error = message.error()
+                if error is not None:
+                    if error.fatal() or not is_transient_error(error):
+                        raise AnnotationError(f"assignments consumer error: {error}")
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        self._health.failed("read assignments", error)
+                    continue
                 if message.key() != self.annotator_id.encode():
                     continue
-                assignment = self._assignment_codec.decode(message.value())
+                try:
+                    assignment = self._assignment_codec.decode(message.value())
+                except DecodeError as exc:
+                    self.skipped += 1
+                    AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                    log.warning(
+                        "skipping a record at %s[%s]@%s that is not an assignment: %s",
+                        message.topic(),
+                        message.partition(),
+                        message.offset(),
+                        exc,
+                    )
+                    continue
                 if assignment["assignment_id"] in self._handed_out:
                     continue
                 if not self.include_expired and assignment["lease_expires_at"] <= _now():
@@ -208,9 +241,13 @@ class AnnotationClient:
         if err is not None:
             self._errors.append(str(err))
 
-    def flush(self, timeout_s: float = 15.0) -> None:
-        """Wait until everything sent was acknowledged; raise if the broker refused something."""
-        left = self._producer.flush(timeout_s)
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until everything sent was acknowledged (up to ``timeout_s``, by default as long as the
+        producer retries through an outage: ``kafka.outage_tolerance_s``); raise if the broker refused
+        something or it did not answer in time."""
+        left = self._producer.flush(
+            self.settings.kafka.outage_tolerance_s if timeout_s is None else timeout_s
+        )
         if left or self._errors:
             raise AnnotationError(f"{left} records unacknowledged, errors: {self._errors[:3]}")
 

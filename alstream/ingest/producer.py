@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from alstream.ingest.encoding import ItemEncoder
+from alstream.streams.item_wire import ItemEncoder
 from alstream.ingest.exceptions import TopicUnavailable
 from alstream.ingest.metrics import ITEMS_REJECTED, ITEMS_SENT
 from alstream.ingest.reasons import DeliveryFailure, Rejection

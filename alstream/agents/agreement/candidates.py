@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap, decode_into
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
+from alstream.streams.decoding import decode_into
 
 
 class CandidateIndex:

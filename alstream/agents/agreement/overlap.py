@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap
+from alstream.streams.bounded import BoundedMap
 
 
 @dataclass

@@ -31,8 +31,8 @@ from alstream.agents.agreement.overlap import ClosedGroup, OverlapTracker
 from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.agents.labels.topic_state import BoundedMap
 from alstream.agents.labels.validation import LabelValidator
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 

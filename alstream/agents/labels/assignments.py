@@ -1,7 +1,7 @@
 """Every assignment the router made, indexed for label validation and overlap groups.
 
-Filled from a :class:`~alstream.agents.labels.topic_state.TopicTail` on the assignments topic (all
-partitions, from the beginning), so any instance can validate any label.
+Filled from a side reader of the assignments topic (all partitions, from the beginning; see
+:mod:`alstream.streams.runtime`), so any instance can validate any label.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap, decode_into
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
+from alstream.streams.decoding import decode_into
 
 KEEP = (
     "assignment_id",
@@ -45,6 +46,10 @@ class AssignmentIndex:
             members = self._groups.get(group) or set()
             members.add(kept["assignment_id"])
             self._groups[group] = members
+
+    def add_message(self, message: Any) -> None:
+        """Decode one assignments-topic record and add it (a record that does not decode raises)."""
+        self.add(self.codec.decode(message.value()))
 
     def ingest(self, messages: Iterable[Any]) -> int:
         """Decode and add assignment records; undecodable ones are the router's to fix (logged, counted)."""

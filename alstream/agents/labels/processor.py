@@ -19,8 +19,8 @@ from alstream.agents.labels import metrics as m
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.exceptions import InvalidLabel, UndecodableLabel, UnknownAssignment
 from alstream.agents.labels.qa import QaTracker
-from alstream.agents.labels.topic_state import BoundedMap
 from alstream.agents.labels.validation import LabelValidator
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Message
 
-from alstream.agents.labels.topic_state import TopicTail
 from alstream.agents.router import metrics
 from alstream.agents.router.calibration import CalibrationBook
 from alstream.agents.router.exceptions import PartitionLayoutError
@@ -28,13 +26,12 @@ from alstream.agents.router.mix import RollingDay
 from alstream.agents.router.pool import SOURCE_OF_REASON
 from alstream.agents.router.quotas import load_quotas
 from alstream.agents.router.state import Effects, RouterShard, week_start_ms
-from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP
+from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
-from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.faust_support import make_app, partition_counts, run_worker
-from alstream.streams.kafka_config import producer_config
+from alstream.streams.faust_support import make_app, partition_counts
 from alstream.streams.partitioning import partition_for
+from alstream.streams.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
 AGENT = "router"
@@ -44,11 +41,13 @@ REASON_OF_SOURCE = {source: reason for reason, source in SOURCE_OF_REASON.items(
 
 
 class RouterService:
-    """Builds the faust app and holds the shards this worker owns."""
+    """Builds the faust app and holds the shards this worker owns; runs inside the agent runtime, which
+    owns the worker, the calibration reader and the producer of dead letters."""
 
-    def __init__(self, *, settings: AlstreamSettings) -> None:
+    def __init__(self, *, settings: AlstreamSettings, runtime: AgentRuntime) -> None:
         self.settings = settings
-        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration"])
+        self.runtime = runtime
+        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration"], agent=AGENT)
         if len({counts[t] for t in SHARD_TOPICS}) != 1:
             raise PartitionLayoutError(
                 "candidates, annotator-events and labels must have the same partition count (they are the "
@@ -62,13 +61,16 @@ class RouterService:
         self.codecs = {t: codec_for(t, settings) for t in (*SHARD_TOPICS, "assignments", "calibration")}
         self.shards: dict[int, RouterShard] = {}
         self._prefix = settings.kafka.topic_prefix
-        self._stop = threading.Event()
-        self._producer = Producer(producer_config(settings))
-        self._dead_letters = DeadLetterSink(
-            producer=self._producer, topic=settings.kafka.topic("dead-letters"), agent=AGENT
-        )
+        # Every worker reads all calibration rounds (one small partition) from the start, outside the
+        # group; a round it cannot use is dead-lettered (and counted) by the runtime.
+        runtime.follow([settings.kafka.topic("calibration")], self._add_round, what="calibration rounds")
 
-        self.app = make_app(settings, name=settings.router.group_id, partitions=self.shard_count)
+        self.app = make_app(
+            settings,
+            name=settings.router.group_id,
+            partitions=self.shard_count,
+            state_dir=settings.paths.state_dir,
+        )
         self.table = self.app.Table(
             "router-state",
             default=None,
@@ -173,7 +175,7 @@ class RouterService:
         else:
             try:
                 effects = self._apply(shard, base, record, now_ms)
-            except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
+            except Exception as exc:  # noqa: BLE001 - the poison-pill rule: a record the router cannot use
                 log.warning(
                     "router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc
                 )
@@ -195,7 +197,7 @@ class RouterService:
 
     def _dead_letter(self, event: Any, error: BaseException) -> None:
         message = event.message
-        self._dead_letters.send(
+        self.runtime.dead_letters.send(
             key=message.key,
             value=event.value,
             source_topic=message.topic,
@@ -203,7 +205,7 @@ class RouterService:
             partition=message.partition,
             offset=message.offset,
         )
-        self._producer.poll(0)
+        self.runtime.producer.poll(0)
 
     def _apply(self, shard: RouterShard, base: str, record: dict[str, Any], now_ms: int) -> Effects:
         if base == "candidates":
@@ -285,28 +287,5 @@ class RouterService:
         )
 
     # ---- calibration rounds ----------------------------------------------------------------------
-    def _read_calibration(self) -> None:
-        """Every worker reads all calibration rounds (one small partition) from the start, without commits."""
-        tail = TopicTail(settings=self.settings, topics=[self.settings.kafka.topic("calibration")])
-        try:
-            while not self._stop.is_set():
-                for message in tail.poll(timeout_s=0.5):
-                    try:
-                        self.book.add_event(self.codecs["calibration"].decode(message.value()))
-                    except Exception as exc:  # noqa: BLE001 - a bad round must not stop the reader
-                        AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
-                        log.warning("calibration record at offset %s not usable: %s", message.offset(), exc)
-        finally:
-            tail.close()
-
-    def run(self) -> None:
-        reader = threading.Thread(target=self._read_calibration, name="router-calibration", daemon=True)
-        reader.start()
-        AGENT_UP.labels(AGENT).set(1)
-        try:
-            run_worker(self.app)
-        finally:
-            AGENT_UP.labels(AGENT).set(0)
-            self._stop.set()
-            reader.join(timeout=5)
-            self._producer.flush(10)
+    def _add_round(self, message: Message) -> None:
+        self.book.add_event(self.codecs["calibration"].decode(message.value()))

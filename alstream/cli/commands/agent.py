@@ -44,4 +44,6 @@ def register(app: typer.Typer) -> None:
             )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         module = importlib.import_module(f"{agents.__name__}.{name}.main")
-        module.run(cluster_settings_from(ctx))
+        # The runtime waits for the cluster (as long as it takes: an agent started during an outage
+        # waits for it) and still fails at once on a refused login or TLS trouble.
+        module.run(cluster_settings_from(ctx, check_access=False))

@@ -151,7 +151,8 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     monkeypatch.setenv("ALSTREAM_LABELS__HOLD_UNKNOWN_S", "120")
     monkeypatch.setenv("ALSTREAM_LABELS__GROUP_ID", f"labels-{uuid.uuid4().hex[:6]}")
     settings = load_settings()
-    from alstream.agents.labels.topic_state import committed_offsets, dead_lettered_offsets
+    from alstream.streams.dead_letters import dead_lettered_offsets
+    from alstream.streams.replay import committed_offsets
 
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
     producer = Producer(producer_config(settings))

@@ -71,12 +71,12 @@ def _items_file(data: dataset.DemoData, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
+    kafka_client_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("obs-stack")
     data = dataset.prepare(workdir / "data")
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        **kafka_client_env,
         "ALSTREAM_KAFKA__TOPIC_PREFIX": f"obs{unique_module_id}.",
         "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
         "ALSTREAM_TASK__NAME": "digits",

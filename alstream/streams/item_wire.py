@@ -1,4 +1,8 @@
-"""Avro encoding of validated items, specialised for the items schema because it is the hot path.
+"""The item wire format: the Avro bytes of ``items`` records, laid out by hand because it is the hot path.
+
+The ingestion SDK encodes validated batches with :class:`ItemEncoder`; the scorer's fast decoders read
+the same layout (they check :data:`FAST_PATH_FINGERPRINT` before trusting it). Both import it from
+here, so neither depends on the other.
 
 fastavro's generic ``schemaless_writer`` costs several microseconds per item; producing costs about
 two. This encoder writes the same bytes (tested byte for byte against fastavro) by concatenating
@@ -13,12 +17,12 @@ correct; a unit test fails so the fast path gets updated with the schema.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from alstream.ingest.validation import UNITS, PreparedBatch
 from alstream.streams.avro_bytes import avro_length as _length
 from alstream.streams.avro_bytes import avro_string as _string
 from alstream.streams.avro_bytes import zigzag_varint
@@ -31,7 +35,42 @@ FAST_PATH_FINGERPRINT = "438a365ff71dce03"
 _NULL = b"\x00"
 _SOME = b"\x02"  # union branch 1, zigzag-encoded
 _UNITS = (b"\x00", b"\x02", b"\x04", b"\x06")
-_UNIT_NAMES = tuple(sorted(UNITS, key=UNITS.__getitem__))  # by Avro enum code
+
+
+def _unit_names() -> tuple[str, ...]:
+    """The ``unit_of_work`` enum's symbols in Avro order (a unit's code is its index)."""
+    schema = default_catalog().current("items").schema
+    field = next(f for f in schema["fields"] if f["name"] == "unit_of_work")
+    return tuple(field["type"]["symbols"])
+
+
+UNIT_NAMES = _unit_names()
+
+
+class ItemColumns(Protocol):
+    """A validated batch of items, column by column (the ingestion SDK's ``PreparedBatch``)."""
+
+    item_ids: list[str]
+    sources: list[str]
+    units: list[int]  # index into UNIT_NAMES
+    parent_ids: list[str | None]
+    embeddings: np.ndarray  # (rows, dim) little-endian float32, C-contiguous
+    probability_matrix: np.ndarray | None  # (rows, classes) float32
+    hardness: list[dict[str, Any] | None]
+    uris: list[str | None]
+    metadata: list[dict[str, str]]
+    event_times: Sequence[int] | np.ndarray  # epoch milliseconds
+
+    def __len__(self) -> int: ...
+
+    @property
+    def probabilities(self) -> list[bytes | None]: ...
+
+    @property
+    def all_have_probabilities(self) -> bool: ...
+
+    @property
+    def none_has_probabilities(self) -> bool: ...
 
 
 def _float(value: float | None) -> bytes:
@@ -98,7 +137,7 @@ def _constant(raw: bytes, n: int) -> np.ndarray:
 
 
 class ItemEncoder:
-    """Encodes a :class:`PreparedBatch` into record values (header + Avro body) for one codec."""
+    """Encodes a validated batch (:class:`ItemColumns`) into record values (header + Avro body)."""
 
     def __init__(self, *, codec: RecordCodec) -> None:
         self._codec = codec
@@ -106,7 +145,7 @@ class ItemEncoder:
         current = default_catalog().current("items").fingerprint.hex()
         self.fast = self._header is not None and current == FAST_PATH_FINGERPRINT
 
-    def encode(self, batch: PreparedBatch) -> list[bytes]:
+    def encode(self, batch: ItemColumns) -> list[bytes]:
         if not self.fast:
             return [self._codec.encode(record) for record in self.records(batch)]
         if not len(batch):
@@ -116,7 +155,7 @@ class ItemEncoder:
         return self._encode_rows(batch)
 
     @staticmethod
-    def _uniform(batch: PreparedBatch) -> bool:
+    def _uniform(batch: ItemColumns) -> bool:
         """Every row shares source, unit and optional-field layout (the common producer case)."""
         n = len(batch)
         return (
@@ -130,7 +169,7 @@ class ItemEncoder:
             and batch.metadata.count(batch.metadata[0]) == n
         )
 
-    def _encode_uniform(self, batch: PreparedBatch) -> list[bytes]:
+    def _encode_uniform(self, batch: ItemColumns) -> list[bytes]:
         """Everything between the id and the timestamp is built for the whole batch with numpy.
 
         When, in addition, every id has the same ASCII length and every timestamp the same varint
@@ -203,7 +242,7 @@ class ItemEncoder:
             offset += step
         return values
 
-    def _encode_rows(self, batch: PreparedBatch) -> list[bytes]:
+    def _encode_rows(self, batch: ItemColumns) -> list[bytes]:
         header = self._header
         assert header is not None
         dim_bytes = batch.embeddings.shape[1] * 4
@@ -248,7 +287,7 @@ class ItemEncoder:
         return values
 
     @staticmethod
-    def records(batch: PreparedBatch) -> list[dict[str, Any]]:
+    def records(batch: ItemColumns) -> list[dict[str, Any]]:
         """The batch as dict records in the shape the Avro schema expects (the generic, slower path)."""
         dim_bytes = batch.embeddings.shape[1] * 4
         matrix = batch.embeddings.tobytes()
@@ -256,7 +295,7 @@ class ItemEncoder:
             {
                 "item_id": item_id,
                 "source": batch.sources[i],
-                "unit_of_work": _UNIT_NAMES[batch.units[i]],
+                "unit_of_work": UNIT_NAMES[batch.units[i]],
                 "parent_id": batch.parent_ids[i],
                 "embedding": matrix[i * dim_bytes : (i + 1) * dim_bytes],
                 "probabilities": batch.probabilities[i],

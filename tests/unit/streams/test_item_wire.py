@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alstream.ingest import ItemValidator
-from alstream.ingest.encoding import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
 from alstream.settings import load_settings
 from alstream.streams.codecs import ConfluentCodec, SingleObjectCodec, codec_for
+from alstream.streams.item_wire import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
 from alstream.streams.schemas import default_catalog
 
 SETTINGS = load_settings(ingest={"embedding_dim": 4}, task={"classes": ["a", "b"]})
