@@ -201,20 +201,26 @@ class BatchAgentRunner:
         self._user_on_assign = on_assign
         self._user_on_revoke = on_revoke
         self._between_batches = between_batches
-        self.consumer = consumer or Consumer(
-            consumer_config(kafka, group_id=group_id, **(consumer_overrides or {}))
+        self.consumer = (
+            consumer
+            if consumer is not None
+            else Consumer(consumer_config(kafka, group_id=group_id, **(consumer_overrides or {})))
         )
         # Outputs only records failed deliveries, so librdkafka need not call back into Python for the
         # successful ones (~1 us of GIL time per output on the scorer's hot path), and the callback is
         # the producer's, not one per record.
-        self.producer = producer or Producer(
-            producer_config(
-                kafka,
-                **{
-                    "delivery.report.only.error": True,
-                    "on_delivery": self._on_delivery,
-                    **(producer_overrides or {}),
-                },
+        self.producer = (
+            producer
+            if producer is not None
+            else Producer(
+                producer_config(
+                    kafka,
+                    **{
+                        "delivery.report.only.error": True,
+                        "on_delivery": self._on_delivery,
+                        **(producer_overrides or {}),
+                    },
+                )
             )
         )
         self.outputs = Outputs(

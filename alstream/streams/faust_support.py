@@ -55,21 +55,13 @@ def partition_counts(
 # faust hard-codes fetch_max_wait_ms=1500 for its worker consumer; the embedded broker holds every fetch
 # for the whole wait, so each event waited up to 1.5 s (~0.4-1.4 s READY -> assignment in the router).
 EMBEDDED_FETCH_MAX_WAIT_MS = 50
-# One produce request left unanswered stalls every table write and send of the app until it times
-# out; the idempotent producer then retries it (it never expires batches), so a short timeout costs
-# nothing and lets a paused broker's connection be replaced sooner.
-PRODUCER_REQUEST_TIMEOUT_S = 30.0
 _end_probe: KafkaSettings | None = None  # whose cluster the end-offset probe reads (embedded broker only)
 
 
 def _patch_aiokafka(kafka: KafkaSettings) -> None:
-    """Adjust the aiokafka clients faust builds (once per process; faust is their only user here).
+    """Adjust the aiokafka consumer faust builds (once per process; faust is its only user here).
 
-    - Producer, always: idempotent. aiokafka fails a batch that waited longer than the request
-      timeout unless the producer is idempotent, and faust crashes its agent (and with it the worker)
-      on a failed send: a broker paused for longer than that killed the router. An idempotent
-      producer retries until the broker answers, without duplicates.
-    - Consumer, with the embedded broker only: a short fetch wait (see above), and end offsets found
+    With the embedded broker only: a short fetch wait (see above), and end offsets found
       by reading (:func:`alstream.streams.reading.true_end_offsets`): faust's table recovery reads a
       changelog up to ``end_offsets`` (ListOffsets), which that broker under-reports, so a restarted
       router recovered only part of its pool.
@@ -77,20 +69,6 @@ def _patch_aiokafka(kafka: KafkaSettings) -> None:
     global _end_probe
     _end_probe = kafka if kafka.embedded_broker else None
     import aiokafka
-
-    producer = aiokafka.AIOKafkaProducer
-    if not getattr(producer, "_alstream_patched", False):
-
-        class IdempotentProducer(producer):  # type: ignore[misc, valid-type]
-            _alstream_patched = True
-
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                if not kwargs.get("transactional_id"):
-                    kwargs["enable_idempotence"] = True
-                    kwargs["acks"] = "all"
-                super().__init__(*args, **kwargs)
-
-        aiokafka.AIOKafkaProducer = IdempotentProducer  # type: ignore[misc]
 
     consumer = aiokafka.AIOKafkaConsumer
     if getattr(consumer, "_alstream_patched", False):
@@ -145,7 +123,11 @@ def make_app(
         "autodiscover": False,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        "producer_request_timeout": PRODUCER_REQUEST_TIMEOUT_S,
+        # aiokafka fails a send whose batch waited longer than this (and waits this long for a full
+        # batch to drain), and faust then crashes the agent and, at its next commit, the worker: a
+        # broker paused for longer than a short timeout killed a router that was assigning when it
+        # paused. Sends now wait out an outage as long as every other client does.
+        "producer_request_timeout": kafka.outage_tolerance_s,
         "table_cleanup_interval": 3600.0,
     }
     kwargs.update(overrides)

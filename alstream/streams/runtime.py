@@ -102,8 +102,15 @@ class AgentRuntime:
     """What one agent process owns; built by :func:`run_agent`, handed to the agent's ``setup``."""
 
     def __init__(
-        self, *, agent: str, config: StreamsConfig, stop: StopFlag, max_attempts: int = MAX_ATTEMPTS
+        self,
+        *,
+        agent: str,
+        config: StreamsConfig,
+        stop: StopFlag,
+        max_attempts: int = MAX_ATTEMPTS,
+        producer: Any | None = None,
     ) -> None:
+        """``producer`` replaces the runtime's own (an in-memory one in unit tests)."""
         self.agent = agent
         self.config = config
         self.stop = stop
@@ -113,7 +120,7 @@ class AgentRuntime:
         self._idle: list[_Idle] = []
         self._closers: list[Callable[[], object]] = []
         self._main: Callable[[], None] | None = None
-        self._producer: Producer | None = None
+        self._producer: Producer | None = producer
         self._dead_letters: DeadLetterSink | None = None
         self.runner: BatchAgentRunner | None = None
 

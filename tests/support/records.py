@@ -223,3 +223,11 @@ def calibration_round(
     }
     record.update(overrides)
     return record
+
+
+# Quotas under which any candidate can be assigned at once (no share, QA, overlap or hard-item rules
+# holding work back): for tests about the plumbing rather than the quota rules.
+PERMISSIVE_QUOTAS = (
+    'version = "test-permissive"\nmax_hard_per_day = 1000\nmin_normal_share = 0.0\nrandom_share = 0.0\n'
+    "qa_rate = 0.0\noverlap_fraction = 0.0\nmax_in_flight = 50\n"
+)

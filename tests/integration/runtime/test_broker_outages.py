@@ -9,27 +9,32 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
+from alstream.demo import scrape
 from alstream.ingest.producer import ItemProducer
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.embedded_broker import EmbeddedBroker, free_port
+from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
 from tests.support import records
 from tests.support.processes import CommandProcess, start_agent, start_command, while_running
-from tests.support.topics import produce_raw, read_messages
+from tests.support.topics import read_messages
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 DIM = 8
 PAUSE_S = 45.0  # longer than every client timeout the agents used to trip over (15 s, 30 s)
+BURST = 20_000
 
 
 class FrozenBroker:
@@ -88,66 +93,111 @@ def settings_of(env: dict[str, str]) -> AlstreamSettings:
     return settings
 
 
-def assignments_for(settings: AlstreamSettings, annotator: str) -> list[dict]:
-    codec = SingleObjectCodec("assignments")
-    return [
-        record
-        for record in (codec.decode(m.value()) for m in read_messages(settings, "assignments"))
-        if record["annotator_id"] == annotator
-    ]
+def assignments_made(settings: AlstreamSettings) -> int:
+    return len(read_messages(settings, "assignments"))
 
 
-def ask(settings: AlstreamSettings, annotator: str) -> list[dict]:
-    """Say ``annotator`` is ready (to every shard, as a tool does) and return its assignments so far."""
-    codec = SingleObjectCodec("annotator-events")
-    now = datetime.now(UTC)
-    for partition in (0, 1):
-        produce_raw(
-            settings,
-            "annotator-events",
-            codec.encode(records.annotator_event(annotator, ready_for=1, occurred_at=now)),
-            key=annotator,
-            partition=partition,
-        )
-    return assignments_for(settings, annotator)
+class AnnotatorLoad(threading.Thread):
+    """Fresh candidates and READY events from twenty annotators, without pause, so the router keeps
+    assigning before and after the broker's pause."""
+
+    def __init__(self, settings: AlstreamSettings) -> None:
+        super().__init__(daemon=True, name="annotator-load")
+        self.settings = settings
+        self.done = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        producer = Producer(producer_config(self.settings))
+        candidates, events = SingleObjectCodec("candidates"), SingleObjectCodec("annotator-events")
+        candidate_topic = self.settings.kafka.topic("candidates")
+        events_topic = self.settings.kafka.topic("annotator-events")
+        n = 0
+        while not self.done.is_set():
+            n += 1
+            now = datetime.now(UTC)
+            item = f"load-{n}"
+            producer.produce(
+                candidate_topic, key=item, value=candidates.encode(records.candidate(item, selected_at=now))
+            )
+            annotator = f"ann-{n % 20}"
+            ready = events.encode(records.annotator_event(annotator, ready_for=1, occurred_at=now))
+            for partition in (0, 1):
+                producer.produce(events_topic, key=annotator, value=ready, partition=partition)
+            producer.poll(0)
+            self.sent = n
+            self.done.wait(0.05)
+        producer.flush(60)
 
 
-def send_candidates(settings: AlstreamSettings, ids: list[str]) -> None:
-    codec = SingleObjectCodec("candidates")
-    for item_id in ids:
-        fresh = records.candidate(item_id, selected_at=datetime.now(UTC))  # older ones age out of the pool
-        produce_raw(settings, "candidates", codec.encode(fresh), key=item_id)
-
-
-def test_router_rides_out_a_broker_pause(
+def test_router_rides_out_a_broker_pause_while_it_is_busy(
     own_broker: FrozenBroker, env: dict[str, str], settings_of: AlstreamSettings, tmp_path: Path
 ) -> None:
     settings = settings_of
+    quotas = tmp_path / "quotas.toml"
+    quotas.write_text(records.PERMISSIVE_QUOTAS)
+    env = {**env, "ALSTREAM_METRICS__PORT": str(free_port())}
     router = start_agent(
         "router",
-        env={**env, "ALSTREAM_ROUTER__TICK_INTERVAL_S": "1", "ALSTREAM_ROUTER__GROUP_ID": "router-pause"},
+        env={
+            **env,
+            "ALSTREAM_ROUTER__TICK_INTERVAL_S": "1",
+            "ALSTREAM_ROUTER__GROUP_ID": "router-pause",
+            "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+        },
         log_file=tmp_path / "router.log",
     )
+    load = AnnotatorLoad(settings)
     try:
-        send_candidates(settings, [f"c{n}" for n in range(20)])
-        wait_until(
-            while_running(router, lambda: ask(settings, "alice")),
-            timeout_s=120,
+        load.start()
+        before = wait_until(
+            while_running(router, lambda: (made := assignments_made(settings)) >= 50 and made),
+            timeout_s=180,
             interval_s=2,
-            what="a first assignment",
+            what="the router to be assigning under load",
             diagnose=router.tail,
         )
-        own_broker.freeze()  # the router keeps ticking into every shard while nothing answers
+        # A burst the router is still working through when the broker stops: its table writes fill
+        # the changelog producer's batches, which cannot drain until the broker answers again. A
+        # producer that gives up on a full batch after its request timeout crashed the worker.
+        burst_producer = Producer(producer_config(settings, **{"linger.ms": 50}))
+        codec = SingleObjectCodec("candidates")
+        now = datetime.now(UTC)
+        for n in range(BURST):
+            item = f"burst-{n}"
+            burst_producer.produce(
+                settings.kafka.topic("candidates"),
+                key=item,
+                value=codec.encode(records.candidate(item, selected_at=now)),
+            )
+            if n % 10_000 == 0:
+                burst_producer.poll(0)
+        assert burst_producer.flush(60) == 0
+        port = int(env["ALSTREAM_METRICS__PORT"])
+        wait_until(
+            while_running(
+                router, lambda: scrape.total(scrape.scrape(port), "alstream_router_pool_depth") >= 500
+            ),
+            timeout_s=120,
+            interval_s=0.2,
+            what="the router to be working through the burst",
+            diagnose=router.tail,
+        )
+        own_broker.freeze()  # mid-burst: table writes and assignments are queued and in flight
         _hold(PAUSE_S, router)
         own_broker.thaw()
         wait_until(
-            while_running(router, lambda: ask(settings, "bob")),
+            while_running(router, lambda: assignments_made(settings) >= before + 100),
             timeout_s=180,
             interval_s=3,
-            what="an assignment after the pause",
+            what="assignments to go on after the pause",
             diagnose=router.tail,
         )
+        load.done.set()
+        load.join(timeout=90)
+        assert router.running, router.tail()
     finally:
+        load.done.set()
         own_broker.thaw()
         router.stop()
 

@@ -232,8 +232,11 @@ def test_trainer_dead_letters_poison_release_announcements_and_moves_on(
 
 @pytest.fixture
 def router_env(topics: AlstreamSettings, tmp_path: Path, group_id: str) -> dict[str, str]:
+    quotas = tmp_path / "quotas.toml"
+    quotas.write_text(records.PERMISSIVE_QUOTAS)
     return {
         **os.environ,
+        "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
         "ALSTREAM_TASK__CLASSES": '["cat", "dog", "fox"]',
         "ALSTREAM_ROUTER__GROUP_ID": f"{group_id}-router",
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "1",
