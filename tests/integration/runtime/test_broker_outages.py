@@ -7,6 +7,7 @@ other test. The pauses are as long as real ones: 30-60 s here, five minutes in t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -95,6 +96,19 @@ def settings_of(env: dict[str, str]) -> AlstreamSettings:
 
 def assignments_made(settings: AlstreamSettings) -> int:
     return len(read_messages(settings, "assignments"))
+
+
+def scored(settings: AlstreamSettings) -> set[str]:
+    codec = SingleObjectCodec("scores")
+    return {codec.decode(m.value())["item_id"] for m in read_messages(settings, "scores")}
+
+
+def write_policy(folder: Path) -> Path:
+    policy = folder / "policy.toml"
+    policy.write_text(
+        'version = "pause-1"\ngoal = "test"\nwindow_seconds = 2.0\n[signal]\nname = "entropy"\n'
+    )
+    return policy
 
 
 class AnnotatorLoad(threading.Thread):
@@ -267,28 +281,17 @@ def test_scorer_rides_out_a_broker_pause_and_loses_nothing(
     own_broker: FrozenBroker, env: dict[str, str], settings_of: AlstreamSettings, tmp_path: Path
 ) -> None:
     settings = settings_of
-    policy = tmp_path / "policy.toml"
-    policy.write_text(
-        'version = "pause-1"\ngoal = "test"\nwindow_seconds = 2.0\n[signal]\nname = "entropy"\n'
-    )
     scorer = start_agent(
         "scorer",
-        env={**env, "ALSTREAM_PATHS__POLICY_FILE": str(policy), "ALSTREAM_SCORER__MODEL_CATCH_UP_S": "1"},
+        env={**env, "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(tmp_path))},
         log_file=tmp_path / "scorer.log",
     )
-    codec = SingleObjectCodec("scores")
     try:
         with ItemProducer(settings=settings, default_source="test") as sdk:
             sdk.send_many([records.item(f"before-{n}", dim=DIM, seed=n) for n in range(200)])
             sdk.flush(30)
             wait_until(
-                while_running(
-                    scorer,
-                    lambda: (
-                        len({codec.decode(m.value())["item_id"] for m in read_messages(settings, "scores")})
-                        >= 200
-                    ),
-                ),
+                while_running(scorer, lambda: len(scored(settings)) >= 200),
                 timeout_s=120,
                 what="the first items to be scored",
                 diagnose=scorer.tail,
@@ -301,12 +304,7 @@ def test_scorer_rides_out_a_broker_pause_and_loses_nothing(
             assert not report.failures and not report.pending
         wanted = {f"before-{n}" for n in range(200)} | {f"during-{n}" for n in range(200)}
         wait_until(
-            while_running(
-                scorer,
-                lambda: (
-                    wanted <= {codec.decode(m.value())["item_id"] for m in read_messages(settings, "scores")}
-                ),
-            ),
+            while_running(scorer, lambda: wanted <= scored(settings)),
             timeout_s=180,
             what="every item to be scored after the pause",
             diagnose=scorer.tail,
@@ -314,3 +312,114 @@ def test_scorer_rides_out_a_broker_pause_and_loses_nothing(
     finally:
         own_broker.thaw()
         scorer.stop()
+
+
+LONG_PAUSE_S = 5 * 60 + 10
+
+
+@pytest.mark.timeout(1800)
+def test_agents_and_a_command_ride_out_a_five_minute_pause(
+    own_broker: FrozenBroker, env: dict[str, str], settings_of: AlstreamSettings, tmp_path: Path
+) -> None:
+    """Scorer, labels agent and router under load, and ``alstream produce`` started during the pause:
+    nothing exits, and after the pause every item is scored, every bad label dead-lettered and the
+    router assigns again."""
+    settings = settings_of
+    quotas = tmp_path / "quotas.toml"
+    quotas.write_text(records.PERMISSIVE_QUOTAS)
+    scorer_port = free_port()
+    agents = {
+        "scorer": start_agent(
+            "scorer",
+            env={
+                **env,
+                "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(tmp_path)),
+                "ALSTREAM_METRICS__PORT": str(scorer_port),
+            },
+            log_file=tmp_path / "scorer.log",
+        ),
+        "labels": start_agent(
+            "labels", env={**env, "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "1"}, log_file=tmp_path / "labels.log"
+        ),
+        "router": start_agent(
+            "router",
+            env={**env, "ALSTREAM_ROUTER__TICK_INTERVAL_S": "1", "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas)},
+            log_file=tmp_path / "router.log",
+        ),
+    }
+    load = AnnotatorLoad(settings)
+    items_file = tmp_path / "items.jsonl"
+    items_file.write_text(
+        "".join(json.dumps(records.item(f"file-{n}", dim=DIM, seed=n)) + "\n" for n in range(200))
+    )
+    bad_labels = 20
+    try:
+        load.start()
+        with ItemProducer(settings=settings, default_source="test") as sdk:
+            sdk.send_many([records.item(f"before-{n}", dim=DIM, seed=n) for n in range(200)])
+            assert not sdk.flush(30).pending
+        wait_until(
+            lambda: (
+                all(agent.running for agent in agents.values())
+                and len(scored(settings)) >= 200
+                and assignments_made(settings) >= 20
+            ),
+            timeout_s=180,
+            interval_s=2,
+            what="every agent to be working",
+            diagnose=lambda: "\n".join(agent.tail(20) for agent in agents.values()),
+        )
+        own_broker.freeze()
+        garbage = Producer(producer_config(settings))  # queued until the broker answers again
+        for n in range(bad_labels):
+            garbage.produce(settings.kafka.topic("labels"), key=f"it{n}", value=b"not a label")
+        produce = start_command(["produce", str(items_file)], env=env, log_file=tmp_path / "produce.log")
+        _hold(LONG_PAUSE_S, *agents.values(), produce)
+        own_broker.thaw()
+        assert garbage.flush(120) == 0
+        assert produce.process is not None and produce.process.wait(timeout=180) == 0, produce.tail()
+        wanted = {f"before-{n}" for n in range(200)} | {f"file-{n}" for n in range(200)}
+        wait_until(
+            while_running(agents["scorer"], lambda: wanted <= scored(settings)),
+            timeout_s=300,
+            interval_s=3,
+            what="every item, sent before and during the pause, to be scored",
+            diagnose=agents["scorer"].tail,
+        )
+        codec = SingleObjectCodec("dead-letters")
+        wait_until(
+            while_running(
+                agents["labels"],
+                lambda: (
+                    sum(
+                        1
+                        for m in read_messages(settings, "dead-letters")
+                        if codec.decode(m.value())["agent"] == "labels"
+                    )
+                    >= bad_labels
+                ),
+            ),
+            timeout_s=300,
+            interval_s=3,
+            what="the labels sent during the pause to be dead-lettered",
+            diagnose=agents["labels"].tail,
+        )
+        after = assignments_made(settings)
+        wait_until(
+            while_running(agents["router"], lambda: assignments_made(settings) >= after + 50),
+            timeout_s=300,
+            interval_s=3,
+            what="the router to assign after the pause",
+            diagnose=agents["router"].tail,
+        )
+        assert scrape.total(scrape.scrape(scorer_port), "alstream_agent_broker_up", agent="scorer") == 1
+        assert (
+            scrape.total(scrape.scrape(scorer_port), "alstream_agent_broker_retries_total", agent="scorer")
+            > 0
+        )
+        assert "waiting for the Kafka cluster" in agents["scorer"].log()
+    finally:
+        load.done.set()
+        own_broker.thaw()
+        for agent in agents.values():
+            agent.stop()
