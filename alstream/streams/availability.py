@@ -59,9 +59,25 @@ _PERMANENT_CODES = frozenset(
     }
 )
 
-_SILENT = logging.getLogger("alstream.streams.availability.librdkafka")
-_SILENT.addHandler(logging.NullHandler())
-_SILENT.propagate = False
+
+class _Collected(logging.Handler):
+    """librdkafka's log lines of one attempt: the evidence of what the connections went through
+    (refused, resolved, accepted and closed), which its error callback does not always carry."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _probe_logger() -> tuple[logging.Logger, _Collected]:
+    """A logger outside the logging tree (nothing propagates, nothing is printed) that keeps the lines."""
+    collected = _Collected()
+    logger = logging.Logger("alstream.cluster-probe")
+    logger.addHandler(collected)
+    return logger, collected
 
 
 def is_transient_error(error: KafkaError) -> bool:
@@ -222,7 +238,8 @@ def wait_for_cluster(
     delay = backoff_delays()
     while True:
         errors: list[KafkaError] = []
-        admin = AdminClient(admin_config(kafka) | {"error_cb": errors.append, "logger": _SILENT})
+        logger, lines = _probe_logger()
+        admin = AdminClient(admin_config(kafka) | {"error_cb": errors.append, "logger": logger})
         try:
             timeout = attempt_timeout_s
             if deadline is not None:
@@ -235,7 +252,7 @@ def wait_for_cluster(
             return len(metadata.brokers)
         except KafkaException as exc:
             admin.poll(0.5)
-            problem = classify(kafka, errors, exc)
+            problem = classify(kafka, errors, exc, log_lines=lines.lines)
         if not isinstance(problem, ClusterUnreachable) or isinstance(problem, SecurityProtocolMismatch):
             raise problem
         health.failed("connect", problem)
@@ -247,14 +264,20 @@ def wait_for_cluster(
         _sleep(pause, stop)
 
 
-def classify(kafka: KafkaSettings, errors: list[KafkaError], exc: KafkaException) -> ClusterAccessError:
+def classify(
+    kafka: KafkaSettings,
+    errors: list[KafkaError],
+    exc: KafkaException,
+    *,
+    log_lines: list[str] | None = None,
+) -> ClusterAccessError:
     """What a failed metadata request means, as an error that names the setting to check.
 
     Only a plain :class:`ClusterUnreachable` may heal by waiting; its subclasses and the other
     :class:`ClusterAccessError` kinds are configuration mistakes.
     """
     servers = kafka.bootstrap_servers
-    texts = [e.str() for e in errors] + [str(exc)]
+    texts = [e.str() for e in errors] + [str(exc)] + list(log_lines or [])
     detail = next((e.str() for e in errors if e.code() == KafkaError._AUTHENTICATION), None)
     if detail is not None:
         who = (
@@ -291,6 +314,19 @@ def classify(kafka: KafkaSettings, errors: list[KafkaError], exc: KafkaException
         return ClusterUnreachable(
             f"nothing accepts connections at {servers} (connection refused): the cluster is down, or "
             f"{BOOTSTRAP_SETTING} names the wrong host or port"
+        )
+    if any("closed by peer" in text or "reset by peer" in text for text in texts):
+        # Accepted, then dropped before any answer: a SASL or TLS listener does this to a client that
+        # speaks neither, and so does a broker that is shutting down: keep waiting, and say both.
+        hint = (
+            "if the listener requires SASL or TLS, set ALSTREAM_KAFKA__SECURITY_PROTOCOL (and the "
+            "ALSTREAM_KAFKA__SASL_* / ALSTREAM_KAFKA__SSL_* settings)"
+            if not kafka.uses_security
+            else f"check that ALSTREAM_KAFKA__SECURITY_PROTOCOL={kafka.security_protocol} is what it speaks"
+        )
+        return ClusterUnreachable(
+            f"{servers} accepts connections but closes them before answering: {hint}; a broker that is "
+            "shutting down does this too"
         )
     return ClusterUnreachable(
         f"no answer from {servers} ({_short(str(exc))}): the cluster may be paused, overloaded or "

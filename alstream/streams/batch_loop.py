@@ -126,16 +126,7 @@ class Outputs:
                 self.produce(topic, value=value, key=key)
 
     def dead_letter(self, message: Message, error: BaseException | str, text: str | None = None) -> None:
-        self.dead_letters.send(
-            key=message.key(),
-            value=message.value(),
-            source_topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            error=error,
-            message=text,
-            on_delivery=self.on_delivery,
-        )
+        self.dead_letters.send_message(message, error, text, on_delivery=self.on_delivery)
 
     def take_failures(self) -> list[KafkaError | str]:
         failures, self._failures, self._failed_topics = self._failures, [], []
@@ -296,119 +287,109 @@ class BatchAgentRunner:
             AGENT_UP.labels(self.agent).set(0)
             self.close()
 
+    def _attempt(self, work: Callable[[Outputs], None]) -> Exception | None:
+        """Run ``work`` (processing records, or idle work) and deliver its outputs; returns what it
+        raised, if anything (a stop propagates). Every exception type is judged by the caller's rules,
+        none escapes them."""
+        try:
+            work(self.outputs)
+            self._deliver()
+        except _Stopped:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the poison-pill rule covers any exception type
+            return exc
+        return None
+
     def _handle(self, batch: list[Message]) -> None:
         """Process and deliver ``batch``: retried while the environment fails, isolated when records do."""
         attempts = 0
         delays = backoff_delays()
-        while True:
-            try:
-                self.processor.process(batch, self.outputs)
-                self._deliver()
-                return
-            except _Stopped:
-                raise
-            except Exception as exc:
-                if is_transient(exc):
-                    self._wait_out(exc, delays())
-                    continue
-                attempts += 1
-                RECORD_RETRIES.labels(self.agent, type(exc).__name__).inc()
-                if attempts < self.max_attempts:
-                    log.warning(
-                        "%s: processing a batch of %d failed (attempt %d of %d): %s: %s",
-                        self.agent,
-                        len(batch),
-                        attempts,
-                        self.max_attempts,
-                        type(exc).__name__,
-                        exc,
-                    )
-                    self._keep_alive(delays())
-                    continue
-                log.error(
-                    "%s: a batch of %d failed %d times (%s: %s); isolating the records that fail",
+        while (failure := self._attempt(lambda outputs: self.processor.process(batch, outputs))) is not None:
+            if is_transient(failure):
+                self._wait_out(failure, delays())
+                continue
+            attempts += 1
+            RECORD_RETRIES.labels(self.agent, type(failure).__name__).inc()
+            if attempts < self.max_attempts:
+                log.warning(
+                    "%s: processing a batch of %d failed (attempt %d of %d): %s: %s",
                     self.agent,
                     len(batch),
                     attempts,
-                    type(exc).__name__,
-                    exc,
-                    exc_info=exc,
+                    self.max_attempts,
+                    type(failure).__name__,
+                    failure,
                 )
-                try:
-                    self._isolate(batch)
-                    return
-                except _Stopped:
-                    raise
-                except Exception as again:
-                    if not is_transient(again):
-                        raise
-                    self._wait_out(again, delays())
+                self._keep_alive(delays())
+                continue
+            log.error(
+                "%s: a batch of %d failed %d times (%s: %s); isolating the records that fail",
+                self.agent,
+                len(batch),
+                attempts,
+                type(failure).__name__,
+                failure,
+                exc_info=failure,
+            )
+            trouble = self._isolate(batch)
+            if trouble is None:
+                return
+            self._wait_out(trouble, delays())  # the environment failed meanwhile: start over
 
-    def _isolate(self, part: list[Message]) -> None:
+    def _isolate(self, part: list[Message]) -> Exception | None:
         """Process ``part``; when it fails, its halves, down to single records, which are dead-lettered.
 
         Each piece's outputs are delivered before the next piece, so a refused output is blamed on the
-        piece that produced it. Transient failures propagate (the whole batch is retried)."""
+        piece that produced it. Returns a transient failure (the whole batch is then retried)."""
         if self._stop:
             raise _Stopped
+        failure = self._attempt(lambda outputs: self.processor.process(part, outputs))
+        if failure is None or is_transient(failure):
+            return failure
+        if len(part) > 1:
+            middle = len(part) // 2
+            return self._isolate(part[:middle]) or self._isolate(part[middle:])
+        message = part[0]
+        RECORD_RETRIES.labels(self.agent, type(failure).__name__).inc()
+        log.error(
+            "%s: dead-lettering %s[%s]@%s after %d attempts: %s: %s",
+            self.agent,
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            self.max_attempts + 1,
+            type(failure).__name__,
+            failure,
+        )
+        self.outputs.dead_letter(message, failure, f"{type(failure).__name__}: {failure}")
         try:
-            self.processor.process(part, self.outputs)
             self._deliver()
-            return
-        except _Stopped:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(part) > 1:
-                middle = len(part) // 2
-                self._isolate(part[:middle])
-                self._isolate(part[middle:])
-                return
-            message = part[0]
-            RECORD_RETRIES.labels(self.agent, type(exc).__name__).inc()
+        except DeliveryRefused as refused:  # the dead letter itself was refused: say so, move on
+            AGENT_ERRORS.labels(self.agent, "DeadLetterRefused").inc()
             log.error(
-                "%s: dead-lettering %s[%s]@%s after %d attempts: %s: %s",
+                "%s: the dead letter of %s[%s]@%s was refused (%s); the record stays at its coordinates only",
                 self.agent,
                 message.topic(),
                 message.partition(),
                 message.offset(),
-                self.max_attempts + 1,
-                type(exc).__name__,
-                exc,
+                refused,
             )
-            self.outputs.dead_letter(message, exc, f"{type(exc).__name__}: {exc}")
-            try:
-                self._deliver()
-            except DeliveryRefused as refused:  # the dead letter itself was refused: say so, move on
-                AGENT_ERRORS.labels(self.agent, "DeadLetterRefused").inc()
-                log.error(
-                    "%s: the dead letter of %s[%s]@%s was refused (%s); the record stays at its "
-                    "coordinates only",
-                    self.agent,
-                    message.topic(),
-                    message.partition(),
-                    message.offset(),
-                    refused,
-                )
+        except DeliveryFailed as failed:
+            return failed
+        return None
 
     def _idle(self) -> None:
         delays = backoff_delays()
-        while True:
-            try:
-                self.processor.on_idle(self.outputs)
-                self._deliver()
-                return
-            except _Stopped:
-                raise
-            except Exception as exc:
-                if is_transient(exc):
-                    self._wait_out(exc, delays())
-                    continue
-                # no record to blame: count it, say it, and carry on with the next poll
-                AGENT_ERRORS.labels(self.agent, type(exc).__name__).inc()
-                log.exception("%s: idle work failed: %s", self.agent, exc)
-                return
+        while (failure := self._attempt(self.processor.on_idle)) is not None:
+            if is_transient(failure):
+                self._wait_out(failure, delays())
+                continue
+            # no record to blame: count it, say it, and carry on with the next poll
+            AGENT_ERRORS.labels(self.agent, type(failure).__name__).inc()
+            log.error(
+                "%s: idle work failed: %s: %s", self.agent, type(failure).__name__, failure, exc_info=failure
+            )
+            return
 
     def _deliver(self) -> None:
         """Wait until every output was acknowledged or refused, however long the broker takes.

@@ -116,6 +116,26 @@ class DeadLetterSink:
                 self._producer.poll(0.1)
         DEAD_LETTERS.labels(agent=self.agent, source_topic=source_topic, error_class=error_class).inc()
 
+    def send_message(
+        self,
+        message: Any,
+        error: BaseException | str,
+        text: str | None = None,
+        *,
+        on_delivery: Any | None = None,
+    ) -> None:
+        """Dead-letter a consumed record (anything shaped like ``confluent_kafka.Message``)."""
+        self.send(
+            key=message.key(),
+            value=message.value(),
+            source_topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            error=error,
+            message=text,
+            on_delivery=on_delivery,
+        )
+
     def _fitting(
         self,
         record: dict[str, Any],

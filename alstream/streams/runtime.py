@@ -158,15 +158,7 @@ class AgentRuntime:
             type(error).__name__,
             error,
         )
-        self.dead_letters.send(
-            key=message.key(),
-            value=message.value(),
-            source_topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            error=error,
-            message=f"{type(error).__name__}: {error}",
-        )
+        self.dead_letters.send_message(message, error, f"{type(error).__name__}: {error}")
         self.producer.poll(0)
 
     def guarded(self, message: Message, handle: Callable[[Message], None], *, what: str) -> bool:

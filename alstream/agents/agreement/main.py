@@ -19,11 +19,12 @@ from alstream.agents.agreement.processor import AgreementProcessor
 from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.validation import LabelValidator
+from alstream.agents.launch import launch
 from alstream.agents.router.quotas import load_quotas
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.replay import replay_committed
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 AGENT = "agreement"
@@ -110,11 +111,4 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on settings.metrics.port."""
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

@@ -15,11 +15,12 @@ from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker, load_gold
 from alstream.agents.labels.validation import LabelValidator
+from alstream.agents.launch import launch
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.dead_letters import dead_lettered
 from alstream.streams.replay import replay_committed
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 AGENT = "labels"
@@ -77,11 +78,4 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on settings.metrics.port."""
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

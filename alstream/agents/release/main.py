@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from alstream.agents.launch import launch
 from alstream.agents.release.builder import iso
 from alstream.agents.release.requests import pending
 from alstream.agents.release.schedule import latest_slot, next_slot
 from alstream.agents.release.service import build_and_announce, store_for
 from alstream.settings import AlstreamSettings
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,4 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

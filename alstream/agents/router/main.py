@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from alstream.agents.launch import launch
 from alstream.settings import AlstreamSettings
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 AGENT = "router"
@@ -24,11 +25,4 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Route until SIGTERM / SIGINT (or ``stop``); serves /metrics on ``settings.metrics.port`` when it is
     not 0."""
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

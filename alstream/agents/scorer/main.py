@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alstream.agents.launch import launch
 from alstream.agents.scorer.drift import DriftMonitor
 from alstream.agents.scorer.exceptions import ModelSwapError
 from alstream.agents.scorer.models import ActiveModel, ModelWatcher, load_announced, record_swap
@@ -26,7 +27,7 @@ from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.exceptions import BrokerError
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
@@ -203,12 +204,4 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop``), scoring items; return cleanly."""
-    settings.kafka.require_bootstrap()
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

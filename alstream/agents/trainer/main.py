@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alstream.agents.launch import launch
 from alstream.agents.trainer.data import labels_so_far_part, release_part
 from alstream.agents.trainer.exceptions import PublishFailed
 from alstream.agents.trainer.service import models_dir, train_once
@@ -27,7 +28,7 @@ from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import codec_for
-from alstream.streams.runtime import AgentRuntime, run_agent
+from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,4 @@ def setup(settings: AlstreamSettings, *, group_id: str | None = None) -> Callabl
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    run_agent(
-        agent=AGENT,
-        config=settings,
-        setup=setup(settings),
-        metrics_port=settings.metrics.port,
-        metrics_host=settings.metrics.host,
-        stop=stop,
-    )
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

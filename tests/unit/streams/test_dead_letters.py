@@ -12,8 +12,9 @@ from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.config import KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 from alstream.streams.dead_letters import HEADER_PREFIX, MAX_MESSAGE_CHARS, DeadLetterSink, error_headers
 from alstream.streams.exceptions import WrongMagic
-from alstream.streams.schemas import SchemaCatalog, default_catalog, default_schema_dir
+from alstream.streams.schemas import default_schema_dir
 from alstream.streams.testing import InMemoryProducer
+from tests.support.schemas import catalog_with_old_current
 
 
 def _count(**labels: str) -> float:
@@ -124,29 +125,8 @@ def test_an_original_that_fits_is_kept_whole() -> None:
     assert record["truncation"] is None and record["original_value"] == value
 
 
-def _catalog_with_current(topic: str, fingerprint: bytes) -> SchemaCatalog:
-    """The catalogue, but with the schema of ``fingerprint`` as the current one for ``topic``."""
-    versions = default_catalog().versions()
-    return SchemaCatalog(
-        [
-            type(v)(
-                topic_key=v.topic_key,
-                full_name=v.full_name,
-                schema=v.schema,
-                canonical_form=v.canonical_form,
-                fingerprint=v.fingerprint,
-                path=v.path,
-                is_current=(v.fingerprint == fingerprint) if v.topic_key == topic else v.is_current,
-                source_json=v.source_json,
-            )
-            for v in versions
-        ]
-    )
-
-
 def _v1() -> SingleObjectCodec:
-    v1 = next(v for v in default_catalog().versions() if v.topic_key == "dead-letters" and not v.is_current)
-    return SingleObjectCodec("dead-letters", catalog=_catalog_with_current("dead-letters", v1.fingerprint))
+    return SingleObjectCodec("dead-letters", catalog=catalog_with_old_current("dead-letters"))
 
 
 def test_dead_letter_schema_v1_differs_only_by_the_optional_truncation() -> None:
