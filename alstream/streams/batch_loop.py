@@ -38,6 +38,7 @@ from alstream.streams.config import HasKafka, kafka_of
 from alstream.streams.dead_letters import DeadLetterSink
 from alstream.streams.exceptions import DeliveryFailed, StreamsError
 from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.reading import position_of
 from alstream.streams.stopping import StopFlag
 
 __all__ = ["BatchAgentRunner", "BatchProcessor", "DeliveryFailed", "Outputs", "StopFlag"]
@@ -84,19 +85,17 @@ class Outputs:
     # librdkafka needs no per-record callback object (~0.15 us per output on the scorer's hot path).
     callback_per_record: bool = True
     _failures: list[KafkaError | str] = field(default_factory=list)
-    _failed_topics: list[str] = field(default_factory=list)
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(err)
-            self._failed_topics.append(msg.topic())
 
     def produce(
         self,
         topic: str,
         value: bytes,
         key: bytes | str | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
     ) -> None:
         while True:
             try:
@@ -129,7 +128,7 @@ class Outputs:
         self.dead_letters.send_message(message, error, text, on_delivery=self.on_delivery)
 
     def take_failures(self) -> list[KafkaError | str]:
-        failures, self._failures, self._failed_topics = self._failures, [], []
+        failures, self._failures = self._failures, []
         return failures
 
     def wait_delivered(self, timeout_s: float) -> None:
@@ -445,10 +444,9 @@ class BatchAgentRunner:
                 )
                 if message is not None and message.error() is None:
                     # a partition assigned meanwhile is not paused: give its record back
+                    (topic, partition), offset = position_of(message)
                     try:
-                        self.consumer.seek(
-                            TopicPartition(message.topic(), message.partition(), message.offset())
-                        )
+                        self.consumer.seek(TopicPartition(topic, partition, offset))
                     except KafkaException as exc:
                         log.debug("%s: seek back failed: %s", self.agent, exc)
                 if self._stop:
@@ -487,7 +485,7 @@ class BatchAgentRunner:
 
     def _store_offsets(self, messages: list[Message]) -> None:
         """Last offset + 1 per partition: a consumer returns each partition's messages in offset order."""
-        last = {(message.topic(), message.partition()): message.offset() for message in messages}
+        last = dict(map(position_of, messages))
         try:
             self.consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
         except KafkaException as exc:  # revoked while the batch waited: its new owner processes it again

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from alstream.observability.metrics import DEAD_LETTERS
 from alstream.streams.codecs import SingleObjectCodec
@@ -26,14 +26,6 @@ MAX_MESSAGE_CHARS = 1_000
 FRAMING_BYTES = 4 * 1024
 # A truncated dead letter keeps at most this much of the original key (it is also the dead letter's key).
 MAX_KEY_PREFIX = 4 * 1024
-
-
-class Producer(Protocol):
-    def produce(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any
-    ) -> None: ...
-
-    def poll(self, timeout: float = ...) -> int: ...
 
 
 def error_class_of(error: BaseException | str) -> str:
@@ -54,7 +46,7 @@ class DeadLetterSink:
     def __init__(
         self,
         *,
-        producer: Producer,
+        producer: Any,  # confluent_kafka.Producer, or an in-memory one with its produce / poll
         topic: str,
         agent: str,
         codec: SingleObjectCodec | None = None,

@@ -104,7 +104,7 @@ def _patch_aiokafka(kafka: KafkaSettings) -> None:
                 )
             return corrected
 
-    aiokafka.AIOKafkaConsumer = EmbeddedBrokerConsumer  # type: ignore[misc]
+    aiokafka.AIOKafkaConsumer = EmbeddedBrokerConsumer
 
 
 def make_app(

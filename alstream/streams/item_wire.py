@@ -80,7 +80,7 @@ def _float(value: float | None) -> bytes:
 def _hardness(value: dict[str, Any] | None) -> bytes:
     if value is None:
         return _NULL
-    raw = value["object_hardness"]
+    raw: bytes = value["object_hardness"]
     return (
         _SOME
         + _length(len(raw))
@@ -101,7 +101,7 @@ def _metadata(value: dict[str, str]) -> bytes:
     return b"".join(parts)
 
 
-def varint_matrix(values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def varint_matrix(values: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Avro longs of a whole column at once (numpy): a (n, 10) byte matrix and each value's length."""
     signed = np.asarray(values, dtype=np.int64).reshape(-1)
     zigzag = (signed.astype(np.uint64) << np.uint64(1)) ^ (signed >> np.int64(63)).astype(np.uint64)
@@ -117,7 +117,7 @@ def varint_matrix(values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarra
     return groups, last + 1
 
 
-def varints(values: list[int] | np.ndarray) -> list[bytes]:
+def varints(values: Sequence[int] | np.ndarray) -> list[bytes]:
     """Avro longs for a whole column, e.g. every event_time of a batch."""
     if not len(values):
         return []
@@ -217,7 +217,7 @@ class ItemEncoder:
                 [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]],
                 axis=1,
             )
-            return list(_splitter(rows.shape[1], n).unpack(rows))  # reads the array's buffer: no copy
+            return list(_splitter(rows.shape[1], n).unpack(memoryview(rows)))  # the array's buffer: no copy
         flat_times = time_groups.tobytes()
         times = [flat_times[i * 10 : i * 10 + k] for i, k in enumerate(time_lengths.tolist())]
         middle = np.concatenate(pieces, axis=1)

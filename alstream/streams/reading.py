@@ -35,6 +35,11 @@ Partition = tuple[str, int]
 PROGRESS_LOG_S = 30.0
 
 
+def position_of(message: Message) -> tuple[Partition, int]:
+    """((topic, partition), offset) of a consumed record (the client's types leave them optional)."""
+    return (message.topic() or "", message.partition() or 0), message.offset() or 0
+
+
 class TopicTail:
     """Whole topics (every partition) from the beginning, or partitions from given offsets.
 
@@ -96,13 +101,13 @@ class TopicTail:
         answered = False  # a record or an end-of-partition event: the broker answers
         for message in self.consumer.consume(max_messages, timeout_s):
             error = message.error()
-            key = (message.topic(), message.partition())
+            key, offset = position_of(message)
             if error is None:
                 good.append(message)
                 self._eof_at.pop(key, None)
                 answered = True
             elif error.code() == KafkaError._PARTITION_EOF:
-                self._eof_at[key] = message.offset()
+                self._eof_at[key] = offset
                 answered = True
             elif error.fatal() or not is_transient_error(error):
                 raise BrokerError(f"reading {message.topic()}: {error}")
@@ -162,7 +167,7 @@ class TopicTail:
             batch = (
                 arrived
                 if until_eof
-                else [m for m in arrived if m.offset() < targets.get((m.topic(), m.partition()), 0)]
+                else [m for m in arrived if position_of(m)[1] < targets.get(position_of(m)[0], 0)]
             )
             if batch:
                 handle(batch)
@@ -197,7 +202,7 @@ class TopicTail:
             return False  # only a partition-EOF proves the end (the listed end may be short of it)
         # a record at or past the target's last offset (offsets may have gaps: compaction, markers)
         return target <= 0 or any(
-            m.offset() + 1 >= target for m in arrived if (m.topic(), m.partition()) == key
+            offset + 1 >= target for where, offset in map(position_of, arrived) if where == key
         )
 
     def caught_up(self, *, timeout_s: float = 5.0) -> bool:
@@ -264,8 +269,8 @@ def true_end_offsets(
 
         def note(messages: list[Message]) -> None:
             for message in messages:
-                key = (message.topic(), message.partition())
-                ends[key] = max(ends[key], message.offset() + 1)
+                key, offset = position_of(message)
+                ends[key] = max(ends[key], offset + 1)
 
         tail._read(dict(ends), note, until_eof=True)
         for key, eof in tail._eof_at.items():
