@@ -222,7 +222,7 @@ class ConfluentCodec:
         # register the schema as written: the canonical form drops defaults, which the registry's
         # compatibility checks and other readers need for schema evolution
         schema_text = current.source_json or current.canonical_form
-        self._schema_id = registry.register_schema(subject, Schema(schema_text, "AVRO"))
+        self._schema_id = int(registry.register_schema(subject, Schema(schema_text, "AVRO")))
         self._header = struct.pack(">bI", CONFLUENT_MAGIC, self._schema_id)
         self._readers: dict[int, dict[str, Any]] = {self._schema_id: current.schema}
         self._reader_schema = current.schema

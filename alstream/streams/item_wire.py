@@ -217,7 +217,7 @@ class ItemEncoder:
                 [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]],
                 axis=1,
             )
-            return list(_splitter(rows.shape[1], n).unpack(memoryview(rows)))  # the array's buffer: no copy
+            return list(_splitter(rows.shape[1], n).unpack(rows.data))  # the array's buffer: no copy
         flat_times = time_groups.tobytes()
         times = [flat_times[i * 10 : i * 10 + k] for i, k in enumerate(time_lengths.tolist())]
         middle = np.concatenate(pieces, axis=1)

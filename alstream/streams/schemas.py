@@ -59,7 +59,10 @@ class SchemaVersion:
 def parse(schema_json: dict[str, Any] | str) -> dict[str, Any]:
     """Parse a schema in its own namespace of named types, so files never leak names into each other."""
     raw = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
-    return fastavro.parse_schema(copy.deepcopy(raw), named_schemas={})
+    parsed = fastavro.parse_schema(copy.deepcopy(raw), named_schemas={})
+    if not isinstance(parsed, dict):
+        raise SchemaCatalogError(f"a record schema is a JSON object, not {type(parsed).__name__}")
+    return parsed
 
 
 def fingerprint_of(parsed: dict[str, Any]) -> tuple[str, bytes]:
