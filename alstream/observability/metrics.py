@@ -39,8 +39,7 @@ BROKER_UP = Gauge(
 )
 BROKER_RETRIES = Counter(
     "alstream_agent_broker_retries_total",
-    "Calls to the Kafka cluster that failed for a transient reason and were retried, by agent and "
-    "operation.",
+    "Calls to the Kafka cluster that failed for a transient reason and were retried, by agent and operation.",
     ["agent", "operation"],
 )
 RECORD_RETRIES = Counter(

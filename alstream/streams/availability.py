@@ -26,6 +26,7 @@ from alstream.streams.exceptions import (
     AuthenticationFailed,
     ClusterAccessError,
     ClusterUnreachable,
+    Interrupted,
     RetryLater,
     SecurityProtocolMismatch,
     TransportSecurityFailed,
@@ -168,7 +169,7 @@ class BrokerHealth:
         """``fn()``, retried with backoff while it fails transiently.
 
         ``patience_s`` None waits as long as it takes (agents); otherwise :class:`ClusterUnreachable`
-        after that long. ``stop()`` true ends the wait early with :class:`ClusterUnreachable` too.
+        after that long. ``stop()`` true ends the wait early with :class:`Interrupted`.
         """
         deadline = None if patience_s is None else time.monotonic() + patience_s
         delay = backoff_delays()
@@ -179,7 +180,9 @@ class BrokerHealth:
                 if not is_transient(exc):
                     raise
                 self.failed(operation, exc)
-                if (deadline is not None and time.monotonic() >= deadline) or (stop is not None and stop()):
+                if stop is not None and stop():
+                    raise Interrupted(f"stopped while waiting for the Kafka cluster ({operation})") from exc
+                if deadline is not None and time.monotonic() >= deadline:
                     raise ClusterUnreachable(
                         f"{operation}: the Kafka cluster at {self.where} did not answer"
                         f"{'' if patience_s is None else f' within {patience_s:g}s'} ({exc}). "
@@ -230,7 +233,8 @@ def wait_for_cluster(
 
     Raises :class:`ClusterAccessError` at once for what waiting cannot fix (a refused login, TLS
     trouble, a listener that wants SASL or TLS), and :class:`ClusterUnreachable` once ``patience_s``
-    passed without an answer (None: wait as long as it takes). ``stop()`` ends the wait early.
+    passed without an answer (None: wait as long as it takes). ``stop()`` true ends the wait with
+    :class:`Interrupted`.
     """
     kafka = kafka_of(source)
     health = health_for(agent, kafka)
@@ -256,7 +260,9 @@ def wait_for_cluster(
         if not isinstance(problem, ClusterUnreachable) or isinstance(problem, SecurityProtocolMismatch):
             raise problem
         health.failed("connect", problem)
-        if (deadline is not None and time.monotonic() >= deadline) or (stop is not None and stop()):
+        if stop is not None and stop():
+            raise Interrupted("stopped while waiting for the Kafka cluster") from problem
+        if deadline is not None and time.monotonic() >= deadline:
             raise problem
         pause = delay()
         if deadline is not None:

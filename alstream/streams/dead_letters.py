@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from alstream.observability.metrics import DEAD_LETTERS
@@ -168,7 +168,12 @@ def error_headers(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
 
 
 def dead_lettered(
-    settings: HasKafka, *, agent: str, source_topics: Sequence[str], patience_s: float | None = None
+    settings: HasKafka,
+    *,
+    agent: str,
+    source_topics: Sequence[str],
+    patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, set[tuple[int, int]]]:
     """source topic -> (partition, offset) of every record of it that ``agent`` dead-lettered (read
     from the headers, no decoding), so a restarted agent knows which records it already decided."""
@@ -186,7 +191,14 @@ def dead_lettered(
             except (KeyError, ValueError):
                 continue
 
-    read_to_end(settings, [settings.kafka.topic("dead-letters")], collect, agent=agent, patience_s=patience_s)
+    read_to_end(
+        settings,
+        [settings.kafka.topic("dead-letters")],
+        collect,
+        agent=agent,
+        patience_s=patience_s,
+        stop=stop,
+    )
     return found
 
 

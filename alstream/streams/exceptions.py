@@ -71,3 +71,7 @@ class ClusterUnreachable(ClusterAccessError):
 class SecurityProtocolMismatch(ClusterUnreachable):
     """The listener drops connections before answering: it speaks SASL or TLS and we do not (or the
     other way round). Waiting cannot fix it."""
+
+
+class Interrupted(StreamsError):
+    """The stop flag was set while waiting for the cluster or reading a topic: stop, nothing is wrong."""

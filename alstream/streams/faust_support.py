@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def partition_counts(
-    settings: KafkaSource, base_names: list[str], *, agent: str = "alstream", patience_s: float | None = None
+    settings: KafkaSource,
+    base_names: list[str],
+    *,
+    agent: str = "alstream",
+    patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, int]:
     """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``).
 
@@ -37,7 +43,7 @@ def partition_counts(
     kafka = kafka_of(settings)
     existing = dict(
         health_for(agent, kafka).call(
-            "list topics", lambda: list_topics(kafka, timeout_s=10.0), patience_s=patience_s
+            "list topics", lambda: list_topics(kafka, timeout_s=10.0), patience_s=patience_s, stop=stop
         )
     )
     counts = {}

@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from alstream.streams.availability import BrokerHealth, health_for, is_transient_error
 from alstream.streams.config import KafkaSource, kafka_of
-from alstream.streams.exceptions import BrokerError
+from alstream.streams.exceptions import BrokerError, Interrupted
 from alstream.streams.kafka_config import consumer_config
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,13 @@ class TopicTail:
         start: Mapping[Partition, int] | None = None,
         agent: str = "alstream",
         patience_s: float | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
+        """``stop()`` true ends any wait (for the cluster, for the end) with :class:`Interrupted`."""
         self._kafka = kafka_of(settings)
         self.agent = agent
         self.patience_s = patience_s
+        self.stop = stop
         self.health: BrokerHealth = health_for(agent, self._kafka)
         self.consumer = Consumer(
             consumer_config(
@@ -91,7 +94,7 @@ class TopicTail:
                 raise KafkaException(described.error)
             return sorted(described.partitions)
 
-        return self.health.call(f"metadata of {topic}", describe, patience_s=self.patience_s)
+        return self.health.call(f"metadata of {topic}", describe, patience_s=self.patience_s, stop=self.stop)
 
     # -- following --------------------------------------------------------------------------------
 
@@ -131,7 +134,7 @@ class TopicTail:
                 ends[(topic, partition)] = max(0, high)
             return ends
 
-        return self.health.call("list offsets", ask, patience_s=self.patience_s)
+        return self.health.call("list offsets", ask, patience_s=self.patience_s, stop=self.stop)
 
     def catch_up(
         self, handle: Callable[[list[Message]], None] = lambda _: None, *, patience_s: float | None = None
@@ -160,6 +163,8 @@ class TopicTail:
         count = 0
         last_progress = last_log = time.monotonic()
         while pending:
+            if self.stop is not None and self.stop():
+                raise Interrupted(f"stopped while reading {', '.join(self.topics)}")
             arrived = self.poll(timeout_s=0.2)
             now = time.monotonic()
             if arrived or any(key in self._eof_at for key in pending):
@@ -239,10 +244,11 @@ def read_to_end(
     *,
     agent: str = "alstream",
     patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
     """Every record of ``topics`` up to the end they have now, handed to ``handle`` in batches (offset
     order within a partition); returns the count."""
-    tail = TopicTail(settings=settings, topics=topics, agent=agent, patience_s=patience_s)
+    tail = TopicTail(settings=settings, topics=topics, agent=agent, patience_s=patience_s, stop=stop)
     try:
         return tail.catch_up(handle)
     finally:

@@ -25,6 +25,7 @@ def committed_offsets(
     topic: str,
     agent: str = "alstream",
     patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[int, int]:
     """partition -> the group's committed offset (partitions without a commit are left out)."""
     kafka = kafka_of(settings)
@@ -57,13 +58,16 @@ def replay_committed(
     handle: Callable[[list[Message]], None],
     agent: str = "alstream",
     patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
     """Feed ``handle`` every record of ``topic`` below the group's committed offsets; returns the count.
 
     Waits out broker outages (``patience_s`` None: as long as it takes); a replay that cannot reach the
     committed offsets raises rather than start an agent with incomplete state.
     """
-    targets = committed_offsets(settings, group_id=group_id, topic=topic, agent=agent, patience_s=patience_s)
+    targets = committed_offsets(
+        settings, group_id=group_id, topic=topic, agent=agent, patience_s=patience_s, stop=stop
+    )
     if not targets:
         return 0
     tail = TopicTail(
@@ -71,6 +75,7 @@ def replay_committed(
         start={(topic, partition): OFFSET_BEGINNING for partition in targets},
         agent=agent,
         patience_s=patience_s,
+        stop=stop,
     )
     try:
         return tail.read_until({(topic, partition): offset for partition, offset in targets.items()}, handle)

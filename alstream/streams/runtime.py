@@ -39,7 +39,7 @@ from alstream.streams.availability import backoff_delays, health_for, is_transie
 from alstream.streams.batch_loop import BatchAgentRunner, BatchProcessor
 from alstream.streams.config import StreamsConfig
 from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.exceptions import ClusterUnreachable
+from alstream.streams.exceptions import Interrupted
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.reading import TopicTail
 from alstream.streams.stopping import StopFlag
@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 IDLE_STEP_S = 0.2
+# How often an agent asks the cluster for metadata between batches. An idle client hears nothing from a
+# paused broker (its connections stay open), so without asking, an outage would not show in
+# alstream_agent_broker_up until work arrived.
+PROBE_EVERY_S = 15.0
+PROBE_TIMEOUT_S = 5.0
 
 
 class SideReader:
@@ -123,8 +128,13 @@ class AgentRuntime:
         self._producer: Producer | None = producer
         self._dead_letters: DeadLetterSink | None = None
         self.runner: BatchAgentRunner | None = None
+        self._next_probe = time.monotonic() + PROBE_EVERY_S
 
     # -- what an agent declares in setup ----------------------------------------------------------
+
+    def stopping(self) -> bool:
+        """Whether the stop flag is set: pass it as ``stop=`` to waits of the setup (replays, reads)."""
+        return bool(self.stop)
 
     @property
     def producer(self) -> Producer:
@@ -190,7 +200,7 @@ class AgentRuntime:
         the reader first reads to the end the topics have now (before the loop starts)."""
         reader = SideReader(
             runtime=self,
-            tail=TopicTail(settings=self.config, topics=list(topics), agent=self.agent),
+            tail=TopicTail(settings=self.config, topics=list(topics), agent=self.agent, stop=self.stopping),
             handle=handle,
             what=what,
         )
@@ -288,6 +298,21 @@ class AgentRuntime:
                 )
         if self._producer is not None:
             self._producer.poll(0)
+        if now >= self._next_probe:
+            self._next_probe = now + PROBE_EVERY_S
+            self.probe()
+
+    def probe(self) -> bool:
+        """One metadata request: ``alstream_agent_broker_up`` and the log follow what it finds."""
+        topic = self.config.kafka.topic("dead-letters")
+        try:
+            self.producer.list_topics(topic, timeout=PROBE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any failure of the probe means "no answer"
+            self.health.failed("probe", exc)
+            return False
+        if self.health.down_since is not None:
+            self.health.ok()
+        return True
 
     def _background(self) -> None:
         while not self.stop:
@@ -344,16 +369,13 @@ def run_agent(
     AGENT_UP.labels(agent).set(0)
     runtime = AgentRuntime(agent=agent, config=config, stop=stop, max_attempts=max_attempts)
     try:
-        try:
-            wait_for_cluster(config, agent=agent, patience_s=None, stop=lambda: bool(stop))
-        except ClusterUnreachable:
-            if stop:
-                return
-            raise
+        wait_for_cluster(config, agent=agent, patience_s=None, stop=runtime.stopping)
         log.info("%s: the Kafka cluster answered; starting", agent)
         setup(runtime)
         if not stop:
             runtime.run()
+    except Interrupted:  # SIGTERM while it waited for the cluster or read its topics: a clean stop
+        log.info("%s: stopped before it started", agent)
     finally:
         runtime.close()
         with contextlib.suppress(Exception):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from alstream.streams.partitioning import partition_for
 
@@ -166,6 +166,12 @@ class InMemoryProducer:
     def flush(self, timeout: float = 0) -> int:
         self.poll(timeout)
         return len(self._pending)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        """Metadata: answered while the broker acknowledges, a transport error during an outage."""
+        if not self.acknowledging:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "in-memory broker outage"))
+        return type("ClusterMetadata", (), {"topics": dict.fromkeys(self.topics), "brokers": {1: None}})()
 
     def __len__(self) -> int:
         return len(self._pending)

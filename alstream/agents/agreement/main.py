@@ -97,6 +97,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             topic=settings.kafka.topic("labels"),
             handle=processor.restore,
             agent=AGENT,
+            stop=runtime.stopping,
         )
         log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
         runtime.consume(

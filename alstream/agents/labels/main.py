@@ -33,7 +33,9 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
     def build(runtime: AgentRuntime) -> None:
         config = settings.labels
         labels_topic, assignments_topic = settings.kafka.topic("labels"), settings.kafka.topic("assignments")
-        decided = dead_lettered(settings, agent=AGENT, source_topics=[labels_topic, assignments_topic])
+        decided = dead_lettered(
+            settings, agent=AGENT, source_topics=[labels_topic, assignments_topic], stop=runtime.stopping
+        )
         assignments = AssignmentIndex(
             codec=codec_for("assignments", settings), agent=AGENT, max_size=config.max_assignments
         )
@@ -66,7 +68,12 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         )
         processor.dead_lettered = decided[labels_topic]
         restored = replay_committed(
-            settings, group_id=config.group_id, topic=labels_topic, handle=processor.restore, agent=AGENT
+            settings,
+            group_id=config.group_id,
+            topic=labels_topic,
+            handle=processor.restore,
+            agent=AGENT,
+            stop=runtime.stopping,
         )
         log.info("labels: %d assignments known, %d committed labels restored", len(assignments), restored)
         runtime.consume(

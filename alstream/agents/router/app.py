@@ -47,7 +47,9 @@ class RouterService:
     def __init__(self, *, settings: AlstreamSettings, runtime: AgentRuntime) -> None:
         self.settings = settings
         self.runtime = runtime
-        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration"], agent=AGENT)
+        counts = partition_counts(
+            settings, [*SHARD_TOPICS, "assignments", "calibration"], agent=AGENT, stop=runtime.stopping
+        )
         if len({counts[t] for t in SHARD_TOPICS}) != 1:
             raise PartitionLayoutError(
                 "candidates, annotator-events and labels must have the same partition count (they are the "

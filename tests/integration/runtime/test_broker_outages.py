@@ -260,6 +260,24 @@ def test_trainer_started_during_a_pause_waits_for_the_broker(
         trainer.stop()
 
 
+def test_an_agent_waiting_for_the_cluster_stops_cleanly_on_sigterm(
+    own_broker: FrozenBroker, env: dict[str, str], settings_of: AlstreamSettings, tmp_path: Path
+) -> None:
+    own_broker.freeze()
+    agent = start_agent("labels", env=env, log_file=tmp_path / "labels.log")
+    try:
+        wait_until(
+            while_running(agent, lambda: "waiting for the Kafka cluster" in agent.log()),
+            timeout_s=60,
+            what="the agent to say it waits for the cluster",
+            diagnose=agent.tail,
+        )
+        assert agent.stop(timeout_s=30) == 0, agent.tail()
+    finally:
+        own_broker.thaw()
+        agent.kill()
+
+
 def test_a_wrong_bootstrap_address_names_the_setting_and_blames_no_security(
     env: dict[str, str], tmp_path: Path
 ) -> None:

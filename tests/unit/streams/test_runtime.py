@@ -262,3 +262,21 @@ def test_idle_callbacks_never_stop_the_agent() -> None:
     runtime.every(0.01, tick, what="a tick")
     runtime.run()  # no main loop: the idle callbacks alone, until the stop flag
     assert len(ticks) == 3
+
+
+def test_an_idle_agent_notices_an_outage_by_asking_the_cluster() -> None:
+    from prometheus_client import REGISTRY
+
+    producer = InMemoryBroker().producer()
+    runtime = AgentRuntime(
+        agent="probe-test",
+        config=StreamsSettings(kafka=KafkaSettings(bootstrap_servers="in-memory-probe")),
+        stop=StopFlag(),
+        producer=producer,
+    )
+    producer.acknowledging = False
+    assert runtime.probe() is False
+    assert REGISTRY.get_sample_value("alstream_agent_broker_up", {"agent": "probe-test"}) == 0
+    producer.acknowledging = True
+    assert runtime.probe() is True
+    assert REGISTRY.get_sample_value("alstream_agent_broker_up", {"agent": "probe-test"}) == 1
