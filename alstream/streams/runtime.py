@@ -69,7 +69,7 @@ class SideReader:
         self.tail = tail
         self.handle = handle
         self.what = what
-        self.rejected = 0
+        self.rejected = 0  # records dead-lettered by this process
 
     def catch_up(self, *, patience_s: float | None = None) -> int:
         """Read to the end the topics have now; returns the number of records read. With
@@ -88,7 +88,8 @@ class SideReader:
 
     def _apply(self, messages: list[Message]) -> None:
         for message in messages:
-            self.runtime.guarded(message, self.handle, what=self.what)
+            if not self.runtime.guarded(message, self.handle, what=self.what):
+                self.rejected += 1
 
     def close(self) -> None:
         self.tail.close()
