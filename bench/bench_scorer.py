@@ -320,8 +320,9 @@ def main() -> None:
         sha = save_bundle(bundle, artifact)
 
         print(
-            f"broker {bootstrap}, {args.partitions} partitions, {args.items:,} items, 64-dim, 10 classes, "
-            f"no production probabilities, signal kl_disagreement, batch {args.batch_size}"
+            f"broker {settings.kafka.bootstrap_servers}, {args.partitions} partitions, {args.items:,} items, "
+            "64-dim, 10 classes, no production probabilities, signal kl_disagreement, "
+            f"batch {args.batch_size}"
         )
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")
