@@ -2,19 +2,29 @@
 
 Sources, highest priority first: keyword arguments, ``ALSTREAM_*`` environment variables (nested
 sections use ``__``, e.g. ``ALSTREAM_KAFKA__SASL_USERNAME``), ``KAFKA_BOOTSTRAP_SERVERS``, an optional
-TOML file (``ALSTREAM_CONFIG`` or ``--config``), then defaults. Secrets are ``SecretStr`` so they never
-print. Errors surface as :class:`alstream.exceptions.ConfigError` naming the variable to fix.
+TOML file (``ALSTREAM_CONFIG`` or ``--config``), then defaults. :func:`load_settings` reads them from
+an explicit environment mapping (the process's own by default) and file, and never writes the
+process environment: a parent passes settings to a child through the child's environment or a
+config file. Secrets are ``SecretStr`` so they never print. Errors surface as
+:class:`alstream.exceptions.ConfigError` naming the variable to fix.
+
+The ``[kafka]`` and ``[codec]`` sections are defined by the Kafka plumbing (:mod:`alstream.streams.config`),
+which takes only those two.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -30,89 +40,18 @@ from alstream.agents.trainer.config import TrainerSettings
 from alstream.config_base import Section as _Section
 from alstream.contracts.config import ContractsSettings
 from alstream.exceptions import ConfigError
+from alstream.streams.config import CodecSettings, KafkaSettings, StreamsSettings
+
+__all__ = [
+    "AlstreamSettings",
+    "CodecSettings",
+    "KafkaSettings",
+    "StreamsSettings",
+    "load_settings",
+]
 
 ENV_PREFIX = "ALSTREAM_"
 CONFIG_FILE_ENV = "ALSTREAM_CONFIG"
-
-
-class KafkaSettings(_Section):
-    """Where the cluster is and how to authenticate to it."""
-
-    bootstrap_servers: str | None = Field(
-        default=None,
-        description="Comma-separated host:port list. Also read from KAFKA_BOOTSTRAP_SERVERS.",
-    )
-    topic_prefix: str = Field(default="alstream.", description="Prefix of every topic name.")
-    client_id: str = "alstream"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    ssl_key_password: SecretStr | None = None
-    ssl_check_hostname: bool = True
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
-    replication_factor: int = Field(default=1, ge=1)
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _legal_topic_prefix(cls, value: str) -> str:
-        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        if not set(value) <= allowed:
-            raise ValueError("may only contain letters, digits, '.', '_' and '-'")
-        return value
-
-    @model_validator(mode="after")
-    def _security_is_consistent(self) -> KafkaSettings:
-        uses_sasl = self.security_protocol.startswith("SASL")
-        if uses_sasl and (not self.sasl_mechanism or not self.sasl_username or self.sasl_password is None):
-            raise ValueError(
-                f"security_protocol={self.security_protocol} needs sasl_mechanism, sasl_username and "
-                "sasl_password (set ALSTREAM_KAFKA__SASL_MECHANISM, ALSTREAM_KAFKA__SASL_USERNAME and "
-                "ALSTREAM_KAFKA__SASL_PASSWORD)"
-            )
-        if not uses_sasl and self.sasl_mechanism:
-            raise ValueError(
-                "sasl_mechanism is set but security_protocol does not use SASL: set "
-                "ALSTREAM_KAFKA__SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL"
-            )
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"{name}={path} is not a readable file (ALSTREAM_KAFKA__{name.upper()})")
-        return self
-
-    def require_bootstrap(self) -> str:
-        """Return the bootstrap servers or fail with the fix, for commands that need a cluster."""
-        if not self.bootstrap_servers:
-            raise ConfigError(
-                "No Kafka cluster configured: "
-                "set KAFKA_BOOTSTRAP_SERVERS (or ALSTREAM_KAFKA__BOOTSTRAP_SERVERS) "
-                "to host:port, or start one with `alstream broker`."
-            )
-        return self.bootstrap_servers
-
-    def topic(self, base_name: str) -> str:
-        return f"{self.topic_prefix}{base_name}"
-
-
-class CodecSettings(_Section):
-    """How record values are framed on the wire."""
-
-    wire_format: Literal["single-object", "confluent"] = "single-object"
-    schema_registry_url: str | None = None
-    schema_registry_username: str | None = None
-    schema_registry_password: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def _registry_for_confluent(self) -> CodecSettings:
-        if self.wire_format == "confluent" and not self.schema_registry_url:
-            raise ValueError(
-                "wire_format=confluent needs a schema registry: set ALSTREAM_CODEC__SCHEMA_REGISTRY_URL"
-            )
-        return self
 
 
 class IngestSettings(_Section):
@@ -213,41 +152,91 @@ class AlstreamSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = _SOURCES.get()
+        environ = given.environ if given is not None else os.environ
+        toml_path = given.config_file if given is not None else environ.get(CONFIG_FILE_ENV)
         sources: list[PydanticBaseSettingsSource] = [
             init_settings,
-            env_settings,
-            _PlainKafkaEnvSource(settings_cls),
+            _MappingEnvSource(settings_cls, environ),
+            _PlainKafkaEnvSource(settings_cls, environ),
         ]
-        toml_path = os.environ.get(CONFIG_FILE_ENV)
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
+
+    @property
+    def streams(self) -> StreamsSettings:
+        """Only the ``[kafka]`` and ``[codec]`` sections: what the Kafka plumbing takes."""
+        return StreamsSettings(kafka=self.kafka, codec=self.codec)
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where one :func:`load_settings` call reads from (a context variable carries it to the sources)."""
+
+    environ: Mapping[str, str]
+    config_file: str | None
+
+
+_SOURCES: ContextVar[_Sources | None] = ContextVar("alstream_settings_sources", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """``ALSTREAM_*`` variables from a given mapping instead of the process environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {name.lower(): value for name, value in self._environ.items()}
 
 
 class _PlainKafkaEnvSource(PydanticBaseSettingsSource):
     """Honours the conventional ``KAFKA_BOOTSTRAP_SERVERS`` that every Kafka tool understands."""
 
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        servers = self._environ.get("KAFKA_BOOTSTRAP_SERVERS")
         return {"kafka": {"bootstrap_servers": servers}} if servers else {}
 
 
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> AlstreamSettings:
-    """Build the settings or raise :class:`ConfigError` saying which setting to fix and how."""
+def load_settings(
+    config_file: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> AlstreamSettings:
+    """Build the settings or raise :class:`ConfigError` saying which setting to fix and how.
+
+    ``environ`` is the environment to read (``os.environ`` when None); ``config_file`` the TOML file
+    (else ``ALSTREAM_CONFIG`` in that environment). Nothing is written anywhere.
+    """
+    env = os.environ if environ is None else environ
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"Config file {path} does not exist: fix --config / {CONFIG_FILE_ENV}.")
-        os.environ[CONFIG_FILE_ENV] = str(path)
-    elif os.environ.get(CONFIG_FILE_ENV) and not Path(os.environ[CONFIG_FILE_ENV]).is_file():
-        raise ConfigError(f"{CONFIG_FILE_ENV}={os.environ[CONFIG_FILE_ENV]} does not exist: fix or unset it.")
+        toml_path: str | None = str(path)
+    else:
+        toml_path = env.get(CONFIG_FILE_ENV) or None
+        if toml_path and not Path(toml_path).is_file():
+            raise ConfigError(f"{CONFIG_FILE_ENV}={toml_path} does not exist: fix or unset it.")
+    token = _SOURCES.set(_Sources(environ=dict(env), config_file=toml_path))
     try:
         return AlstreamSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
+    finally:
+        _SOURCES.reset(token)
 
 
 def _explain(exc: ValidationError) -> str:

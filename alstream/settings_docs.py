@@ -15,14 +15,19 @@ from alstream.settings import CONFIG_FILE_ENV, ENV_PREFIX, AlstreamSettings
 
 HEADER = f"""# Configuration reference
 
-Generated from `alstream/settings.py` and each agent's `config.py` by
+Generated from `alstream/settings.py`, `alstream/streams/config.py` (the `[kafka]` and `[codec]`
+sections, all the Kafka plumbing takes) and each agent's `config.py` by
 `python -m alstream.settings_docs > docs/configuration.md` (a unit test keeps it current).
 
 Every setting can come from, highest precedence first: constructor arguments, environment variables
 `{ENV_PREFIX}<SECTION>__<FIELD>` (lists and maps as JSON), `KAFKA_BOOTSTRAP_SERVERS`, and a TOML file
 named by `--config` / `{CONFIG_FILE_ENV}` with one `[section]` table per section below. A wrong or
 missing setting stops the process at start with a message naming the variable and the fix. Secrets
-(`SecretStr`) never print.
+(`SecretStr`) never print. alstream reads the environment and the file; it never writes the
+environment (a process passes settings to a child through the child's environment or a file).
+
+With the embedded broker (`alstream broker`, the demo, the tests) set
+`{ENV_PREFIX}KAFKA__EMBEDDED_BROKER=true`: `alstream broker` prints it with the bootstrap address.
 """
 
 

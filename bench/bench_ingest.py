@@ -38,11 +38,11 @@ from confluent_kafka import Producer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alstream.ingest import ItemProducer, ItemValidator
-from alstream.ingest.encoding import ItemEncoder
 from alstream.ingest.producer import ingest_producer_config
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import codec_for
 from alstream.streams.embedded_broker import EmbeddedBroker
+from alstream.streams.item_wire import ItemEncoder
 from alstream.streams.topics import create_topics, spec
 
 CLASSES = ["a", "b", "c", "d"]

@@ -255,28 +255,29 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
     from alstream.streams.topics import create_topics
 
     broker = None
-    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    cluster_env = {k: v for k, v in os.environ.items() if k == "KAFKA_BOOTSTRAP_SERVERS"}
+    if not cluster_env:
         broker = EmbeddedBroker()
         broker.__enter__()
-        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        cluster_env = broker.client_environment()
     work = Path(tempfile.mkdtemp(prefix="bench-router-"))
     quotas = work / "quotas.toml"
     quotas.write_text(
         'version = "bench"\nmax_hard_per_day = 100000\nmin_normal_share = 0.0\nmax_in_flight = 1000\n'
         "lease_seconds = 3600\n"
     )
-    os.environ.update(
-        {
-            "ALSTREAM_KAFKA__TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
-            "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
-            "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]',
-            "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
-            "ALSTREAM_PATHS__STATE_DIR": str(work),
-            "ALSTREAM_METRICS__PORT": "0",
-            "ALSTREAM_INGEST__EMBEDDING_DIM": "1",
-        }
-    )
-    settings = load_settings()
+    env = {
+        **os.environ,
+        **cluster_env,
+        "ALSTREAM_KAFKA__TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
+        "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]',
+        "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+        "ALSTREAM_PATHS__STATE_DIR": str(work),
+        "ALSTREAM_METRICS__PORT": "0",
+        "ALSTREAM_INGEST__EMBEDDING_DIM": "1",
+    }
+    settings = load_settings(environ=env)  # the router subprocess gets the same as its environment
     create_topics(settings, partitions_override=1)
     producer = Producer(producer_config(settings))
     candidates, events = codec_for("candidates", settings), codec_for("annotator-events", settings)
@@ -304,6 +305,7 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, annotators: int)
     level = os.environ.get("BENCH_ROUTER_LOG_LEVEL", "WARNING")
     router = subprocess.Popen(
         [sys.executable, "-m", "alstream.cli.main", "agent", "router", "--log-level", level],
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

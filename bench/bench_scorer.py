@@ -293,15 +293,16 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        cluster_env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap} if bootstrap else {}
         if not bootstrap:
             from alstream.streams.embedded_broker import EmbeddedBroker
 
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+            cluster_env = stack.enter_context(EmbeddedBroker()).client_environment()
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         env = {
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            **cluster_env,
             "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
             "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "ALSTREAM_METRICS__PORT": "0",
@@ -310,8 +311,7 @@ def main() -> None:
             "ALSTREAM_PATHS__STATE_DIR": str(workdir / "state"),
             "ALSTREAM_SCORER__MODEL_CATCH_UP_S": "1",
         }
-        os.environ.update(env)
-        settings = load_settings()
+        settings = load_settings(environ=env)  # the scorer subprocess gets the same as its environment
         # As `alstream agent scorer` does; process-wide, so before any measured path (the passthrough too).
         tune_native_libraries(threads=settings.scorer.native_threads)
         create_topics(settings, partitions_override=args.partitions)
@@ -320,8 +320,9 @@ def main() -> None:
         sha = save_bundle(bundle, artifact)
 
         print(
-            f"broker {bootstrap}, {args.partitions} partitions, {args.items:,} items, 64-dim, 10 classes, "
-            f"no production probabilities, signal kl_disagreement, batch {args.batch_size}"
+            f"broker {settings.kafka.bootstrap_servers}, {args.partitions} partitions, {args.items:,} items, "
+            "64-dim, 10 classes, no production probabilities, signal kl_disagreement, "
+            f"batch {args.batch_size}"
         )
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")

@@ -46,23 +46,30 @@ def _docker_engine_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap servers of the session's cluster."""
+def kafka_client_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The environment a client of the session's cluster needs (its address; for the embedded broker,
+    the flag that turns on the workarounds for its gaps)."""
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
-        yield configured
+        yield {"KAFKA_BOOTSTRAP_SERVERS": configured}
         return
     if _docker_engine_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("apache/kafka:3.8.0").with_kraft() as container:
-            yield container.get_bootstrap_server()
+            yield {"KAFKA_BOOTSTRAP_SERVERS": container.get_bootstrap_server()}
         return
     from alstream.streams.embedded_broker import EmbeddedBroker
 
     log_file = tmp_path_factory.mktemp("broker") / "tansu.log"
     with EmbeddedBroker(log_file=log_file) as broker:
-        yield broker.bootstrap_servers
+        yield broker.client_environment()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_client_env: dict[str, str]) -> str:
+    """Bootstrap servers of the session's cluster."""
+    return kafka_client_env["KAFKA_BOOTSTRAP_SERVERS"]
 
 
 @pytest.fixture
@@ -71,9 +78,13 @@ def unique_id() -> str:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, unique_id: str, monkeypatch: pytest.MonkeyPatch) -> AlstreamSettings:
-    """Settings pointing at the session cluster with a topic prefix no other test uses."""
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+def settings(
+    kafka_client_env: dict[str, str], unique_id: str, monkeypatch: pytest.MonkeyPatch
+) -> AlstreamSettings:
+    """Settings pointing at the session cluster with a topic prefix no other test uses (set in this
+    test's environment too, so the agents and commands it starts inherit them)."""
+    for name, value in kafka_client_env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("ALSTREAM_KAFKA__TOPIC_PREFIX", f"t{unique_id}.")
     monkeypatch.setenv("ALSTREAM_KAFKA__SESSION_TIMEOUT_MS", "6000")
     monkeypatch.setenv("ALSTREAM_METRICS__PORT", "0")

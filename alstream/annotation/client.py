@@ -10,13 +10,14 @@ so the client drops assignment ids it has already handed out.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from alstream.annotation.exceptions import AnnotationError, InvalidLabel
 from alstream.contracts.annotator_events import ready_for_problem
@@ -24,11 +25,17 @@ from alstream.contracts.assignments import assignment_violation
 from alstream.contracts.enums import ANSWERED, LABEL_STATUSES
 from alstream.contracts.ids import annotator_problem
 from alstream.contracts.labels import LabelRules
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
+from alstream.streams.availability import health_for, is_transient_error
 from alstream.streams.codecs import codec_for
+from alstream.streams.exceptions import DecodeError
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.messages import coordinates
 from alstream.streams.partitioning import partition_for
+
+log = logging.getLogger(__name__)
+AGENT = "annotate"
 
 _SEEN_IDS = 10_000
 
@@ -78,7 +85,12 @@ class AnnotationClient:
                 **{"enable.auto.offset.store": not acknowledge_explicitly},
             )
         )
-        metadata = self._producer.list_topics(timeout=15)
+        self._health = health_for(AGENT, settings)
+        metadata = self._health.call(
+            "metadata",
+            lambda: self._producer.list_topics(timeout=15),
+            patience_s=settings.kafka.outage_tolerance_s,
+        )
         try:
             self._event_partitions = len(metadata.topics[self._events_topic].partitions)
             assignment_partitions = len(metadata.topics[self._assignments_topic].partitions)
@@ -93,6 +105,9 @@ class AnnotationClient:
         self._errors: list[str] = []
         self._acknowledge_explicitly = acknowledge_explicitly
         self._read_up_to: TopicPartition | None = None  # next offset after the last record read
+        self.skipped = (
+            0  # records on my partition that are not assignments (the labels agent dead-letters them)
+        )
 
     # ---- presence and demand ---------------------------------------------------------------------
     def online(self, *, skills: Iterable[str] | None = None, group: str | None = None) -> None:
@@ -138,7 +153,9 @@ class AnnotationClient:
         """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
 
         Returns as soon as at least one arrived and the partition is drained. Voided (lease expired),
-        already-handed-out and malformed (refused by the assignment contract) assignments are dropped.
+        already-handed-out and malformed (refused by the assignment contract) assignments are dropped;
+        a record that is not a decodable assignment is skipped (logged and counted); while the broker
+        does not answer, nothing arrives.
         """
         out: list[dict[str, Any]] = []
         deadline = _now().timestamp() + timeout_s
@@ -146,13 +163,30 @@ class AnnotationClient:
             remaining = deadline - _now().timestamp()
             messages = self._consumer.consume(max_records, timeout=max(0.0, remaining) if not out else 0.05)
             for message in messages:
-                if message.error():
-                    raise AnnotationError(f"assignments consumer error: {message.error()}")
+                error = message.error()
+                if error is not None:
+                    if error.fatal() or not is_transient_error(error):
+                        raise AnnotationError(f"assignments consumer error: {error}")
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        self._health.failed("read assignments", error)
+                    continue
                 topic, partition, offset = coordinates(message)
                 self._read_up_to = TopicPartition(topic, partition, offset + 1)
                 if message.key() != self.annotator_id.encode():
                     continue
-                assignment = self._assignment_codec.decode(message.value())
+                try:
+                    assignment = self._assignment_codec.decode(message.value())
+                except DecodeError as exc:
+                    self.skipped += 1
+                    AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                    log.warning(
+                        "skipping a record at %s[%s]@%s that is not an assignment: %s",
+                        topic,
+                        partition,
+                        offset,
+                        exc,
+                    )
+                    continue
                 if assignment["assignment_id"] in self._handed_out:
                     continue
                 if assignment_violation(assignment, max_id_length=self.rules.max_id_length) is not None:
@@ -238,9 +272,13 @@ class AnnotationClient:
         if err is not None:
             self._errors.append(str(err))
 
-    def flush(self, timeout_s: float = 15.0) -> None:
-        """Wait until everything sent was acknowledged; raise if the broker refused something."""
-        left = self._producer.flush(timeout_s)
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until everything sent was acknowledged (up to ``timeout_s``, by default as long as the
+        producer retries through an outage: ``kafka.outage_tolerance_s``); raise if the broker refused
+        something or it did not answer in time."""
+        left = self._producer.flush(
+            self.settings.kafka.outage_tolerance_s if timeout_s is None else timeout_s
+        )
         if left or self._errors:
             raise AnnotationError(f"{left} records unacknowledged, errors: {self._errors[:3]}")
 

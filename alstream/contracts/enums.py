@@ -6,33 +6,10 @@ from its schema.
 
 from __future__ import annotations
 
-from typing import Any
-
 from alstream.streams.exceptions import SchemaCatalogError
-from alstream.streams.schemas import default_catalog
+from alstream.streams.schemas import enum_symbols, enums_of
 
-
-def _walk(schema: Any, found: dict[str, tuple[str, ...]]) -> None:
-    if isinstance(schema, dict):
-        if schema.get("type") == "enum":
-            found[schema["name"].rsplit(".", 1)[-1]] = tuple(schema["symbols"])
-        for value in schema.values():
-            _walk(value, found)
-    elif isinstance(schema, list):
-        for value in schema:
-            _walk(value, found)
-
-
-def enums_of(topic_key: str) -> dict[str, tuple[str, ...]]:
-    """Every enum of the current schema of ``topic_key``, by its short name, symbols in Avro order."""
-    found: dict[str, tuple[str, ...]] = {}
-    _walk(default_catalog().current(topic_key).schema, found)
-    return found
-
-
-def enum_symbols(topic_key: str, name: str) -> tuple[str, ...]:
-    """The symbols of enum ``name`` in the current schema of ``topic_key`` (Avro order = wire index)."""
-    return enums_of(topic_key)[name]
+__all__ = ["enum_symbols", "enums_of", "member"]
 
 
 def member(symbol: str, symbols: tuple[str, ...]) -> str:

@@ -18,8 +18,8 @@ from alstream.dead_letters.filters import Filter
 from alstream.dead_letters.letters import DeadLetter, dead_letter_of
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, SingleObjectCodec
-from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.reading import true_end_offsets
 
 AUDIT_GROUP_PREFIX = "alstream-audit-"
 
@@ -51,7 +51,10 @@ def _true_ends(settings: AlstreamSettings, consumer: Consumer, topic: str) -> di
     for partition in _partitions(consumer, topic):
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
         listed[(topic, partition)] = high
-    return {partition: end for (_, partition), end in read_end_offsets(settings, listed).items()}
+    return {
+        partition: end
+        for (_, partition), end in true_end_offsets(settings, listed, agent="dead-letters").items()
+    }
 
 
 def _next_letters(

@@ -29,9 +29,9 @@ from alstream.dead_letters.exceptions import DeadLetterError
 from alstream.dead_letters.letters import REPLAY_ERROR_CLASS, REPLAY_OF, REPLAY_TIME, DeadLetter
 from alstream.dead_letters.reading import AUDIT_GROUP_PREFIX
 from alstream.settings import AlstreamSettings
-from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.messages import Headers, coordinates, header_pairs, header_text
+from alstream.streams.reading import true_end_offsets
 
 REPLAYED = "replayed"
 ALREADY_REPLAYED = "already replayed"
@@ -116,7 +116,11 @@ def replayed_tags(
                 TopicPartition(topic, partition), timeout=10, cached=False
             )
             listed[(topic, partition)] = high
-        ends = {key: end for key, end in read_end_offsets(settings, listed).items() if end > 0}
+        ends = {
+            key: end
+            for key, end in true_end_offsets(settings, listed, agent="dead-letters").items()
+            if end > 0
+        }
         consumer.assign(starts)
         tags: set[str] = set()
         deadline = time.monotonic() + timeout_s

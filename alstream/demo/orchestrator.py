@@ -81,10 +81,11 @@ class Demo:
     # -- setup -------------------------------------------------------------------------------------
 
     def _environment(
-        self, bootstrap: str, policy: Path, quotas: Path, data: dataset.DemoData
+        self, broker: EmbeddedBroker, policy: Path, quotas: Path, data: dataset.DemoData
     ) -> dict[str, str]:
+        """The settings of every process of the run, as the environment each child gets."""
         env = {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            **broker.client_environment(),
             "ALSTREAM_KAFKA__TOPIC_PREFIX": "demo.",
             "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "ALSTREAM_TASK__NAME": "digits",
@@ -107,16 +108,8 @@ class Demo:
         return env
 
     def _settings(self, env: dict[str, str]) -> AlstreamSettings:
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
-            return load_settings()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        """The same settings the children read, for this process (the environment is not touched)."""
+        return load_settings(environ={**os.environ, **env})
 
     def _start_agent(self, name: str) -> None:
         assert self.supervisor is not None
@@ -164,7 +157,7 @@ class Demo:
         policy, quotas = _policy_and_quotas(self.out / "config")
         ui = self._label_studio_ui()
         with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
-            env = self._environment(broker.bootstrap_servers, policy, quotas, data)
+            env = self._environment(broker, policy, quotas, data)
             settings = self._settings(env)
             self.supervisor = Supervisor(log_dir=self.log_dir, env=env)
             try:

@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from alstream.ingest.encoding import ItemEncoder
 from alstream.ingest.exceptions import TopicUnavailable
 from alstream.ingest.metrics import ITEMS_REJECTED, ITEMS_SENT
 from alstream.ingest.reasons import DeliveryFailure, Rejection
 from alstream.ingest.validation import ItemValidator, PreparedBatch
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, codec_for
+from alstream.streams.item_wire import ItemEncoder
 from alstream.streams.kafka_config import producer_config
 
 # Producer tuning for throughput; idempotence comes from kafka_config.PRODUCER_DEFAULTS.

@@ -52,7 +52,7 @@ MAX_LONG = 2**63 - 1
 
 @dataclass
 class PreparedBatch:
-    """Valid rows in input order, normalised for :class:`alstream.ingest.encoding.ItemEncoder`."""
+    """Valid rows in input order, normalised for :class:`alstream.streams.item_wire.ItemEncoder`."""
 
     positions: Sequence[int]  # index of each valid row in the input (a range when all are valid)
     item_ids: list[str]

@@ -34,6 +34,24 @@ AGENT_ERRORS = Counter(
     ["agent", "error_class"],
 )
 
+BROKER_UP = Gauge(
+    "alstream_agent_broker_up",
+    "1 while the agent's calls to the Kafka cluster succeed, 0 while it waits for the cluster to answer "
+    "(an outage, a paused broker, a wrong address).",
+    ["agent"],
+)
+BROKER_RETRIES = Counter(
+    "alstream_agent_broker_retries_total",
+    "Calls to the Kafka cluster that failed for a transient reason and were retried, by agent and operation.",
+    ["agent", "operation"],
+)
+RECORD_RETRIES = Counter(
+    "alstream_agent_record_retries_total",
+    "Attempts at processing records that raised and were retried (a record is dead-lettered after a "
+    "bounded number), by agent and error class.",
+    ["agent", "error_class"],
+)
+
 
 # Default /metrics port of each agent: ``metrics.base_port`` plus this offset, so the agents of one
 # host never fight over one port (docs/configuration.md, [metrics]).

@@ -25,8 +25,8 @@ from alstream.observability.metrics import AGENT_PORT_OFFSETS
 from alstream.security.acl import agent_groups
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
-from alstream.streams.end_offsets import read_end_offsets
 from alstream.streams.kafka_config import admin_config, consumer_config
+from alstream.streams.reading import true_end_offsets
 from alstream.streams.topics import CATALOGUE
 
 STATUS_TOPIC = "router-status"
@@ -218,7 +218,7 @@ def _lag(settings: AlstreamSettings, existing: dict[str, int], timeout_s: float)
                 listed[(topic, p)] = high
     finally:
         probe.close()
-    ends = read_end_offsets(settings, listed, timeout_s=timeout_s)
+    ends = true_end_offsets(settings, listed, agent="status", patience_s=timeout_s)
     rows = []
     for agent, group, topic in wanted:
         committed = _committed(settings, group, topic, partitions[topic], timeout_s)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro import schemaless_reader, schemaless_writer
 
-from alstream.settings import AlstreamSettings
+from alstream.streams.config import StreamsConfig
 from alstream.streams.exceptions import (
     EncodeError,
     SchemaMismatch,
@@ -222,7 +222,7 @@ class ConfluentCodec:
         # register the schema as written: the canonical form drops defaults, which the registry's
         # compatibility checks and other readers need for schema evolution
         schema_text = current.source_json or current.canonical_form
-        self._schema_id: int = registry.register_schema(subject, Schema(schema_text, "AVRO"))
+        self._schema_id = int(registry.register_schema(subject, Schema(schema_text, "AVRO")))
         self._header = struct.pack(">bI", CONFLUENT_MAGIC, self._schema_id)
         self._readers: dict[int, dict[str, Any]] = {self._schema_id: current.schema}
         self._reader_schema = current.schema
@@ -276,25 +276,27 @@ def header_of(codec: RecordCodec) -> bytes | None:
 
 def codec_for(
     topic_key: str,
-    settings: AlstreamSettings,
+    config: StreamsConfig,
     *,
     catalog: SchemaCatalog | None = None,
     registry: Any | None = None,
 ) -> RecordCodec:
-    """The codec the settings ask for, for one topic of the catalogue."""
-    if settings.codec.wire_format == "single-object":
+    """The codec ``config.codec`` asks for, for one topic of the catalogue (``config.kafka`` names the
+    registry subject)."""
+    codec = config.codec
+    if codec.wire_format == "single-object":
         return SingleObjectCodec(topic_key, catalog=catalog)
     if registry is None:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
-        conf: dict[str, Any] = {"url": settings.codec.schema_registry_url}
-        if settings.codec.schema_registry_username:
-            password = settings.codec.schema_registry_password
+        conf: dict[str, Any] = {"url": codec.schema_registry_url}
+        if codec.schema_registry_username:
+            password = codec.schema_registry_password
             conf["basic.auth.user.info"] = (
-                f"{settings.codec.schema_registry_username}:{password.get_secret_value() if password else ''}"
+                f"{codec.schema_registry_username}:{password.get_secret_value() if password else ''}"
             )
         registry = SchemaRegistryClient.new_client(conf)  # "mock://..." URLs give the in-memory client
-    subject = f"{settings.kafka.topic(topic_key)}-value"
+    subject = f"{config.kafka.topic(topic_key)}-value"
     return ConfluentCodec(topic_key, registry=registry, subject=subject, catalog=catalog)
 
 

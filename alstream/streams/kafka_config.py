@@ -1,6 +1,13 @@
-"""Client configuration from the settings, for librdkafka (confluent-kafka) and aiokafka (faust).
+"""Client configuration from the ``[kafka]`` settings, for librdkafka (confluent-kafka) and aiokafka (faust).
 
-The only place that knows how security settings map to each client's option names.
+The only place that knows how security settings map to each client's option names, and which client
+defaults alstream changes and why:
+
+* records of any size the broker hands out are read (a reader that cannot fetch a record stalls its
+  partition for good), and records up to ``max_message_bytes`` are produced;
+* producers keep retrying through an outage for ``outage_tolerance_s`` before they report a failure;
+* only with ``embedded_broker`` set: the short fetch wait the embedded broker needs (it holds every
+  fetch for the consumer's whole ``fetch.wait.max.ms``; Apache Kafka answers as soon as data arrives).
 """
 
 from __future__ import annotations
@@ -8,15 +15,20 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from alstream.settings import AlstreamSettings
+from alstream.streams.config import KafkaSettings, KafkaSource, kafka_of
 
-# Measured on Tansu (BROKER-NOTES): the default fetch.wait.max.ms makes consumers look 100x slower,
-# and the default session timeout delays the first group join by ~20 s.
+# Readers accept any record the broker hands out: above Tansu's 256 MiB request limit and any sane
+# message.max.bytes. librdkafka needs receive.message.max.bytes >= fetch.max.bytes + 512.
+READ_LIMIT_BYTES = 512 * 1024 * 1024
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+# Measured on Tansu (BROKER-NOTES): the default fetch.wait.max.ms makes consumers look 100x slower.
+EMBEDDED_FETCH_WAIT_MS = 10
+# The default session timeout delays the first group join by ~20 s on every broker we measured.
 CONSUMER_DEFAULTS: dict[str, Any] = {
-    "fetch.wait.max.ms": 10,
     "fetch.min.bytes": 1,
-    "fetch.max.bytes": 64 * 1024 * 1024,
+    "fetch.max.bytes": FETCH_MAX_BYTES,
     "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    "receive.message.max.bytes": READ_LIMIT_BYTES,
     "enable.auto.commit": True,
     "enable.auto.offset.store": False,  # offsets are stored only after processing
     "auto.offset.reset": "earliest",
@@ -29,8 +41,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _security(settings: AlstreamSettings) -> dict[str, Any]:
-    kafka = settings.kafka
+def _security(kafka: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = {"security.protocol": kafka.security_protocol}
     if kafka.security_protocol.startswith("SASL"):
         conf["sasl.mechanism"] = kafka.sasl_mechanism
@@ -49,44 +60,58 @@ def _security(settings: AlstreamSettings) -> dict[str, Any]:
     return conf
 
 
-def _base(settings: AlstreamSettings) -> dict[str, Any]:
+def _base(kafka: KafkaSettings) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka.require_bootstrap(),
-        "client.id": settings.kafka.client_id,
-        **_security(settings),
+        "bootstrap.servers": kafka.require_bootstrap(),
+        "client.id": kafka.client_id,
+        **_security(kafka),
     }
 
 
-def admin_config(settings: AlstreamSettings) -> dict[str, Any]:
-    return _base(settings)
+def admin_config(source: KafkaSource) -> dict[str, Any]:
+    return _base(kafka_of(source))
 
 
-def producer_config(settings: AlstreamSettings, **overrides: Any) -> dict[str, Any]:
-    return {**_base(settings), **PRODUCER_DEFAULTS, **overrides}
-
-
-def consumer_config(settings: AlstreamSettings, *, group_id: str, **overrides: Any) -> dict[str, Any]:
+def producer_config(source: KafkaSource, **overrides: Any) -> dict[str, Any]:
+    kafka = kafka_of(source)
     return {
-        **_base(settings),
-        **CONSUMER_DEFAULTS,
-        "group.id": group_id,
-        "session.timeout.ms": settings.kafka.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, settings.kafka.session_timeout_ms // 5),
+        **_base(kafka),
+        **PRODUCER_DEFAULTS,
+        "message.max.bytes": kafka.max_message_bytes,
+        "delivery.timeout.ms": int(kafka.outage_tolerance_s * 1000),
         **overrides,
     }
 
 
-def faust_app_kwargs(settings: AlstreamSettings) -> dict[str, Any]:
-    """Keyword arguments for ``faust.App`` that carry the same cluster and security settings."""
+def consumer_config(source: KafkaSource, *, group_id: str, **overrides: Any) -> dict[str, Any]:
+    kafka = kafka_of(source)
+    embedded = {"fetch.wait.max.ms": EMBEDDED_FETCH_WAIT_MS} if kafka.embedded_broker else {}
+    return {
+        **_base(kafka),
+        **CONSUMER_DEFAULTS,
+        **embedded,
+        "group.id": group_id,
+        "session.timeout.ms": kafka.session_timeout_ms,
+        "heartbeat.interval.ms": max(500, kafka.session_timeout_ms // 5),
+        **overrides,
+    }
+
+
+def faust_app_kwargs(source: KafkaSource) -> dict[str, Any]:
+    """Keyword arguments for ``faust.App`` that carry the same cluster, security and size settings."""
     import faust
 
-    kafka = settings.kafka
+    kafka = kafka_of(source)
     servers = kafka.require_bootstrap().split(",")
     kwargs: dict[str, Any] = {
         "broker": [f"kafka://{server.strip()}" for server in servers],
         "broker_session_timeout": kafka.session_timeout_ms / 1000,
         "broker_heartbeat_interval": max(0.5, kafka.session_timeout_ms / 5000),
         "topic_replication_factor": kafka.replication_factor,
+        # aiokafka reads a partition's first record batch whatever its size (fetch v3+); this bounds
+        # the rest of a fetch, and must not be below the largest record produced.
+        "consumer_max_fetch_size": max(kafka.max_message_bytes, 4 * 1024 * 1024),
+        "producer_max_request_size": kafka.max_message_bytes,
     }
     context = None
     if kafka.security_protocol.endswith("SSL"):

@@ -60,8 +60,8 @@ def parse(schema_json: dict[str, Any] | str) -> dict[str, Any]:
     """Parse a schema in its own namespace of named types, so files never leak names into each other."""
     raw = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
     parsed = fastavro.parse_schema(copy.deepcopy(raw), named_schemas={})
-    if not isinstance(parsed, dict):  # a bare primitive or union: never a topic's record schema
-        raise TypeError(f"expected an Avro record schema, got {type(parsed).__name__}")
+    if not isinstance(parsed, dict):
+        raise SchemaCatalogError(f"a record schema is a JSON object, not {type(parsed).__name__}")
     return parsed
 
 
@@ -160,3 +160,26 @@ def _load_file(path: Path, *, topic_key: str, is_current: bool) -> SchemaVersion
 def default_catalog() -> SchemaCatalog:
     """The process-wide catalogue of the default schema folder."""
     return SchemaCatalog.load()
+
+
+def _walk_enums(schema: Any, found: dict[str, tuple[str, ...]]) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") == "enum":
+            found[schema["name"].rsplit(".", 1)[-1]] = tuple(schema["symbols"])
+        for value in schema.values():
+            _walk_enums(value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            _walk_enums(value, found)
+
+
+def enums_of(topic_key: str) -> dict[str, tuple[str, ...]]:
+    """Every enum of the current schema of ``topic_key``, by its short name, symbols in Avro order."""
+    found: dict[str, tuple[str, ...]] = {}
+    _walk_enums(default_catalog().current(topic_key).schema, found)
+    return found
+
+
+def enum_symbols(topic_key: str, name: str) -> tuple[str, ...]:
+    """The symbols of enum ``name`` in the current schema of ``topic_key`` (Avro order = wire index)."""
+    return enums_of(topic_key)[name]

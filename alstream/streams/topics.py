@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from alstream.settings import AlstreamSettings
+from alstream.streams.config import KafkaSource, kafka_of
 from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import admin_config
 
@@ -98,26 +98,27 @@ def spec(base_name: str) -> TopicSpec:
 
 
 def create_topics(
-    settings: AlstreamSettings,
+    source: KafkaSource,
     *,
     specs: tuple[TopicSpec, ...] = CATALOGUE,
     partitions_override: int | None = None,
     timeout_s: float = 30.0,
 ) -> dict[str, str]:
     """Create the catalogue's topics; existing ones are left alone. Returns name -> "created" / "exists"."""
-    admin = AdminClient(admin_config(settings))
+    kafka = kafka_of(source)
+    admin = AdminClient(admin_config(kafka))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
         NewTopic(
-            settings.kafka.topic(topic.base_name),
+            kafka.topic(topic.base_name),
             num_partitions=partitions_override or topic.partitions,
-            replication_factor=settings.kafka.replication_factor,
+            replication_factor=kafka.replication_factor,
             config=topic.configs(),
         )
         for topic in specs
-        if settings.kafka.topic(topic.base_name) not in existing
+        if kafka.topic(topic.base_name) not in existing
     ]
-    outcome = {settings.kafka.topic(t.base_name): "exists" for t in specs}
+    outcome = {kafka.topic(t.base_name): "exists" for t in specs}
     if not wanted:
         return outcome
     futures = admin.create_topics(wanted, operation_timeout=timeout_s, request_timeout=timeout_s)
@@ -133,11 +134,12 @@ def create_topics(
     return outcome
 
 
-def list_topics(settings: AlstreamSettings, *, timeout_s: float = 30.0) -> list[tuple[str, int]]:
+def list_topics(source: KafkaSource, *, timeout_s: float = 30.0) -> list[tuple[str, int]]:
     """(name, partitions) of the cluster's topics that carry this deployment's prefix."""
-    admin = AdminClient(admin_config(settings))
+    kafka = kafka_of(source)
+    admin = AdminClient(admin_config(kafka))
     metadata = admin.list_topics(timeout=timeout_s)
-    prefix = settings.kafka.topic_prefix
+    prefix = kafka.topic_prefix
     return sorted(
         (name, len(topic.partitions)) for name, topic in metadata.topics.items() if name.startswith(prefix)
     )

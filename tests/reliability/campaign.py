@@ -80,7 +80,9 @@ class Ledger:
 
 
 def agent_env(settings_env: dict[str, str], state: Path, extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **settings_env, "ALSTREAM_PATHS__STATE_DIR": str(state), **extra}
+    """A child's environment: the caller's, less its alstream / Kafka settings, plus the campaign's."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ALSTREAM_", "KAFKA_"))}
+    return {**inherited, **settings_env, "ALSTREAM_PATHS__STATE_DIR": str(state), **extra}
 
 
 def write_quotas(folder: Path, max_hard_per_day: int) -> Path:
@@ -115,9 +117,9 @@ class Campaign:
 
     # ------------------------------------------------------------------ set-up
 
-    def _settings_env(self, bootstrap: str) -> dict[str, str]:
+    def _settings_env(self, broker: EmbeddedBroker) -> dict[str, str]:
         return {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            **broker.client_environment(),
             "ALSTREAM_KAFKA__TOPIC_PREFIX": f"faults{self.config.seed}.",
             "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "ALSTREAM_METRICS__PORT": "0",
@@ -129,21 +131,12 @@ class Campaign:
     def run(self) -> Any:
         from checker import check  # type: ignore[import-not-found]
 
-        saved = dict(os.environ)
-        try:
-            return self._run(check)
-        finally:  # the campaign's settings travel through the environment; leave it as found
-            os.environ.clear()
-            os.environ.update(saved)
-
-    def _run(self, check: Any) -> Any:
         with EmbeddedBroker(log_file=self.workdir / "tansu.log") as broker:
-            env = self._settings_env(broker.bootstrap_servers)
-            for key in [k for k in os.environ if k.startswith(("ALSTREAM_", "KAFKA_"))]:
-                del os.environ[key]
-            os.environ.update(env)
-            os.environ["ALSTREAM_PATHS__STATE_DIR"] = str(self.workdir / "checker")
-            settings = load_settings()
+            env = self._settings_env(broker)
+            # The campaign's own settings come from the same mapping the agents get as their
+            # environment (without any ALSTREAM_* / KAFKA_* of the caller's); nothing is written to
+            # this process's environment.
+            settings = load_settings(environ=agent_env(env, self.workdir / "checker", {}), config_file=None)
             create_topics(settings, partitions_override=self.config.partitions)
             freezer = BrokerFreezer(pid=broker.pid or 0)
             agents = {

@@ -31,6 +31,8 @@ NOT_RUN = {
     "make label-studio": ".ci/run runs it before the tests; the Label Studio tests start that server",
     "alstream agent label-studio": "needs a Label Studio server (tests/integration/label_studio has one)",
     "alstream demo --ui": "tests/e2e/test_demo_ui.py runs it, with a person labeling in Chromium",
+    "alstream broker": "it runs until stopped; tests/integration/streams/test_topics_and_broker.py runs it "
+    "and checks the lines it prints",
 }
 
 #: placeholder -> what it stands for in the test run (format fields filled by the harness)

@@ -138,6 +138,58 @@ def item(item_id: str = "it1", *, dim: int = 64, seed: int = 0, **overrides: Any
     return record
 
 
+def release_announcement(
+    release_id: str = "r1", *, uri: str | None = None, item_count: int = 10, **overrides: Any
+) -> dict[str, Any]:
+    """A releases-topic record announcing a stored release (``uri`` defaults to a local folder)."""
+    record: dict[str, Any] = {
+        "release_id": release_id,
+        "parent_release_id": None,
+        "uri": uri if uri is not None else f"/tmp/releases/{release_id}",
+        "content_hash": f"hash-{release_id}",
+        "policy_versions": ["p1"],
+        "model_versions": ["m1"],
+        "labels_from": T0,
+        "labels_to": T0 + timedelta(days=7),
+        "item_count": item_count,
+        "counts_by_kind": {"NORMAL": item_count},
+        "counts_by_class": {"cat": item_count},
+        "qa_error_rate": None,
+        "agreement": None,
+        "validation_metric": None,
+        "created_at": T0 + timedelta(days=7),
+    }
+    record.update(overrides)
+    return record
+
+
+def model_announcement(
+    model_version: str = "m1",
+    *,
+    artifact_uri: str = "/tmp/model.skops",
+    artifact_sha256: str = "",
+    classes: list[str] | None = None,
+    embedding_dim: int = 64,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A models-topic record announcing a model artifact for the scorer."""
+    record: dict[str, Any] = {
+        "model_name": "default",
+        "model_version": model_version,
+        "artifact_uri": artifact_uri,
+        "artifact_sha256": artifact_sha256,
+        "classes": list(classes or CLASSES),
+        "embedding_dim": embedding_dim,
+        "trained_on_release": None,
+        "validation_metric_name": "accuracy",
+        "validation_metric": 0.9,
+        "metrics": {},
+        "created_at": T0,
+    }
+    record.update(overrides)
+    return record
+
+
 def calibration(
     calibration_id: str = "cal-1",
     *,
@@ -172,3 +224,11 @@ def calibration(
     }
     record.update(overrides)
     return record
+
+
+# Quotas under which any candidate can be assigned at once (no share, QA, overlap or hard-item rules
+# holding work back): for tests about the plumbing rather than the quota rules.
+PERMISSIVE_QUOTAS = (
+    'version = "test-permissive"\nmax_hard_per_day = 1000\nmin_normal_share = 0.0\nrandom_share = 0.0\n'
+    "qa_rate = 0.0\noverlap_fraction = 0.0\nmax_in_flight = 50\n"
+)

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.contracts.candidates import CandidateRules
 from alstream.observability.metrics import AGENT_ERRORS
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
+from alstream.streams.decoding import decode_into
 
 log = logging.getLogger(__name__)
 

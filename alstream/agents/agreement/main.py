@@ -9,6 +9,7 @@ dedupe sets, so a restart neither loses an observation nor emits a calibration e
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from alstream.agents.agreement.candidates import CandidateIndex
@@ -17,15 +18,16 @@ from alstream.agents.agreement.overlap import OverlapTracker
 from alstream.agents.agreement.processor import AgreementProcessor
 from alstream.agents.agreement.spike import SpikeDetector
 from alstream.agents.labels.assignments import AssignmentIndex
-from alstream.agents.labels.topic_state import TopicTail, replay_committed
+from alstream.agents.launch import launch
 from alstream.agents.router.quotas import load_quotas
 from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.candidates import CandidateRules
 from alstream.contracts.labels import LabelRules
-from alstream.observability.metrics import serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
 from alstream.streams.codecs import codec_for
+from alstream.streams.replay import replay_committed
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
 
 AGENT = "agreement"
 log = logging.getLogger(__name__)
@@ -44,75 +46,84 @@ def overlap_k(settings: AlstreamSettings) -> int:
     return settings.agreement.overlap_k or load_quotas(settings.paths.quotas_file).overlap_k
 
 
-def build(settings: AlstreamSettings) -> tuple[AgreementProcessor, TopicTail]:
-    config = settings.agreement
+def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
+    """The processor with its indexes caught up and its state restored, on the labels loop.
+
+    The rules are built here, before the runtime waits for the cluster: a missing ``task.classes``
+    fails at once, naming the setting."""
     classes = settings.task.require_classes()
-    assignments = AssignmentIndex(
-        codec=codec_for("assignments", settings),
-        agent=AGENT,
-        max_size=settings.labels.max_assignments,
-        max_id_length=settings.ingest.max_id_length,
-    )
-    candidates = CandidateIndex(
-        codec=codec_for("candidates", settings),
-        agent=AGENT,
-        max_size=config.max_candidates,
-        rules=CandidateRules.from_settings(settings),
-    )
-    assignments_topic, candidates_topic = (
-        settings.kafka.topic("assignments"),
-        settings.kafka.topic("candidates"),
-    )
-    tail = TopicTail(settings=settings, topics=[assignments_topic, candidates_topic])
+    label_rules = LabelRules.from_settings(settings)
+    candidate_rules = CandidateRules.from_settings(settings)
+    calibration_rules = CalibrationRules.from_settings(settings)
 
-    def ingest(messages: list) -> None:
-        assignments.ingest(m for m in messages if m.topic() == assignments_topic)
-        candidates.ingest(m for m in messages if m.topic() == candidates_topic)
+    def build(runtime: AgentRuntime) -> None:
+        config = settings.agreement
+        assignments = AssignmentIndex(
+            codec=codec_for("assignments", settings),
+            agent=AGENT,
+            max_size=settings.labels.max_assignments,
+            max_id_length=settings.ingest.max_id_length,
+        )
+        candidates = CandidateIndex(
+            codec=codec_for("candidates", settings),
+            agent=AGENT,
+            max_size=config.max_candidates,
+            rules=candidate_rules,
+        )
+        # Undecodable records are skipped and counted here, not dead-lettered: the labels agent
+        # dead-letters assignments, the router candidates.
+        assignments_reader = runtime.follow(
+            [settings.kafka.topic("assignments")], lambda m: assignments.ingest([m]), what="assignments"
+        )
+        candidates_reader = runtime.follow(
+            [settings.kafka.topic("candidates")], lambda m: candidates.ingest([m]), what="candidates"
+        )
 
-    tail.catch_up(ingest)
-    processor = AgreementProcessor(
-        label_codec=codec_for("labels", settings),
-        calibration_codec=codec_for("calibration", settings),
-        calibration_topic=settings.kafka.topic("calibration"),
-        assignments=assignments,
-        candidates=candidates,
-        validator=LabelRules.from_settings(settings),
-        tracker=OverlapTracker(overlap_k=overlap_k(settings), settle_s=config.settle_s),
-        detector=SpikeDetector.from_settings(config),
-        failures=FailureRecorder(record_path=failures_path(settings), bank_path=failure_bank_path(settings)),
-        classes=classes,
-        window_items=config.window_items,
-        pool_items=config.contested_pool_items,
-        calibration_min_items=config.calibration_min_items,
-        calibration_max_items=config.calibration_max_items,
-        hold_unknown_s=settings.labels.hold_unknown_s,
-        max_seen=settings.labels.max_assignments,
-        refresh=lambda: ingest(tail.poll()),
-        calibration_rules=CalibrationRules.from_settings(settings),
-    )
-    restored = replay_committed(
-        settings, group_id=config.group_id, topic=settings.kafka.topic("labels"), handle=processor.restore
-    )
-    log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
-    return processor, tail
+        def refresh() -> None:
+            assignments_reader.poll()
+            candidates_reader.poll()
+
+        processor = AgreementProcessor(
+            label_codec=codec_for("labels", settings),
+            calibration_codec=codec_for("calibration", settings),
+            calibration_topic=settings.kafka.topic("calibration"),
+            assignments=assignments,
+            candidates=candidates,
+            validator=label_rules,
+            tracker=OverlapTracker(overlap_k=overlap_k(settings), settle_s=config.settle_s),
+            detector=SpikeDetector.from_settings(config),
+            failures=FailureRecorder(
+                record_path=failures_path(settings), bank_path=failure_bank_path(settings)
+            ),
+            classes=classes,
+            window_items=config.window_items,
+            pool_items=config.contested_pool_items,
+            calibration_min_items=config.calibration_min_items,
+            calibration_max_items=config.calibration_max_items,
+            hold_unknown_s=settings.labels.hold_unknown_s,
+            max_seen=settings.labels.max_assignments,
+            refresh=refresh,
+            calibration_rules=calibration_rules,
+        )
+        restored = replay_committed(
+            settings,
+            group_id=config.group_id,
+            topic=settings.kafka.topic("labels"),
+            handle=processor.restore,
+            agent=AGENT,
+            stop=runtime.stopping,
+        )
+        log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
+        runtime.consume(
+            topics=[settings.kafka.topic("labels")],
+            group_id=config.group_id,
+            processor=processor,
+            batch_size=config.batch_size,
+        )
+
+    return build
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on settings.metrics.port."""
-    if stop is None:
-        stop = StopFlag()
-        stop.install_signal_handlers()
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
-    processor, tail = build(settings)
-    try:
-        BatchAgentRunner(
-            agent=AGENT,
-            settings=settings,
-            topics=[settings.kafka.topic("labels")],
-            group_id=settings.agreement.group_id,
-            processor=processor,
-            batch_size=settings.agreement.batch_size,
-            poll_timeout_s=0.5,
-        ).run(stop)
-    finally:
-        tail.close()
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap
 from alstream.contracts.enums import ANSWERED
+from alstream.streams.bounded import BoundedMap
 
 
 @dataclass

@@ -32,11 +32,11 @@ from alstream.agents.agreement.spike import SpikeDecision, SpikeDetector
 from alstream.agents.agreement.statistics import AgreementSummary, annotator_disagreement, summarize
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import dedupe_key
-from alstream.agents.labels.topic_state import BoundedMap
 from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.enums import ANSWERED
 from alstream.contracts.labels import LabelRules
 from alstream.observability.metrics import AGENT_ERRORS
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 

@@ -1,96 +1,100 @@
 """``alstream agent label-studio``: the bridge between alstream and a Label Studio server.
 
 Needs the optional extra ``alstream[label-studio]`` and ``[label_studio] url, api_token, annotators``.
+It starts through the one agent runtime like every agent: its cycle is an idle callback, every
+``INTAKE_INTERVAL_S`` (arrived assignments are imported into Label Studio) with a full cycle (a poll
+of Label Studio's annotations, presence, expired leases) every ``label_studio.poll_interval_s`` or at
+once after a webhook hint. A cycle that fails (Label Studio or the broker unreachable) acknowledged and
+recorded nothing past what was delivered, so the next one simply tries again; the runtime counts it.
 A stop (SIGTERM) sends no OFFLINE: a restarted bridge finds its queues as they were.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
+from collections.abc import Callable
 
 from alstream.agents.label_studio.api import connect
 from alstream.agents.label_studio.bridge import AGENT, SOURCE, Bridge
-from alstream.agents.label_studio.exceptions import LabelStudioError
 from alstream.agents.label_studio.outputs import KafkaDeadLetters
 from alstream.agents.label_studio.state import BridgeState
 from alstream.agents.label_studio.webhook import serve_hints
+from alstream.agents.launch import launch
 from alstream.annotation.client import AnnotationClient
-from alstream.annotation.exceptions import AnnotationError
-from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP, serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import StopFlag
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
+
+__all__ = ["AGENT", "INTAKE_INTERVAL_S", "BridgeCycle", "run", "setup"]
 
 log = logging.getLogger(__name__)
 INTAKE_INTERVAL_S = 0.5  # new assignments are imported this often, between the polls of Label Studio
 
 
-def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    """Block until SIGTERM / SIGINT (or ``stop`` is set)."""
+class BridgeCycle:
+    """The bridge's idle callback: starts the bridge on its first call, then runs a cheap cycle (intake
+    only) or a full one when the poll interval passed or a webhook hinted that an annotation was saved."""
+
+    def __init__(self, *, bridge: Bridge, poll_interval_s: float, hinted: threading.Event) -> None:
+        self.bridge = bridge
+        self.poll_interval_s = poll_interval_s
+        self.hinted = hinted
+        self.started = False
+        self.next_full = 0.0
+
+    def __call__(self) -> None:
+        if not self.started:
+            self.bridge.start()
+            self.started = True
+            log.info(
+                "bridge serving %s in project %s",
+                ", ".join(self.bridge.config.annotators),
+                self.bridge.project_id,
+            )
+        full = self.hinted.is_set() or time.monotonic() >= self.next_full
+        if full:
+            self.hinted.clear()
+            self.next_full = time.monotonic() + self.poll_interval_s
+        self.bridge.cycle(full=full)
+
+
+def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
+    """Configuration is checked here, before the runtime waits for the cluster: a missing URL, token,
+    annotator list, task classes or the extra fail at once, naming what to set."""
     config = settings.label_studio
     url, token = config.require_connection()
     classes = settings.task.require_classes()
     api = connect(url=url, token=token, timeout_s=config.request_timeout_s)  # fails fast without the extra
-    wake = threading.Event()
-    if stop is None:
-        stop = StopFlag()
 
-        def stop_now(*_: object) -> None:
-            stop.set()
-            wake.set()
+    def build(runtime: AgentRuntime) -> None:
+        state = BridgeState(config.state_file or settings.paths.state_dir / "label-studio-bridge.sqlite3")
+        runtime.on_shutdown(state.close)
+        bridge = Bridge(
+            config=config,
+            task_name=settings.task.name,
+            task_classes=classes,
+            api=api,
+            state=state,
+            open_channel=lambda annotator_id: AnnotationClient(
+                settings=settings, annotator_id=annotator_id, acknowledge_explicitly=True
+            ),
+            dead_letters=KafkaDeadLetters(
+                sink=runtime.dead_letters, producer=runtime.producer, source=SOURCE
+            ),
+        )
+        runtime.on_shutdown(bridge.close)
+        hinted = threading.Event()
+        if config.webhook_port:
+            hints = serve_hints(host=settings.metrics.host, port=config.webhook_port, wake=hinted)
+            runtime.on_shutdown(hints.shutdown)
+        cycle = BridgeCycle(bridge=bridge, poll_interval_s=config.poll_interval_s, hinted=hinted)
+        runtime.every(INTAKE_INTERVAL_S, cycle, what="the Label Studio cycle")
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop_now)
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
-    hints = (
-        serve_hints(host=settings.metrics.host, port=config.webhook_port, wake=wake)
-        if config.webhook_port
-        else None
-    )
-    state = BridgeState(config.state_file or settings.paths.state_dir / "label-studio-bridge.sqlite3")
-    dead_letters = KafkaDeadLetters(settings, agent=AGENT, source=SOURCE)
-    bridge = Bridge(
-        config=config,
-        task_name=settings.task.name,
-        task_classes=classes,
-        api=api,
-        state=state,
-        open_channel=lambda annotator_id: AnnotationClient(
-            settings=settings, annotator_id=annotator_id, acknowledge_explicitly=True
-        ),
-        dead_letters=dead_letters,
-    )
-    AGENT_UP.labels(AGENT).set(1)
-    started = False
-    next_full = 0.0
-    try:
-        while not stop:
-            try:
-                if not started:
-                    bridge.start()
-                    started = True
-                    log.info(
-                        "bridge serving %s in project %s", ", ".join(config.annotators), bridge.project_id
-                    )
-                full = time.monotonic() >= next_full
-                if full:
-                    next_full = time.monotonic() + config.poll_interval_s
-                bridge.cycle(full=full)
-                AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
-            except (LabelStudioError, AnnotationError) as exc:
-                # Label Studio or the broker is unreachable: nothing was acknowledged or recorded past
-                # what was delivered, so the next cycle simply tries again.
-                AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
-                log.warning("cycle failed, retrying: %s", exc)
-            if wake.wait(max(0.0, min(INTAKE_INTERVAL_S, next_full - time.monotonic()))):
-                next_full = 0.0  # a webhook hint (or a stop): the full cycle now
-            wake.clear()
-    finally:
-        AGENT_UP.labels(AGENT).set(0)
-        if hints is not None:
-            hints.shutdown()
-        bridge.close()
-        dead_letters.close()
-        state.close()
+    return build
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    """Block until SIGTERM / SIGINT (or ``stop`` is set), serving metrics on the bridge's port."""
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

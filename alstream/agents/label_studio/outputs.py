@@ -1,4 +1,4 @@
-"""Where rejected annotations go: the dead-letter topic, through the one dead-letter mechanism.
+"""Where rejected annotations go: the dead-letter topic, through the agent runtime's dead-letter sink.
 
 An annotation has no source topic, partition or offset; its dead letter names ``label-studio`` as the
 source and carries the task and annotation as JSON (cut to a size that always fits).
@@ -6,22 +6,26 @@ source and carries the task and annotation as JSON (cut to a size that always fi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from alstream.agents.label_studio.exceptions import LabelStudioError
-from alstream.settings import AlstreamSettings
 from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.kafka_config import producer_config
+
+
+class Flushable(Protocol):
+    def flush(self, timeout: float = ...) -> int: ...
+    def poll(self, timeout: float = ...) -> int: ...
 
 
 class KafkaDeadLetters:
-    def __init__(self, settings: AlstreamSettings, *, agent: str, source: str) -> None:
-        self._producer = Producer(producer_config(settings))
-        self._sink = DeadLetterSink(
-            producer=self._producer, topic=settings.kafka.topic("dead-letters"), agent=agent
-        )
+    """The bridge's dead letters on the runtime's sink; :meth:`flush` says whether the broker took them
+    (the bridge records an annotation as handled only after its dead letter was acknowledged)."""
+
+    def __init__(self, *, sink: DeadLetterSink, producer: Flushable, source: str) -> None:
+        self._sink = sink
+        self._producer = producer
         self._source = source
         self._failures: list[str] = []
 
@@ -40,6 +44,3 @@ class KafkaDeadLetters:
         if left or self._failures:
             failures, self._failures = self._failures[:3], []
             raise LabelStudioError(f"{left} dead letters unacknowledged, errors: {failures}")
-
-    def close(self) -> Any:
-        return self._producer.flush(10)

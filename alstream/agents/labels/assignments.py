@@ -1,8 +1,8 @@
 """Every assignment the router made, indexed for label validation and overlap groups.
 
-Filled from a :class:`~alstream.agents.labels.topic_state.TopicTail` on the assignments topic (all
-partitions, from the beginning), so any instance can validate any label. An assignment that breaks the
-assignment contract (:mod:`alstream.contracts.assignments`) is not indexed: a label citing it is
+Filled from a side reader of the assignments topic (all partitions, from the beginning; see
+:mod:`alstream.streams.runtime`), so any instance can validate any label. An assignment that breaks
+the assignment contract (:mod:`alstream.contracts.assignments`) is not indexed: a label citing it is
 ``UnknownAssignment``, as release compaction decides too.
 """
 
@@ -12,11 +12,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from alstream.agents.labels.topic_state import BoundedMap, decode_into
 from alstream.contracts.assignments import assignment_violation
 from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH
 from alstream.observability.metrics import AGENT_ERRORS
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
+from alstream.streams.decoding import decode_into
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class AssignmentIndex:
             members = self._groups.get(group) or set()
             members.add(assignment_id)
             self._groups[group] = members
+
+    def add_message(self, message: Any) -> None:
+        """Decode one assignments-topic record and add it (a record that does not decode raises)."""
+        self.add(self.codec.decode(message.value()))
 
     def ingest(self, messages: Iterable[Any]) -> int:
         """Decode and add assignment records; undecodable ones are the router's to fix (logged, counted)."""

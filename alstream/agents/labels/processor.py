@@ -24,10 +24,10 @@ from confluent_kafka import Message
 from alstream.agents.labels import metrics as m
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.qa import QaTracker
-from alstream.agents.labels.topic_state import BoundedMap
 from alstream.contracts.enums import ANSWERED
 from alstream.contracts.exceptions import ContractViolation, UndecodableLabel, UnknownAssignment
 from alstream.contracts.labels import LabelRules
+from alstream.streams.bounded import BoundedMap
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
 

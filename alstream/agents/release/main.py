@@ -1,7 +1,8 @@
 """``alstream agent release``: the weekly release plus on-demand builds, until SIGTERM.
 
-Each tick it (1) builds every pending request, (2) builds the latest weekly slot if no release was
-cut at that slot yet. A failed build is retried on the next tick: requests are removed only after
+Each tick (an idle callback of the agent runtime, every ``release.poll_interval_s``) it (1) builds every
+pending request, (2) builds the latest weekly slot if no release was cut at that slot yet. A failed
+build is retried on the next tick: requests are removed only after
 their release is stored and announced, and the weekly slot is found again from the store itself, so
 a restart neither loses nor duplicates a release.
 """
@@ -9,19 +10,19 @@ a restart neither loses nor duplicates a release.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from alstream.agents.launch import launch
 from alstream.agents.release.builder import iso
 from alstream.agents.release.metrics import RELEASE_ITEMS, RELEASE_LAST_TIMESTAMP, RELEASES
 from alstream.agents.release.requests import pending
 from alstream.agents.release.schedule import latest_slot, next_slot
 from alstream.agents.release.service import build_and_announce, store_for
 from alstream.agents.release.storage import ReleaseStore
-from alstream.exceptions import AlstreamError
-from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP, serve_metrics
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import StopFlag
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 AGENT = "release"
@@ -88,24 +89,21 @@ class ReleaseAgent:
         return done
 
 
+def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
+    """The release agent has no input loop: its tick is the runtime's idle callback. A failed tick is
+    logged, counted and retried at the next one (with backoff while the broker is unreachable)."""
+
+    def build(runtime: AgentRuntime) -> None:
+        agent = ReleaseAgent(settings=settings)
+        log.info(
+            "release agent up; next weekly cut-off %s", iso(next_slot(settings.release, datetime.now(UTC)))
+        )
+        runtime.every(
+            settings.release.poll_interval_s, lambda: agent.tick(datetime.now(UTC)), what="the release tick"
+        )
+
+    return build
+
+
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
-    if stop is None:
-        stop = StopFlag()
-        stop.install_signal_handlers()
-    agent = ReleaseAgent(settings=settings)
-    AGENT_UP.labels(AGENT).set(1)
-    log.info("release agent up; next weekly cut-off %s", iso(next_slot(settings.release, datetime.now(UTC))))
-    try:
-        while not stop:
-            try:
-                agent.tick(datetime.now(UTC))
-                AGENT_LAST_PROGRESS.labels(AGENT).set(time.time())
-            except AlstreamError as exc:
-                AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
-                log.error("release build failed, retrying next tick: %s", exc)
-            deadline = time.monotonic() + settings.release.poll_interval_s
-            while not stop and time.monotonic() < deadline:
-                time.sleep(0.2)
-    finally:
-        AGENT_UP.labels(AGENT).set(0)
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

@@ -112,7 +112,9 @@ def build_and_announce(
     return BuildOutcome(release=built, uri=uri, created=created)
 
 
-def publish_manifest(settings: AlstreamSettings, built: BuiltRelease, *, timeout_s: float = 30.0) -> None:
+def publish_manifest(
+    settings: AlstreamSettings, built: BuiltRelease, *, timeout_s: float | None = None
+) -> None:
     """Announce on the releases topic and wait for the broker's acknowledgement."""
     codec = codec_for("releases", settings)
     producer = Producer(producer_config(settings))
@@ -128,7 +130,8 @@ def publish_manifest(settings: AlstreamSettings, built: BuiltRelease, *, timeout
         value=codec.encode(announcement(built.manifest)),
         on_delivery=delivered,
     )
-    if producer.flush(timeout_s) or failures:
+    # through an outage as long as the producer itself retries (kafka.outage_tolerance_s)
+    if producer.flush(settings.kafka.outage_tolerance_s if timeout_s is None else timeout_s) or failures:
         raise ReleaseError(
             f"release {built.release_id} stored but not announced: {failures or 'flush timed out'}"
         )

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Message
 
-from alstream.agents.labels.topic_state import TopicTail
 from alstream.agents.router import metrics, reasons
 from alstream.agents.router.calibration import CalibrationBook
 from alstream.agents.router.exceptions import PartitionLayoutError
@@ -30,13 +28,12 @@ from alstream.agents.router.quotas import load_quotas
 from alstream.agents.router.state import Effects, RouterShard, week_start_ms
 from alstream.contracts.calibration import CalibrationRules
 from alstream.contracts.ids import ROUTER_TICK as TICK_ANNOTATOR
-from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS, AGENT_UP
+from alstream.observability.metrics import AGENT_ERRORS, AGENT_LAST_PROGRESS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
-from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.faust_support import make_app, partition_counts, run_worker
-from alstream.streams.kafka_config import producer_config
+from alstream.streams.faust_support import make_app, partition_counts
 from alstream.streams.partitioning import partition_for
+from alstream.streams.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
 AGENT = "router"
@@ -46,11 +43,18 @@ SHARD_STATUS_REFRESH_S = 60.0  # a shard summary is rewritten at least this ofte
 
 
 class RouterService:
-    """Builds the faust app and holds the shards this worker owns."""
+    """Builds the faust app and holds the shards this worker owns; runs inside the agent runtime, which
+    owns the worker, the calibration reader and the producer of dead letters."""
 
-    def __init__(self, *, settings: AlstreamSettings) -> None:
+    def __init__(self, *, settings: AlstreamSettings, runtime: AgentRuntime) -> None:
         self.settings = settings
-        counts = partition_counts(settings, [*SHARD_TOPICS, "assignments", "calibration", STATUS_TOPIC])
+        self.runtime = runtime
+        counts = partition_counts(
+            settings,
+            [*SHARD_TOPICS, "assignments", "calibration", STATUS_TOPIC],
+            agent=AGENT,
+            stop=runtime.stopping,
+        )
         if len({counts[t] for t in SHARD_TOPICS}) != 1:
             raise PartitionLayoutError(
                 "candidates, annotator-events and labels must have the same partition count (they are the "
@@ -70,13 +74,16 @@ class RouterService:
         self.shards: dict[int, RouterShard] = {}
         self._summaries: dict[int, tuple[tuple[Any, ...], float]] = {}  # shard -> (last published, when)
         self._prefix = settings.kafka.topic_prefix
-        self._stop = threading.Event()
-        self._producer = Producer(producer_config(settings))
-        self._dead_letters = DeadLetterSink(
-            producer=self._producer, topic=settings.kafka.topic("dead-letters"), agent=AGENT
-        )
+        # Every worker reads all calibration rounds (one small partition) from the start, outside the
+        # group; a round it cannot use is dead-lettered (and counted) by the runtime.
+        runtime.follow([settings.kafka.topic("calibration")], self._add_round, what="calibration rounds")
 
-        self.app = make_app(settings, name=settings.router.group_id, partitions=self.shard_count)
+        self.app = make_app(
+            settings,
+            name=settings.router.group_id,
+            partitions=self.shard_count,
+            state_dir=settings.paths.state_dir,
+        )
         self.table = self.app.Table(
             "router-state",
             default=None,
@@ -192,7 +199,7 @@ class RouterService:
                     effects, record = Effects(), None
                 else:
                     effects = self._apply(shard, base, decoded, now_ms)
-            except (KeyError, TypeError, ValueError) as exc:  # a decodable record the router cannot use
+            except Exception as exc:  # noqa: BLE001 - the poison-pill rule: a record the router cannot use
                 log.warning(
                     "router cannot use %s@%s:%s: %r", message.topic, message.partition, message.offset, exc
                 )
@@ -214,7 +221,7 @@ class RouterService:
 
     def _dead_letter(self, event: Any, error: BaseException) -> None:
         message = event.message
-        self._dead_letters.send(
+        self.runtime.dead_letters.send(
             key=message.key,
             value=event.value,
             source_topic=message.topic,
@@ -223,7 +230,7 @@ class RouterService:
             offset=message.offset,
             headers=getattr(message, "headers", None),  # kept for replay, as Kafka Connect's DLQ does
         )
-        self._producer.poll(0)
+        self.runtime.producer.poll(0)
 
     def _apply(self, shard: RouterShard, base: str, record: dict[str, Any], now_ms: int) -> Effects:
         if base == "candidates":
@@ -268,7 +275,7 @@ class RouterService:
         for record in records:
             key = record["status_key"]
             try:
-                self._producer.produce(
+                self.runtime.producer.produce(
                     topic,
                     key=key.encode(),
                     value=codec.encode(record),
@@ -277,7 +284,7 @@ class RouterService:
             except BufferError:  # the local queue is full: the broker is behind; the next change rewrites it
                 AGENT_ERRORS.labels(AGENT, "StatusQueueFull").inc()
                 break
-        self._producer.poll(0)
+        self.runtime.producer.poll(0)
 
     def _publish_summaries(self) -> None:
         """Each owned shard's summary when it changed, and at least every SHARD_STATUS_REFRESH_S."""
@@ -374,36 +381,11 @@ class RouterService:
         )
 
     # ---- calibration rounds ----------------------------------------------------------------------
-    def _read_calibration(self) -> None:
-        """Every worker reads all calibration rounds (one small partition) from the start, without commits."""
-        tail = TopicTail(settings=self.settings, topics=[self.settings.kafka.topic("calibration")])
-        try:
-            while not self._stop.is_set():
-                for message in tail.poll(timeout_s=0.5):
-                    problem: BaseException | None
-                    try:
-                        event = self.codecs["calibration"].decode(message.value())
-                        problem = self.calibration_rules.verdict(event, now_ms=int(time.time() * 1000))
-                        if problem is None:
-                            self.book.add_event(event)
-                    except Exception as exc:  # noqa: BLE001 - a bad round must not stop the reader
-                        problem = exc
-                    if problem is not None:  # a round the contract refuses is never assigned
-                        AGENT_ERRORS.labels(AGENT, type(problem).__name__).inc()
-                        log.warning(
-                            "calibration record at offset %s not usable: %s", message.offset(), problem
-                        )
-        finally:
-            tail.close()
-
-    def run(self) -> None:
-        reader = threading.Thread(target=self._read_calibration, name="router-calibration", daemon=True)
-        reader.start()
-        AGENT_UP.labels(AGENT).set(1)
-        try:
-            run_worker(self.app)
-        finally:
-            AGENT_UP.labels(AGENT).set(0)
-            self._stop.set()
-            reader.join(timeout=5)
-            self._producer.flush(10)
+    def _add_round(self, message: Message) -> None:
+        """A calibration round, once the calibration contract accepts it; a refused one raises, and the
+        runtime dead-letters it (a round the contract refuses is never assigned)."""
+        event = self.codecs["calibration"].decode(message.value())
+        problem = self.calibration_rules.verdict(event, now_ms=int(time.time() * 1000))
+        if problem is not None:
+            raise problem
+        self.book.add_event(event)

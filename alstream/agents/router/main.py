@@ -1,15 +1,28 @@
-"""Entry point of ``alstream agent router``."""
+"""Entry point of ``alstream agent router``: the faust router inside the agent runtime."""
 
 from __future__ import annotations
 
-from alstream.observability.metrics import serve_metrics
+from collections.abc import Callable
+
+from alstream.agents.launch import launch
 from alstream.settings import AlstreamSettings
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
+
+AGENT = "router"
 
 
-def run(settings: AlstreamSettings) -> None:
-    """Route until SIGTERM / SIGINT; serves /metrics on ``settings.metrics.port`` when it is not 0."""
-    from alstream.agents.router.app import RouterService
+def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
+    def build(runtime: AgentRuntime) -> None:
+        from alstream.agents.router.app import RouterService
 
-    service = RouterService(settings=settings)
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent="router")
-    service.run()
+        service = RouterService(settings=settings, runtime=runtime)
+        runtime.run_faust(service.app)
+
+    return build
+
+
+def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
+    """Route until SIGTERM / SIGINT (or ``stop``); serves /metrics on ``settings.metrics.port`` when it is
+    not 0."""
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

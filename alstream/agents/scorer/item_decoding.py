@@ -2,7 +2,7 @@
 
 fastavro's generic reader builds every field through its schema interpreter (~5 us per item); this
 reads the same bytes with a hand-written parser for one version of the ``items`` schema, the one the
-ingest encoder also implements (:data:`alstream.ingest.encoding.FAST_PATH_FINGERPRINT`). The
+ingest encoder also implements (:data:`alstream.streams.item_wire.FAST_PATH_FINGERPRINT`). The
 scorer's batches go through :mod:`alstream.agents.scorer.item_columns`, which decodes whole batches
 vectorised and hands this decoder only the records its pass does not cover.
 
@@ -19,9 +19,9 @@ import struct
 from typing import Any
 
 from alstream.contracts.enums import UNITS_OF_WORK
-from alstream.ingest.encoding import FAST_PATH_FINGERPRINT
 from alstream.streams.codecs import SINGLE_OBJECT_HEADER, SingleObjectCodec
 from alstream.streams.exceptions import SchemaMismatch, TruncatedRecord
+from alstream.streams.item_wire import FAST_PATH_FINGERPRINT
 
 _unpack_f = struct.Struct("<f").unpack_from
 

@@ -1,16 +1,18 @@
 """``alstream agent scorer``: score every item as a consumer-group member until SIGTERM / SIGINT.
 
 Wiring only: which policy, which model, which failure bank and QA gold set; the logic is in
-:mod:`alstream.agents.scorer.processor`, the loop (at-least-once offsets) in the streams package.
+:mod:`alstream.agents.scorer.processor`, the loop (at-least-once offsets, the poison-pill rule) in the
+agent runtime (:mod:`alstream.streams.runtime`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alstream.agents.launch import launch
 from alstream.agents.scorer.drift import DriftMonitor
 from alstream.agents.scorer.exceptions import ModelSwapError
 from alstream.agents.scorer.models import ActiveModel, ModelWatcher, load_announced, record_swap
@@ -21,9 +23,12 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.agents.selection.history import active_path
 from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_policy
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
-from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
+from alstream.streams.codecs import codec_for
+from alstream.streams.exceptions import BrokerError
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 AGENT = "scorer"
@@ -75,11 +80,23 @@ def bootstrap_model(settings: AlstreamSettings) -> ActiveModel | None:
 
 
 class ModelFollower:
-    """Turns announcements on the models topic into loaded models; refuses bad ones, keeps the current."""
+    """Turns announcements on the models topic into loaded models; refuses bad ones, keeps the current.
 
-    def __init__(self, *, settings: AlstreamSettings, watcher: ModelWatcher) -> None:
+    A model that cannot be loaded, for any reason, is refused: counted, logged, and its announcement
+    handed to ``reject`` (the runtime dead-letters it), so a broken announcement never stops the scorer,
+    however often it is read again.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: AlstreamSettings,
+        watcher: ModelWatcher,
+        reject: Callable[[Any, BaseException], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.watcher = watcher
+        self.reject = reject
         self.current_version: str | None = None
 
     def load(self, record: dict[str, Any] | None) -> ActiveModel | None:
@@ -91,9 +108,18 @@ class ModelFollower:
                 task_classes=list(self.settings.task.classes),
                 embedding_dim=self.settings.ingest.embedding_dim,
             )
-        except ModelSwapError as exc:
-            AGENT_ERRORS.labels(AGENT, "ModelSwapError").inc()
-            log.error("refused announced model: %s (keeping %s)", exc, self.current_version)
+        except Exception as exc:  # noqa: BLE001 - any broken announcement is refused, never fatal
+            AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+            log.error(
+                "refused announced model %s: %s: %s (keeping %s)",
+                record.get("model_version"),
+                type(exc).__name__,
+                exc,
+                self.current_version,
+            )
+            message = getattr(self.watcher, "last_message", None)
+            if self.reject is not None and message is not None:
+                self.reject(message, exc)
             return None
         self.current_version = model.version
         record_swap(model, record, self.settings.scorer.model_name)
@@ -107,7 +133,7 @@ def build_processor(settings: AlstreamSettings, *, follower: ModelFollower | Non
     policy = resolve_policy(settings)
     model = None
     if follower is not None:
-        model = follower.load(follower.watcher.catch_up(deadline_s=settings.scorer.model_catch_up_s))
+        model = follower.load(follower.watcher.poll())
     if model is None:
         model = bootstrap_model(settings)
         if model is not None and follower is not None:
@@ -137,35 +163,45 @@ def build_processor(settings: AlstreamSettings, *, follower: ModelFollower | Non
     )
 
 
+def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
+    """The scorer's wiring for :func:`run_agent`: model announcements, the processor, the items loop."""
+
+    def build(runtime: AgentRuntime) -> None:
+        tune_native_libraries(threads=settings.scorer.native_threads)
+        watcher = ModelWatcher(codec=codec_for("models", settings), model_name=settings.scorer.model_name)
+        announcements = runtime.follow(
+            [settings.kafka.topic("models")], watcher.observe, what="model announcements", catch_up=False
+        )
+        try:  # the latest announcement at start; a models topic that cannot be read is not fatal
+            announcements.catch_up(patience_s=settings.scorer.model_catch_up_s)
+        except BrokerError as exc:
+            log.warning(
+                "models topic not read to its end at start (%s): starting with the model at hand", exc
+            )
+        follower = ModelFollower(
+            settings=settings,
+            watcher=watcher,
+            reject=lambda message, exc: runtime.reject(message, exc, what="model announcement"),
+        )
+        processor = build_processor(settings, follower=follower)
+        runner = runtime.consume(
+            topics=[settings.kafka.topic("items")],
+            group_id=settings.scorer.group_id,
+            processor=processor,
+            batch_size=settings.scorer.batch_size,
+            poll_timeout_s=settings.scorer.poll_timeout_s,
+            on_revoke=lambda partitions: processor.on_revoke(partitions, runtime.runner.outputs),  # type: ignore[union-attr]
+        )
+
+        def close() -> None:  # the open windows' candidates, after the loop stopped
+            processor.close(runner.outputs)
+            runner.producer.flush(30)
+
+        runtime.on_shutdown(close)
+
+    return build
+
+
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
     """Block until SIGTERM / SIGINT (or ``stop``), scoring items; return cleanly."""
-    if stop is None:  # first thing: a SIGTERM during the (slow) start must still mean a clean stop
-        stop = StopFlag()
-        stop.install_signal_handlers()
-    settings.kafka.require_bootstrap()
-    tune_native_libraries(threads=settings.scorer.native_threads)
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
-    watcher = ModelWatcher(
-        settings=settings, model_name=settings.scorer.model_name, group_suffix=str(os.getpid())
-    )
-    follower = ModelFollower(settings=settings, watcher=watcher)
-    processor = build_processor(settings, follower=follower)
-    holder: dict[str, BatchAgentRunner] = {}
-    runner = BatchAgentRunner(
-        agent=AGENT,
-        settings=settings,
-        topics=[settings.kafka.topic("items")],
-        group_id=settings.scorer.group_id,
-        processor=processor,
-        batch_size=settings.scorer.batch_size,
-        poll_timeout_s=settings.scorer.poll_timeout_s,
-        on_revoke=lambda partitions: processor.on_revoke(partitions, holder["runner"].outputs),
-    )
-    holder["runner"] = runner
-    try:
-        runner.run(stop)
-    finally:
-        processor.close(runner.outputs)
-        runner.producer.flush(30)
-        watcher.close()
-        log.info("scorer stopped")
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

@@ -2,30 +2,24 @@
 
 Swaps happen between batches in the scorer's own thread, so a batch is scored by exactly one model
 version and no item is lost or scored twice by different versions within a batch. A model that fails
-to load (missing file, SHA-256 mismatch, untrusted types, wrong dimension) is refused with a log line
-and a metric; the scorer keeps the model it has.
+to load for any reason (missing file, not a zip, SHA-256 mismatch, untrusted types, wrong dimension)
+is refused with a log line and a metric, its announcement is dead-lettered, and the scorer keeps the
+model it has.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Message
 
 from alstream.agents.scorer.exceptions import ModelSwapError
 from alstream.agents.scorer.metrics import MODEL_SWAPS, MODEL_VALIDATION
 from alstream.models.artifacts import ArtifactError, ModelBundle, load_bundle
-from alstream.observability.metrics import AGENT_ERRORS
-from alstream.settings import AlstreamSettings
-from alstream.streams.codecs import codec_for
-from alstream.streams.exceptions import DecodeError
-from alstream.streams.kafka_config import consumer_config
-from alstream.streams.messages import coordinates
+from alstream.streams.codecs import RecordCodec
 
 log = logging.getLogger(__name__)
 
@@ -74,62 +68,30 @@ class ActiveModel:
 
 
 class ModelWatcher:
-    """Follows the models topic (every partition, from the start) for announcements of one model line.
+    """The newest announcement of one model line on the models topic, as a side reader feeds it.
 
-    Not a group member: every scorer instance must see every announcement. ``poll()`` never blocks
-    long; the caller applies the newest announcement between batches.
+    Every scorer instance sees every announcement (the runtime's side reader follows the whole topic
+    outside the consumer group); the scorer applies the newest one between batches.
     """
 
-    def __init__(self, *, settings: AlstreamSettings, model_name: str, group_suffix: str = "") -> None:
-        self.topic = settings.kafka.topic("models")
+    def __init__(self, *, codec: RecordCodec, model_name: str) -> None:
+        self.codec = codec
         self.model_name = model_name
-        self.codec = codec_for("models", settings)
-        self.consumer = Consumer(
-            consumer_config(
-                settings,
-                group_id=f"{settings.scorer.group_id}-models-{group_suffix or id(self)}",
-                **{"enable.auto.commit": False, "enable.partition.eof": True},
-            )
-        )
-        metadata = self.consumer.list_topics(self.topic, timeout=10)
-        partitions = metadata.topics[self.topic].partitions if self.topic in metadata.topics else {}
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
-        self._eof: set[int] = set()
-        self._partitions = set(partitions)
+        self._newest: tuple[dict[str, Any], Message] | None = None
+        self.last_message: Message | None = None  # the record :meth:`poll` returned last
 
-    def poll(self, *, timeout_s: float = 0.0) -> dict[str, Any] | None:
-        """Newest announcement for our model line among the records available now, if any."""
-        newest = None
-        for message in self.consumer.consume(500, timeout_s):
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    self._eof.add(coordinates(message)[1])
-                else:
-                    log.warning("models topic: %s", error)
-                continue
-            try:
-                record = self.codec.decode(message.value())
-            except DecodeError as exc:
-                AGENT_ERRORS.labels("scorer", type(exc).__name__).inc()
-                log.warning("models topic: undecodable announcement at offset %s: %s", message.offset(), exc)
-                continue
-            if record.get("model_name") == self.model_name:
-                newest = record
-        return newest
+    def observe(self, message: Message) -> None:
+        """Note one models-topic record (a record that does not decode raises: the reader dead-letters it)."""
+        record = self.codec.decode(message.value())
+        if record.get("model_name") == self.model_name:
+            self._newest = (record, message)
 
-    def catch_up(self, *, deadline_s: float) -> dict[str, Any] | None:
-        """Read until every partition reached its end (or the deadline): the latest announcement at start."""
-        newest = None
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end and not self._partitions <= self._eof:
-            found = self.poll(timeout_s=0.2)
-            newest = found or newest
-        return newest
-
-    def close(self) -> None:
-        with contextlib.suppress(KafkaException):
-            self.consumer.close()
+    def poll(self) -> dict[str, Any] | None:
+        """The newest announcement seen since the last call, if any."""
+        if self._newest is None:
+            return None
+        (record, self.last_message), self._newest = self._newest, None
+        return record
 
 
 def load_announced(record: dict[str, Any], *, task_classes: list[str], embedding_dim: int) -> ActiveModel:

@@ -1,6 +1,7 @@
 """Errors of the trainer: bad training data, missing validation set, refused models."""
 
 from alstream.exceptions import AlstreamError
+from alstream.streams.exceptions import RetryLater
 
 
 class TrainerError(AlstreamError):
@@ -11,5 +12,6 @@ class ModelRefused(TrainerError):
     """A new model is worse than the current one beyond the configured tolerance; it was not published."""
 
 
-class PublishFailed(TrainerError):
-    """The model was saved but the broker did not acknowledge its announcement; the run must be retried."""
+class PublishFailed(TrainerError, RetryLater):
+    """The model was saved but the broker did not acknowledge its announcement: the agent runtime
+    processes the release again later (the broker, not the release, failed)."""

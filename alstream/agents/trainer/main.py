@@ -6,24 +6,30 @@ and content hashes are kept in ``<state_dir>/models/<model_name>/trained_release
 replayed announcement (at-least-once delivery, the release agent re-announcing) or a new release with
 exactly the same data does not retrain; an empty release is skipped. A model that fails
 the validation gate is refused and the release still counts as handled; a model that cannot be
-announced replays the batch.
+announced (:class:`~alstream.agents.trainer.exceptions.PublishFailed`, a ``RetryLater``) is trained and
+announced again later by the runtime; an announcement that cannot be trained on for any other reason
+(an unknown URI scheme, unreadable data) is dead-lettered by the runtime's poison-pill rule.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alstream.agents.launch import launch
 from alstream.agents.trainer.data import labels_so_far_part, release_part
 from alstream.agents.trainer.exceptions import PublishFailed
 from alstream.agents.trainer.service import models_dir, train_once
 from alstream.exceptions import AlstreamError
-from alstream.observability.metrics import AGENT_ERRORS, serve_metrics
+from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
-from alstream.streams.batch_loop import BatchAgentRunner, DeliveryFailed, Outputs, StopFlag
+from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import codec_for
+from alstream.streams.runtime import AgentRuntime
+from alstream.streams.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 AGENT = "trainer"
@@ -83,11 +89,13 @@ class TrainerProcessor:
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
-        """Train; an unannounced model replays the batch, any other failure is logged, counted and skipped."""
+        """Train. An unannounced model (:class:`PublishFailed`) propagates: the runtime retries later.
+        Our own errors about the data are logged, counted and skipped; anything else propagates to the
+        runtime's poison-pill rule."""
         try:
             self.outcomes.append(train_once(self.settings, **inputs()))
-        except PublishFailed as exc:
-            raise DeliveryFailed(str(exc)) from exc
+        except PublishFailed:
+            raise
         except AlstreamError as exc:  # bad data, a missing release directory: retrying cannot help
             AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
             log.error("training failed: %s", exc)
@@ -96,24 +104,24 @@ class TrainerProcessor:
         return None
 
 
-def runner_for(settings: AlstreamSettings, *, group_id: str | None = None) -> BatchAgentRunner:
+def topics_for(settings: AlstreamSettings) -> list[str]:
     topics = [settings.kafka.topic("releases")]
     if settings.trainer.retrain_every_labels:
         topics.append(settings.kafka.topic("labels"))
-    return BatchAgentRunner(
-        agent=AGENT,
-        settings=settings,
-        topics=topics,
-        group_id=group_id or settings.trainer.group_id,
-        processor=TrainerProcessor(settings=settings),
-        batch_size=500,
-        poll_timeout_s=0.5,
-    )
+    return topics
+
+
+def setup(settings: AlstreamSettings, *, group_id: str | None = None) -> Callable[[AgentRuntime], None]:
+    def build(runtime: AgentRuntime) -> None:
+        runtime.consume(
+            topics=topics_for(settings),
+            group_id=group_id or settings.trainer.group_id,
+            processor=TrainerProcessor(settings=settings),
+            batch_size=500,
+        )
+
+    return build
 
 
 def run(settings: AlstreamSettings, *, stop: StopFlag | None = None) -> None:
-    serve_metrics(settings.metrics.port, settings.metrics.host, agent=AGENT)
-    if stop is None:
-        stop = StopFlag()
-        stop.install_signal_handlers()
-    runner_for(settings).run(stop)
+    launch(settings, agent=AGENT, setup=setup, stop=stop)

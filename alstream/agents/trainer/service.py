@@ -207,7 +207,9 @@ def train_once(
     )
 
 
-def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout_s: float = 30.0) -> None:
+def publish_model(
+    settings: AlstreamSettings, record: dict[str, Any], *, timeout_s: float | None = None
+) -> None:
     """Announce a model version on the models topic (key: model name) and wait for the acknowledgement."""
     codec = codec_for("models", settings)
     producer = Producer(producer_config(settings))
@@ -223,7 +225,8 @@ def publish_model(settings: AlstreamSettings, record: dict[str, Any], *, timeout
         value=codec.encode(record),
         on_delivery=delivered,
     )
-    if producer.flush(timeout_s) or failures:
+    # through an outage as long as the producer itself retries (kafka.outage_tolerance_s)
+    if producer.flush(settings.kafka.outage_tolerance_s if timeout_s is None else timeout_s) or failures:
         raise PublishFailed(
             f"model {record['model_version']} saved but not announced: {failures or 'timed out'}"
         )

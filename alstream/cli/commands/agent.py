@@ -17,8 +17,6 @@ import typer
 from alstream import agents
 from alstream.cli.context import cluster_settings_from
 from alstream.exceptions import ConfigError
-from alstream.observability.metrics import default_metrics_port
-from alstream.settings import AlstreamSettings
 
 
 def runnable_agents() -> list[str]:
@@ -51,12 +49,7 @@ def register(app: typer.Typer) -> None:
             )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         module = importlib.import_module(f"{agents.__name__}.{name.replace('-', '_')}.main")
-        module.run(with_metrics_port(cluster_settings_from(ctx), name))
-
-
-def with_metrics_port(settings: AlstreamSettings, agent: str) -> AlstreamSettings:
-    """The settings with the agent's default /metrics port filled in when ``metrics.port`` is not set."""
-    if settings.metrics.port is not None:
-        return settings
-    port = default_metrics_port(agent, settings.metrics.base_port)
-    return settings.model_copy(update={"metrics": settings.metrics.model_copy(update={"port": port})})
+        # The runtime waits for the cluster (as long as it takes: an agent started during an outage
+        # waits for it) and still fails at once on a refused login or TLS trouble. It serves /metrics
+        # on the agent's default port when metrics.port is not set (alstream.agents.launch).
+        module.run(cluster_settings_from(ctx, check_access=False))

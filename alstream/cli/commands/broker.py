@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             embedded,
             announce=[
                 f"bootstrap: {embedded.bootstrap_servers}",
-                f"export KAFKA_BOOTSTRAP_SERVERS={embedded.bootstrap_servers}",
+                *(f"export {name}={value}" for name, value in embedded.client_environment().items()),
                 "Embedded Tansu broker with memory storage: data is lost when it stops. Ctrl-C to stop.",
             ],
         )

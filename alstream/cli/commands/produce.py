@@ -125,8 +125,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(min=1, help="Records validated and produced per batch.")
         ] = 5_000,
         flush_timeout: Annotated[
-            float, typer.Option(min=1, help="Seconds to wait for the broker's acknowledgements at the end.")
-        ] = 300.0,
+            float | None,
+            typer.Option(
+                min=1,
+                help="Seconds to wait for the broker's acknowledgements at the end "
+                "(default: kafka.outage_tolerance_s, so a broker outage is waited out).",
+            ),
+        ] = None,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     ) -> None:
         """Validate and produce the items of FILE to the items topic; report what was refused and why."""
@@ -177,6 +182,8 @@ def register(app: typer.Typer) -> None:
                     console.print("[yellow]interrupted: flushing what was already read[/yellow]")
                     interrupted = True
                 bar.update(task, description="flushing")
+            if flush_timeout is None:
+                flush_timeout = settings.kafka.outage_tolerance_s
             report = producer.flush(flush_timeout)
             for failure in report.failures:
                 sink.write(

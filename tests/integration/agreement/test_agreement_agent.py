@@ -14,11 +14,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from alstream.agents.agreement import main as agreement_main
-from alstream.agents.labels.topic_state import committed_offsets
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.replay import committed_offsets
 
 pytestmark = pytest.mark.broker
 

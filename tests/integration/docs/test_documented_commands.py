@@ -210,9 +210,10 @@ def stop(run: Run) -> None:
 
 
 @pytest.fixture
-def reader_env(kafka_bootstrap: str, scratch: Path) -> dict[str, str]:
+def reader_env(kafka_client_env: dict[str, str], scratch: Path) -> dict[str, str]:
     """The environment of a reader who followed the README: the tools on PATH, a topic prefix of
-    their own (the session's broker is shared), state in their clone."""
+    their own (the session's broker is shared), state in their clone; with the embedded broker, the
+    flag `alstream broker` tells them to export (its workarounds)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -227,6 +228,7 @@ def reader_env(kafka_bootstrap: str, scratch: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update({k: v for k, v in kafka_client_env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
     return env
 
 

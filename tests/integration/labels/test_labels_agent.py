@@ -151,7 +151,9 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     monkeypatch.setenv("ALSTREAM_LABELS__HOLD_UNKNOWN_S", "120")
     monkeypatch.setenv("ALSTREAM_LABELS__GROUP_ID", f"labels-{uuid.uuid4().hex[:6]}")
     settings = load_settings()
-    from alstream.agents.labels.topic_state import committed_offsets, dead_lettered_offsets
+    from alstream.streams.dead_letters import dead_lettered_offsets
+    from alstream.streams.replay import committed_offsets
+    from alstream.streams.runtime import AgentRuntime
 
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
     producer = Producer(producer_config(settings))
@@ -181,8 +183,15 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     )
     producer.flush(10)
 
-    processor, tail = labels_main.build(settings)  # what a restarted agent starts from
-    tail.close()
+    runtime = AgentRuntime(agent="labels", config=settings, stop=StopFlag())
+    try:  # what a restarted agent starts from, built but not run
+        labels_main.setup(settings)(runtime)
+        assert runtime.runner is not None
+        processor = runtime.runner.processor
+    finally:
+        if runtime.runner is not None:
+            runtime.runner.close()
+        runtime.close()
     assert "late" in processor.seen and "late" not in processor.held
     assert list(processor.held) == ["orphan"]
     # HOLD_UNKNOWN_S=120 keeps both labels held for the whole test, so what this really checks is that

@@ -35,12 +35,12 @@ from tests.support.live_stack import (
 
 @pytest.fixture(scope="package")
 def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
+    kafka_client_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, unique_module_id: str
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("obs-stack")
     data = dataset.prepare(workdir / "data")
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        **kafka_client_env,
         "ALSTREAM_KAFKA__TOPIC_PREFIX": f"obs{unique_module_id}.",
         "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
         "ALSTREAM_TASK__NAME": "digits",
@@ -75,7 +75,7 @@ def stack(
             stack.ports[name] = free_port()
             supervisor.start(name, ["agent", name], metrics_port=stack.ports[name])
         supervisor.start("produce", ["produce", str(items_file(data, workdir / "items.jsonl"))])
-        send_undecodable_records(kafka_bootstrap, stack.topic_prefix)
+        send_undecodable_records(kafka_client_env["KAFKA_BOOTSTRAP_SERVERS"], stack.topic_prefix)
         for annotator, accuracy in ANNOTATORS:
             supervisor.start(
                 annotator,

@@ -1,7 +1,8 @@
 """BatchAgentRunner stores offsets only after a batch's outputs were delivered.
 
-A processor that raises mid-run must not lose the failed batch: a new runner in the same group sees
-it again, and does not see again the batch that completed before the failure.
+A process that dies mid-batch must not lose the failed batch: a new runner in the same group sees it
+again, and does not see again the batch that completed before the failure. (A processor that raises
+an exception is the poison-pill rule's business: ``tests/unit/streams/test_runtime.py``.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from alstream.streams.kafka_config import consumer_config, producer_config
 pytestmark = pytest.mark.broker
 
 
-class Boom(RuntimeError):
-    pass
+class Crash(BaseException):
+    """The process dies mid-batch (think SIGKILL): nothing after it runs, no exception handler sees it."""
 
 
 class Processor:
@@ -64,7 +65,7 @@ class FailsOnSecondBatch(Processor):
             self.first_batch = ids
             return
         self.failed_batch = ids
-        raise Boom("processor crashed mid-run")
+        raise Crash("the process died mid-batch")
 
 
 class Collects(Processor):
@@ -93,7 +94,7 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
         processor=crashing,
         batch_size=3,
     )
-    with pytest.raises(Boom):
+    with pytest.raises(Crash):
         run_until_stopped(first, StopFlag())
     assert crashing.first_batch and crashing.failed_batch
     assert len(crashing.first_batch) <= 3
@@ -159,4 +160,8 @@ def test_a_failed_delivery_replays_the_batch(topics: AlstreamSettings, group_id:
     run_until_stopped(runner, stop)
     assert len(processor.batches) == 2, "the failed delivery went unnoticed or the batch was not replayed"
     assert processor.batches[1] == processor.batches[0] == [f"item-{i}" for i in range(5)]
-    assert REGISTRY.get_sample_value("alstream_agent_batch_retries_total", {"agent": "test-redeliver"}) == 1
+    # a partition that does not exist is refused for good: an attempt against the batch's records
+    retried = REGISTRY.get_sample_value(
+        "alstream_agent_record_retries_total", {"agent": "test-redeliver", "error_class": "DeliveryRefused"}
+    )
+    assert retried == 1

@@ -67,6 +67,12 @@ def test_broker_command_prints_bootstrap_and_stops_on_sigterm(tmp_path: Path) ->
         first_line = process.stdout.readline()
         assert first_line.startswith("bootstrap: "), first_line
         host, port = first_line.split(": ", 1)[1].strip().rsplit(":", 1)
+        exports = [process.stdout.readline().strip(), process.stdout.readline().strip()]
+        # what docs/embedded-broker.md tells a user to set for the broker's clients
+        assert exports == [
+            f"export KAFKA_BOOTSTRAP_SERVERS={host}:{port}",
+            "export ALSTREAM_KAFKA__EMBEDDED_BROKER=true",
+        ], exports
         assert _listening(host, int(port))
         metadata = AdminClient({"bootstrap.servers": f"{host}:{port}"}).list_topics(timeout=15)
         assert metadata.brokers  # a Kafka client talks to it

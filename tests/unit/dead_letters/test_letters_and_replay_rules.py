@@ -104,3 +104,52 @@ def test_times_and_ids_are_read_or_refused_clearly() -> None:
     assert parse_id("3:120") == (3, 120)
     with pytest.raises(BadFilter, match="partition:offset"):
         parse_id("3-120")
+
+
+def test_replay_refuses_what_the_sink_truncated_and_takes_what_it_kept_whole() -> None:
+    """The sink's own output, read back as the tools read it: the runtime's truncation reaches replay."""
+    producer = InMemoryProducer()
+    sink = DeadLetterSink(producer=producer, topic="dl", agent="scorer", max_bytes=200_000)
+    headers = [("traceparent", b"t-1")]
+    for offset, value in ((1, b"v" * 1_000), (2, b"v" * 5_000_000)):
+        sink.send(
+            key=b"k",
+            value=value,
+            source_topic="alstream.items",
+            error="Oversized",
+            partition=0,
+            offset=offset,
+            headers=headers,
+        )
+    whole, cut = (dead_letter_of(m, SingleObjectCodec("dead-letters")) for m in producer.topics["dl"])
+    assert whole.truncation is None and refusal(whole) is None
+    assert whole.original_headers == headers
+    assert cut.truncation is not None and cut.truncation["value_size"] == 5_000_000
+    why = refusal(cut)
+    assert why is not None and "only a prefix" in why and "alstream.items[0]@2" in why
+    assert cut.original_headers == headers  # small headers are kept as context even when cut
+
+
+def test_original_headers_too_large_to_fit_are_cut_from_a_truncated_dead_letter() -> None:
+    producer = InMemoryProducer()
+    sink = DeadLetterSink(producer=producer, topic="dl", agent="scorer", max_bytes=200_000)
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("small", b"s"),
+        ("huge", b"h" * 300_000),
+        ("after", b"a"),
+    ]
+    sink.send(
+        key=b"k",
+        value=b"v",
+        source_topic="alstream.items",
+        error="Oversized",
+        partition=0,
+        offset=3,
+        headers=headers,
+    )
+    (message,) = producer.topics["dl"]
+    read = dead_letter_of(message, SingleObjectCodec("dead-letters"))
+    size = len(message.value()) + sum(len(name) + len(raw or b"") for name, raw in message.headers() or [])
+    assert size <= 200_000
+    assert read.truncation is not None and refusal(read) is not None
+    assert read.original_headers == [("small", b"s")]  # the leading headers that fit

@@ -94,15 +94,9 @@ class FailingProducer(InMemoryProducer):
     """Reports a delivery error for chosen keys."""
 
     def __init__(self, failing: set[bytes]) -> None:
-        super().__init__()
-        self.failing = failing
-
-    def poll(self, timeout: float = 0) -> int:
-        pending, self._pending = self._pending, []
-        for callback, message in pending:
-            error = "Broker: Not enough in-sync replicas" if message.key() in self.failing else None
-            callback(error, message)
-        return len(pending)
+        super().__init__(
+            refuse=lambda message: "Broker: Not enough in-sync replicas" if message.key() in failing else None
+        )
 
 
 def test_delivery_failures_are_reported_not_counted_as_sent() -> None:

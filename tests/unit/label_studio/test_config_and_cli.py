@@ -58,7 +58,7 @@ def test_without_the_extra_the_bridge_names_it(monkeypatch: pytest.MonkeyPatch) 
 def test_the_agent_is_listed_and_refuses_to_start_unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "label-studio" in runnable_agents()
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    monkeypatch.setattr("alstream.cli.commands.agent.cluster_settings_from", lambda ctx: load_settings())
+    monkeypatch.setattr("alstream.cli.commands.agent.cluster_settings_from", lambda ctx, **_: load_settings())
     result = CliRunner().invoke(app, ["agent", "label-studio"])
     assert isinstance(result.exception, ConfigError)
     assert "ALSTREAM_LABEL_STUDIO__URL" in str(result.exception)

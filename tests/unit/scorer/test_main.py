@@ -116,3 +116,55 @@ def test_follower_refuses_bad_announcements_and_keeps_going(tmp_path: Path) -> N
     swapped = follower()
     assert swapped is not None and swapped.version == "m3"
     assert follower() is None  # same version again: no reload
+
+
+def test_a_model_that_cannot_be_loaded_for_any_reason_is_refused_and_its_announcement_rejected(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    from alstream.agents.scorer.models import ModelWatcher
+    from alstream.streams.codecs import SingleObjectCodec
+    from alstream.streams.testing import InMemoryMessage
+    from tests.support.records import model_announcement
+
+    not_a_zip = tmp_path / "broken.skops"
+    not_a_zip.write_bytes(b"not a zip archive")
+    good, sha = artifact(tmp_path)
+    codec = SingleObjectCodec("models")
+    watcher = ModelWatcher(codec=codec, model_name="default")
+    rejected: list[tuple[object, BaseException]] = []
+    follower = ModelFollower(
+        settings=settings_for(tmp_path), watcher=watcher, reject=lambda m, e: rejected.append((m, e))
+    )
+    broken = model_announcement(
+        "broken",
+        artifact_uri=str(not_a_zip),
+        artifact_sha256=hashlib.sha256(not_a_zip.read_bytes()).hexdigest(),
+        classes=CLASSES,
+        embedding_dim=3,
+    )
+    message = InMemoryMessage("t.models", codec.encode(broken), b"default", 0, 4)
+    watcher.observe(message)
+    assert follower() is None  # refused, not raised
+    ((rejected_message, error),) = rejected
+    assert rejected_message is message and type(error).__name__ == "BadZipFile"
+    watcher.observe(
+        InMemoryMessage(
+            "t.models",
+            codec.encode(
+                model_announcement(
+                    "m9", artifact_uri=str(good), artifact_sha256=sha, classes=CLASSES, embedding_dim=3
+                )
+            ),
+            b"default",
+            0,
+            5,
+        )
+    )
+    swapped = follower()
+    assert swapped is not None and swapped.version == "m9"  # the next good announcement still loads
+    from alstream.streams.exceptions import DecodeError
+
+    with pytest.raises(DecodeError):  # a record that does not decode: the side reader dead-letters it
+        watcher.observe(InMemoryMessage("t.models", b"garbage", b"default", 0, 6))

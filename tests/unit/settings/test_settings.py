@@ -205,3 +205,70 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(Exception, match="frozen"):
         settings.kafka.client_id = "other"  # type: ignore[misc]
+
+
+# --- settings from an explicit mapping and file; streams/ takes only [kafka] and [codec] ------------
+
+
+def test_settings_come_from_the_given_environment_and_file_and_nothing_is_written(tmp_path: Path) -> None:
+    toml = _toml(tmp_path, '[kafka]\ntopic_prefix = "fromfile."\n[task]\nclasses = ["a", "b"]\n')
+    before = dict(os.environ)
+    settings = load_settings(
+        toml,
+        environ={"KAFKA_BOOTSTRAP_SERVERS": "given:1", "ALSTREAM_KAFKA__CLIENT_ID": "given-client"},
+    )
+    assert dict(os.environ) == before, "load_settings must not write the process environment"
+    assert settings.kafka.bootstrap_servers == "given:1"
+    assert settings.kafka.client_id == "given-client"
+    assert settings.kafka.topic_prefix == "fromfile."
+    assert settings.task.classes == ["a", "b"]
+    # the process environment is not read when a mapping is given
+    os.environ["ALSTREAM_KAFKA__CLIENT_ID"] = "ambient"
+    try:
+        assert load_settings(environ={}).kafka.client_id == "alstream"
+    finally:
+        del os.environ["ALSTREAM_KAFKA__CLIENT_ID"]
+
+
+def test_a_config_file_named_in_the_given_environment_is_read(tmp_path: Path) -> None:
+    toml = _toml(tmp_path, '[kafka]\ntopic_prefix = "viaenv."\n')
+    assert load_settings(environ={CONFIG_FILE_ENV: str(toml)}).kafka.topic_prefix == "viaenv."
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(environ={CONFIG_FILE_ENV: str(tmp_path / "missing.toml")})
+
+
+def test_streams_takes_only_the_kafka_and_codec_sections() -> None:
+    from alstream.settings import StreamsSettings
+    from alstream.streams.codecs import codec_for
+    from alstream.streams.config import KafkaSettings
+
+    settings = load_settings(environ={"KAFKA_BOOTSTRAP_SERVERS": "b:1"})
+    narrow = settings.streams
+    assert isinstance(narrow, StreamsSettings) and narrow.kafka == settings.kafka
+    assert producer_config(narrow) == producer_config(settings) == producer_config(settings.kafka)
+    assert codec_for("items", narrow).topic_key == "items"
+    assert isinstance(narrow.kafka, KafkaSettings)
+
+
+def test_embedded_broker_workarounds_apply_only_when_the_flag_is_set() -> None:
+    plain = load_settings(environ={"KAFKA_BOOTSTRAP_SERVERS": "b:1"})
+    embedded = load_settings(
+        environ={"KAFKA_BOOTSTRAP_SERVERS": "b:1", "ALSTREAM_KAFKA__EMBEDDED_BROKER": "true"}
+    )
+    assert "fetch.wait.max.ms" not in consumer_config(plain, group_id="g")  # librdkafka's default
+    assert consumer_config(embedded, group_id="g")["fetch.wait.max.ms"] == 10
+
+
+def test_clients_read_any_record_and_produce_within_the_configured_limits() -> None:
+    settings = load_settings(
+        environ={
+            "KAFKA_BOOTSTRAP_SERVERS": "b:1",
+            "ALSTREAM_KAFKA__MAX_MESSAGE_BYTES": "5000000",
+            "ALSTREAM_KAFKA__OUTAGE_TOLERANCE_S": "900",
+        }
+    )
+    consumer = consumer_config(settings, group_id="g")
+    assert consumer["receive.message.max.bytes"] >= 256 * 1024 * 1024 + consumer["fetch.max.bytes"]
+    producer = producer_config(settings)
+    assert producer["message.max.bytes"] == 5_000_000
+    assert producer["delivery.timeout.ms"] == 900_000

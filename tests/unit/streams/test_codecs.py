@@ -34,6 +34,7 @@ from alstream.streams.exceptions import (
     WrongMagic,
 )
 from alstream.streams.schemas import SchemaCatalog, default_catalog, default_schema_dir
+from tests.support.schemas import catalog_with_old_current
 
 TOPIC_KEYS = default_catalog().topic_keys
 
@@ -138,23 +139,7 @@ def test_record_not_fitting_schema_raises_encode_error() -> None:
 
 def _history_v1() -> SingleObjectCodec:
     """A codec writing with the v1 items schema: a catalogue whose current items schema is the old one."""
-    catalog = default_catalog()
-    v1 = next(v for v in catalog.versions() if v.topic_key == "items" and not v.is_current)
-    current = catalog.current("items")
-    old_as_current = [
-        type(v)(
-            topic_key=v.topic_key,
-            full_name=v.full_name,
-            schema=v.schema,
-            canonical_form=v.canonical_form,
-            fingerprint=v.fingerprint,
-            path=v.path,
-            is_current=v is v1,
-            source_json=v.source_json,
-        )
-        for v in (v1, current)
-    ]
-    return SingleObjectCodec("items", catalog=SchemaCatalog(old_as_current))
+    return SingleObjectCodec("items", catalog=catalog_with_old_current("items"))
 
 
 def test_history_file_differs_only_by_optional_uri() -> None:

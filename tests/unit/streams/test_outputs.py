@@ -42,11 +42,9 @@ def test_produce_many_waits_out_a_full_queue_and_keeps_order() -> None:
 
 
 def test_a_failed_delivery_fails_the_batch() -> None:
-    producer = InMemoryProducer()
+    producer = InMemoryProducer(refuse=lambda message: "broker said no" if message.key() == b"b" else None)
     outputs = outputs_for(producer)
     outputs.produce_many("scores", ["a", "b"], [b"1", b"2"])
-    callback, message = producer._pending[1]
-    producer._pending[1] = (lambda err, msg: callback("broker said no", msg), message)
     with pytest.raises(DeliveryFailed, match="broker said no"):
         outputs.wait_delivered(1)
     outputs.wait_delivered(1)  # the failure was reported once; the next batch starts clean

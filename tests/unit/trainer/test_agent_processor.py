@@ -172,7 +172,7 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
 ) -> None:
     from alstream.agents.release.exceptions import ReleaseNotFound
     from alstream.agents.trainer.exceptions import PublishFailed
-    from alstream.streams.batch_loop import DeliveryFailed
+    from alstream.streams.exceptions import RetryLater
 
     settings = load_settings()
     processor = trainer_main.TrainerProcessor(settings=settings)
@@ -189,6 +189,6 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
 
     monkeypatch.setattr(trainer_main, "release_part", lambda uri, rid: ("release", uri, rid))
     monkeypatch.setattr(trainer_main, "train_once", unannounced)
-    with pytest.raises(DeliveryFailed):
+    with pytest.raises(RetryLater):  # the runtime processes it again later, never dead-letters it
         processor.process([_announcement(settings, "r9")], FakeOutputs())  # type: ignore[arg-type]
     assert "r9" not in processor.trained  # replayed, so trained later

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alstream.ingest import ItemValidator
-from alstream.ingest.encoding import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
 from alstream.settings import load_settings
 from alstream.streams.codecs import ConfluentCodec, SingleObjectCodec, codec_for
+from alstream.streams.item_wire import FAST_PATH_FINGERPRINT, ItemEncoder, varints, zigzag_varint
 from alstream.streams.schemas import default_catalog
 
 NOW_MS = int(time.time() * 1000)  # the item contract refuses event times beyond the clock-skew allowance

@@ -1,4 +1,8 @@
-"""Avro encoding of validated items, specialised for the items schema because it is the hot path.
+"""The item wire format: the Avro bytes of ``items`` records, laid out by hand because it is the hot path.
+
+The ingestion SDK encodes validated batches with :class:`ItemEncoder`; the scorer's fast decoders read
+the same layout (they check :data:`FAST_PATH_FINGERPRINT` before trusting it). Both import it from
+here, so neither depends on the other.
 
 fastavro's generic ``schemaless_writer`` costs several microseconds per item; producing costs about
 two. This encoder writes the same bytes (tested byte for byte against fastavro) by concatenating
@@ -13,25 +17,65 @@ correct; a unit test fails so the fast path gets updated with the schema.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-from alstream.contracts.enums import UNITS_OF_WORK
-from alstream.ingest.validation import PreparedBatch
 from alstream.streams.avro_bytes import avro_length as _length
 from alstream.streams.avro_bytes import avro_string as _string
 from alstream.streams.avro_bytes import zigzag_varint
 from alstream.streams.codecs import RecordCodec, header_of
-from alstream.streams.schemas import default_catalog
+from alstream.streams.schemas import default_catalog, enum_symbols
 
 # CRC-64-AVRO fingerprint of the items schema this encoder implements.
 FAST_PATH_FINGERPRINT = "438a365ff71dce03"
 
 _NULL = b"\x00"
 _SOME = b"\x02"  # union branch 1, zigzag-encoded
-_UNITS = tuple(zigzag_varint(code) for code in range(len(UNITS_OF_WORK)))  # by Avro enum index
+# The ``unit_of_work`` enum's symbols in Avro order: a unit's code is its index.
+UNIT_NAMES = enum_symbols("items", "UnitOfWork")
+_UNITS = tuple(zigzag_varint(code) for code in range(len(UNIT_NAMES)))  # by Avro enum index
+
+
+class ItemColumns(Protocol):
+    """A validated batch of items, column by column (the ingestion SDK's ``PreparedBatch``)."""
+
+    # Read-only members: a batch whose columns are narrower types (a list where a sequence will do)
+    # still qualifies.
+    @property
+    def item_ids(self) -> list[str]: ...
+    @property
+    def sources(self) -> list[str]: ...
+    @property
+    def units(self) -> list[int]: ...  # index into UNIT_NAMES
+    @property
+    def parent_ids(self) -> list[str | None]: ...
+    @property
+    def embeddings(self) -> NDArray[Any]: ...  # (rows, dim) little-endian float32, C-contiguous
+    @property
+    def probability_matrix(self) -> NDArray[Any] | None: ...  # (rows, classes) float32
+    @property
+    def hardness(self) -> list[dict[str, Any] | None]: ...
+    @property
+    def uris(self) -> list[str | None]: ...
+    @property
+    def metadata(self) -> list[dict[str, str]]: ...
+    @property
+    def event_times(self) -> Sequence[int] | NDArray[Any]: ...  # epoch milliseconds
+
+    def __len__(self) -> int: ...
+
+    @property
+    def probabilities(self) -> list[bytes | None]: ...
+
+    @property
+    def all_have_probabilities(self) -> bool: ...
+
+    @property
+    def none_has_probabilities(self) -> bool: ...
 
 
 def _float(value: float | None) -> bytes:
@@ -41,7 +85,7 @@ def _float(value: float | None) -> bytes:
 def _hardness(value: dict[str, Any] | None) -> bytes:
     if value is None:
         return _NULL
-    raw = value["object_hardness"]
+    raw: bytes = value["object_hardness"]
     return (
         _SOME
         + _length(len(raw))
@@ -62,7 +106,7 @@ def _metadata(value: dict[str, str]) -> bytes:
     return b"".join(parts)
 
 
-def varint_matrix(values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def varint_matrix(values: Sequence[int] | NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """Avro longs of a whole column at once (numpy): a (n, 10) byte matrix and each value's length."""
     signed = np.asarray(values, dtype=np.int64).reshape(-1)
     zigzag = (signed.astype(np.uint64) << np.uint64(1)) ^ (signed >> np.int64(63)).astype(np.uint64)
@@ -78,7 +122,7 @@ def varint_matrix(values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarra
     return groups, last + 1
 
 
-def varints(values: list[int] | np.ndarray) -> list[bytes]:
+def varints(values: Sequence[int] | NDArray[Any]) -> list[bytes]:
     """Avro longs for a whole column, e.g. every event_time of a batch."""
     if not len(values):
         return []
@@ -93,12 +137,12 @@ def _splitter(size: int, count: int) -> struct.Struct:
     return struct.Struct(f"{size}s" * count)
 
 
-def _constant(raw: bytes, n: int) -> np.ndarray:
+def _constant(raw: bytes, n: int) -> NDArray[Any]:
     return np.broadcast_to(np.frombuffer(raw, dtype=np.uint8), (n, len(raw)))
 
 
 class ItemEncoder:
-    """Encodes a :class:`PreparedBatch` into record values (header + Avro body) for one codec."""
+    """Encodes a validated batch (:class:`ItemColumns`) into record values (header + Avro body)."""
 
     def __init__(self, *, codec: RecordCodec) -> None:
         self._codec = codec
@@ -106,7 +150,7 @@ class ItemEncoder:
         current = default_catalog().current("items").fingerprint.hex()
         self.fast = self._header is not None and current == FAST_PATH_FINGERPRINT
 
-    def encode(self, batch: PreparedBatch) -> list[bytes]:
+    def encode(self, batch: ItemColumns) -> list[bytes]:
         if not self.fast:
             return [self._codec.encode(record) for record in self.records(batch)]
         if not len(batch):
@@ -116,7 +160,7 @@ class ItemEncoder:
         return self._encode_rows(batch)
 
     @staticmethod
-    def _uniform(batch: PreparedBatch) -> bool:
+    def _uniform(batch: ItemColumns) -> bool:
         """Every row shares source, unit and optional-field layout (the common producer case)."""
         n = len(batch)
         return (
@@ -130,7 +174,7 @@ class ItemEncoder:
             and batch.metadata.count(batch.metadata[0]) == n
         )
 
-    def _encode_uniform(self, batch: PreparedBatch) -> list[bytes]:
+    def _encode_uniform(self, batch: ItemColumns) -> list[bytes]:
         """Everything between the id and the timestamp is built for the whole batch with numpy.
 
         When, in addition, every id has the same ASCII length and every timestamp the same varint
@@ -139,7 +183,7 @@ class ItemEncoder:
         """
         n = len(batch)
         embeddings = batch.embeddings.view(np.uint8).reshape(n, -1)
-        pieces: list[np.ndarray] = [
+        pieces: list[NDArray[Any]] = [
             _constant(
                 _string(batch.sources[0]) + _UNITS[batch.units[0]] + _NULL + _length(embeddings.shape[1]), n
             ),
@@ -178,8 +222,7 @@ class ItemEncoder:
                 [_constant(header + _length(id_length), n), id_matrix, *pieces, time_groups[:, :time_length]],
                 axis=1,
             )
-            # reads the array's buffer: no copy (numpy's stubs do not declare its buffer protocol)
-            return list(_splitter(rows.shape[1], n).unpack(rows))  # type: ignore[arg-type]
+            return list(_splitter(rows.shape[1], n).unpack(rows.data))  # the array's buffer: no copy
         flat_times = time_groups.tobytes()
         times = [flat_times[i * 10 : i * 10 + k] for i, k in enumerate(time_lengths.tolist())]
         middle = np.concatenate(pieces, axis=1)
@@ -204,7 +247,7 @@ class ItemEncoder:
             offset += step
         return values
 
-    def _encode_rows(self, batch: PreparedBatch) -> list[bytes]:
+    def _encode_rows(self, batch: ItemColumns) -> list[bytes]:
         header = self._header
         assert header is not None
         dim_bytes = batch.embeddings.shape[1] * 4
@@ -249,7 +292,7 @@ class ItemEncoder:
         return values
 
     @staticmethod
-    def records(batch: PreparedBatch) -> list[dict[str, Any]]:
+    def records(batch: ItemColumns) -> list[dict[str, Any]]:
         """The batch as dict records in the shape the Avro schema expects (the generic, slower path)."""
         dim_bytes = batch.embeddings.shape[1] * 4
         matrix = batch.embeddings.tobytes()
@@ -257,7 +300,7 @@ class ItemEncoder:
             {
                 "item_id": item_id,
                 "source": batch.sources[i],
-                "unit_of_work": UNITS_OF_WORK[batch.units[i]],
+                "unit_of_work": UNIT_NAMES[batch.units[i]],
                 "parent_id": batch.parent_ids[i],
                 "embedding": matrix[i * dim_bytes : (i + 1) * dim_bytes],
                 "probabilities": batch.probabilities[i],
