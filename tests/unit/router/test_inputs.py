@@ -126,5 +126,5 @@ def test_the_routers_own_heartbeat_is_the_one_reserved_id_it_takes() -> None:
 )
 def test_candidates(overrides: dict[str, Any], reason: str | None) -> None:
     shard, _ = shard_with_a_lease()
-    candidate = {**records.candidate("it9", selected_at=NOW), **overrides}
+    candidate = {**records.candidate("it9", selected_at=NOW, dim=4), **overrides}
     assert verdict(shard, "candidates", candidate) == reason
