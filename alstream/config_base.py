@@ -2,8 +2,9 @@
 and the wording of validation errors in the files people edit."""
 
 import difflib
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Section(BaseModel):
@@ -13,6 +14,18 @@ class Section(BaseModel):
 
 
 # pydantic's bound errors: type -> (words, the ``ctx`` key holding the bound)
+def group_id_field(default: str) -> Any:
+    """An agent's ``group_id`` setting: the name its consumer group gets after the topic prefix."""
+    return Field(
+        default=default,
+        description=(
+            f"Consumer group name; the group joined is kafka.topic_prefix + this (`alstream.{default}` "
+            "by default), so deployments with different prefixes never share one. A new name is a new "
+            "group: it reads its topics from the beginning (processing is idempotent)."
+        ),
+    )
+
+
 _BOUNDS = {
     "less_than_equal": ("at most", "le"),
     "less_than": ("less than", "lt"),

@@ -61,21 +61,23 @@ class Role:
 
 
 def agent_groups(settings: AlstreamSettings) -> dict[str, str]:
-    """Each consuming agent's consumer group, as the agents name them (the router's carries the prefix:
-    it is faust's app id)."""
+    """Each consuming agent's consumer group, as the agents name them: the topic prefix plus the agent's
+    ``group_id`` (:meth:`~alstream.streams.config.KafkaSettings.group_id`; the router's is faust's app id)."""
+    group = settings.kafka.group_id
     return {
-        "scorer": settings.scorer.group_id,
-        "router": settings.kafka.topic(settings.router.group_id),
-        "labels": settings.labels.group_id,
-        "agreement": settings.agreement.group_id,
-        "release": settings.release.group_id,
-        "trainer": settings.trainer.group_id,
+        "scorer": group(settings.scorer.group_id),
+        "router": group(settings.router.group_id),
+        "labels": group(settings.labels.group_id),
+        "agreement": group(settings.agreement.group_id),
+        "release": group(settings.release.group_id),
+        "trainer": group(settings.trainer.group_id),
     }
 
 
 def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annotate") -> tuple[Role, ...]:
     """The matrix, with group ids from the settings so a renamed group is granted under its real name."""
-    reader = f"{settings.kafka.client_id}-reader-"
+    reader = f"{settings.kafka.client_id}-reader-"  # side readers and catch-up reads (streams.reading)
+    groups = agent_groups(settings)
     return (
         Role(
             "ingest",
@@ -94,8 +96,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "Scores every item, publishes scores and the bounded candidate stream; hot-swaps models.",
             reads=("items", "models"),
             writes=("scores", "candidates", "dead-letters"),
-            groups=(settings.scorer.group_id,),
-            group_prefixes=(f"{settings.scorer.group_id}-models-",),
+            groups=(groups["scorer"],),
+            group_prefixes=(reader,),  # the models topic's side reader
         ),
         Role(
             "router",
@@ -109,16 +111,18 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             ),  # lease-sweep ticks go to annotator-events; router-status is read by `alstream status`
             # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
             # carries the topic prefix so that two deployments on one cluster never share state.
-            groups=(settings.kafka.topic(settings.router.group_id),),
-            group_prefixes=(f"{settings.router.group_id}-calibration-",),
-            internal_prefixes=(f"{settings.kafka.topic(settings.router.group_id)}-",),
+            groups=(groups["router"],),
+            group_prefixes=(reader,),  # the calibration topic's side reader
+            internal_prefixes=(f"{groups['router']}-",),
         ),
         Role(
             "labels",
             "Validates labels against assignments; bad or duplicate labels go to dead letters.",
-            reads=("labels", "assignments"),
+            # dead-letters: at start it reads which labels it already dead-lettered (a restart never
+            # dead-letters or counts one twice)
+            reads=("labels", "assignments", "dead-letters"),
             writes=("dead-letters",),
-            groups=(settings.labels.group_id,),
+            groups=(groups["labels"],),
             group_prefixes=(reader,),
         ),
         Role(
@@ -126,7 +130,7 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "Inter-annotator agreement; emits calibration events on spikes.",
             reads=("labels", "assignments", "candidates"),
             writes=("calibration", "dead-letters"),
-            groups=(settings.agreement.group_id,),
+            groups=(groups["agreement"],),
             group_prefixes=(reader,),
         ),
         Role(
@@ -134,15 +138,15 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "Compacts labels into versioned dataset releases.",
             reads=("labels", "assignments", "candidates", "scores", "models"),
             writes=("releases", "dead-letters"),
-            groups=(settings.release.group_id,),
-            group_prefixes=(reader, "alstream-reader-"),
+            groups=(groups["release"],),
+            group_prefixes=(reader,),
         ),
         Role(
             "trainer",
             "Retrains from releases / label batches and announces model versions.",
             reads=("releases", "labels", "models"),
             writes=("models", "dead-letters"),
-            groups=(settings.trainer.group_id,),
+            groups=(groups["trainer"],),
             group_prefixes=(reader,),
         ),
         Role(
@@ -161,7 +165,7 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
                 ),
                 *(
                     Grant("group", group, ("Describe",), why="consumer lag for `alstream status`")
-                    for group in agent_groups(settings).values()
+                    for group in groups.values()
                 ),
             ),
         ),

@@ -108,6 +108,14 @@ class KafkaSettings(Section):
     def topic(self, base_name: str) -> str:
         return f"{self.topic_prefix}{base_name}"
 
+    def group_id(self, name: str) -> str:
+        """The consumer group ``name`` of this deployment: it carries the topic prefix, as the topics do,
+        so deployments (or tests) with different prefixes on one cluster never share a group (a member
+        of one would hold partitions, or stall a rebalance, of the other's). Every consumer group an
+        agent joins, and every place that names one (``alstream status`` lag, the ACL matrix), is
+        built here; faust's app id (the router's group) too."""
+        return f"{self.topic_prefix}{name}"
+
     @property
     def uses_security(self) -> bool:
         """True when SASL or TLS is configured (only then can a refused connection be their fault)."""

@@ -118,7 +118,8 @@ def make_app(
 ) -> faust.App:
     """A faust app for one agent: id carries the topic prefix (so deployments never share changelogs)."""
     kafka = kafka_of(settings)
-    datadir = Path(state_dir) / "faust" / f"{kafka.topic_prefix}{name}"
+    app_id = kafka.group_id(name)  # faust's app id is its consumer group and its internal topics' prefix
+    datadir = Path(state_dir) / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
         **faust_app_kwargs(kafka),
@@ -138,7 +139,7 @@ def make_app(
     }
     kwargs.update(overrides)
     _patch_aiokafka(kafka)
-    return faust.App(f"{kafka.topic_prefix}{name}", **kwargs)
+    return faust.App(app_id, **kwargs)
 
 
 class _RuntimeWorker(faust.Worker):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 from alstream.contracts.calibration import MAX_ITEMS
 
 
@@ -15,7 +15,7 @@ class AgreementSettings(Section):
     labels exist, and the demo's and production's label rates differ by orders of magnitude.
     """
 
-    group_id: str = "alstream-agreement"
+    group_id: str = group_id_field("alstream-agreement")
     batch_size: int = Field(default=500, ge=1)
     window_items: int = Field(
         default=20, ge=5, description="Completed overlapped items in the current window."

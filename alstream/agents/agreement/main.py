@@ -58,6 +58,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
     def build(runtime: AgentRuntime) -> None:
         config = settings.agreement
+        group_id = settings.kafka.group_id(config.group_id)
         assignments = AssignmentIndex(
             codec=codec_for("assignments", settings),
             agent=AGENT,
@@ -107,7 +108,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         )
         restored = replay_committed(
             settings,
-            group_id=config.group_id,
+            group_id=group_id,
             topic=settings.kafka.topic("labels"),
             handle=processor.restore,
             agent=AGENT,
@@ -116,7 +117,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         log.info("agreement: %d assignments known, %d committed labels restored", len(assignments), restored)
         runtime.consume(
             topics=[settings.kafka.topic("labels")],
-            group_id=config.group_id,
+            group_id=group_id,
             processor=processor,
             batch_size=config.batch_size,
         )

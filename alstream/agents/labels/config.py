@@ -2,7 +2,7 @@
 
 from pydantic import Field, field_validator
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 
 DEFAULT_ROOT_CAUSES = [
     "guideline_gap",
@@ -17,7 +17,7 @@ DEFAULT_ROOT_CAUSES = [
 class LabelsSettings(Section):
     """Tunables of the labels agent (and the label rules the agreement agent shares)."""
 
-    group_id: str = "alstream-labels"
+    group_id: str = group_id_field("alstream-labels")
     batch_size: int = Field(default=500, ge=1, description="Labels consumed per batch.")
     hold_unknown_s: float = Field(
         default=30.0,

@@ -37,6 +37,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
 
     def build(runtime: AgentRuntime) -> None:
         config = settings.labels
+        group_id = settings.kafka.group_id(config.group_id)
         labels_topic, assignments_topic = settings.kafka.topic("labels"), settings.kafka.topic("assignments")
         decided = dead_lettered(
             settings, agent=AGENT, source_topics=[labels_topic, assignments_topic], stop=runtime.stopping
@@ -75,7 +76,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         processor.dead_lettered = decided[labels_topic]
         restored = replay_committed(
             settings,
-            group_id=config.group_id,
+            group_id=group_id,
             topic=labels_topic,
             handle=processor.restore,
             agent=AGENT,
@@ -83,7 +84,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         )
         log.info("labels: %d assignments known, %d committed labels restored", len(assignments), restored)
         runtime.consume(
-            topics=[labels_topic], group_id=config.group_id, processor=processor, batch_size=config.batch_size
+            topics=[labels_topic], group_id=group_id, processor=processor, batch_size=config.batch_size
         )
 
     return build

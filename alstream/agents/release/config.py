@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -14,7 +14,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 class ReleaseSettings(Section):
     """Where releases go, when the weekly one is cut, and when an item needs adjudication."""
 
-    group_id: str = "alstream-release"
+    group_id: str = group_id_field("alstream-release")
     root_uri: str | None = Field(
         default=None,
         description="Directory or object-store URI (s3://, gs://) holding releases; "

@@ -2,13 +2,13 @@
 
 from pydantic import Field
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 
 
 class RouterSettings(Section):
     """Tunables of the router agent (the quota rules themselves live in ``paths.quotas_file``)."""
 
-    group_id: str = "alstream-router"
+    group_id: str = group_id_field("alstream-router")
     pool_max_per_shard: int = Field(
         default=1_000_000, ge=10, description="Bound of pooled candidates per shard."
     )

@@ -4,13 +4,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 
 
 class ScorerSettings(Section):
     """Tunables of the scorer agent. The selection itself lives in the policy file (paths.policy_file)."""
 
-    group_id: str = "alstream-scorer"
+    group_id: str = group_id_field("alstream-scorer")
     batch_size: int = Field(default=5_000, ge=1, description="Items consumed and scored per batch.")
     poll_timeout_s: float = Field(
         default=0.05,

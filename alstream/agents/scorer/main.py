@@ -186,7 +186,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         processor = build_processor(settings, follower=follower)
         runner = runtime.consume(
             topics=[settings.kafka.topic("items")],
-            group_id=settings.scorer.group_id,
+            group_id=settings.kafka.group_id(settings.scorer.group_id),
             processor=processor,
             batch_size=settings.scorer.batch_size,
             poll_timeout_s=settings.scorer.poll_timeout_s,

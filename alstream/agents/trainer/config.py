@@ -6,13 +6,13 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from alstream.config_base import Section
+from alstream.config_base import Section, group_id_field
 
 
 class TrainerSettings(Section):
     """Tunables of the trainer agent and of ``alstream train``."""
 
-    group_id: str = "alstream-trainer"
+    group_id: str = group_id_field("alstream-trainer")
     model_name: str = Field(
         default="default", description="Model line announced on the models topic (its key)."
     )

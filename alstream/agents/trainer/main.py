@@ -115,7 +115,7 @@ def setup(settings: AlstreamSettings, *, group_id: str | None = None) -> Callabl
     def build(runtime: AgentRuntime) -> None:
         runtime.consume(
             topics=topics_for(settings),
-            group_id=group_id or settings.trainer.group_id,
+            group_id=settings.kafka.group_id(group_id or settings.trainer.group_id),
             processor=TrainerProcessor(settings=settings),
             batch_size=500,
         )

@@ -83,7 +83,11 @@ def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(
         labels_topic = settings.kafka.topic("labels")
         while time.monotonic() < deadline:
             if sum(
-                committed_offsets(settings, group_id=settings.agreement.group_id, topic=labels_topic).values()
+                committed_offsets(
+                    settings,
+                    group_id=settings.kafka.group_id(settings.agreement.group_id),
+                    topic=labels_topic,
+                ).values()
             ) >= len(labels):
                 break
             time.sleep(0.5)

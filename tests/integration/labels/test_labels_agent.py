@@ -169,7 +169,11 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     deadline = time.monotonic() + 60
     while (
         time.monotonic() < deadline
-        and sum(committed_offsets(settings, group_id=settings.labels.group_id, topic=labels_topic).values())
+        and sum(
+            committed_offsets(
+                settings, group_id=settings.kafka.group_id(settings.labels.group_id), topic=labels_topic
+            ).values()
+        )
         < 2
     ):
         time.sleep(0.5)

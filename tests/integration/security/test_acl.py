@@ -83,9 +83,7 @@ def test_matrix_covers_every_topic_and_every_agent_group(clean_env: None) -> Non
     assert catalogue <= written | {"dead-letters"}, f"nobody may write {catalogue - written}"
     assert catalogue - {"annotator-events"} <= read | {"calibration", "annotator-events"}
     for agent in ("scorer", "router", "labels", "agreement", "release", "trainer"):
-        group = getattr(settings, agent).group_id
-        if agent == "router":  # a faust app: its group is its app id, which carries the topic prefix
-            group = settings.kafka.topic(group)
+        group = settings.kafka.group_id(getattr(settings, agent).group_id)  # with the topic prefix
         assert any(g.resource == "group" and g.name == group for g in grants(all_roles[agent], settings)), (
             agent
         )
@@ -93,7 +91,7 @@ def test_matrix_covers_every_topic_and_every_agent_group(clean_env: None) -> Non
     assert any(
         g.prefixed
         and g.resource == "topic"
-        and g.name == f"{settings.kafka.topic(settings.router.group_id)}-"
+        and g.name == f"{settings.kafka.group_id(settings.router.group_id)}-"
         and "Create" in g.operations
         for g in router
     ), "faust changelog/repartition topics must be creatable by the router"
