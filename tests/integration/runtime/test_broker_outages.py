@@ -132,7 +132,9 @@ class AnnotatorLoad(threading.Thread):
             now = datetime.now(UTC)
             item = f"load-{n}"
             producer.produce(
-                candidate_topic, key=item, value=candidates.encode(records.candidate(item, selected_at=now))
+                candidate_topic,
+                key=item,
+                value=candidates.encode(records.candidate(item, selected_at=now, dim=DIM)),
             )
             annotator = f"ann-{n % 20}"
             ready = events.encode(records.annotator_event(annotator, ready_for=1, occurred_at=now))
@@ -182,7 +184,7 @@ def test_router_rides_out_a_broker_pause_while_it_is_busy(
             burst_producer.produce(
                 settings.kafka.topic("candidates"),
                 key=item,
-                value=codec.encode(records.candidate(item, selected_at=now)),
+                value=codec.encode(records.candidate(item, selected_at=now, dim=DIM)),
             )
             if n % 10_000 == 0:
                 burst_producer.poll(0)
