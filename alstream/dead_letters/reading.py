@@ -19,7 +19,7 @@ from alstream.dead_letters.letters import DeadLetter, dead_letter_of
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config
-from alstream.streams.reading import true_end_offsets
+from alstream.streams.reading import end_offsets
 
 AUDIT_GROUP_PREFIX = "alstream-audit-"
 
@@ -47,13 +47,9 @@ def _partitions(consumer: Consumer, topic: str) -> list[int]:
 
 def _true_ends(settings: AlstreamSettings, consumer: Consumer, topic: str) -> dict[int, int]:
     """partition -> end offset as a reader finds it (the embedded broker under-reports the listed end)."""
-    listed = {}
-    for partition in _partitions(consumer, topic):
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
-        listed[(topic, partition)] = high
+    wanted = [(topic, partition) for partition in _partitions(consumer, topic)]
     return {
-        partition: end
-        for (_, partition), end in true_end_offsets(settings, listed, agent="dead-letters").items()
+        partition: end for (_, partition), end in end_offsets(settings, wanted, agent="dead-letters").items()
     }
 
 

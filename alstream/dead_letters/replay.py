@@ -31,7 +31,7 @@ from alstream.dead_letters.reading import AUDIT_GROUP_PREFIX
 from alstream.settings import AlstreamSettings
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.messages import Headers, coordinates, header_pairs, header_text
-from alstream.streams.reading import true_end_offsets
+from alstream.streams.reading import end_offsets
 
 REPLAYED = "replayed"
 ALREADY_REPLAYED = "already replayed"
@@ -110,16 +110,8 @@ def replayed_tags(
                 (found,) = consumer.offsets_for_times([TopicPartition(topic, partition, millis)], timeout=10)
                 start = found.offset if found.offset >= 0 else OFFSET_BEGINNING
             starts.append(TopicPartition(topic, partition, start))
-        listed = {}
-        for topic, partition in wanted:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10, cached=False
-            )
-            listed[(topic, partition)] = high
         ends = {
-            key: end
-            for key, end in true_end_offsets(settings, listed, agent="dead-letters").items()
-            if end > 0
+            key: end for key, end in end_offsets(settings, wanted, agent="dead-letters").items() if end > 0
         }
         consumer.assign(starts)
         tags: set[str] = set()

@@ -26,7 +26,7 @@ from alstream.security.acl import agent_groups
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import admin_config, consumer_config
-from alstream.streams.reading import true_end_offsets
+from alstream.streams.reading import end_offsets
 from alstream.streams.topics import CATALOGUE
 
 STATUS_TOPIC = "router-status"
@@ -206,19 +206,8 @@ def _lag(settings: AlstreamSettings, existing: dict[str, int], timeout_s: float)
             if topic in existing:
                 wanted.append((agent, groups[agent], topic))
     partitions = {topic: existing[topic] for _, _, topic in wanted}
-    probe = Consumer(
-        consumer_config(settings, group_id=f"alstream-audit-status-{uuid.uuid4().hex[:8]}")
-        | {"enable.auto.commit": False}
-    )
-    try:
-        listed = {}
-        for topic, count in partitions.items():
-            for p in range(count):
-                _, high = probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-                listed[(topic, p)] = high
-    finally:
-        probe.close()
-    ends = true_end_offsets(settings, listed, agent="status", patience_s=timeout_s)
+    wanted_partitions = [(topic, p) for topic, count in partitions.items() for p in range(count)]
+    ends = end_offsets(settings, wanted_partitions, agent="status", patience_s=timeout_s, timeout_s=timeout_s)
     rows = []
     for agent, group, topic in wanted:
         committed = _committed(settings, group, topic, partitions[topic], timeout_s)

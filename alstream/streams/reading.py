@@ -255,6 +255,40 @@ def read_to_end(
         tail.close()
 
 
+def end_offsets(
+    settings: KafkaSource,
+    partitions: Iterable[Partition],
+    *,
+    agent: str = "alstream",
+    patience_s: float | None = 30.0,
+    timeout_s: float = 10.0,
+) -> dict[Partition, int]:
+    """(topic, partition) -> where each partition ends now: the broker's listed end (ListOffsets, each
+    answer awaited up to ``timeout_s``), then read on to a fetch's partition-EOF
+    (:func:`true_end_offsets`)."""
+    wanted = list(partitions)
+    if not wanted:
+        return {}
+    kafka = kafka_of(settings)
+    probe = Consumer(
+        consumer_config(
+            kafka,
+            group_id=f"{kafka.client_id}-reader-{uuid.uuid4().hex[:8]}",
+            **{"enable.auto.commit": False},
+        )
+    )
+    try:
+        listed = {
+            (topic, partition): probe.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s, cached=False
+            )[1]
+            for topic, partition in wanted
+        }
+    finally:
+        probe.close()
+    return true_end_offsets(settings, listed, agent=agent, patience_s=patience_s)
+
+
 def true_end_offsets(
     settings: KafkaSource,
     listed: Mapping[Partition, int],

@@ -8,6 +8,8 @@ be tested the same way. They mimic the parts of confluent-kafka's ``Producer`` /
   to the broker's partition logs, and it can refuse outputs or stop acknowledging them (an outage);
 * :class:`InMemoryConsumer` is a consumer-group member of an :class:`InMemoryBroker`: stored offsets
   are committed on ``commit`` / ``close``, so dropping a consumer without closing it is a SIGKILL;
+* :func:`in_memory_outputs` hands a processor the runtime's :class:`~alstream.streams.batch_loop.Outputs`
+  on an :class:`InMemoryProducer`, so its outputs and dead letters can be read back;
 * :func:`in_memory_runner` builds the runtime's batch loop on them, so replay, the poison-pill rule
   and crash-resume are unit-tested.
 """
@@ -18,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -26,7 +28,9 @@ from alstream.streams.messages import Headers
 from alstream.streams.partitioning import partition_for
 
 if TYPE_CHECKING:
-    from alstream.streams.batch_loop import BatchAgentRunner, BatchProcessor
+    from confluent_kafka import Producer
+
+    from alstream.streams.batch_loop import BatchAgentRunner, BatchProcessor, Outputs
 
 
 @dataclass
@@ -266,6 +270,23 @@ class InMemoryConsumer:
         if not self.closed:
             self.commit()
             self.closed = True
+
+
+def in_memory_outputs(
+    *,
+    agent: str = "test-agent",
+    dead_letter_topic: str = "dead-letters",
+    producer: InMemoryProducer | None = None,
+) -> tuple[Outputs, InMemoryProducer]:
+    """The runtime's outputs for one batch, on ``producer`` (a new one if None): what the processor
+    produces and what it dead-letters (to ``dead_letter_topic``) are in ``producer.topics``."""
+    from alstream.streams.batch_loop import Outputs
+    from alstream.streams.dead_letters import DeadLetterSink
+
+    producer = producer if producer is not None else InMemoryProducer()
+    kafka_producer = cast("Producer", producer)  # quacks like one: the parts Outputs uses
+    sink = DeadLetterSink(producer=kafka_producer, topic=dead_letter_topic, agent=agent)
+    return Outputs(producer=kafka_producer, dead_letters=sink), producer
 
 
 def in_memory_runner(

@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alstream.agents.labels.assignments import AssignmentIndex
 from alstream.agents.labels.processor import LabelsProcessor
 from alstream.agents.labels.qa import QaTracker
+from alstream.agents.scorer.models import ActiveModel
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.contracts.labels import LabelRules
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.dead_letters import DeadLetterSink, error_headers
-from alstream.streams.testing import InMemoryMessage, InMemoryProducer
+from alstream.streams.dead_letters import error_headers
+from alstream.streams.testing import InMemoryMessage, InMemoryProducer, in_memory_outputs
+from tests.support import records
+from tests.support.scorer import committee
 
 DIM = 4
 CLASSES = ["a", "b", "c"]
@@ -37,9 +41,7 @@ DEAD = SingleObjectCodec("dead-letters")
 
 
 def outputs(agent: str) -> tuple[Outputs, InMemoryProducer]:
-    producer = InMemoryProducer()
-    sink = DeadLetterSink(producer=producer, topic="f.dead-letters", agent=agent)
-    return Outputs(producer=producer, dead_letters=sink), producer  # type: ignore[arg-type]
+    return in_memory_outputs(agent=agent, dead_letter_topic="f.dead-letters")
 
 
 def dead_letters(producer: InMemoryProducer) -> list[tuple[dict[str, Any], dict[str, str]]]:
@@ -149,25 +151,9 @@ def scorer_inputs(draw: st.DrawFn, item_id: str) -> tuple[bytes | None, str]:
 SCORER_SETTINGS = None
 
 
-def _model() -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import GaussianNB
-
-    from alstream.agents.scorer.models import ActiveModel
-    from alstream.models.artifacts import ModelBundle
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, DIM))
-    y = np.array(CLASSES)[np.argmax(x[:, :3], axis=1)]
-    bundle = ModelBundle(
-        estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
-        classes=CLASSES,
-        embedding_dim=DIM,
-    )
-    return ActiveModel.from_bundle(version="m1", bundle=bundle, task_classes=CLASSES, embedding_dim=DIM)
-
-
-MODEL = _model()
+MODEL = ActiveModel.from_bundle(
+    version="m1", bundle=committee(CLASSES, DIM), task_classes=CLASSES, embedding_dim=DIM
+)
 
 
 def scorer_settings(tmp: str) -> Any:
@@ -221,42 +207,10 @@ def test_scorer_processor_dead_letters_every_bad_item_and_scores_every_good_one(
 
 # ------------------------------------------------------------------------------------------ labels
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
-
-def assignment(aid: str, annotator: str, item: str) -> dict[str, Any]:
-    return {
-        "assignment_id": aid,
-        "annotator_id": annotator,
-        "item_id": item,
-        "kind": "NORMAL",
-        "classes": CLASSES,
-        "uri": None,
-        "unit_of_work": "ITEM",
-        "policy_version": "p1",
-        "quota_version": "q1",
-        "model_version": "m1",
-        "overlap_group": None,
-        "calibration_id": None,
-        "assigned_at": T0,
-        "lease_expires_at": T0 + timedelta(hours=1),
-    }
-
-
-def label(lid: str, aid: str, annotator: str, item: str, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "label_id": lid,
-        "assignment_id": aid,
-        "item_id": item,
-        "annotator_id": annotator,
-        "status": "LABELED",
-        "value": "a",
-        "root_cause": None,
-        "started_at": T0,
-        "submitted_at": T0 + timedelta(seconds=5),
-    }
-    record.update(overrides)
-    return record
+def assignment_of(i: int) -> dict[str, Any]:
+    """The i-th label's assignment: three annotators share the batch."""
+    return records.assignment(f"a{i}", annotator_id=f"ann{i % 3}", item_id=f"it{i}", classes=CLASSES)
 
 
 @st.composite
@@ -283,8 +237,8 @@ def label_inputs(draw: st.DrawFn, i: int) -> tuple[bytes | None, str]:
             ]
         )
     )
-    aid, ann, item = f"a{i}", f"ann{i % 3}", f"it{i}"
-    base = label(f"l{i}", aid, ann, item)
+    item = f"it{i}"
+    base = records.label(f"l{i}", of=assignment_of(i), value="a", seconds=5)
     if kind == "good":
         return LABELS.encode(base), kind
     if kind == "random":
@@ -305,7 +259,7 @@ def label_inputs(draw: st.DrawFn, i: int) -> tuple[bytes | None, str]:
         "null_value": {"value": None},
         "huge_value": {"value": "z" * 200_000},
         "unknown_assignment": {"assignment_id": "never-assigned"},
-        "time_travel": {"submitted_at": T0 - timedelta(seconds=1)},
+        "time_travel": {"submitted_at": base["started_at"] - timedelta(seconds=1)},
         "bad_root_cause": {"root_cause": "aliens"},
     }[kind]
     return LABELS.encode({**base, **changes}), kind
@@ -317,7 +271,7 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
     n = data.draw(st.integers(1, 20), label="batch size")
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=1_000)
     for i in range(n):
-        index.add(assignment(f"a{i}", f"ann{i % 3}", f"it{i}"))
+        index.add(assignment_of(i))
     processor = LabelsProcessor(
         codec=LABELS,
         assignments=index,
@@ -354,16 +308,13 @@ def test_labels_processor_dead_letters_every_bad_label(data: st.DataObject, fuzz
         fuzz_counts[f"labels processor: {kind}"] += 1
 
 
-# ------------------------------------------------------------------------------------------ known bugs
-# Found by this suite; strict xfail so the suite stays green and flags the fix (then drop the marker
-# and put the kinds back into the properties above).
-
-import pytest  # noqa: E402
+# ------------------------------------------------------------------------------------------ single records
+# Single hostile records that must each be a dead letter, named so a failure says which one.
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_scorer_dead_letters_non_finite_embeddings(bad: float, tmp_path: Any) -> None:
-    """Found by this suite (a NaN embedding crash-looped the scorer); fixed by dead-lettering it."""
+    """A NaN or infinite embedding is a dead letter: the scorer cannot rank it and must not crash-loop."""
     processor = ScorerProcessor(
         settings=scorer_settings(str(tmp_path)),
         model=MODEL,
@@ -377,7 +328,7 @@ def test_scorer_dead_letters_non_finite_embeddings(bad: float, tmp_path: Any) ->
 
 
 def test_labels_processor_dead_letters_tombstones() -> None:
-    """Found by this suite (a null value crashed the agent with TypeError); fixed in 087df6e."""
+    """A tombstone (null value) on the labels topic is a dead letter, not a TypeError."""
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=10)
     processor = LabelsProcessor(
         codec=LABELS,

@@ -3,16 +3,11 @@ wrong records, raises EncodeError and nothing else. Agents rely on this to dead-
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
-from avro_strategies import records
 
 from alstream.streams.avro_bytes import zigzag_varint
 from alstream.streams.codecs import SINGLE_OBJECT_MAGIC, SingleObjectCodec
@@ -26,6 +21,7 @@ from alstream.streams.exceptions import (
 )
 from alstream.streams.schemas import default_catalog
 from alstream.streams.topics import CATALOGUE
+from tests.support.avro_strategies import records
 
 TOPICS = [spec.base_name for spec in CATALOGUE]
 CODECS = {topic: SingleObjectCodec(topic) for topic in TOPICS}

@@ -7,11 +7,9 @@ Every input row is accounted for exactly once (accepted or rejected), and the cl
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,15 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from avro_strategies import records
-
 from alstream.contracts.exceptions import ContractViolation
 from alstream.contracts.labels import LabelRules
 from alstream.ingest import reasons as R
 from alstream.ingest.validation import ItemValidator
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
+from tests.support.avro_strategies import records
 
 DIM = 8
 NOW_MS = int(time.time() * 1000)

@@ -290,9 +290,8 @@ def test_the_readme_recipe_runs_as_written(
 ) -> None:
     """`Running it against your cluster`, every line, with the reader's broker address filled in.
 
-    Its agents run on one host with their default metrics ports. Until each agent has its own
-    default port (issue 13, defect 6), all but one die binding 9400: that case is reported as an
-    expected failure naming the defect, and the test passes for real once ports differ.
+    Its agents run on one host with their default metrics ports, one per agent; if two of them ever
+    share a port, the one that cannot bind it is named at once rather than after the recipe's timeout.
     """
     write_readme_files(scratch)
     run = start_script(script_for(REPO / "README.md", bootstrap=kafka_bootstrap), scratch, reader_env)
@@ -306,7 +305,7 @@ def test_the_readme_recipe_runs_as_written(
         )
         if run.process.poll() is None:  # an agent could not bind its metrics port: the rest would hang
             stop(run)
-            pytest.xfail("issue 13 defect 6: the README's agents share the default metrics port 9400")
+            pytest.fail(f"two of the README's agents share a default metrics port:\n{run.output()[-6000:]}")
     finally:
         stop(run)
     output = run.output()

@@ -15,14 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
 
-from alstream.models.artifacts import ModelBundle, save_bundle
+from alstream.models.artifacts import save_bundle
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
+from tests.support.scorer import committee
 
 pytestmark = pytest.mark.broker
 
@@ -176,14 +175,7 @@ def test_hot_swap_and_prompt_candidates(
         cands = candidates.read_until(lambda r: len(r) > 0, 30)
         assert cands and {c["policy_version"] for c in cands} == {"it-1"}
 
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(300, DIM))
-        y = np.array(CLASSES)[np.argmax(x[:, :3], axis=1)]
-        bundle = ModelBundle(
-            estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
-            classes=CLASSES,
-            embedding_dim=DIM,
-        )
+        bundle = committee(CLASSES, DIM)
         artifact = tmp_path / "m2.skops"
         sha = save_bundle(bundle, artifact)
         announce = SingleObjectCodec("models").encode(

@@ -17,11 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from alstream.security.gateway import SecureGateway, gated_cluster
-
-USERS = (
-    ("ingest-512", "pw-512-Zq8!kR", "SCRAM-SHA-512"),
-    ("agent-256", "pw-256-Lm3#vT", "SCRAM-SHA-256"),
-)
+from tests.support.secure_cluster import USERS
 
 
 @dataclass(frozen=True)

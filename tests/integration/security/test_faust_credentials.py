@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_authentication import USER_FOR, security_env, settings_for
 
 from alstream.security.gateway import SecureGateway
 from alstream.streams.kafka_config import faust_app_kwargs
 from alstream.streams.topics import create_topics, spec
+from tests.support.secure_cluster import USER_FOR, security_env, settings_for
 
 pytestmark = [pytest.mark.broker]
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.kafka_config import admin_config, consumer_config, producer_config
-from alstream.streams.reading import TopicTail, read_to_end, true_end_offsets
+from alstream.streams.reading import TopicTail, end_offsets, read_to_end, true_end_offsets
 from alstream.streams.replay import committed_offsets, replay_committed
 
 pytestmark = pytest.mark.broker
@@ -51,10 +51,13 @@ def test_end_is_past_every_record_of_a_batched_produce(settings: AlstreamSetting
     ends = true_end_offsets(settings, listed)
 
     assert ends == {(topic, 0): 11, (topic, 1): 0}, f"ListOffsets said {listed}"
+    # what the operator's commands call: the listing and the read in one
+    assert end_offsets(settings, [(topic, 0), (topic, 1)]) == ends
 
 
 def test_no_partitions_asked_no_partitions_answered(settings: AlstreamSettings) -> None:
     assert true_end_offsets(settings, {}) == {}
+    assert end_offsets(settings, []) == {}
 
 
 def test_faust_recovery_reads_to_the_end_a_reader_finds(settings: AlstreamSettings) -> None:

@@ -17,10 +17,9 @@ from alstream.agents.selection.policy import Policy
 from alstream.contracts.items import ALL_REASONS, SDK_REASONS, ItemRules, Refusals
 from alstream.ingest.validation import ItemValidator
 from alstream.settings import load_settings
-from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.dead_letters import DeadLetterSink, error_headers
-from alstream.streams.testing import InMemoryMessage, InMemoryProducer
+from alstream.streams.dead_letters import error_headers
+from alstream.streams.testing import InMemoryMessage, in_memory_outputs
 
 DIM = 4
 CLASSES = ["a", "b", "c"]
@@ -121,10 +120,7 @@ def sdk_reasons(batch: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def scorer_reasons(batch: list[dict[str, Any]]) -> dict[int, str]:
-    producer = InMemoryProducer()
-    outputs = Outputs(
-        producer=producer, dead_letters=DeadLetterSink(producer=producer, topic="dlq", agent="s")
-    )  # type: ignore[arg-type]
+    outputs, producer = in_memory_outputs(agent="s", dead_letter_topic="dlq")
     processor = ScorerProcessor(
         settings=SETTINGS,
         policy=Policy(version="p1", goal="g", signal={"name": "entropy"}),

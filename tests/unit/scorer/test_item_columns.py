@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,13 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import corrupt, item_records
-
 from alstream.agents.scorer.item_columns import BatchItemDecoder, ItemColumns
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.exceptions import DecodeError, TruncatedRecord
+from tests.support.scorer import corrupt, item_records
 
 CODEC = SingleObjectCodec("items", raw_timestamps=True)
 ROW = FastItemDecoder(codec=CODEC)

@@ -3,19 +3,14 @@ it refuses."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import corrupt, item_records
-
 from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.exceptions import DecodeError
+from tests.support.scorer import corrupt, item_records
 
 CODEC = SingleObjectCodec("items", raw_timestamps=True)
 FAST = FastItemDecoder(codec=CODEC)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import item_message, outputs
 
 from alstream.agents.scorer.models import ActiveModel
 from alstream.agents.scorer.processor import ScorerProcessor
 from alstream.agents.selection.policy import Policy
 from alstream.agents.selection.random_slice import in_random_slice
-from alstream.models.artifacts import ModelBundle
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
+from tests.support.scorer import committee, item_message, outputs
 
 CLASSES = ["a", "b", "c"]
 DIM = 4
@@ -48,14 +42,7 @@ class Clock:
 
 
 def model(version: str = "m1") -> ActiveModel:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, DIM))
-    y = np.array(CLASSES)[np.argmax(x[:, :3], axis=1)]
-    bundle = ModelBundle(
-        estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
-        classes=CLASSES,
-        embedding_dim=DIM,
-    )
+    bundle = committee(CLASSES, DIM)
     return ActiveModel.from_bundle(version=version, bundle=bundle, task_classes=CLASSES, embedding_dim=DIM)
 
 

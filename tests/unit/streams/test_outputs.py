@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from alstream.streams.batch_loop import DeliveryFailed, Outputs
-from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.testing import InMemoryProducer
+from alstream.streams.testing import InMemoryProducer, in_memory_outputs
 
 
 class FullQueueProducer(InMemoryProducer):
@@ -27,7 +26,7 @@ class FullQueueProducer(InMemoryProducer):
 
 
 def outputs_for(producer: InMemoryProducer) -> Outputs:
-    return Outputs(producer=producer, dead_letters=DeadLetterSink(producer=producer, topic="dlq", agent="t"))  # type: ignore[arg-type]
+    return in_memory_outputs(agent="t", dead_letter_topic="dlq", producer=producer)[0]
 
 
 def test_produce_many_waits_out_a_full_queue_and_keeps_order() -> None:

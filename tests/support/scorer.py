@@ -1,5 +1,6 @@
-"""Builders for scorer unit tests: items as Kafka messages, outputs backed by the in-memory producer, and
-the hypothesis strategy of Item records (plus a corruption helper) the decoder tests share."""
+"""What the scorer's tests share: items as Kafka messages, outputs on the in-memory producer, a small
+committee model, and the hypothesis strategy of Item records (plus a corruption helper) the decoder
+tests use."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from alstream.models.artifacts import ModelBundle
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.testing import InMemoryMessage, InMemoryProducer
+from alstream.streams.testing import InMemoryMessage, InMemoryProducer, in_memory_outputs
 
 ITEMS = SingleObjectCodec("items")
 
@@ -43,6 +44,22 @@ item_records = st.fixed_dictionaries(
         "event_time": st.integers(-62_135_596_800_000, 253_402_300_799_999),
     }
 )
+
+
+def committee(classes: list[str], dim: int) -> ModelBundle:
+    """Two model families (logistic regression + Gaussian naive Bayes) fitted on ``dim``-wide random
+    embeddings, whose class is the largest of the first ``len(classes)`` coordinates."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, dim))
+    y = np.array(classes)[np.argmax(x[:, : len(classes)], axis=1)]
+    return ModelBundle(
+        estimators=[LogisticRegression().fit(x, y), GaussianNB().fit(x, y)],
+        classes=classes,
+        embedding_dim=dim,
+    )
 
 
 def corrupt(data: bytes, *, where: int, xor: int, truncate: bool) -> bytes:
@@ -81,6 +98,4 @@ def item_message(
 
 
 def outputs() -> tuple[Outputs, InMemoryProducer]:
-    producer = InMemoryProducer()
-    sink = DeadLetterSink(producer=producer, topic="t.dead-letters", agent="scorer")
-    return Outputs(producer=producer, dead_letters=sink), producer  # type: ignore[arg-type]
+    return in_memory_outputs(agent="scorer", dead_letter_topic="t.dead-letters")
