@@ -4,29 +4,23 @@ it again."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from alstream.agents.agreement import main as agreement_main
 from alstream.settings import load_settings
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import codec_for
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
+from alstream.streams.reading import read_to_end
 from alstream.streams.replay import committed_offsets
+from tests.support import agreement_stream as sim
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
-
-_spec = importlib.util.spec_from_file_location(
-    "agreement_simulation", Path(__file__).parents[2] / "unit" / "agreement" / "simulation.py"
-)
-sim = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(sim)  # type: ignore[union-attr]
 
 
 def _start(settings) -> tuple[threading.Thread, StopFlag]:
@@ -36,13 +30,30 @@ def _start(settings) -> tuple[threading.Thread, StopFlag]:
     return thread, stop
 
 
-def _events(consumer: Consumer, codec, until: float, want: int) -> list[dict]:
-    events = []
-    while time.monotonic() < until and len(events) < want:
-        message = consumer.poll(0.5)
-        if message is not None and not message.error():
-            events.append(codec.decode(message.value()))
+def _calibration_events(settings) -> list[dict]:
+    """Every calibration event on the topic now (read to its end)."""
+    codec = codec_for("calibration", settings)
+    events: list[dict] = []
+    read_to_end(
+        settings,
+        [settings.kafka.topic("calibration")],
+        lambda messages: events.extend(codec.decode(m.value()) for m in messages),
+        patience_s=30,
+    )
     return events
+
+
+def _wait_until_committed(settings, count: int) -> None:
+    """Until the agent's group committed ``count`` labels: everything it emits for them is on its topic
+    by then (outputs are flushed before offsets are committed)."""
+    group = settings.kafka.group_id(settings.agreement.group_id)
+    topic = settings.kafka.topic("labels")
+    wait_until(
+        lambda: sum(committed_offsets(settings, group_id=group, topic=topic).values()) >= count,
+        timeout_s=60,
+        interval_s=0.5,
+        what=f"the agreement agent to commit {count} labels",
+    )
 
 
 def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(
@@ -68,38 +79,34 @@ def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(
             producer.produce(
                 settings.kafka.topic(topic), key=record[key].encode(), value=codec.encode(record), **where
             )
-    producer.flush(10)
+    assert producer.flush(10) == 0
 
-    calibration = codec_for("calibration", settings)
-    consumer = Consumer(consumer_config(settings, group_id=f"cal-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([settings.kafka.topic("calibration")])
     thread, stop = _start(settings)
     try:
-        first = _events(consumer, calibration, time.monotonic() + 60, want=1)
-        assert len(first) == 1
+        _wait_until_committed(settings, len(labels))
+        first = _calibration_events(settings)
+        assert len(first) == 1  # one drift, one calibration session
         assert 20 <= len(first[0]["items"]) <= 50
         assert first[0]["disagreement_rate"] > first[0]["baseline_rate"]
-        deadline = time.monotonic() + 30  # wait until the group committed every label, then restart
-        labels_topic = settings.kafka.topic("labels")
-        while time.monotonic() < deadline:
-            if sum(
-                committed_offsets(
-                    settings,
-                    group_id=settings.kafka.group_id(settings.agreement.group_id),
-                    topic=labels_topic,
-                ).values()
-            ) >= len(labels):
-                break
-            time.sleep(0.5)
-        first += _events(consumer, calibration, time.monotonic() + 2, want=10)
-        assert len(first) == 1  # one drift, one calibration session
         stop.set()
         thread.join(30)
         assert not thread.is_alive()
         failures_file = tmp_path / "model_failures.jsonl"
         failures_before = failures_file.read_text() if failures_file.exists() else ""
         thread, stop = _start(settings)
-        assert _events(consumer, calibration, time.monotonic() + 10, want=1) == []
+        # The drifting stretch again (at-least-once redelivery): once the restarted agent has handled it,
+        # its restored state has not emitted the session again, nor did the duplicates.
+        resent = labels[-30:]
+        for record in resent:
+            producer.produce(
+                settings.kafka.topic("labels"),
+                key=record["item_id"].encode(),
+                value=codec_for("labels", settings).encode(record),
+                partition=0,
+            )
+        assert producer.flush(10) == 0
+        _wait_until_committed(settings, len(labels) + len(resent))
+        assert _calibration_events(settings) == first
         failures_after = failures_file.read_text() if failures_file.exists() else ""
         assert failures_after == failures_before  # restored, not re-recorded
         ids = [line.split('"item_id": ')[1].split(",")[0] for line in failures_after.splitlines()]
@@ -107,4 +114,3 @@ def test_drift_emits_one_calibration_event_and_restart_does_not_repeat_it(
     finally:
         stop.set()
         thread.join(30)
-        consumer.close()

@@ -4,13 +4,12 @@ valid / skipped / duplicate labels do not, and an early label waits for its assi
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from alstream.agents.labels import main as labels_main
 from alstream.settings import load_settings
@@ -18,46 +17,50 @@ from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import SingleObjectCodec, codec_for
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import DecodeError
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
+from alstream.streams.reading import read_to_end
+from alstream.streams.replay import committed_offsets
+from tests.support import records
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CLASSES = ["cat", "dog"]
 
 
 def _assignment(aid: str, annotator: str, item: str) -> dict[str, Any]:
-    return {
-        "assignment_id": aid,
-        "annotator_id": annotator,
-        "item_id": item,
-        "kind": "NORMAL",
-        "classes": ["cat", "dog"],
-        "uri": None,
-        "unit_of_work": "ITEM",
-        "policy_version": "p1",
-        "quota_version": "q1",
-        "model_version": "m1",
-        "overlap_group": None,
-        "calibration_id": None,
-        "assigned_at": T0,
-        "lease_expires_at": T0 + timedelta(hours=1),
-    }
+    return records.assignment(aid, annotator_id=annotator, item_id=item, classes=CLASSES)
 
 
 def _label(lid: str, aid: str, annotator: str, item: str, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "label_id": lid,
-        "assignment_id": aid,
-        "item_id": item,
-        "annotator_id": annotator,
-        "status": "LABELED",
-        "value": "cat",
-        "root_cause": None,
-        "started_at": T0,
-        "submitted_at": T0 + timedelta(seconds=7),
-    }
-    record.update(overrides)
-    return record
+    """A label claiming assignment ``aid`` for ``annotator`` and ``item`` (whatever the topic says)."""
+    return records.label(lid, of=_assignment(aid, annotator, item), **overrides)
+
+
+def _committed_labels(settings) -> int:
+    group = settings.kafka.group_id(settings.labels.group_id)
+    return sum(committed_offsets(settings, group_id=group, topic=settings.kafka.topic("labels")).values())
+
+
+def _dead_letter_reasons(settings, labels_codec) -> dict[str, str]:
+    """label id (``garbage`` for undecodable bytes) -> error class of every dead letter on the topic now."""
+    wrapper = SingleObjectCodec("dead-letters")
+    reasons: dict[str, str] = {}
+
+    def note(messages) -> None:
+        for message in messages:
+            headers = error_headers(message.headers())
+            assert headers["agent"] == "labels"
+            original = wrapper.decode(message.value())["original_value"]  # the wrapped original bytes
+            try:
+                label_id = labels_codec.decode(original)["label_id"]
+            except DecodeError:
+                label_id = "garbage"
+            assert label_id not in reasons, f"{label_id} dead-lettered twice"
+            reasons[label_id] = headers["class"]
+
+    read_to_end(settings, [settings.kafka.topic("dead-letters")], note, patience_s=30)
+    return reasons
 
 
 def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkeypatch) -> None:
@@ -80,7 +83,7 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
         "unknown": _label("unknown", "nope", "ann", "item1"),
         "wrong-annotator": _label("wrong-annotator", "a1", "eve", "item1"),
         "bad-value": _label("bad-value", "a2", "ann", "item2", value="fish"),
-        "time-travel": _label("time-travel", "a3", "ann", "item3", submitted_at=T0 - timedelta(seconds=1)),
+        "time-travel": _label("time-travel", "a3", "ann", "item3", seconds=-1),  # submitted before started
         "skipped": _label("skipped", "a4", "ann", "item4", status="SKIPPED", value=None),
     }
     for record in [*labels.values(), labels["ok"]]:  # "ok" twice: the duplicate is ignored
@@ -94,8 +97,7 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
         value=l_codec.encode(_label("early", "a99", "ann", "item5")),
     )
     producer.produce(settings.kafka.topic("labels"), key=b"x", value=b"\x00garbage that is no label")
-    producer.flush(10)
-    time.sleep(0.3)  # let the labels land before the assignment (ordering is what is tested, not timing)
+    assert producer.flush(10) == 0  # the labels are on their topic before the assignment is
     producer.produce(
         settings.kafka.topic("assignments"),
         key=b"ann",
@@ -106,41 +108,35 @@ def test_each_validation_failure_is_dead_lettered_with_its_reason(topics, monkey
     stop = StopFlag()
     agent = threading.Thread(target=labels_main.run, args=(settings,), kwargs={"stop": stop}, daemon=True)
     agent.start()
-    consumer = Consumer(consumer_config(settings, group_id=f"dlq-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([settings.kafka.topic("dead-letters")])
-    dead_letters = SingleObjectCodec("dead-letters")
-    reasons: dict[str, str] = {}
-    deadline = time.monotonic() + 60
-    try:
-        while len(reasons) < 5 and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            headers = error_headers(message.headers())
-            assert headers["agent"] == "labels"
-            original = dead_letters.decode(message.value())["original_value"]  # the wrapped original bytes
-            try:
-                label_id = l_codec.decode(original)["label_id"]
-            except DecodeError:
-                label_id = "garbage"
-            reasons[label_id] = headers["class"]
-        # give the agent a moment to (wrongly) dead-letter more, then look once more
-        extra_deadline = time.monotonic() + 3
-        while time.monotonic() < extra_deadline:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                reasons[f"extra-{message.offset()}"] = error_headers(message.headers())["class"]
-    finally:
-        consumer.close()
-        stop.set()
-        agent.join(30)
-    assert reasons == {
+    sent = len(labels) + 3  # the duplicate "ok", the early label, the garbage
+    expected = {
         "unknown": "UnknownAssignment",
         "wrong-annotator": "WrongAnnotator",
         "bad-value": "ValueNotInClasses",
         "time-travel": "SubmittedBeforeStarted",
         "garbage": "WrongMagic",
     }
+
+    def settled() -> dict[str, str] | None:
+        """The dead letters, once every label is committed and none is held (nothing more can come) and
+        as many are on the topic as expected (the held one's is produced after its offset is committed)."""
+        if _committed_labels(settings) < sent or REGISTRY.get_sample_value("alstream_labels_pending") != 0:
+            return None
+        reasons = _dead_letter_reasons(settings, l_codec)
+        return reasons if len(reasons) >= len(expected) else None
+
+    try:
+        reasons = wait_until(
+            settled,
+            timeout_s=60,
+            interval_s=0.5,
+            what="the labels agent to settle every label",
+            diagnose=lambda: f"committed {_committed_labels(settings)} of {sent}",
+        )
+    finally:
+        stop.set()
+        agent.join(30)
+    assert reasons == expected
     assert not agent.is_alive()
 
 
@@ -152,7 +148,6 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     monkeypatch.setenv("ALSTREAM_LABELS__GROUP_ID", f"labels-{uuid.uuid4().hex[:6]}")
     settings = load_settings()
     from alstream.streams.dead_letters import dead_lettered_offsets
-    from alstream.streams.replay import committed_offsets
     from alstream.streams.runtime import AgentRuntime
 
     a_codec, l_codec = codec_for("assignments", settings), codec_for("labels", settings)
@@ -166,17 +161,9 @@ def test_labels_held_at_a_restart_are_neither_lost_nor_dead_lettered_twice(topic
     agent = threading.Thread(target=labels_main.run, args=(settings,), kwargs={"stop": stop}, daemon=True)
     agent.start()
     labels_topic = settings.kafka.topic("labels")
-    deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and sum(
-            committed_offsets(
-                settings, group_id=settings.kafka.group_id(settings.labels.group_id), topic=labels_topic
-            ).values()
-        )
-        < 2
-    ):
-        time.sleep(0.5)
+    wait_until(
+        lambda: _committed_labels(settings) >= 2, timeout_s=60, interval_s=0.5, what="both labels committed"
+    )
     stop.set()
     agent.join(30)
     assert not agent.is_alive()

@@ -1,5 +1,5 @@
-"""The ingestion SDK and real agent processes over SASL_SSL (SCRAM-SHA-512 and -256), with DEBUG logs:
-they work with the right credentials, and neither the password nor a label payload reaches their logs."""
+"""The ingestion SDK and real agent processes over SASL_SSL (SCRAM-SHA-256), with DEBUG logs: they work
+with the right credentials, and neither the password nor a label payload reaches their logs."""
 
 from __future__ import annotations
 
@@ -21,40 +21,16 @@ from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
+from tests.support import records
+from tests.support.secure_cluster import USER_FOR, security_env
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 ALSTREAM = str(Path(sys.executable).with_name("alstream"))
 PAYLOAD = "PAYLOAD-zebra-9137"  # a label value that must never be logged
 DIM = 8
-
-
-def env_for(
-    gateway: SecureGateway, ca: Path, prefix: str, user: str, password: str, mechanism: str
-) -> dict[str, str]:
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": gateway.bootstrap_servers,
-        "ALSTREAM_KAFKA__TOPIC_PREFIX": prefix,
-        "ALSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "ALSTREAM_METRICS__PORT": "0",
-        "ALSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
-        "ALSTREAM_KAFKA__SASL_MECHANISM": mechanism,
-        "ALSTREAM_KAFKA__SASL_USERNAME": user,
-        "ALSTREAM_KAFKA__SASL_PASSWORD": password,
-        "ALSTREAM_KAFKA__SSL_CAFILE": str(ca),
-        "ALSTREAM_TASK__CLASSES": '["cat", "dog"]',
-        "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM),
-        "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "1",
-    }
-
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+MECHANISM = "SCRAM-SHA-256"
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +47,13 @@ def secured_run(
 def _run(
     sasl_ssl_gateway: SecureGateway, pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unique_id: str
 ) -> dict[str, str]:
-    user, password = "agent-256", "pw-256-Lm3#vT"
-    env = env_for(sasl_ssl_gateway, pki.ca, f"a{unique_id}.", user, password, "SCRAM-SHA-256")
+    env = security_env(
+        sasl_ssl_gateway, protocol="SASL_SSL", mechanism=MECHANISM, ca=pki.ca, prefix=f"a{unique_id}."
+    ) | {
+        "ALSTREAM_TASK__CLASSES": '["cat", "dog"]',
+        "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM),
+        "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "1",
+    }
     for name in [k for k in os.environ if k.startswith(("ALSTREAM_", "KAFKA_"))]:
         monkeypatch.delenv(name)
     for key, value in env.items():
@@ -105,59 +86,33 @@ def _run(
 
         # An assignment, then a valid label and one whose value (the payload) is not a class.
         now = datetime.now(UTC)
+        assignment = records.assignment("as-1", item_id="s-1", classes=["cat", "dog"], assigned_at=now)
         producer = Producer(producer_config(settings))
         producer.produce(
             settings.kafka.topic("assignments"),
             key="ann",
-            value=SingleObjectCodec("assignments").encode(
-                {
-                    "assignment_id": "as-1",
-                    "annotator_id": "ann",
-                    "item_id": "s-1",
-                    "kind": "NORMAL",
-                    "classes": ["cat", "dog"],
-                    "uri": None,
-                    "unit_of_work": "ITEM",
-                    "policy_version": "p",
-                    "quota_version": "q",
-                    "model_version": "m",
-                    "overlap_group": None,
-                    "calibration_id": None,
-                    "assigned_at": now,
-                    "lease_expires_at": now + timedelta(hours=1),
-                }
-            ),
+            value=SingleObjectCodec("assignments").encode(assignment),
         )
         assert producer.flush(15) == 0
-        time.sleep(2)
         labels = SingleObjectCodec("labels")
         for label_id, value in (("good", "cat"), ("bad", PAYLOAD)):
-            producer.produce(
-                settings.kafka.topic("labels"),
-                key="s-1",
-                value=labels.encode(
-                    {
-                        "label_id": label_id,
-                        "assignment_id": "as-1",
-                        "item_id": "s-1",
-                        "annotator_id": "ann",
-                        "status": "LABELED",
-                        "value": value,
-                        "root_cause": None,
-                        "started_at": now,
-                        "submitted_at": now + timedelta(seconds=3),
-                    }
-                ),
+            label = records.label(
+                label_id, of=assignment, value=value, seconds=3, submitted_at=now + timedelta(seconds=3)
             )
+            producer.produce(settings.kafka.topic("labels"), key="s-1", value=labels.encode(label))
         assert producer.flush(15) == 0
 
-        wait_for(
-            lambda: len(set(read_topic(settings, "scores").keys)) == 40, 90, "the scorer to score 40 items"
+        wait_until(
+            lambda: len(set(read_topic(settings, "scores").keys)) == 40,
+            timeout_s=90,
+            interval_s=1.0,
+            what="the scorer to score 40 items",
         )
-        wait_for(
+        wait_until(
             lambda: b"s-1" in read_topic(settings, "dead-letters").keys,
-            90,
-            "the labels agent to dead-letter the invalid label",
+            timeout_s=90,
+            interval_s=1.0,
+            what="the labels agent to dead-letter the invalid label",
         )
     finally:
         for process in agents.values():
@@ -174,10 +129,10 @@ def test_sdk_and_agents_work_over_sasl_ssl_and_never_log_the_password(secured_ru
         "agents wrote no logs: the check would be vacuous"
     )
     for name, body in secured_run.items():
-        assert "pw-256-Lm3#vT" not in body, f"{name} logged the SASL password"
+        assert USER_FOR[MECHANISM][1] not in body, f"{name} logged the SASL password"
 
 
 def test_agents_never_log_a_label_payload(secured_run: dict[str, str]) -> None:
-    """Found by this suite (rejections were logged with the label value); fixed in 9286395."""
+    """A rejected label is logged by its ids and reason, never by its value (what an annotator wrote)."""
     for name, body in secured_run.items():
         assert PAYLOAD not in body, f"{name} logged a label payload"

@@ -3,7 +3,6 @@ a stationary stream emits none, failures are recorded once by root cause, restor
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,8 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage, InMemoryProducer
-
-_spec = importlib.util.spec_from_file_location(
-    "agreement_simulation", Path(__file__).with_name("simulation.py")
-)
-sim = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(sim)  # type: ignore[union-attr]
+from tests.support import agreement_stream as sim
+from tests.support import records
 
 LABELS = SingleObjectCodec("labels")
 CALIBRATION = SingleObjectCodec("calibration")
@@ -129,19 +124,27 @@ def test_restore_rebuilds_state_and_emits_nothing(tmp_path: Path) -> None:
 
 
 def test_model_failures_are_recorded_once_by_root_cause_and_fed_to_the_bank(tmp_path: Path) -> None:
-    assignments = [sim.assignment(f"s{i}", "ann1", f"single{i}", None, kind="HARD") for i in range(3)]
-    candidates = [sim.candidate(f"single{i}", "cat") for i in range(3)]
+    assignments = [
+        records.assignment(
+            f"s{i}", annotator_id="ann1", item_id=f"single{i}", kind="HARD", classes=sim.CLASSES
+        )
+        for i in range(3)
+    ]
+    candidates = [
+        records.candidate(f"single{i}", dim=4, predicted_class="cat", confidence=0.9, uri=None)
+        for i in range(3)
+    ]
     labels = [
-        sim.label("f0", "s0", "ann1", "single0", "dog", at=1, root_cause="model_bias"),  # failure, tagged
-        sim.label("f1", "s1", "ann1", "single1", "bird", at=2),  # failure, untagged
-        sim.label("f2", "s2", "ann1", "single2", "cat", at=3),  # model right
+        sim.label("f0", of=assignments[0], value="dog", at=1, root_cause="model_bias"),  # failure, tagged
+        sim.label("f1", of=assignments[1], value="bird", at=2),  # failure, untagged
+        sim.label("f2", of=assignments[2], value="cat", at=3),  # model right
     ]
     before = REGISTRY.get_sample_value("alstream_model_failures_total", {"root_cause": "model_bias"}) or 0
     processor = make(tmp_path, assignments, candidates)
     feed(processor, labels, Outputs())
     make(tmp_path, assignments, candidates).process(messages(labels), Outputs())  # a restarted agent, replay
-    records = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
-    assert sorted((r["item_id"], r["root_cause"]) for r in records) == [
+    failures = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert sorted((r["item_id"], r["root_cause"]) for r in failures) == [
         ("single0", "model_bias"),
         ("single1", "untagged"),
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -13,45 +12,20 @@ from alstream.agents.labels.qa import QaTracker
 from alstream.contracts.labels import LabelRules
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.testing import InMemoryMessage
+from tests.support import records
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LABELS = SingleObjectCodec("labels")
 ASSIGNMENTS = SingleObjectCodec("assignments")
+CLASSES = ["cat", "dog"]
 
 
 def assignment(aid: str, annotator: str = "ann", item: str = "it1", kind: str = "NORMAL") -> dict[str, Any]:
-    return {
-        "assignment_id": aid,
-        "annotator_id": annotator,
-        "item_id": item,
-        "kind": kind,
-        "classes": ["cat", "dog"],
-        "uri": None,
-        "unit_of_work": "ITEM",
-        "policy_version": "p1",
-        "quota_version": "q1",
-        "model_version": "m1",
-        "overlap_group": None,
-        "calibration_id": None,
-        "assigned_at": T0,
-        "lease_expires_at": T0 + timedelta(hours=1),
-    }
+    return records.assignment(aid, annotator_id=annotator, item_id=item, kind=kind, classes=CLASSES)
 
 
 def label(lid: str, aid: str, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "label_id": lid,
-        "assignment_id": aid,
-        "item_id": "it1",
-        "annotator_id": "ann",
-        "status": "LABELED",
-        "value": "cat",
-        "root_cause": None,
-        "started_at": T0,
-        "submitted_at": T0 + timedelta(seconds=12),
-    }
-    record.update(overrides)
-    return record
+    """A label claiming assignment ``aid`` (of annotator ``ann``, item ``it1``) unless overridden."""
+    return records.label(lid, of=assignment(aid), **overrides)
 
 
 def message(record: dict[str, Any] | bytes, offset: int = 0, ts_ms: int = 0) -> InMemoryMessage:
@@ -147,7 +121,7 @@ def test_bad_bytes_and_rule_violations_are_dead_lettered_with_reason() -> None:
         [
             message(b"this is not avro at all"),
             message(label("w", "a1", annotator_id="eve"), 1),
-            message(label("v", "a1", value="fish", label_id="v"), 2),
+            message(label("v", "a1", value="fish"), 2),
         ],
         out,
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -8,30 +8,17 @@ from alstream.agents.labels.qa import QaTracker, load_gold
 from alstream.contracts import exceptions as ex
 from alstream.contracts.labels import LabelRules
 from alstream.exceptions import ConfigError
+from tests.support import records
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ASSIGNMENT = {
-    "assignment_id": "as1",
-    "annotator_id": "ann",
-    "item_id": "it1",
-    "classes": ["cat", "dog"],
-    "assigned_at": T0 - timedelta(minutes=1),
-    "lease_expires_at": T0 + timedelta(minutes=15),
-}
+T0 = records.T0  # when the label was started
+ASSIGNMENT = records.assignment(
+    "as1", classes=["cat", "dog"], assigned_at=T0 - timedelta(minutes=1), lease_s=960
+)
 
 
 def _label(**overrides: object) -> dict[str, object]:
-    label = {
-        "label_id": "l1",
-        "assignment_id": "as1",
-        "item_id": "it1",
-        "annotator_id": "ann",
-        "status": "LABELED",
-        "value": "cat",
-        "root_cause": None,
-        "started_at": T0,
-        "submitted_at": T0 + timedelta(seconds=5),
-    }
+    """A valid label for ASSIGNMENT, started at T0, with ``overrides`` set as given."""
+    label = records.label("l1", of=ASSIGNMENT, submitted_at=T0 + timedelta(seconds=5), seconds=5)
     label.update(overrides)
     return label
 
