@@ -31,6 +31,10 @@ class Stack:
     topic_prefix: str
     started: float = field(default_factory=time.monotonic)
 
+    def budget_left(self, share: float = 1.0) -> float:
+        """Seconds left of ``share`` of the traffic budget, counted from the stack's start."""
+        return max(0.0, self.started + TRAFFIC_BUDGET_S * share - time.monotonic())
+
     def check_alive(self) -> None:
         for name in self.ports:
             process = self.supervisor.processes[name]

@@ -6,7 +6,6 @@ with a client of its own rather than with the code under test.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
+from tests.support.waiting import wait_until
 
 
 def read_messages(settings: Any, base_name: str, *, timeout_s: float = 30.0) -> list[Message]:
@@ -31,15 +31,23 @@ def read_messages(settings: Any, base_name: str, *, timeout_s: float = 30.0) -> 
         partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         pending, out = set(partitions), []
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
+
+        def at_the_end() -> bool:
             for message in consumer.consume(1000, 0.2):
                 error = message.error()
                 if error is None:
                     out.append(message)
                 elif error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(message.partition())
-        assert not pending, f"{topic}: partitions {sorted(pending)} not read to their end in {timeout_s}s"
+            return not pending
+
+        wait_until(
+            at_the_end,
+            timeout_s=timeout_s,
+            interval_s=0,  # consume() itself waits for records
+            what=f"{topic} read to its end",
+            diagnose=lambda: f"partitions not at their end: {sorted(pending)}",
+        )
         return out
     finally:
         consumer.close()

@@ -4,53 +4,38 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from alstream.cli.main import app
 from alstream.ingest import ItemProducer
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.kafka_config import consumer_config
+from tests.support.topics import read_messages
 
 pytestmark = pytest.mark.broker
 
 
-def consume_items(
-    settings: AlstreamSettings, expected: int, group_id: str, timeout_s: float = 30
-) -> dict[str, dict]:
-    """Read the items topic from the beginning (assigned, no group join) until ``expected`` records."""
-    topic = settings.kafka.topic("items")
-    consumer = Consumer(consumer_config(settings, group_id=group_id))
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+def consume_items(settings: AlstreamSettings, expected: int, timeout_s: float = 30) -> dict[str, dict]:
+    """Every item on the topic (the producer has finished: its records are all there), which must be
+    ``expected`` distinct ones, each keyed by its id."""
     codec = SingleObjectCodec("items", raw_timestamps=True)
+    messages = read_messages(settings, "items", timeout_s=timeout_s)
     items: dict[str, dict] = {}
-    count = 0
-    deadline = time.monotonic() + timeout_s
-    try:
-        while count < expected and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.2):
-                if message.error() is None:
-                    record = codec.decode(message.value())
-                    assert message.key().decode() == record["item_id"]
-                    items[record["item_id"]] = record
-                    count += 1
-        for message in consumer.consume(1000, 0.5):  # nothing beyond what was expected
-            count += message.error() is None
-    finally:
-        consumer.close()
-    assert count == len(items), "an item was produced twice"
+    for message in messages:
+        record = codec.decode(message.value())
+        assert message.key().decode() == record["item_id"]
+        items[record["item_id"]] = record
+    assert len(messages) == len(items), "an item was produced twice"
+    assert len(items) == expected, f"{len(items)} items landed, {expected} expected"
     return items
 
 
 def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
-    topics: AlstreamSettings, group_id: str, tmp_path: Path
+    topics: AlstreamSettings, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(5)
     lines = [
@@ -90,16 +75,14 @@ def test_jsonl_file_lands_every_valid_item_and_reports_each_broken_line(
     assert all(r["message"] for r in rejects)
     assert rejects[1]["record"]["item_id"] == "short" and rejects[0]["record"].startswith('{"item_id": "cut"')
 
-    landed = consume_items(topics, len(valid_ids), group_id)
+    landed = consume_items(topics, len(valid_ids))
     assert set(landed) == valid_ids
     assert landed["item-0"]["source"] == "batch"  # default source: the file name
     assert landed["item-7"]["metadata"] == {"n": "7"}
     assert landed["item-7"]["event_time"] == 1_760_000_000_007
 
 
-def test_clean_file_exits_zero_and_sdk_columns_land(
-    topics: AlstreamSettings, group_id: str, tmp_path: Path
-) -> None:
+def test_clean_file_exits_zero_and_sdk_columns_land(topics: AlstreamSettings, tmp_path: Path) -> None:
     path = tmp_path / "clean.csv"
     header = ",".join(["item_id", "source"] + [f"emb_{j}" for j in range(64)])
     path.write_text(
@@ -119,6 +102,6 @@ def test_clean_file_exits_zero_and_sdk_columns_land(
         assert producer.chunk_size == 500
     report = producer.close(30)
     assert rejections == [] and report.complete and report.acknowledged == 3_000
-    landed = consume_items(topics, 3_020, group_id)
+    landed = consume_items(topics, 3_020)
     assert {k for k in landed if k.startswith("csv-")} == {f"csv-{i}" for i in range(20)}
     assert {k for k in landed if k.startswith("col-")} == {f"col-{i}" for i in range(3_000)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +25,11 @@ from tests.support.live_stack import (
     AGENTS,
     ANNOTATORS,
     REPO,
-    TRAFFIC_BUDGET_S,
     Stack,
     items_file,
     send_undecodable_records,
 )
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="package")
@@ -114,12 +113,12 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(scope="package")
 def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
     """Once labels flow, build a release so the release, trainer and model-swap panels get data."""
-    deadline = stack.started + TRAFFIC_BUDGET_S / 2
-    while time.monotonic() < deadline:
+
+    def labels_flow() -> bool:
         stack.check_alive()
-        if prometheus.query("sum(alstream_labels_total) >= 30"):
-            break
-        time.sleep(2)
+        return bool(prometheus.query("sum(alstream_labels_total) >= 30"))
+
+    wait_until(labels_flow, timeout_s=stack.budget_left(share=0.5), interval_s=2, what="30 accepted labels")
     # --request: the running release agent builds it, so its metrics move and the trainer retrains.
     stack.supervisor.start("release-build", ["release", "build", "--request"])
     return stack

@@ -6,14 +6,13 @@ query, ``$__rate_interval`` = 1m) and must return a real point.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from alstream.observability.dashboards import PanelQuery, panel_queries
 from alstream.observability.prometheus_server import PrometheusServer
 from alstream.observability.promql import metric_names, substitute_grafana_variables
-from tests.support.live_stack import REPO, TRAFFIC_BUDGET_S, Stack, served_by_the_stack
+from tests.support.live_stack import REPO, Stack, served_by_the_stack
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.prometheus,
@@ -24,31 +23,43 @@ pytestmark = [
 
 def test_prometheus_scrapes_every_agent_as_up(stack: Stack, prometheus: PrometheusServer) -> None:
     assert stack.ports, "no agent could be started"
-    deadline = time.monotonic() + 60
-    up: dict[str, float] = {}
-    while time.monotonic() < deadline:
+    expected = {f"alstream-{name}": 1.0 for name in stack.ports}
+
+    def up() -> dict[str, float]:
         stack.check_alive()
-        up = {s["metric"]["job"]: float(s["value"][1]) for s in prometheus.query('up{job=~"alstream-.*"}')}
-        if len(up) == len(stack.ports) and all(v == 1 for v in up.values()):
-            break
-        time.sleep(1)
-    assert up == {f"alstream-{name}": 1.0 for name in stack.ports}, prometheus.log_tail()
+        return {s["metric"]["job"]: float(s["value"][1]) for s in prometheus.query('up{job=~"alstream-.*"}')}
+
+    wait_until(
+        lambda: up() == expected,
+        timeout_s=60,
+        interval_s=1,
+        what=f"up == 1 for {sorted(expected)}",
+        diagnose=lambda: f"up: {up()}\n{prometheus.log_tail()}",
+    )
     info = {s["metric"]["job"] for s in prometheus.query("alstream_build_info")}
-    assert info == set(up), "every agent exposes alstream_build_info"
+    assert info == set(expected), "every agent exposes alstream_build_info"
 
 
 def test_alert_rules_load_and_evaluate(prometheus: PrometheusServer) -> None:
     groups = prometheus.api("rules")["groups"]
     assert {g["name"] for g in groups} == {"alstream-loop", "alstream-sre"}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        rules = [rule for g in prometheus.api("rules")["groups"] for rule in g["rules"]]
-        if all(
-            rule.get("lastEvaluation", "").startswith("20") and rule["health"] != "unknown" for rule in rules
-        ):
-            break
-        time.sleep(1)
-    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
+
+    def rules() -> list[dict]:
+        return [rule for g in prometheus.api("rules")["groups"] for rule in g["rules"]]
+
+    def evaluated() -> list[dict] | None:
+        current = rules()
+        done = all(r.get("lastEvaluation", "").startswith("20") and r["health"] != "unknown" for r in current)
+        return current if done else None
+
+    evaluated_rules = wait_until(
+        evaluated,
+        timeout_s=20,
+        interval_s=1,
+        what="every rule evaluated once",
+        diagnose=lambda: str([(r["name"], r["health"], r.get("lastEvaluation")) for r in rules()]),
+    )
+    assert [(r["name"], r.get("lastError")) for r in evaluated_rules if r["health"] != "ok"] == []
 
 
 # Proof that the loop turned, not only that series exist (a gauge at 0 would satisfy a panel).
@@ -68,13 +79,22 @@ LOOP_EVIDENCE = {
 
 
 def test_the_loop_turned(released: Stack, prometheus: PrometheusServer) -> None:
-    deadline = released.started + TRAFFIC_BUDGET_S
     missing = dict(LOOP_EVIDENCE)
-    while missing and time.monotonic() < deadline:
+
+    def turned() -> bool:
         released.check_alive()
-        missing = {what: expr for what, expr in missing.items() if not prometheus.query(expr)}
-        time.sleep(2)
-    assert not missing, f"never seen: {sorted(missing)}"
+        for what, expr in list(missing.items()):
+            if prometheus.query(expr):
+                del missing[what]
+        return not missing
+
+    wait_until(
+        turned,
+        timeout_s=released.budget_left(),
+        interval_s=2,
+        what="evidence that the loop turned",
+        diagnose=lambda: f"never seen: {sorted(missing)}",
+    )
 
 
 AVAILABILITY_ALERTS = {
@@ -107,13 +127,20 @@ def test_a_healthy_stack_raises_no_availability_alert(released: Stack, prometheu
 )
 def test_panel_query_returns_data(panel: PanelQuery, released: Stack, prometheus: PrometheusServer) -> None:
     expr = substitute_grafana_variables(panel.expr)
-    deadline = released.started + TRAFFIC_BUDGET_S
-    while True:
+
+    def shown() -> bool:
         if prometheus.has_data(expr):
-            return
-        if time.monotonic() > deadline:
-            break
+            return True
         released.check_alive()
-        time.sleep(2)
-    present = {name: bool(prometheus.query(f"count({name})")) for name in sorted(metric_names(expr))}
-    pytest.fail(f"{panel.label}: no data for {expr}\nmetrics present: {present}")
+        return False
+
+    def present() -> str:
+        return str({name: bool(prometheus.query(f"count({name})")) for name in sorted(metric_names(expr))})
+
+    wait_until(
+        shown,
+        timeout_s=released.budget_left(),
+        interval_s=2,
+        what=f"{panel.label} to show data for {expr}",
+        diagnose=lambda: f"metrics present: {present()}",
+    )

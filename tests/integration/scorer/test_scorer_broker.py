@@ -9,19 +9,23 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from alstream.models.artifacts import save_bundle
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.batch_loop import StopFlag
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
+from alstream.streams.reading import TopicTail
+from tests.support import records
 from tests.support.scorer import committee
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -57,28 +61,34 @@ def produce_items(
 
 
 class TopicReader:
-    """Reads a whole topic from the beginning, accumulating decoded records."""
+    """Follows a whole topic from the beginning, accumulating decoded records."""
 
     def __init__(self, settings: AlstreamSettings, base: str) -> None:
+        self.base = base
         self.codec = SingleObjectCodec(base)
-        self.consumer = Consumer(
-            consumer_config(settings, group_id=f"reader-{os.getpid()}-{time.monotonic_ns()}")
-        )
-        topic = settings.kafka.topic(base)
-        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        self.tail = TopicTail(settings=settings, topics=[settings.kafka.topic(base)], patience_s=30)
         self.records: list[dict[str, Any]] = []
 
-    def read_until(self, done, deadline_s: float) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end and not done(self.records):
-            for m in self.consumer.consume(5000, 0.2):
-                if m.error() is None:
-                    self.records.append(self.codec.decode(m.value()))
+    def take(self) -> list[dict[str, Any]]:
+        """Every record so far (what arrived since the last call appended)."""
+        self.records.extend(self.codec.decode(m.value()) for m in self.tail.poll(timeout_s=0.2))
+        return self.records
+
+    def read_until(self, done, timeout_s: float, log: Path | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        """The records, once ``done(records)`` holds; fails after ``timeout_s`` with the agent's log tail."""
+        wait_until(
+            lambda: done(self.take()),
+            timeout_s=timeout_s,
+            interval_s=0,  # take() itself waits for records
+            what=f"records on {self.base}",
+            diagnose=lambda: (
+                f"{len(self.records)} so far\n" + (log.read_text()[-6000:] if log is not None else "")
+            ),
+        )
         return self.records
 
     def close(self) -> None:
-        self.consumer.close()
+        self.tail.close()
 
 
 def write_policy(tmp_path: Path, *, window_seconds: float = 2.0) -> Path:
@@ -127,15 +137,14 @@ def test_sigkill_mid_stream_loses_nothing_and_never_rescores_differently(
     proc = start_scorer(env, log)
     try:
         feeder.start()
-        seen = reader.read_until(lambda r: len(r) >= 300, 90)
-        assert len(seen) >= 300, log.read_text()
+        reader.read_until(lambda r: len(r) >= 300, 90, log)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert feeder.is_alive(), "the scorer was killed after the last item arrived: not mid-stream"
         proc = start_scorer(env, log)
         feeder.join(60)
         wanted = set(produced)
-        records = reader.read_until(lambda r: wanted <= {x["item_id"] for x in r}, 120)
+        scores = reader.read_until(lambda r: wanted <= {x["item_id"] for x in r}, 120, log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()[-6000:]
     finally:
@@ -143,15 +152,15 @@ def test_sigkill_mid_stream_loses_nothing_and_never_rescores_differently(
             proc.kill()
         reader.close()
     assert len(wanted) == total
-    scored = {r["item_id"] for r in records}
+    scored = {r["item_id"] for r in scores}
     assert wanted <= scored, f"{len(wanted - scored)} items never scored"
     values: dict[tuple[str, str], set[float]] = defaultdict(set)
-    for r in records:
+    for r in scores:
         values[(r["item_id"], r["model_version"])].add(r["score"])
         assert r["policy_version"] == "it-1"
     assert all(len(v) == 1 for v in values.values())
-    assert {r["model_version"] for r in records} == {"production", "none"}
-    print(f"{len(records) - len(scored)} scores re-emitted after the SIGKILL, all identical")
+    assert {r["model_version"] for r in scores} == {"production", "none"}
+    print(f"{len(scores) - len(scored)} scores re-emitted after the SIGKILL, all identical")
 
 
 def test_hot_swap_and_prompt_candidates(
@@ -179,30 +188,26 @@ def test_hot_swap_and_prompt_candidates(
         artifact = tmp_path / "m2.skops"
         sha = save_bundle(bundle, artifact)
         announce = SingleObjectCodec("models").encode(
-            {
-                "model_name": "default",
-                "model_version": "m2",
-                "artifact_uri": str(artifact),
-                "artifact_sha256": sha,
-                "classes": CLASSES,
-                "embedding_dim": DIM,
-                "validation_metric_name": "accuracy",
-                "validation_metric": 0.9,
-                "created_at": int(time.time() * 1000),
-            }
+            records.model_announcement(
+                "m2",
+                artifact_uri=str(artifact),
+                artifact_sha256=sha,
+                classes=CLASSES,
+                embedding_dim=DIM,
+                created_at=datetime.now(UTC),
+            )
         )
         producer = Producer(producer_config(settings))
         producer.produce(settings.kafka.topic("models"), key="default", value=announce)
         assert producer.flush(10) == 0
-        deadline = time.monotonic() + 60
-        batch = 0
-        while time.monotonic() < deadline:  # keep items flowing until the new version is stamped on scores
-            produce_items(settings, 1000 + 100 * batch, 100, with_probs=False)
-            batch += 1
-            got = scores.read_until(lambda r: any(x["model_version"] == "m2" for x in r), 2)
-            if any(x["model_version"] == "m2" for x in got):
-                break
-        wanted = set(first) | {f"item-{i:06d}" for i in range(1000, 1000 + 100 * batch)}
+        fed: list[str] = []
+
+        def swapped() -> bool:  # items keep flowing until the new version is stamped on scores
+            fed.extend(produce_items(settings, 1000 + len(fed), 100, with_probs=False))
+            return any(x["model_version"] == "m2" for x in scores.take())
+
+        wait_until(swapped, timeout_s=60, interval_s=1.5, what="scores stamped with the announced model m2")
+        wanted = set(first) | set(fed)
         got = scores.read_until(lambda r: wanted <= {x["item_id"] for x in r}, 60)
         assert wanted <= {x["item_id"] for x in got}
         assert any(x["model_version"] == "m2" and x["signal"] == "entropy" for x in got)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import DeadLetterSink, error_headers
 from alstream.streams.exceptions import TruncatedRecord
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
+from tests.support.topics import read_messages
 
 pytestmark = pytest.mark.broker
 
 
-def test_dead_letter_survives_the_broker(topics: AlstreamSettings, group_id: str) -> None:
+def test_dead_letter_survives_the_broker(topics: AlstreamSettings) -> None:
     topic = topics.kafka.topic("dead-letters")
     producer = Producer(producer_config(topics))
     sink = DeadLetterSink(producer=producer, topic=topic, agent="scorer")
@@ -32,17 +31,7 @@ def test_dead_letter_survives_the_broker(topics: AlstreamSettings, group_id: str
     )
     assert producer.flush(30) == 0 and errors == [None]
 
-    consumer = Consumer(consumer_config(topics, group_id=group_id))
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    found = []
-    deadline = time.monotonic() + 30
-    try:
-        while not found and time.monotonic() < deadline:
-            found = [m for m in consumer.consume(10, 0.2) if m.error() is None]
-    finally:
-        consumer.close()
-    (message,) = found
+    (message,) = read_messages(topics, "dead-letters")
     assert message.key() == b"item-42"
     headers = error_headers(message.headers())
     assert headers["class"] == "TruncatedRecord"

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from alstream.cli.main import app
 from alstream.settings import AlstreamSettings
 from alstream.streams.kafka_config import admin_config
 from alstream.streams.topics import CATALOGUE
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -78,10 +78,11 @@ def test_broker_command_prints_bootstrap_and_stops_on_sigterm(tmp_path: Path) ->
         assert metadata.brokers  # a Kafka client talks to it
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        deadline = time.monotonic() + 10
-        while _listening(host, int(port)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _listening(host, int(port)), "Tansu still listening after alstream broker exited"
+        wait_until(
+            lambda: not _listening(host, int(port)),
+            timeout_s=10,
+            what="Tansu to stop listening after alstream broker exited",
+        )
     finally:
         if process.poll() is None:
             process.kill()
