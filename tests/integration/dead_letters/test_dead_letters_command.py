@@ -23,12 +23,13 @@ from typing import Any
 import fastavro
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
-from alstream.streams.kafka_config import consumer_config, producer_config
+from alstream.streams.kafka_config import producer_config
 from alstream.streams.schemas import fingerprint_of, parse
+from tests.support.topics import read_messages
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -62,23 +63,6 @@ def item(item_id: str, seed: int) -> dict[str, Any]:
         "probabilities": None,
         "event_time": int(time.time() * 1000),
     }
-
-
-def read_topic(settings: AlstreamSettings, base: str) -> list[Any]:
-    """Every record of a topic up to now (good enough for a handful of records: reads until idle)."""
-    topic = settings.kafka.topic(base)
-    consumer = Consumer(consumer_config(settings, group_id=f"alstream-audit-test-{time.monotonic_ns()}"))
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        found, idle = [], 0
-        while idle < 3:
-            batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
-            found += batch
-            idle = 0 if batch else idle + 1
-        return found
-    finally:
-        consumer.close()
 
 
 class Scorer:
@@ -185,7 +169,9 @@ def test_a_dead_lettered_item_is_listed_replayed_after_the_fix_and_scored(
         scores = SingleObjectCodec("scores")
 
         def scored() -> bool:
-            return "item-new-1" in {scores.decode(m.value())["item_id"] for m in read_topic(topics, "scores")}
+            return "item-new-1" in {
+                scores.decode(m.value())["item_id"] for m in read_messages(topics, "scores")
+            }
 
         wait_until(
             scored,
@@ -195,7 +181,7 @@ def test_a_dead_lettered_item_is_listed_replayed_after_the_fix_and_scored(
             diagnose=lambda: scorer.log.read_text()[-3000:],
         )
 
-        copies = [m for m in read_topic(topics, "items") if m.key() == b"item-new-1"]
+        copies = [m for m in read_messages(topics, "items") if m.key() == b"item-new-1"]
         assert len(copies) == 2  # the original and exactly one replay
         original, again = sorted(copies, key=lambda m: m.offset())
         assert again.value() == original.value() and again.partition() == original.partition()
@@ -205,7 +191,7 @@ def test_a_dead_lettered_item_is_listed_replayed_after_the_fix_and_scored(
 
         second = cli(env, "replay", "--error-class", "UnknownSchema", "--json")
         assert json.loads(second.stdout)[0]["outcome"] == "already replayed"
-        assert len([m for m in read_topic(topics, "items") if m.key() == b"item-new-1"]) == 2
+        assert len([m for m in read_messages(topics, "items") if m.key() == b"item-new-1"]) == 2
     finally:
         scorer.stop()
 

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from alstream.settings import AlstreamSettings
 from alstream.streams.batch_loop import BatchAgentRunner, Outputs, StopFlag
 from alstream.streams.kafka_config import consumer_config, producer_config
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -114,16 +115,22 @@ def test_failed_batch_is_seen_again_by_next_runner(topics: AlstreamSettings, gro
     reader = Consumer(consumer_config(topics, group_id=group_id + "-out"))
     reader.subscribe([out])
     outputs: set[str] = set()
-    deadline = threading.Event()
-    timer = threading.Timer(30, deadline.set)
-    timer.start()
+
+    def delivered() -> bool:
+        for message in reader.consume(100, 0.2):
+            if message.error() is None:
+                outputs.add(message.key().decode())
+        return outputs >= crashing.first_batch
+
     try:
-        while outputs != crashing.first_batch and not deadline.is_set():
-            for message in reader.consume(100, 0.2):
-                if message.error() is None:
-                    outputs.add(message.key().decode())
+        wait_until(
+            delivered,
+            timeout_s=30,
+            interval_s=0,  # consume() itself waits for records
+            what="the completed batch's outputs",
+            diagnose=lambda: f"{len(outputs & crashing.first_batch)} of {len(crashing.first_batch)} seen",
+        )
     finally:
-        timer.cancel()
         reader.close()
     assert outputs == crashing.first_batch
 
