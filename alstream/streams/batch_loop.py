@@ -82,7 +82,7 @@ class Outputs:
     producer: Producer
     dead_letters: DeadLetterSink
     # False when the producer was built with ``on_delivery=outputs.on_delivery`` in its config: then
-    # librdkafka needs no per-record callback object (~0.15 us per output on the scorer's hot path).
+    # librdkafka needs no per-record callback object (one per output adds up on the scorer's hot path).
     callback_per_record: bool = True
     _failures: list[KafkaError | str] = field(default_factory=list)
 
@@ -197,9 +197,9 @@ class BatchAgentRunner:
             if consumer is not None
             else Consumer(consumer_config(kafka, group_id=group_id, **(consumer_overrides or {})))
         )
-        # Outputs only records failed deliveries, so librdkafka need not call back into Python for the
-        # successful ones (~1 us of GIL time per output on the scorer's hot path), and the callback is
-        # the producer's, not one per record.
+        # Outputs only records failed deliveries, so librdkafka need not call back into Python (taking
+        # the GIL) for the successful ones on the scorer's hot path, and the callback is the
+        # producer's, not one per record.
         self.producer = (
             producer
             if producer is not None

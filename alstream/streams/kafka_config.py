@@ -21,7 +21,8 @@ from alstream.streams.config import KafkaSettings, KafkaSource, kafka_of
 # message.max.bytes. librdkafka needs receive.message.max.bytes >= fetch.max.bytes + 512.
 READ_LIMIT_BYTES = 512 * 1024 * 1024
 FETCH_MAX_BYTES = 64 * 1024 * 1024
-# Measured on Tansu (BROKER-NOTES): the default fetch.wait.max.ms makes consumers look 100x slower.
+# The embedded broker holds every fetch for the consumer's whole fetch.wait.max.ms, so the default
+# (500 ms) would stall every poll (docs/embedded-broker.md).
 EMBEDDED_FETCH_WAIT_MS = 10
 # The default session timeout delays the first group join by ~20 s on every broker we measured.
 CONSUMER_DEFAULTS: dict[str, Any] = {

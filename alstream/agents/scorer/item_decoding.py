@@ -1,10 +1,11 @@
 """A per-record decoder for Item records written with the current schema.
 
-fastavro's generic reader builds every field through its schema interpreter (~5 us per item); this
-reads the same bytes with a hand-written parser for one version of the ``items`` schema, the one the
-ingest encoder also implements (:data:`alstream.streams.item_wire.FAST_PATH_FINGERPRINT`). The
-scorer's batches go through :mod:`alstream.agents.scorer.item_columns`, which decodes whole batches
-vectorised and hands this decoder only the records its pass does not cover.
+fastavro's generic reader builds every field through its schema interpreter, too slow for the scorer's input
+rate (``bench/bench_scorer.py``); this reads the same bytes with a hand-written parser for one version of the
+``items`` schema, the one the ingest encoder also implements
+(:data:`alstream.streams.item_wire.FAST_PATH_FINGERPRINT`). The scorer's batches go through
+:mod:`alstream.agents.scorer.item_columns`, which decodes whole batches vectorised and hands this decoder only
+the records its pass does not cover.
 
 Records written with another schema version (another fingerprint) go through the generic codec, so
 schema evolution keeps working; if ``schemas/items.avsc`` changes, the codec's current fingerprint

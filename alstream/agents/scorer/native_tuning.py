@@ -29,12 +29,12 @@ def limit_native_threads(count: int) -> None:
 def reuse_freed_memory() -> bool:
     """Serve batch-sized allocations from the heap and keep freed pages for the next batch.
 
-    glibc hands every allocation above 128 KiB to ``mmap`` and gives it back to the kernel on
-    ``free``, so each batch's numpy temporaries (a 5,000 x 10 float64 array is 400 KiB) land on
-    fresh pages and pay a page fault per 4 KiB. In a VM that costs more than the arithmetic: the KL
-    signal took 0.38 us/item before this and 0.11 after, the whole in-process scorer 2.9 -> 2.3.
-    The price is that the process keeps its peak heap (tens of MB for the scorer) instead of
-    returning it between batches. A no-op returning False on other C libraries.
+    glibc hands every allocation above 128 KiB to ``mmap`` and gives it back to the kernel on ``free``, so
+    each batch's numpy temporaries (a 5,000 x 10 float64 array is 400 KiB) land on fresh pages and pay a page
+    fault per 4 KiB. In a VM those faults cost more than the arithmetic of the signals themselves
+    (``bench/bench_scorer.py`` reports CPU time per item). The price is that the process keeps its peak heap
+    (tens of MB for the scorer) instead of returning it between batches. A no-op returning False on other C
+    libraries.
     """
     if platform.libc_ver()[0] != "glibc":
         return False

@@ -1,12 +1,14 @@
 """A fast, byte-exact Avro encoder for Score records: the scorer's hot output path.
 
-fastavro's generic writer costs ~4 us per score. Within one batch most fields of a score are the same
-(signal, policy version, model version, unit of work), and the others have a handful of lengths, so
-this encoder computes every record's length, lays the whole batch out in one buffer and writes each
-field into all records at once with numpy (~0.3 us per score, most of it slicing the buffer into
-one ``bytes`` per record for the producer). It must produce exactly the bytes the generic codec
-would: :meth:`ScoreEncoder.self_check` compares both on a sample at start and the scorer falls back
-to the generic codec if they ever differ (e.g. after a schema change this module does not know).
+fastavro's generic writer interprets the schema for every field of every score, which would be the
+largest per-record cost of the scorer. Within one batch most fields of a score are the same (signal,
+policy version, model version, unit of work), and the others have a handful of lengths, so this encoder
+computes every record's length, lays the whole batch out in one buffer and writes each field into all
+records at once with numpy (what remains is mostly slicing the buffer into one ``bytes`` per record for
+the producer; ``bench/bench_scorer.py`` measures the whole path). It must produce exactly the bytes the
+generic codec would: :meth:`ScoreEncoder.self_check` compares both on a sample at start and the scorer
+falls back to the generic codec if they ever differ (e.g. after a schema change this module does not
+know).
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
         prefixes = ColumnPrefixes(embedding_prefix, probability_prefix, metadata_prefix)
         producer = ItemProducer(settings=settings, default_source=default_source)
         try:
-            producer.check_topic()  # also connects the client first: ~3x faster sends on Tansu (bench_ingest)
+            producer.check_topic()  # also connects the client, so the first sends wait for no connection
         except TopicUnavailable as exc:
             producer.close(1.0)
             print_error(str(exc))

@@ -34,7 +34,7 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 DIM = 8
-PAUSE_S = 45.0  # longer than every client timeout the agents used to trip over (15 s, 30 s)
+PAUSE_S = 45.0  # longer than every client timeout an agent's calls run into (15 s, 30 s)
 BURST = 20_000
 
 
@@ -175,7 +175,7 @@ def test_router_rides_out_a_broker_pause_while_it_is_busy(
         )
         # A burst the router is still working through when the broker stops: its table writes fill
         # the changelog producer's batches, which cannot drain until the broker answers again. A
-        # producer that gives up on a full batch after its request timeout crashed the worker.
+        # producer that gave up on a full batch after its request timeout would crash the worker.
         burst_producer = Producer(producer_config(settings, **{"linger.ms": 50}))
         codec = SingleObjectCodec("candidates")
         now = datetime.now(UTC)

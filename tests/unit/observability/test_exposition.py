@@ -51,7 +51,8 @@ def test_regex_matchers_are_anchored_and_missing_labels_read_empty() -> None:
 
 
 def test_a_wrong_label_value_selects_nothing(exposition: Exposition) -> None:
-    """Defect 13.7 in small: the rule asked for ``kind="random"``, the router exports ``RANDOM``."""
+    """A selector with a wrong label value finds nothing: the router exports the enum's name ``RANDOM``,
+    so a rule asking for ``kind="random"`` would never fire."""
     (wrong,) = selectors('alstream_router_assignments_total{kind="random"}')
     (right,) = selectors('alstream_router_assignments_total{kind="RANDOM", job=~"alstream-.*"}')
     assert not exposition.finds(wrong)
