@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from tests.support.waiting import wait_until
+from tests.support.to_the_end import read_topic_to_end
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 MAGIC = b"\xc3\x01"
@@ -83,39 +83,8 @@ class RawClient:
     def read_all(self, name: str, *, group: str) -> list[Any]:
         """Every record of a topic so far (messages, not decoded), read from the beginning to each
         partition's end as a fetch reports it (partition-EOF; a ListOffsets answer can fall short)."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            topic = self.topic(name)
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-            pending, out = set(partitions), []
-
-            def at_the_end() -> bool:
-                for message in consumer.consume(1000, timeout=0.5):
-                    error = message.error()
-                    if error is None:
-                        out.append(message)
-                    elif error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(message.partition())
-                return not pending
-
-            wait_until(
-                at_the_end,
-                timeout_s=30,
-                interval_s=0,  # consume() itself waits for records
-                what=f"{topic} read to its end",
-                diagnose=lambda: f"partitions not at their end: {sorted(pending)}",
-            )
-            return out
-        finally:
-            consumer.close()
+        config = {"bootstrap.servers": self.bootstrap, "group.id": group}
+        return read_topic_to_end(config, self.topic(name))
 
 
 def error_headers(message: Any) -> dict[str, str]:

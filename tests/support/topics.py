@@ -10,47 +10,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer
 
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config, producer_config
-from tests.support.waiting import wait_until
+from tests.support.to_the_end import read_topic_to_end
 
 
 def read_messages(settings: Any, base_name: str, *, timeout_s: float = 30.0) -> list[Message]:
     """Every message of a catalogue topic up to its end now (the end is a fetch's partition-EOF)."""
-    topic = settings.kafka.topic(base_name)
-    consumer = Consumer(
-        consumer_config(
-            settings,
-            group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
-            **{"enable.auto.commit": False, "enable.partition.eof": True},
-        )
-    )
-    try:
-        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending, out = set(partitions), []
-
-        def at_the_end() -> bool:
-            for message in consumer.consume(1000, 0.2):
-                error = message.error()
-                if error is None:
-                    out.append(message)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(message.partition())
-            return not pending
-
-        wait_until(
-            at_the_end,
-            timeout_s=timeout_s,
-            interval_s=0,  # consume() itself waits for records
-            what=f"{topic} read to its end",
-            diagnose=lambda: f"partitions not at their end: {sorted(pending)}",
-        )
-        return out
-    finally:
-        consumer.close()
+    config = consumer_config(settings, group_id=f"test-reader-{uuid.uuid4().hex[:8]}")
+    return read_topic_to_end(config, settings.kafka.topic(base_name), timeout_s=timeout_s)
 
 
 @dataclass(frozen=True)
