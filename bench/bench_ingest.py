@@ -26,16 +26,12 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Producer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alstream.ingest import ItemProducer, ItemValidator
 from alstream.ingest.producer import ingest_producer_config
