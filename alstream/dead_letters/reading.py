@@ -1,17 +1,17 @@
 """Reading the dead-letter topic: everything up to now, or following it as letters arrive.
 
-Reads through a throwaway consumer group under ``alstream-audit-`` (the operator's ACL grants that
-prefix Read), assigned partitions rather than subscribed, and never commits: looking at dead letters
-changes nothing for anyone else.
+Both read assigned partitions rather than subscribing, through throwaway groups that never commit
+(the streams readers' ``<client_id>-reader-`` groups for reading to the end, ``alstream-audit-`` ones
+for following; the operator's ACL grants both prefixes): looking at dead letters changes nothing for
+anyone else.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from alstream.dead_letters.exceptions import DeadLetterError
 from alstream.dead_letters.filters import Filter
@@ -19,7 +19,7 @@ from alstream.dead_letters.letters import DeadLetter, dead_letter_of
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, SingleObjectCodec
 from alstream.streams.kafka_config import consumer_config
-from alstream.streams.reading import end_offsets
+from alstream.streams.reading import end_offsets, read_to_end
 
 AUDIT_GROUP_PREFIX = "alstream-audit-"
 
@@ -76,26 +76,16 @@ def read_dead_letters(
     selection = selection or Filter()
     topic = settings.kafka.topic("dead-letters")
     codec = SingleObjectCodec("dead-letters")
-    consumer = _consumer(settings)
-    try:
-        ends = {p: end for p, end in _true_ends(settings, consumer, topic).items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        found: list[DeadLetter] = []
-        deadline = time.monotonic() + timeout_s
-        while ends:
-            if time.monotonic() > deadline:
-                raise DeadLetterError(
-                    f"reading {topic} timed out after {timeout_s:g}s; "
-                    f"partitions {sorted(ends)} not read to the end"
-                )
-            for letter in _next_letters(consumer, topic, codec, max_messages=5_000):
-                if selection.matches(letter):
-                    found.append(letter)
-                if letter.partition in ends and letter.offset + 1 >= ends[letter.partition]:
-                    del ends[letter.partition]
-        return found
-    finally:
-        consumer.close()
+    found: list[DeadLetter] = []
+
+    def keep(messages: list[Message]) -> None:
+        for message in messages:
+            letter = dead_letter_of(message, codec)
+            if selection.matches(letter):
+                found.append(letter)
+
+    read_to_end(settings, [topic], keep, agent="dead-letters", patience_s=timeout_s)
+    return found
 
 
 def follow_dead_letters(

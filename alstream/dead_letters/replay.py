@@ -23,15 +23,24 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from alstream.dead_letters.exceptions import DeadLetterError
 from alstream.dead_letters.letters import REPLAY_ERROR_CLASS, REPLAY_OF, REPLAY_TIME, DeadLetter
 from alstream.dead_letters.reading import AUDIT_GROUP_PREFIX
 from alstream.settings import AlstreamSettings
+from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import consumer_config, producer_config
 from alstream.streams.messages import Headers, coordinates, header_pairs, header_text
-from alstream.streams.reading import end_offsets
+from alstream.streams.reading import TopicTail
 
 REPLAYED = "replayed"
 ALREADY_REPLAYED = "already replayed"
@@ -98,45 +107,36 @@ def replayed_tags(
         consumer_config(
             settings,
             group_id=f"{AUDIT_GROUP_PREFIX}replay-check-{uuid.uuid4().hex[:12]}",
-            **{"enable.auto.commit": False, "enable.partition.eof": True},
+            **{"enable.auto.commit": False},
         )
     )
-    try:
-        starts = []
+    try:  # where to start: the earliest failure time, less the clock skew between hosts
+        starts: dict[tuple[str, int], int] = {}
         for (topic, partition), since in wanted.items():
-            start = OFFSET_BEGINNING
+            starts[(topic, partition)] = OFFSET_BEGINNING
             if since is not None:
                 millis = int((since - _CLOCK_SKEW).timestamp() * 1000)
                 (found,) = consumer.offsets_for_times([TopicPartition(topic, partition, millis)], timeout=10)
-                start = found.offset if found.offset >= 0 else OFFSET_BEGINNING
-            starts.append(TopicPartition(topic, partition, start))
-        ends = {
-            key: end for key, end in end_offsets(settings, wanted, agent="dead-letters").items() if end > 0
-        }
-        consumer.assign(starts)
-        tags: set[str] = set()
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            for message in consumer.consume(5_000, 0.5):
-                error = message.error()
-                if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                    raise DeadLetterError(f"checking earlier replays: {error}")
-                topic, partition, offset = coordinates(message)
-                if error is None:
-                    for name, raw in header_pairs(message.headers()):
-                        if name == REPLAY_OF:
-                            tags.add(header_text(raw))
-                    offset += 1
-                if ends.get((topic, partition), 0) <= offset:
-                    ends.pop((topic, partition), None)
-        if ends:
-            raise DeadLetterError(
-                f"checking earlier replays timed out after {timeout_s:g}s "
-                f"({sorted(ends)} not read to the end): nothing was sent"
-            )
-        return tags
+                if found.offset >= 0:
+                    starts[(topic, partition)] = found.offset
     finally:
         consumer.close()
+    tags: set[str] = set()
+
+    def note(messages: list[Message]) -> None:
+        for message in messages:
+            for name, raw in header_pairs(message.headers()):
+                if name == REPLAY_OF:
+                    tags.add(header_text(raw))
+
+    tail = TopicTail(settings=settings, start=starts, agent="dead-letters", patience_s=timeout_s)
+    try:
+        tail.catch_up(note)
+    except BrokerError as exc:
+        raise DeadLetterError(f"checking earlier replays: {exc}: nothing was sent") from exc
+    finally:
+        tail.close()
+    return tags
 
 
 def replay(

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 import urllib.request
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,7 +25,7 @@ from alstream.security.acl import agent_groups
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import admin_config, consumer_config
-from alstream.streams.reading import end_offsets
+from alstream.streams.reading import end_offsets, read_to_end
 from alstream.streams.topics import CATALOGUE
 
 STATUS_TOPIC = "router-status"
@@ -140,7 +139,7 @@ def collect(
         report.problems.append(f"{status_topic} does not exist: run `alstream topics create`")
         return report
     try:
-        records = _read_compacted(settings, status_topic, existing[status_topic], timeout_s)
+        records = _read_compacted(settings, status_topic, timeout_s)
     except (KafkaException, AlstreamError) as exc:
         report.problems.append(f"{status_topic} not read: {exc}")
         return report
@@ -231,38 +230,22 @@ def _committed(
     return {tp.partition: tp.offset for tp in found}
 
 
-def _read_compacted(
-    settings: AlstreamSettings, topic: str, count: int, timeout_s: float
-) -> list[dict[str, Any]]:
+def _read_compacted(settings: AlstreamSettings, topic: str, timeout_s: float) -> list[dict[str, Any]]:
     """The latest record per key of a compacted topic, read from the start to each partition's end."""
     codec = codec_for(STATUS_TOPIC, settings)
-    consumer = Consumer(
-        consumer_config(settings, group_id=f"alstream-audit-status-{uuid.uuid4().hex[:8]}")
-        | {"enable.auto.commit": False, "enable.partition.eof": True}
-    )
     latest: dict[bytes, dict[str, Any] | None] = {}
-    pending = set(range(count))
-    try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(count)])
-        deadline = time.monotonic() + max(timeout_s, 10.0)
-        while pending and time.monotonic() < deadline:
-            for message in consumer.consume(10_000, timeout=0.2):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(message.partition())
-                    continue
-                key = message.key() or b""
-                value = message.value()
-                if value is None:
-                    latest[key] = None  # a tombstone deletes the key
-                    continue
-                try:
-                    latest[key] = codec.decode(value)
-                except AlstreamError:
-                    continue  # not a status record: nothing to show for it
-    finally:
-        consumer.close()
-    if pending:
-        raise AlstreamError(f"{topic}: partitions {sorted(pending)} not read to their end within the timeout")
+
+    def keep(messages: list[Message]) -> None:
+        for message in messages:
+            key = message.key() or b""
+            value = message.value()
+            if value is None:
+                latest[key] = None  # a tombstone deletes the key
+                continue
+            try:
+                latest[key] = codec.decode(value)
+            except AlstreamError:
+                continue  # not a status record: nothing to show for it
+
+    read_to_end(settings, [topic], keep, agent="status", patience_s=max(timeout_s, 10.0))
     return [record for record in latest.values() if record is not None]

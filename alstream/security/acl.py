@@ -154,7 +154,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "SRE tooling: `alstream topics create|list`, `alstream status` and the dead-letter audit.",
             reads=("dead-letters", "router-status"),
             idempotent=False,
-            group_prefixes=("alstream-audit-",),
+            # audit groups follow dead letters; reader groups read topics to their end (streams.reading)
+            group_prefixes=("alstream-audit-", reader),
             extra=(
                 Grant(
                     "topic",
