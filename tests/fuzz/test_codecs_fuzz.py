@@ -21,6 +21,7 @@ from alstream.streams.exceptions import (
 )
 from alstream.streams.schemas import default_catalog
 from alstream.streams.topics import CATALOGUE
+from tests.support import records as factories
 from tests.support.avro_strategies import records
 
 TOPICS = [spec.base_name for spec in CATALOGUE]
@@ -101,19 +102,7 @@ def test_unknown_fingerprint(fingerprint: bytes, body: bytes, fuzz_counts: Count
 
 def test_other_topics_schema_is_refused(fuzz_counts: Counter) -> None:
     """A valid label sent to the items topic is an UnknownSchema for the items reader, not a crash."""
-    label = CODECS["labels"].encode(
-        {
-            "label_id": "l",
-            "assignment_id": "a",
-            "item_id": "i",
-            "annotator_id": "x",
-            "status": "LABELED",
-            "value": "cat",
-            "root_cause": None,
-            "started_at": 0,
-            "submitted_at": 0,
-        }
-    )
+    label = CODECS["labels"].encode(factories.label())
     with pytest.raises(UnknownSchema):
         CODECS["items"].decode(label)
     fuzz_counts["codec: record of another topic"] += 1

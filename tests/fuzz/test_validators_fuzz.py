@@ -23,6 +23,7 @@ from alstream.ingest import reasons as R
 from alstream.ingest.validation import ItemValidator
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
+from tests.support import records as factories
 from tests.support.avro_strategies import records
 
 DIM = 8
@@ -220,27 +221,8 @@ def test_label_validator_returns_a_verdict_for_anything_decodable(
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, "", None, "x" * 1_000_000, 12, ["cat"], {"v": "cat"}])
 def test_label_validator_bad_values(bad: Any, fuzz_counts: Counter) -> None:
-    from datetime import UTC, datetime
-
-    t = datetime(2026, 1, 1, tzinfo=UTC)
-    assignment = {
-        "assignment_id": "a",
-        "annotator_id": "x",
-        "item_id": "i",
-        "classes": CLASSES,
-        "assigned_at": t,
-        "lease_expires_at": t + timedelta(minutes=15),
-    }
-    label = {
-        "label_id": "l",
-        "assignment_id": "a",
-        "annotator_id": "x",
-        "item_id": "i",
-        "status": "LABELED",
-        "value": bad,
-        "root_cause": None,
-        "started_at": t,
-        "submitted_at": t,
-    }
+    assignment = factories.assignment("a", annotator_id="x", item_id="i", classes=CLASSES, lease_s=900)
+    label = factories.label("l", of=assignment, value="cat")
+    label["value"] = bad  # any type at all, so set after the factory
     assert isinstance(LABEL_VALIDATOR.verdict(label, assignment), ContractViolation)
     fuzz_counts["label validator: bad values"] += 1
