@@ -2,9 +2,10 @@
 agent moves on. Real agents (``alstream agent NAME`` subprocesses) on a real broker.
 
 Each test sends a record that could stop an agent that handled it naively (a ~1 MB item from a
-default librdkafka producer, 5 MB records, a model artifact that is not a zip, a release at an unknown URI scheme,
-random bytes where an assignment or a calibration round belongs), then checks three things: the dead
-letter exists (and fits), the agent is still running, and it still processes what comes next.
+default librdkafka producer, 5 MB records, a model artifact that is not a zip, a release at an unknown
+URI scheme, random bytes where an assignment or a calibration round belongs), then checks three
+things: the dead letter exists (and fits), the agent is still running, and it still processes what
+comes next.
 """
 
 from __future__ import annotations
