@@ -27,6 +27,7 @@ class Panel:
     width: int = 12
     height: int = 8
     thresholds: list[tuple[float, str]] = field(default_factory=list)
+    time_from: str = ""  # a panel-wide range over the dashboard's, e.g. "8w" for a week-by-week view
 
 
 @dataclass
@@ -50,6 +51,7 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
             "textMode": "auto",
         }
     return {
+        **({"timeFrom": panel.time_from} if panel.time_from else {}),
         "id": panel_id,
         "type": panel.kind,
         "title": panel.title,
@@ -119,6 +121,25 @@ def dashboard(uid: str, title: str, description: str, items: list[Panel | Row], 
 
 
 RATE = "$__rate_interval"
+
+
+def loop_vs_random_panel() -> Panel:
+    """The trainer's online proof (agents/trainer/online.py): on held-out random-slice labels, the loop's
+    committee against one trained on as many random labels, and the served model, week by week."""
+    return Panel(
+        "Loop vs random (held-out random-slice labels)",
+        "Primary metric on production labels the models never trained on: the loop's first K labels vs K "
+        "random-slice labels, and the served model. A loop below random for two weeks raises "
+        "AlstreamLoopNotBeatingRandom.",
+        [
+            ('max by (arm) (alstream_trainer_online_metric{arm=~"loop|random"})', "{{arm}}"),
+            ('max(alstream_trainer_online_metric{arm="served"})', "served model"),
+            ("max(alstream_trainer_online_advantage)", "loop - random"),
+        ],
+        unit="percentunit",
+        width=24,
+        time_from="8w",
+    )
 
 OPERATIONS = dashboard(
     "alstream-operations",
@@ -364,6 +385,7 @@ OPERATIONS = dashboard(
             [("sum(increase(alstream_scorer_model_swaps_total[1d]))", "swaps per day")],
             width=12,
         ),
+        loop_vs_random_panel(),
     ],
     "now-7d",
 )
