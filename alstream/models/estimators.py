@@ -80,7 +80,7 @@ ESTIMATORS: dict[str, AllowedEstimator] = {
     ),
     "mlp": AllowedEstimator(
         MLPClassifier,
-        {"hidden_layer_sizes": (64,), "max_iter": 300, "alpha": 1e-3},
+        {"hidden_layer_sizes": (64,), "solver": "lbfgs", "max_iter": 300, "alpha": 1e-3},
         "small neural network; non-linear, cheap to score",
     ),
 }
@@ -136,12 +136,19 @@ def fit_member(
     """Fit one member (calibrated if asked and possible); returns it and a note for the metadata."""
     model = clone(estimator)
     note = ""
+    rows = len(targets)  # the fewest rows the estimator itself is fitted on
     if calibration != "none":
         smallest = int(np.unique(targets, return_counts=True)[1].min())
         if smallest >= 2:
-            model = CalibratedClassifierCV(model, method=calibration, cv=min(3, smallest))
+            folds = min(3, smallest)
+            rows = rows - -(-rows // folds)
+            model = CalibratedClassifierCV(model, method=calibration, cv=folds)
         else:
             note = f"{calibration} calibration skipped: a class has one label"
+    base = model.estimator if isinstance(model, CalibratedClassifierCV) else model
+    if isinstance(base, KNeighborsClassifier) and base.n_neighbors > rows:
+        # k neighbours need k labels: early in a loop there are fewer, so k shrinks until they exist
+        base.set_params(n_neighbors=max(1, rows))
     with warnings.catch_warnings():
         # An iterative member that stops at max_iter is still a usable committee member; with a few
         # dozen labels it often does. Its warning must not fail a training run.

@@ -36,15 +36,20 @@ def kmeans_pp_pick(
 ) -> np.ndarray:
     """Indices of ``count`` rows: the best score first, then k-means++ draws (D^2 sampling).
 
-    Rows that duplicate a picked row exactly (distance 0) are drawn only once every distinct row
-    has been picked. Returns the picks in the order drawn.
+    The draws run over the candidates sorted by id, with a seed made of the ids, so the picks depend
+    on which candidates the window holds, not on the order they arrived in. Rows that duplicate a
+    picked row exactly (distance 0) are drawn only once every distinct row has been picked. Returns
+    the picks in the order drawn.
     """
     n = len(scores)
+    values = np.asarray(scores, dtype=np.float64)
     if count >= n:
-        return np.argsort(-np.asarray(scores), kind="stable")
-    points = np.asarray(embeddings, dtype=np.float64)
+        return np.lexsort((np.arange(n), -values))
+    canonical = np.asarray(sorted(range(n), key=lambda i: ids[i]))
+    points = np.asarray(embeddings, dtype=np.float64)[canonical]
+    values = values[canonical]
     rng = np.random.default_rng(_seed_from(ids))
-    first = int(np.lexsort((np.arange(n), -np.asarray(scores)))[0])
+    first = int(np.lexsort((np.arange(n), -values))[0])
     picked = [first]
     nearest = np.sum((points - points[first]) ** 2, axis=1)
     nearest[first] = 0.0
@@ -52,13 +57,13 @@ def kmeans_pp_pick(
         total = nearest.sum()
         if total <= 0:  # only exact duplicates of picked rows are left: take the best of those
             remaining = np.setdiff1d(np.arange(n), picked)
-            nxt = int(remaining[np.argmax(np.asarray(scores)[remaining])])
+            nxt = int(remaining[np.lexsort((remaining, -values[remaining]))[0]])
         else:
             nxt = int(rng.choice(n, p=nearest / total))
         picked.append(nxt)
         nearest = np.minimum(nearest, np.sum((points - points[nxt]) ** 2, axis=1))
         nearest[picked] = 0.0
-    return np.asarray(picked)
+    return canonical[np.asarray(picked)]
 
 
 def pick_diverse(

@@ -33,10 +33,13 @@ def parse_committee(text: str) -> tuple[CommitteeMember, ...]:
         if not part:
             continue
         name, _, calibration = part.partition("+")
+        if calibration not in ("", "sigmoid", "isotonic"):
+            raise TrainerError(f"committee member {part!r}: calibration must be +sigmoid or +isotonic")
         try:
-            members.append(CommitteeMember(estimator=name, calibration=calibration or "none"))
-        except ValueError as exc:
+            build_estimator(name)
+        except EstimatorError as exc:
             raise TrainerError(f"committee member {part!r}: {exc}") from None
+        members.append(CommitteeMember(estimator=name, calibration=calibration or "none"))
     if not members:
         raise TrainerError(f"committee {text!r} names no estimator")
     return tuple(members)
