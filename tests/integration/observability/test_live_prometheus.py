@@ -87,6 +87,8 @@ def stack(
         "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
         # Per-annotator QA error shows after this many checks; the short run gives each annotator a few.
         "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
+        # The online proof (loop vs random panel) needs held-out random-slice labels; the short run has few.
+        "ALSTREAM_TRAINER__ONLINE_MIN_EVAL_LABELS": "2",
         "PYTHONUNBUFFERED": "1",
     }
     for key, relative in (
@@ -148,7 +150,10 @@ def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
     deadline = stack.started + TRAFFIC_BUDGET_S / 2
     while time.monotonic() < deadline:
         stack.check_alive()
-        if prometheus.query("sum(alstream_labels_total) >= 30"):
+        # enough random-slice labels that some are held out for the trainer's online proof and some not
+        if prometheus.query(
+            'sum(alstream_labels_total) >= 30 and sum(alstream_labels_total{kind="random"}) >= 8'
+        ):
             break
         time.sleep(2)
     # --request: the running release agent builds it, so its metrics move and the trainer retrains.
@@ -198,6 +203,7 @@ LOOP_EVIDENCE = {
     "release built by the agent": "sum(alstream_releases_total) > 0",
     "release has items": "max(alstream_release_items) > 0",
     "trainer ran on the release": "sum(alstream_trainer_runs_total) > 0",
+    "trainer measured the loop against random": "max(alstream_trainer_online_eval_labels) > 0",
 }
 
 
