@@ -178,9 +178,8 @@ def main() -> int:
     cases = [c for c in SUITE if not wanted or c.dataset in wanted]
 
     if args.committees:
-        return compare_committees(
-            cases, [parse_committee(c) for c in args.committees.split(";")], seeds, args.jobs
-        )
+        committees = [parse_committee(c) for c in args.committees.split(";")]
+        return compare_committees(cases, committees, seeds, args.jobs, load_policy(args.default))
 
     policies, skipped = shipped_policies(
         [Path(p) for p in args.policies.split(",")] if args.policies else None

@@ -65,12 +65,13 @@ class ColdStartSpec(BaseModel):
     labels_per_class: int = Field(default=0, ge=0, description="0 turns the rule off.")
 
     def applies(self, class_counts: Mapping[str, int], classes: Sequence[str]) -> bool:
-        """True while some class (of ``classes``, else of the counts) has fewer labels than required."""
-        if self.labels_per_class <= 0:
+        """True while some class (of ``classes``, else of the counts) has fewer labels than required.
+
+        Empty ``class_counts`` means unknown (a model bundle that does not record them): never cold.
+        """
+        if self.labels_per_class <= 0 or not class_counts:
             return False
         names = list(classes) or list(class_counts)
-        if not names:
-            return True
         return min(int(class_counts.get(name, 0)) for name in names) < self.labels_per_class
 
 

@@ -35,11 +35,12 @@ def _describe(policy: Policy) -> list[str]:
             f"Signal: {spec.name} {spec.params or ''}".rstrip(),
             f"  {SIGNALS[spec.name].explanation}",  # type: ignore[attr-defined]
         ]
+    n = policy.candidates_per_window
     diversity = (
-        f"spread over the embedding space ({policy.diversity.method} among the top "
-        f"{policy.diversity.pool:g} x N by score)"
+        f"{n} candidates spread over the embedding space ({policy.diversity.method} among its top "
+        f"{policy.diversity.pool:g} x {n} by score)"
         if policy.diversity.method != "none"
-        else "the top N by score"
+        else f"its top {n} by score"
     )
     cold = (
         f"Cold start: random selection until the model has {policy.cold_start.labels_per_class} labels "

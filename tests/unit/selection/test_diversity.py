@@ -58,4 +58,5 @@ def test_cold_start_rule() -> None:
     assert rule.applies({"a": 5, "b": 5}, ["a", "b", "c"])  # a class the model never saw
     assert not rule.applies({"a": 3, "b": 4}, ["a", "b"])
     assert not rule.applies({"a": 3, "b": 4}, [])  # no task classes: the model's own
-    assert not ColdStartSpec().applies({}, ["a"])  # off by default
+    assert not ColdStartSpec().applies({"a": 0}, ["a"])  # off by default
+    assert not rule.applies({}, ["a"])  # a bundle that does not record its counts is never held back
