@@ -9,12 +9,15 @@ computed per seed and then summarised across seeds:
   linearly between the two budget points around the crossing (so batches of 20 do not round every
   answer to a multiple of 20). A seed that never reaches it within the budget is *censored*: it is
   counted at the budget (the most favourable value it could have) and reported as not reaching;
-* **labels saved**: (random's labels - the policy's labels) / random's labels, per seed;
+* **labels saved**: 1 - (the policy's mean labels to target / random's mean labels to target): the
+  share of random's labels the policy did without. A ratio of means, not a mean of per-seed ratios,
+  which a single seed where random got lucky early would dominate; its interval comes from resampling
+  the seeds (paired bootstrap);
 * **area between curves**: the mean of (policy - random) over the budget, in metric units: how much
   better the model is along the way, not only at the target.
 
-Means come with a 95% confidence interval across seeds (Student's t), so "saves 35% +- 20%" is
-visibly different from "saves 35% +- 2%".
+Means come with a 95% confidence interval across seeds (Student's t; labels saved: paired bootstrap),
+so "saves 35% +- 20%" is visibly different from "saves 35% +- 2%".
 """
 
 from __future__ import annotations
@@ -52,6 +55,21 @@ class Interval:
         half = float(stats.t.ppf(0.975, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data)))
         return cls(mean, mean - half, mean + half, len(data))
 
+    @classmethod
+    def saving(cls, base: list[float], mine: list[float], *, resamples: int = 4000) -> Interval:
+        """1 - mean(mine) / mean(base) over paired seeds, with a percentile bootstrap interval."""
+        b, m = np.asarray(base, dtype=float), np.asarray(mine, dtype=float)
+        if len(b) == 0 or b.sum() <= 0:
+            return cls(math.nan, math.nan, math.nan, 0)
+        point = float(1.0 - m.mean() / b.mean())
+        if len(b) < 2:
+            return cls(point, point, point, 1)
+        rng = np.random.default_rng(0)  # the same data always gives the same interval
+        draws = rng.integers(0, len(b), size=(resamples, len(b)))
+        ratios = 1.0 - m[draws].mean(axis=1) / np.maximum(b[draws].mean(axis=1), 1e-12)
+        low, high = np.percentile(ratios, [2.5, 97.5])
+        return cls(point, float(low), float(high), len(b))
+
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
@@ -60,7 +78,7 @@ class Interval:
         if self.n == 0:
             return "n/a"
         if percent:
-            return f"{self.mean:+.0%} ± {self.half_width:.0%}"
+            return f"{self.mean:+.0%} [{self.low:+.0%}, {self.high:+.0%}]"
         return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
 
 
@@ -71,7 +89,7 @@ class StrategySummary:
     labels_to_target: Interval  # censored seeds counted at the budget
     seeds_reaching_target: int
     seeds: int
-    labels_saved: Interval | None = None  # share of random's labels, per seed; None for random itself
+    labels_saved: Interval | None = None  # share of random's labels (ratio of means); None for random
     labels_saved_count: Interval | None = None
     area_vs_random: Interval | None = None
     per_seed_labels: list[float | None] = field(default_factory=list)  # None: not reached
@@ -160,7 +178,7 @@ def summarise(
                 (float(random_labels[s] if random_labels[s] is not None else spent), float(counted[s]))  # type: ignore[arg-type]
                 for s in seeds
             ]
-            saved = Interval.of([(base - mine) / base for base, mine in pairs])
+            saved = Interval.saving([base for base, _ in pairs], [mine for _, mine in pairs])
             saved_count = Interval.of([base - mine for base, mine in pairs])
             area = Interval.of([area_between(by_seed[s], curves[RANDOM][s]) for s in seeds])
         summaries.append(

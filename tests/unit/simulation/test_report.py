@@ -38,6 +38,15 @@ def test_interval_is_a_t_interval_across_seeds() -> None:
     assert three.half_width == pytest.approx(4.303 * 0.1 / 3**0.5, rel=1e-3)  # t(0.975, 2) = 4.303
 
 
+def test_labels_saved_is_a_ratio_of_means_with_a_bootstrap_interval() -> None:
+    saved = Interval.saving([100, 100, 100, 100], [60, 70, 50, 60])
+    assert saved.mean == pytest.approx(0.4)
+    assert 0.3 <= saved.low < 0.4 < saved.high <= 0.5
+    lucky = Interval.saving([10, 200, 200, 200], [40, 100, 100, 100])  # one seed where random got there early
+    assert lucky.mean == pytest.approx(1 - 340 / 610)  # not dominated by that seed's -300%
+    assert saved.text(percent=True) == f"+40% [{saved.low:+.0%}, {saved.high:+.0%}]"
+
+
 def _points(strategy: str, seed: int, curve: list[tuple[int, float]]) -> list[CurvePoint]:
     return [CurvePoint(strategy, seed, labels, value) for labels, value in curve]
 
@@ -56,9 +65,10 @@ def test_summary_is_paired_per_seed_and_counts_censored_seeds_at_the_budget() ->
     assert mine.per_seed_labels == [60.0, None]
     assert mine.seeds_reaching_target == 1
     assert summary.by_name(RANDOM).per_seed_labels == [100.0, 60.0]
-    # seed 0 saves 40% of random's 100 labels; seed 1 needs at least 100 against random's 60: -67%
+    # random needed 100 and 60 labels (mean 80), the policy 60 and at least 100 (mean 80): nothing saved
     assert mine.labels_saved is not None
-    assert mine.labels_saved.mean == pytest.approx((0.4 + (60 - 100) / 60) / 2)
+    assert mine.labels_saved.mean == pytest.approx(0.0)
+    assert mine.labels_saved.low < 0 < mine.labels_saved.high
     assert summary.target.mean == pytest.approx(0.85)
 
 

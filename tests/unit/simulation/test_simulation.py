@@ -145,3 +145,36 @@ def test_quota_constrained_policy_still_spends_exactly_the_budget() -> None:
     config = SimulationConfig(budget=70, seeds=1, batch_size=10, initial_size=10, quotas=Quotas(qa_rate=0.2))
     points = run_simulation(load_dataset("wine"), policy, config)
     assert max(p.labels for p in points if p.strategy == strategy_label(policy)) == 70
+
+
+def test_cold_start_and_diversity_shape_the_simulated_batches() -> None:
+    """The simulator applies the policy's cold-start rule and the window's diversity pick like the scorer."""
+    from alstream.agents.selection.policy import policy_from_dict
+    from alstream.agents.trainer.committee import fit_committee
+    from alstream.simulation.loop import _PolicyChooser
+
+    data = load_dataset("digits")
+    labeled = np.arange(40)
+    pool = np.arange(40, 1200)
+    bundle = fit_committee(data.features[labeled], data.labels[labeled])
+    config = SimulationConfig(budget=100)
+
+    def picks(**extra: object) -> np.ndarray:
+        policy = policy_from_dict({"version": "t", "goal": "g", "signal": {"name": "margin"}, **extra})
+        chooser = _PolicyChooser(dataset=data, policy=policy, config=config, rng=np.random.default_rng(0))
+        return chooser(bundle, pool, labeled, 20)[0]
+
+    ranked = picks()
+    cold = picks(cold_start={"labels_per_class": 50})  # 40 labels cannot hold 50 of every class
+    spread = picks(diversity={"method": "kmeans++", "pool": 5})
+    assert len(set(cold.tolist()) & set(ranked.tolist())) <= 3  # random draws, not the ranking
+    warm = picks(cold_start={"labels_per_class": 1})
+    assert warm.tolist() == ranked.tolist()  # every class has a label: the signal ranks
+    features = data.features
+
+    def mean_distance(chosen: np.ndarray) -> float:
+        return float(
+            np.mean([np.linalg.norm(features[a] - features[b]) for a in chosen for b in chosen if a < b])
+        )
+
+    assert mean_distance(spread) > mean_distance(ranked)
