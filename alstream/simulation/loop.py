@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from alstream.agents.selection.diversity import pick_diverse
 from alstream.agents.selection.failure_bank import FailureBank
@@ -109,6 +110,19 @@ def run_simulation(
 ) -> list[CurvePoint]:
     """Curves for each policy and the random baseline over ``config.seeds`` seeds."""
     config.check(dataset)
+    # Thousands of fits of small models: one BLAS thread each is several times faster than threads
+    # that spin against each other (and against the other simulations of a benchmark) on a busy machine.
+    with threadpool_limits(limits=1):
+        return _simulate(dataset, policies, config, progress=progress)
+
+
+def _simulate(
+    dataset: Dataset,
+    policies: Policy | Sequence[Policy],
+    config: SimulationConfig,
+    *,
+    progress: Progress | None,
+) -> list[CurvePoint]:
     chosen = [policies] if isinstance(policies, Policy) else list(policies)
     labels = [strategy_label(p) for p in chosen]
     if len(set(labels)) != len(labels):
