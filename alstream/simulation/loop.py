@@ -132,11 +132,9 @@ def _simulate(
         split = _split(dataset, config, seed)
         for label, policy in [*zip(labels, chosen, strict=True), (RANDOM, None)]:
             rng = np.random.default_rng([seed, 1 if policy is None else 2])
+            choose: Chooser
             if policy is None:
-                choose: Chooser = lambda _bundle, pool, _labeled, count, _r=rng: (  # noqa: E731
-                    _r.choice(pool, size=count, replace=False),
-                    0,
-                )
+                choose = _random_chooser(rng)
             else:
                 choose = _PolicyChooser(dataset=dataset, policy=policy, config=config, rng=rng)
             for spent, value in _one_run(dataset, config, seed, split, choose):
@@ -204,6 +202,17 @@ def _one_run(
         pool = np.setdiff1d(pool, picked)
 
 
+def _random_chooser(rng: np.random.Generator) -> Chooser:
+    """Random labeling: ``count`` pool rows drawn uniformly, no cold-start rounds."""
+
+    def choose(
+        _bundle: ModelBundle, pool: np.ndarray, _labeled: np.ndarray, count: int
+    ) -> tuple[np.ndarray, int]:
+        return rng.choice(pool, size=count, replace=False), 0
+
+    return choose
+
+
 class _PolicyChooser:
     """One policy's choices in one run: cold start, slice share, signal ranking, diversity."""
 
@@ -214,7 +223,8 @@ class _PolicyChooser:
         self.policy = policy
         self.rng = rng
         self.bank = FailureBank() if policy.uses_failure_bank else None
-        self.signal: Signal = policy.build_signal(**({"bank": self.bank} if self.bank is not None else {}))
+        extra: dict[str, Any] = {"bank": self.bank} if self.bank is not None else {}
+        self.signal: Signal = policy.build_signal(**extra)
         self.slice_mask = in_random_slice(
             dataset.item_ids.tolist(), fraction=policy.random_slice_fraction, salt=policy.random_slice_salt
         )

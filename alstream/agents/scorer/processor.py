@@ -110,7 +110,9 @@ class ScorerProcessor:
             )
         self.candidates_codec = codec_for("candidates", settings)
         self.failure_bank = failure_bank
-        extra = {"bank": failure_bank} if policy.uses_failure_bank and failure_bank is not None else {}
+        extra: dict[str, Any] = (
+            {"bank": failure_bank} if policy.uses_failure_bank and failure_bank is not None else {}
+        )
         self.signal: Signal = policy.build_signal(**extra)
         self.signal_label = policy.signal_name  # e.g. "margin", or "fusion:margin+kl_disagreement"
         self.fallback = RandomSignal()

@@ -13,13 +13,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alstream.agents.trainer.config import DEFAULT_COMMITTEE, CommitteeMember
+from alstream.agents.trainer.config import DEFAULT_COMMITTEE, Calibration, CommitteeMember
 from alstream.agents.trainer.exceptions import TrainerError
 from alstream.models.artifacts import ModelBundle
 from alstream.models.estimators import EstimatorError, build_estimator, fit_member
 
 #: rows of unlabeled reference embeddings a bundle carries for rank-fused policies
 REFERENCE_ROWS = 1_000
+#: a member's ``+suffix`` in a committee string -> its probability calibration
+_CALIBRATIONS: dict[str, Calibration] = {"": "none", "sigmoid": "sigmoid", "isotonic": "isotonic"}
 
 
 def parse_committee(text: str) -> tuple[CommitteeMember, ...]:
@@ -32,14 +34,15 @@ def parse_committee(text: str) -> tuple[CommitteeMember, ...]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        name, _, calibration = part.partition("+")
-        if calibration not in ("", "sigmoid", "isotonic"):
+        name, _, suffix = part.partition("+")
+        calibration = _CALIBRATIONS.get(suffix)
+        if calibration is None:
             raise TrainerError(f"committee member {part!r}: calibration must be +sigmoid or +isotonic")
         try:
             build_estimator(name)
         except EstimatorError as exc:
             raise TrainerError(f"committee member {part!r}: {exc}") from None
-        members.append(CommitteeMember(estimator=name, calibration=calibration or "none"))
+        members.append(CommitteeMember(estimator=name, calibration=calibration))
     if not members:
         raise TrainerError(f"committee {text!r} names no estimator")
     return tuple(members)

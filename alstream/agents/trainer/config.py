@@ -10,6 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from alstream.config_base import Section, group_id_field
 from alstream.models.estimators import ESTIMATORS, EstimatorError, build_estimator
 
+Calibration = Literal["none", "sigmoid", "isotonic"]
+
 
 class CommitteeMember(Section):
     """One committee member: an allow-listed estimator, its parameters, optional probability calibration."""
@@ -18,7 +20,7 @@ class CommitteeMember(Section):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Constructor parameters over alstream's defaults."
     )
-    calibration: Literal["none", "sigmoid", "isotonic"] = "none"
+    calibration: Calibration = "none"
 
     @model_validator(mode="after")
     def _buildable(self) -> CommitteeMember:

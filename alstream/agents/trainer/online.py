@@ -108,7 +108,9 @@ def _epoch(moment: datetime | None) -> float:
     return moment.timestamp() if moment is not None else float("inf")
 
 
-def held_out_mask(item_ids: Sequence[str], kinds: Sequence[str], share: float) -> np.ndarray:
+def held_out_mask(
+    item_ids: Sequence[str] | np.ndarray, kinds: Sequence[str] | np.ndarray, share: float
+) -> np.ndarray:
     """Random-slice labels kept for evaluation only: a fixed ``share`` of them by a hash of the id."""
     if share <= 0 or len(item_ids) == 0:
         return np.zeros(len(item_ids), dtype=bool)

@@ -56,7 +56,8 @@ def test_promtool_check_config(promtool: str, repo: Path) -> None:
 
 
 PROMTOOL_TESTS = sorted(
-    p.name for p in (Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "tests").glob("*.test.yml")
+    p.name
+    for p in (Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "tests").glob("*.test.yml")
 )
 
 
