@@ -210,15 +210,19 @@ BASELINE_POLICY = Policy(version="baseline-random-0", goal="baseline: uniform ra
 
 
 ONE_SIGNAL = (
-    'a policy ranks by exactly one signal ([signal] name = "..."), so its results can be read and '
-    "explained; compare signals with `alstream simulate` and write one policy file per signal"
+    'one signal per table: [signal] name = "..." ranks by exactly one signal; to combine two or more, '
+    'give each its own [[signals]] table (name = "...", weight = ...) and they are fused on ranks '
+    '(docs/policy.md, "Several signals: rank fusion")'
 )
 
 
 def _names_a_second_signal(error: Any) -> bool:
-    """A list of signals, a ``signals`` key, a ``[signal2]`` table or a signal's name used as a key."""
+    """A list as the signal's name, bare names as ``signals``, a ``[signal2]`` table or a signal's name
+    used as a key: someone combining signals, told how (``[[signals]]`` tables), not a spelling slip."""
     loc = [str(part) for part in error["loc"]]
     if loc[:2] == ["signal", "name"] and isinstance(error.get("input"), list | tuple):
+        return True
+    if len(loc) == 2 and loc[0] == "signals" and isinstance(error.get("input"), str):  # signals = ["a", "b"]
         return True
     if error["type"] != "extra_forbidden":
         return False
@@ -245,10 +249,12 @@ def policy_from_dict(data: dict[str, Any], *, source: str = "<dict>", base_dir: 
             where = ".".join(str(part) for part in error["loc"]) or "policy"
             message = error["msg"].removeprefix("Value error, ")
             if _names_a_second_signal(error):
-                message = ONE_SIGNAL
+                message, where = ONE_SIGNAL, str(error["loc"][0])  # said once, not once per name
             elif error["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling against docs/policy.md)"
-            lines.append(f"  - {where}: {message}")
+            line = f"  - {where}: {message}"
+            if line not in lines:
+                lines.append(line)
         raise PolicyError("\n".join(lines)) from None
     except SelectionError as exc:
         raise PolicyError(f"Invalid selection policy {source}: {exc}") from None
