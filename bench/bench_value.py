@@ -18,8 +18,8 @@ datasets, never worse than random by more than 10% of random's labels on any.
 
 ``--committees`` compares committees instead (the default policy against random with each): final
 metric of random labeling and of the policy per dataset, plus the cost the trainer and the scorer pay
-at 10k labels (fit seconds, scoring microseconds per item, one core). CPU-heavy: run it niced; the
-figures below were taken on a shared 2-core machine, so compare ratios, not seconds.
+at 10k labels (fit seconds, scoring microseconds per item, one core). CPU-heavy: run it niced; on a
+shared machine compare ratios, not seconds.
 """
 
 from __future__ import annotations
