@@ -50,6 +50,8 @@ def stack(
         "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
         # Per-annotator QA error shows after this many checks; the short run gives each annotator a few.
         "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
+        # The online proof (loop vs random panel) needs held-out random-slice labels; the short run has few.
+        "ALSTREAM_TRAINER__ONLINE_MIN_EVAL_LABELS": "2",
         "PYTHONUNBUFFERED": "1",
     }
     for key, relative in (
@@ -116,9 +118,19 @@ def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
 
     def labels_flow() -> bool:
         stack.check_alive()
-        return bool(prometheus.query("sum(alstream_labels_total) >= 30"))
+        # enough random-slice labels that some are held out for the trainer's online proof and some not
+        return bool(
+            prometheus.query(
+                'sum(alstream_labels_total) >= 30 and sum(alstream_labels_total{kind="random"}) >= 8'
+            )
+        )
 
-    wait_until(labels_flow, timeout_s=stack.budget_left(share=0.5), interval_s=2, what="30 accepted labels")
+    wait_until(
+        labels_flow,
+        timeout_s=stack.budget_left(share=0.5),
+        interval_s=2,
+        what="30 accepted labels, 8 of them from the random slice",
+    )
     # --request: the running release agent builds it, so its metrics move and the trainer retrains.
     stack.supervisor.start("release-build", ["release", "build", "--request"])
     return stack

@@ -51,7 +51,7 @@ def test_a_failure_bank_not_written_yet_is_a_note(tmp_path: Path) -> None:
 def test_two_signals_are_named_as_such_not_as_a_spelling_mistake(tmp_path: Path, body: str) -> None:
     code, output = check(tmp_path, body)
     assert code == 2
-    assert "exactly one signal" in output
+    assert "exactly one signal" in output and "[[signals]] table" in output
     assert "spelling" not in output
 
 

@@ -14,31 +14,15 @@ from alstream.agents.selection.policy import Policy
 from alstream.agents.selection.random_slice import in_random_slice
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
-from tests.support.scorer import committee, item_message, outputs
+from tests.support.scorer import CLASSES, DIM, Clock, committee, item_message, outputs, scorer_settings
 
-CLASSES = ["a", "b", "c"]
-DIM = 4
 SCORES = SingleObjectCodec("scores")
 CANDIDATES = SingleObjectCodec("candidates")
 
 
 @pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load_settings(
-        kafka={"topic_prefix": "t."},
-        task={"classes": CLASSES},
-        metrics={"port": 0},
-        ingest={"embedding_dim": DIM},
-        paths={"state_dir": tmp_path},
-    )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_764_000_100.0  # just after the items' event_time (the contract refuses future ones)
-
-    def __call__(self) -> float:
-        return self.now
+    return scorer_settings(tmp_path)
 
 
 def model(version: str = "m1") -> ActiveModel:
