@@ -121,7 +121,7 @@ def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
         # enough random-slice labels that some are held out for the trainer's online proof and some not
         return bool(
             prometheus.query(
-                'sum(alstream_labels_total) >= 30 and sum(alstream_labels_total{kind="random"}) >= 8'
+                'sum(alstream_labels_total) >= 30 and sum(alstream_labels_total{kind="RANDOM"}) >= 8'
             )
         )
 
