@@ -1,0 +1,426 @@
+"""The release ledger: what every label needs, captured before the topics it comes from expire.
+
+A label counts in a release only with its assignment (kind, annotator, lease, classes, policy and
+model versions) and is trainable only with its item's embedding (from the candidates topic). The
+labels topic is kept forever, assignments for 90 days and candidates for 30 (the topic catalogue), so
+whatever reads those two topics must have read them before they expire. The ledger is that reader: a
+SQLite database the release agent owns (``<state_dir>/release-ledger.sqlite3``) that copies, at every
+tick, the label, assignment and candidate records that arrived since its cursor. Builds (weekly,
+on demand, the trainer's retrain-every-N) read the ledger, never the topics, so
+
+* no label drops out of a release when its assignment or candidate ages out of its topic;
+* a build reads only what arrived since the previous sync (the week's records), not all history;
+* memory stays bounded: the ledger is on disk and builds stream from it in item order.
+
+Why a store the release agent owns rather than a new "accepted labels" topic: the embedding lives only
+on the candidates topic, which the labels agent does not read (following it would cost the labels agent
+memory per pooled candidate); a topic would also need a schema, ACLs and a second dedupe. Why SQLite:
+one file, in the standard library, transactional. Records and the cursor that says how far they were
+read are written in one transaction, so a process killed with SIGKILL restarts from the last committed
+cursor and re-reads at most one uncommitted batch; rows are keyed by (partition, offset), so re-reading
+inserts nothing twice (at-least-once in, exactly-once state). Nothing is deleted from the ledger: it
+lives as long as the labels it serves.
+
+If records expired before the ledger read them (the release agent was down longer than a topic's
+retention), the gap is counted (``alstream_release_ledger_missed_records_total{topic}``) and logged;
+``alstream status`` warns before that happens (the ledger's unread records older than their topic's
+retention allows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Message
+
+from alstream.agents.release.exceptions import ReleaseError
+from alstream.agents.release.metrics import LEDGER_MISSED, LEDGER_RECORDS
+from alstream.contracts.assignments import assignment_violation
+from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH
+from alstream.contracts.times import to_ms
+from alstream.settings import AlstreamSettings
+from alstream.streams.codecs import RecordCodec, codec_for
+from alstream.streams.exceptions import BrokerError, ClusterUnreachable
+from alstream.streams.reading import TopicTail
+from alstream.streams.topics import list_topics
+
+log = logging.getLogger(__name__)
+
+LEDGER_FILE = "release-ledger.sqlite3"
+LEDGER_TOPICS = ("labels", "assignments", "candidates")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursor (
+    topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    read_at_ms INTEGER NOT NULL, PRIMARY KEY (topic, part));
+CREATE TABLE IF NOT EXISTS labels (
+    part INTEGER NOT NULL, off INTEGER NOT NULL, label_id TEXT NOT NULL, assignment_id TEXT NOT NULL,
+    item_id TEXT NOT NULL, annotator_id TEXT NOT NULL, status TEXT NOT NULL, value TEXT,
+    root_cause TEXT, started_ms INTEGER NOT NULL, submitted_ms INTEGER NOT NULL,
+    PRIMARY KEY (part, off));
+CREATE INDEX IF NOT EXISTS labels_by_time ON labels (submitted_ms, label_id, part, off);
+CREATE TABLE IF NOT EXISTS assignments (
+    part INTEGER NOT NULL, off INTEGER NOT NULL, assignment_id TEXT NOT NULL, annotator_id TEXT NOT NULL,
+    item_id TEXT NOT NULL, kind TEXT NOT NULL, classes TEXT NOT NULL, overlap_group TEXT,
+    assigned_ms INTEGER NOT NULL, lease_expires_ms INTEGER NOT NULL, model_version TEXT NOT NULL,
+    policy_version TEXT NOT NULL, PRIMARY KEY (part, off));
+CREATE INDEX IF NOT EXISTS assignments_by_id ON assignments (assignment_id, part, off);
+CREATE TABLE IF NOT EXISTS candidates (
+    part INTEGER NOT NULL, off INTEGER NOT NULL, item_id TEXT NOT NULL, selected_ms INTEGER NOT NULL,
+    embedding BLOB, PRIMARY KEY (part, off));
+CREATE INDEX IF NOT EXISTS candidates_by_item ON candidates (item_id, part, off);
+"""
+
+
+def from_ms(ms: int) -> datetime:
+    """The exact datetime of an epoch-millisecond time (no float rounding)."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass
+class SyncReport:
+    """What one sync copied, per topic."""
+
+    records: dict[str, int] = field(default_factory=dict)
+    undecodable: dict[str, int] = field(default_factory=dict)
+    missed: dict[str, int] = field(default_factory=dict)
+
+
+class Ledger:
+    """One SQLite file (or ``":memory:"``); keyword-only, one writer at a time (SQLite's lock)."""
+
+    def __init__(self, *, path: str | Path, max_id_length: int = DEFAULT_MAX_ID_LENGTH) -> None:
+        self.path = str(path)
+        self.max_id_length = max_id_length
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages at most: builds spill to disk
+        self.db.execute("PRAGMA temp_store=FILE")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- what has been read ------------------------------------------------------------------------
+
+    def cursor(self, topic_key: str) -> dict[int, int]:
+        """partition -> the next offset to read of ``topic_key``."""
+        rows = self.db.execute("SELECT part, next_offset FROM cursor WHERE topic = ?", (topic_key,))
+        return dict(rows.fetchall())
+
+    def cursors(self) -> dict[str, dict[int, tuple[int, int]]]:
+        """topic -> partition -> (next offset, when it was read, epoch ms)."""
+        out: dict[str, dict[int, tuple[int, int]]] = {}
+        for topic, part, offset, read_at in self.db.execute("SELECT * FROM cursor"):
+            out.setdefault(topic, {})[part] = (offset, read_at)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+            for table in LEDGER_TOPICS
+        }
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def add(
+        self,
+        topic_key: str,
+        rows: Iterable[tuple[int, int, Mapping[str, Any]]],
+        *,
+        ends: Mapping[int, int] | None = None,
+        read_at_ms: int = 0,
+    ) -> int:
+        """Store decoded records ``(partition, offset, record)`` of ``topic_key`` and move its cursor to
+        ``ends`` (partition -> next offset), all in one transaction. Returns the rows stored."""
+        insert, to_row = _WRITERS[topic_key]
+        stored = 0
+        with self._transaction():
+            for part, offset, record in rows:
+                row = to_row(record, self.max_id_length)
+                if row is None:
+                    continue
+                stored += self.db.execute(insert, (part, offset, *row)).rowcount
+            for part, offset in (ends or {}).items():
+                self.db.execute(
+                    "INSERT INTO cursor VALUES (?, ?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET "
+                    "next_offset = max(next_offset, excluded.next_offset), read_at_ms = excluded.read_at_ms",
+                    (topic_key, part, offset, read_at_ms),
+                )
+        return stored
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # -- reading for a build -----------------------------------------------------------------------
+
+    def labels_up_to(
+        self, cutoff_ms: int
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, bool]]:
+        """Every label record submitted at or before ``cutoff_ms`` with its assignment (the latest record
+        of that id, as a dict reader of the topic would keep) and whether it is the first record of its
+        ``label_id``, ordered by (submitted_at, label_id) and then topic order: the order compaction
+        decides duplicates in."""
+        query = """
+            SELECT ROW_NUMBER() OVER (PARTITION BY l.label_id ORDER BY l.submitted_ms, l.part, l.off) = 1,
+                   l.label_id, l.assignment_id, l.item_id, l.annotator_id, l.status, l.value, l.root_cause,
+                   l.started_ms, l.submitted_ms,
+                   a.assignment_id, a.annotator_id, a.item_id, a.kind, a.classes, a.overlap_group,
+                   a.assigned_ms, a.lease_expires_ms, a.model_version, a.policy_version
+            FROM labels AS l
+            LEFT JOIN assignments AS a ON a.rowid = (
+                SELECT rowid FROM assignments WHERE assignment_id = l.assignment_id
+                ORDER BY part DESC, off DESC LIMIT 1)
+            WHERE l.submitted_ms <= ?
+            ORDER BY l.submitted_ms, l.label_id, l.part, l.off
+        """
+        for row in _fetch(self.db.execute(query, (cutoff_ms,))):
+            first, row = bool(row[0]), row[1:]
+            label = {
+                "label_id": row[0],
+                "assignment_id": row[1],
+                "item_id": row[2],
+                "annotator_id": row[3],
+                "status": row[4],
+                "value": row[5],
+                "root_cause": row[6],
+                "started_at": from_ms(row[7]),
+                "submitted_at": from_ms(row[8]),
+                "submitted_ms": row[8],
+            }
+            assignment = None
+            if row[9] is not None:
+                assignment = {
+                    "assignment_id": row[9],
+                    "annotator_id": row[10],
+                    "item_id": row[11],
+                    "kind": row[12],
+                    "classes": json.loads(row[13]),
+                    "overlap_group": row[14],
+                    "assigned_at": from_ms(row[15]),
+                    "lease_expires_at": from_ms(row[16]),
+                    "model_version": row[17],
+                    "policy_version": row[18],
+                    "assigned_ms": row[15],
+                }
+            yield label, assignment, first
+
+    def embedding(self, item_id: str, cutoff_ms: int) -> bytes | None:
+        """The embedding of the item's latest candidate (topic order) selected at or before the cut-off."""
+        row = self.db.execute(
+            "SELECT embedding FROM candidates WHERE item_id = ? AND selected_ms <= ? "
+            "ORDER BY part DESC, off DESC LIMIT 1",
+            (item_id, cutoff_ms),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    # -- filling from the topics -------------------------------------------------------------------
+
+    def sync(
+        self,
+        settings: AlstreamSettings,
+        *,
+        topics: Iterable[str] = LEDGER_TOPICS,
+        patience_s: float | None = None,
+        stop: Callable[[], bool] | None = None,
+        agent: str = "release",
+        progress: Callable[[str, int], None] | None = None,
+    ) -> SyncReport:
+        """Copy every record that arrived since the cursor, up to each partition's end now."""
+        report = SyncReport()
+        for topic_key in topics:
+            self._sync_topic(
+                settings,
+                topic_key,
+                report,
+                patience_s=settings.kafka.outage_tolerance_s if patience_s is None else patience_s,
+                stop=stop,
+                agent=agent,
+                progress=progress,
+            )
+        return report
+
+    def _sync_topic(
+        self,
+        settings: AlstreamSettings,
+        topic_key: str,
+        report: SyncReport,
+        *,
+        patience_s: float,
+        stop: Callable[[], bool] | None,
+        agent: str,
+        progress: Callable[[str, int], None] | None,
+    ) -> None:
+        topic = settings.kafka.topic(topic_key)
+        codec = codec_for(topic_key, settings)
+        try:
+            partitions = dict(list_topics(settings)).get(topic)
+            if partitions is None:
+                raise ReleaseError(f"topic {topic} does not exist: create the catalogue (`alstream topics create`)")
+            cursor = self.cursor(topic_key)
+            start = {(topic, p): cursor.get(p, OFFSET_BEGINNING) for p in range(partitions)}
+            tail = TopicTail(settings=settings, start=start, agent=agent, patience_s=patience_s, stop=stop)
+            try:
+                handler = _BatchWriter(self, topic_key, codec, cursor, report, progress)
+                tail.catch_up(handler)
+            finally:
+                tail.close()
+        except (BrokerError, ClusterUnreachable) as exc:
+            raise ReleaseError(f"reading {topic} into the release ledger: {exc}") from exc
+        LEDGER_RECORDS.labels(topic_key).inc(report.records.get(topic_key, 0))
+        if report.undecodable.get(topic_key):
+            log.warning(
+                "%s: skipped %d undecodable records (see dead letters)", topic, report.undecodable[topic_key]
+            )
+
+
+class _BatchWriter:
+    """Decodes one fetched batch and stores it with the cursor moved past it, in one transaction."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        topic_key: str,
+        codec: RecordCodec,
+        cursor: dict[int, int],
+        report: SyncReport,
+        progress: Callable[[str, int], None] | None,
+    ) -> None:
+        self.ledger, self.topic_key, self.codec = ledger, topic_key, codec
+        self.expected = dict(cursor)  # partition -> the offset the next record should have
+        self.report, self.progress = report, progress
+
+    def __call__(self, messages: list[Message]) -> None:
+        rows: list[tuple[int, int, Mapping[str, Any]]] = []
+        ends: dict[int, int] = {}
+        for message in messages:
+            part, offset = message.partition(), message.offset()
+            expected = self.expected.get(part, 0)
+            if offset > expected:  # deleted by retention (or DeleteRecords) before the ledger read it
+                missed = offset - expected
+                self.report.missed[self.topic_key] = self.report.missed.get(self.topic_key, 0) + missed
+                LEDGER_MISSED.labels(self.topic_key).inc(missed)
+                log.warning(
+                    "release ledger: %d %s records at partition %d expired before they were read "
+                    "(offsets %d-%d); labels that needed them lose their context",
+                    missed,
+                    self.topic_key,
+                    part,
+                    expected,
+                    offset - 1,
+                )
+            self.expected[part] = max(expected, offset + 1)
+            ends[part] = offset + 1
+            value = message.value()
+            if value is None:
+                continue
+            try:
+                rows.append((part, offset, self.codec.decode(value)))
+            except Exception:  # noqa: BLE001 - the owning agent dead-letters it; the ledger skips it
+                self.report.undecodable[self.topic_key] = self.report.undecodable.get(self.topic_key, 0) + 1
+        self.ledger.add(self.topic_key, rows, ends=ends, read_at_ms=int(time.time() * 1000))
+        self.report.records[self.topic_key] = self.report.records.get(self.topic_key, 0) + len(messages)
+        if self.progress is not None:
+            self.progress(self.topic_key, self.report.records[self.topic_key])
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _fetch(rows: sqlite3.Cursor, size: int = 10_000) -> Iterator[tuple[Any, ...]]:
+    while batch := rows.fetchmany(size):
+        yield from batch
+
+
+def _label_row(record: Mapping[str, Any], _max_id: int) -> tuple[Any, ...] | None:
+    return (
+        record["label_id"],
+        record["assignment_id"],
+        record["item_id"],
+        record["annotator_id"],
+        str(record["status"]),
+        record.get("value"),
+        record.get("root_cause"),
+        to_ms(record["started_at"]),
+        to_ms(record["submitted_at"]),
+    )
+
+
+def _assignment_row(record: Mapping[str, Any], max_id: int) -> tuple[Any, ...] | None:
+    if assignment_violation(record, max_id_length=max_id) is not None:
+        return None  # compaction ignores it too: labels citing it are UnknownAssignment
+    return (
+        record["assignment_id"],
+        record["annotator_id"],
+        record["item_id"],
+        str(record["kind"]),
+        json.dumps(list(record.get("classes") or [])),
+        record.get("overlap_group"),
+        to_ms(record["assigned_at"]),
+        to_ms(record["lease_expires_at"]),
+        record["model_version"],
+        record["policy_version"],
+    )
+
+
+def _candidate_row(record: Mapping[str, Any], _max_id: int) -> tuple[Any, ...] | None:
+    return (record["item_id"], to_ms(record["selected_at"]), record.get("embedding"))
+
+
+_WRITERS: dict[str, tuple[str, Callable[[Mapping[str, Any], int], tuple[Any, ...] | None]]] = {
+    "labels": ("INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _label_row),
+    "assignments": (
+        "INSERT OR IGNORE INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _assignment_row,
+    ),
+    "candidates": ("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?)", _candidate_row),
+}
+
+
+def ledger_path(settings: AlstreamSettings) -> Path:
+    return Path(settings.paths.state_dir) / LEDGER_FILE
+
+
+def open_ledger(settings: AlstreamSettings, *, path: str | Path | None = None) -> Ledger:
+    return Ledger(path=path or ledger_path(settings), max_id_length=settings.ingest.max_id_length)
+
+
+def ledger_from_records(
+    *,
+    labels: Iterable[Mapping[str, Any]],
+    assignments: Iterable[Mapping[str, Any]],
+    embeddings: Mapping[str, bytes] | None = None,
+    max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+) -> Ledger:
+    """An in-memory ledger of decoded records in the given order (tests, in-process inputs).
+
+    ``embeddings`` (item -> bytes) become candidates selected at the epoch, so every cut-off sees them."""
+    ledger = Ledger(path=":memory:", max_id_length=max_id_length)
+    ledger.add("labels", ((0, n, r) for n, r in enumerate(labels)))
+    ledger.add("assignments", ((0, n, r) for n, r in enumerate(assignments)))
+    ledger.add(
+        "candidates",
+        ((0, n, {"item_id": item, "selected_at": EPOCH, "embedding": emb})
+         for n, (item, emb) in enumerate((embeddings or {}).items())),
+    )
+    return ledger
