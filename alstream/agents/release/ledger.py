@@ -129,8 +129,7 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         return {
-            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
-            for table in LEDGER_TOPICS
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in LEDGER_TOPICS
         }
 
     # -- writing -----------------------------------------------------------------------------------
@@ -166,9 +165,7 @@ class Ledger:
 
     # -- reading for a build -----------------------------------------------------------------------
 
-    def labels_up_to(
-        self, cutoff_ms: int
-    ) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, bool]]:
+    def labels_up_to(self, cutoff_ms: int) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, bool]]:
         """Every label record submitted at or before ``cutoff_ms`` with its assignment (the latest record
         of that id, as a dict reader of the topic would keep) and whether it is the first record of its
         ``label_id``, ordered by (submitted_at, label_id) and then topic order: the order compaction
@@ -268,7 +265,9 @@ class Ledger:
         try:
             partitions = dict(list_topics(settings)).get(topic)
             if partitions is None:
-                raise ReleaseError(f"topic {topic} does not exist: create the catalogue (`alstream topics create`)")
+                raise ReleaseError(
+                    f"topic {topic} does not exist: create the catalogue (`alstream topics create`)"
+                )
             cursor = self.cursor(topic_key)
             start = {(topic, p): cursor.get(p, OFFSET_BEGINNING) for p in range(partitions)}
             tail = TopicTail(settings=settings, start=start, agent=agent, patience_s=patience_s, stop=stop)
@@ -420,7 +419,9 @@ def ledger_from_records(
     ledger.add("assignments", ((0, n, r) for n, r in enumerate(assignments)))
     ledger.add(
         "candidates",
-        ((0, n, {"item_id": item, "selected_at": EPOCH, "embedding": emb})
-         for n, (item, emb) in enumerate((embeddings or {}).items())),
+        (
+            (0, n, {"item_id": item, "selected_at": EPOCH, "embedding": emb})
+            for n, (item, emb) in enumerate((embeddings or {}).items())
+        ),
     )
     return ledger

@@ -39,7 +39,7 @@ class VerdictTable:
         )
         excluded: Counter[str] = Counter()
         rows: list[tuple[object, ...]] = []
-        insert = f"INSERT INTO {self.table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+        insert = f"INSERT INTO {self.table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         seq = 0
         for label, assignment, first in self.ledger.labels_up_to(cutoff_ms):
             if not first:
@@ -75,7 +75,7 @@ class VerdictTable:
         if rows:
             db.executemany(insert, rows)
         total, distinct = db.execute(
-            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT item_id, annotator_id "  # noqa: S608
+            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT item_id, annotator_id "
             f"FROM {self.table})) FROM {self.table}"
         ).fetchone()
         if total > distinct:
@@ -85,7 +85,7 @@ class VerdictTable:
     def voting(self) -> Iterator[ValidLabel]:
         """The latest answer per (item, annotator), ordered by item, annotator, label id."""
         rows = self.ledger.db.execute(
-            "SELECT label_id, item_id, annotator_id, value, kind, policy_version, model_version, "  # noqa: S608
+            "SELECT label_id, item_id, annotator_id, value, kind, policy_version, model_version, "
             "assigned_ms, submitted_ms, root_cause FROM (SELECT *, ROW_NUMBER() OVER ("
             f"PARTITION BY item_id, annotator_id ORDER BY seq DESC) AS latest FROM {self.table}) "
             "WHERE latest = 1 ORDER BY item_id, annotator_id, label_id"

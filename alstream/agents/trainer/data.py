@@ -1,7 +1,9 @@
 """Where training data comes from: an announced release, or the labels so far (label batches).
 
-Both go through the release code (compaction, validation, majority vote), so a model trained "on
-label batches" sees exactly what the next release would hold.
+Both go through the release code (the ledger, validation, majority vote), so a model trained "on
+label batches" sees exactly what the next release would hold. The labels so far come from the release
+ledger (:mod:`alstream.agents.release.ledger`): synced with what arrived since its last read, then
+streamed in item order, so a retrain every N labels reads N labels' worth of topics, not all history.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from alstream.agents.release.builder import ITEMS_FILE, build_release
-from alstream.agents.release.service import arrays_from_items, gather_inputs, training_arrays
+from alstream.agents.release.builder import stream_items
+from alstream.agents.release.exceptions import ReleaseError
+from alstream.agents.release.service import synced_ledger, training_arrays
 from alstream.agents.release.storage import ReleaseStore
 from alstream.contracts.labels import LabelRules
+from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings
 
 Part = tuple[str, np.ndarray, np.ndarray, np.ndarray]
@@ -27,14 +31,39 @@ def release_part(uri: str, release_id: str) -> Part:
 
 
 def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = None) -> Part:
-    """Trainable rows of an unstored, in-memory compaction of every label up to ``now``."""
-    cutoff = now or datetime.now(UTC)
-    built = build_release(
-        gather_inputs(settings, cutoff=cutoff),
-        cutoff=cutoff,
-        classes=settings.task.classes,
-        rules=LabelRules.from_settings(settings),
-        min_agreement=settings.release.min_agreement,
-    )
-    ids, embeddings, labels = arrays_from_items(built.files[ITEMS_FILE], name="labels so far")
-    return ("labels so far", ids, embeddings, labels)
+    """Trainable rows (a consolidated label and an embedding) of every label up to ``now``, as the
+    next release would hold them."""
+    cutoff = (now or datetime.now(UTC)).astimezone(UTC)
+    cutoff = cutoff.replace(microsecond=cutoff.microsecond // 1000 * 1000)
+    ids: list[str] = []
+    vectors: list[np.ndarray] = []
+    values: list[str] = []
+    ledger = synced_ledger(settings)
+    try:
+        cutoff_ms = to_ms(cutoff)
+        for item, _labels in stream_items(
+            ledger,
+            cutoff=cutoff,
+            rules=LabelRules.from_settings(settings),
+            min_agreement=settings.release.min_agreement,
+        ):
+            if item.label is None:
+                continue
+            raw = ledger.embedding(item.item_id, cutoff_ms)
+            if raw is None:
+                continue
+            ids.append(item.item_id)
+            vectors.append(np.frombuffer(raw, dtype="<f4"))
+            values.append(item.label)
+    finally:
+        ledger.close()
+    if not ids:
+        return (
+            "labels so far",
+            np.empty(0, dtype=str),
+            np.empty((0, 0), dtype=np.float32),
+            np.empty(0, dtype=str),
+        )
+    if len({len(v) for v in vectors}) != 1:
+        raise ReleaseError(f"labels so far mix embedding dimensions {sorted({len(v) for v in vectors})}")
+    return ("labels so far", np.asarray(ids), np.stack(vectors).astype(np.float32), np.asarray(values))
