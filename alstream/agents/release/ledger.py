@@ -234,8 +234,12 @@ class Ledger:
         stop: Callable[[], bool] | None = None,
         agent: str = "release",
         progress: Callable[[str, int], None] | None = None,
+        reader: Callable[..., TopicTail] = TopicTail,
     ) -> SyncReport:
-        """Copy every record that arrived since the cursor, up to each partition's end now."""
+        """Copy every record that arrived since the cursor, up to each partition's end now.
+
+        ``reader`` builds the topic reader (a :class:`TopicTail`; tests pass one that hides records
+        older than their topic's retention, which the embedded broker does not enforce)."""
         report = SyncReport()
         for topic_key in topics:
             self._sync_topic(
@@ -246,6 +250,7 @@ class Ledger:
                 stop=stop,
                 agent=agent,
                 progress=progress,
+                reader=reader,
             )
         return report
 
@@ -259,6 +264,7 @@ class Ledger:
         stop: Callable[[], bool] | None,
         agent: str,
         progress: Callable[[str, int], None] | None,
+        reader: Callable[..., TopicTail],
     ) -> None:
         topic = settings.kafka.topic(topic_key)
         codec = codec_for(topic_key, settings)
@@ -270,7 +276,7 @@ class Ledger:
                 )
             cursor = self.cursor(topic_key)
             start = {(topic, p): cursor.get(p, OFFSET_BEGINNING) for p in range(partitions)}
-            tail = TopicTail(settings=settings, start=start, agent=agent, patience_s=patience_s, stop=stop)
+            tail = reader(settings=settings, start=start, agent=agent, patience_s=patience_s, stop=stop)
             try:
                 handler = _BatchWriter(self, topic_key, codec, cursor, report, progress)
                 tail.catch_up(handler)

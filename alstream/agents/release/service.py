@@ -37,6 +37,7 @@ from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
+from alstream.streams.reading import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def synced_ledger(
     full: bool = False,
     progress: Callable[[str, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    reader: Callable[..., TopicTail] = TopicTail,
 ) -> Ledger:
     """The release ledger with every record the topics hold now.
 
@@ -82,7 +84,7 @@ def synced_ledger(
     else:
         ledger = open_ledger(settings)
     try:
-        ledger.sync(settings, progress=progress, stop=stop)
+        ledger.sync(settings, progress=progress, stop=stop, reader=reader)
     except BaseException:
         ledger.close()
         raise
@@ -98,6 +100,7 @@ def build_and_announce(
     skip_empty: bool = False,
     full: bool = False,
     progress: Callable[[str, int], None] | None = None,
+    reader: Callable[..., TopicTail] = TopicTail,
 ) -> BuildOutcome | None:
     """Build, store and announce the release at ``cutoff``; ``skip_empty`` returns None when no
     label is valid. The labels come from ``inputs`` if given, else from the release ledger, synced
@@ -116,7 +119,7 @@ def build_and_announce(
             uri_for=store.uri_of,
         )
     else:
-        ledger = synced_ledger(settings, full=full, progress=progress)
+        ledger = synced_ledger(settings, full=full, progress=progress, reader=reader)
         try:
             built = build_from_ledger(
                 ledger,
