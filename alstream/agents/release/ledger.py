@@ -45,6 +45,7 @@ from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.metrics import LEDGER_MISSED, LEDGER_RECORDS
 from alstream.contracts.assignments import assignment_violation
 from alstream.contracts.ids import DEFAULT_MAX_ID_LENGTH
+from alstream.contracts.labels import LabelRules
 from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, codec_for
@@ -55,6 +56,7 @@ from alstream.streams.topics import list_topics
 log = logging.getLogger(__name__)
 
 LEDGER_FILE = "release-ledger.sqlite3"
+BATCH = 50_000  # labels decided per transaction: what a build holds of them at a time
 LEDGER_TOPICS = ("labels", "assignments", "candidates")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -66,8 +68,12 @@ CREATE TABLE IF NOT EXISTS labels (
     part INTEGER NOT NULL, off INTEGER NOT NULL, label_id TEXT NOT NULL, assignment_id TEXT NOT NULL,
     item_id TEXT NOT NULL, annotator_id TEXT NOT NULL, status TEXT NOT NULL, value TEXT,
     root_cause TEXT, started_ms INTEGER NOT NULL, submitted_ms INTEGER NOT NULL,
+    decision TEXT, kind TEXT, policy_version TEXT, model_version TEXT, assigned_ms INTEGER,
     PRIMARY KEY (part, off));
 CREATE INDEX IF NOT EXISTS labels_by_time ON labels (submitted_ms, label_id, part, off);
+CREATE INDEX IF NOT EXISTS labels_by_assignment ON labels (assignment_id);
+CREATE INDEX IF NOT EXISTS labels_undecided ON labels (decision) WHERE decision IS NULL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS assignments (
     part INTEGER NOT NULL, off INTEGER NOT NULL, assignment_id TEXT NOT NULL, annotator_id TEXT NOT NULL,
     item_id TEXT NOT NULL, kind TEXT NOT NULL, classes TEXT NOT NULL, overlap_group TEXT,
@@ -145,13 +151,21 @@ class Ledger:
         """Store decoded records ``(partition, offset, record)`` of ``topic_key`` and move its cursor to
         ``ends`` (partition -> next offset), all in one transaction. Returns the rows stored."""
         insert, to_row = _WRITERS[topic_key]
-        stored = 0
+        values = []
+        for part, offset, record in rows:
+            row = to_row(record, self.max_id_length)
+            if row is not None:
+                values.append((part, offset, *row))
         with self._transaction():
-            for part, offset, record in rows:
-                row = to_row(record, self.max_id_length)
-                if row is None:
-                    continue
-                stored += self.db.execute(insert, (part, offset, *row)).rowcount
+            before = self.db.total_changes
+            self.db.executemany(insert, values)
+            stored = self.db.total_changes - before
+            if topic_key == "assignments" and stored:
+                # a label decided against an earlier record of this assignment is decided again
+                self.db.executemany(
+                    "UPDATE labels SET decision = NULL WHERE assignment_id = ? AND decision IS NOT NULL",
+                    [(row[2],) for row in values],
+                )
             for part, offset in (ends or {}).items():
                 self.db.execute(
                     "INSERT INTO cursor VALUES (?, ?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET "
@@ -165,54 +179,73 @@ class Ledger:
 
     # -- reading for a build -----------------------------------------------------------------------
 
-    def labels_up_to(self, cutoff_ms: int) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None, bool]]:
-        """Every label record submitted at or before ``cutoff_ms`` with its assignment (the latest record
-        of that id, as a dict reader of the topic would keep) and whether it is the first record of its
-        ``label_id``, ordered by (submitted_at, label_id) and then topic order: the order compaction
-        decides duplicates in."""
-        query = """
-            SELECT ROW_NUMBER() OVER (PARTITION BY l.label_id ORDER BY l.submitted_ms, l.part, l.off) = 1,
-                   l.label_id, l.assignment_id, l.item_id, l.annotator_id, l.status, l.value, l.root_cause,
-                   l.started_ms, l.submitted_ms,
+    def decide(self, rules: LabelRules) -> int:
+        """Give every undecided label the label contract's verdict against its assignment, and keep the
+        assignment's context with it (kind, versions, when it was assigned). Returns how many were decided.
+
+        A verdict is kept until a newer record of its assignment arrives (then it is decided again) or
+        the rules change (``rules`` differ from those the stored verdicts were reached with: all are
+        decided again). A label whose assignment is not in the ledger stays undecided (a build counts it
+        ``UnknownAssignment``) and is decided once the assignment arrives. So a build decides only the
+        labels that arrived since the last one."""
+        fingerprint = json.dumps(
+            [sorted(rules.task_classes), sorted(rules.root_causes), rules.max_id_length, rules.skew_ms]
+        )
+        stored = self.db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
+        if stored is None or stored[0] != fingerprint:
+            with self._transaction():
+                self.db.execute("UPDATE labels SET decision = NULL WHERE decision IS NOT NULL")
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('rules', ?)", (fingerprint,))
+        decided, after = 0, -1
+        while chunk := self._joined(
+            "WHERE l.decision IS NULL AND l.rowid > ? ORDER BY l.rowid LIMIT ?", (after, BATCH)
+        ):
+            after = chunk[-1][0]
+            updates: list[tuple[Any, ...]] = []
+            for rowid, label, assignment in chunk:
+                violation = rules.verdict(label, assignment)
+                if assignment is None and (violation is None or violation.reason == "UnknownAssignment"):
+                    continue  # decided when its assignment arrives
+                if violation is not None or assignment is None:
+                    updates.append((violation.reason if violation else "", None, None, None, None, rowid))
+                    continue
+                updates.append(
+                    (
+                        "",
+                        assignment["kind"],
+                        assignment["policy_version"],
+                        assignment["model_version"],
+                        assignment["assigned_ms"],
+                        rowid,
+                    )
+                )
+            with self._transaction():
+                self.db.executemany(
+                    "UPDATE labels SET decision = ?, kind = ?, policy_version = ?, model_version = ?, "
+                    "assigned_ms = ? WHERE rowid = ?",
+                    updates,
+                )
+            decided += len(updates)
+        return decided
+
+    def _joined(
+        self, where: str, params: tuple[Any, ...]
+    ) -> list[tuple[int, dict[str, Any], dict[str, Any] | None]]:
+        query = f"""
+            SELECT l.rowid, l.label_id, l.assignment_id, l.item_id, l.annotator_id, l.status, l.value,
+                   l.root_cause, l.started_ms, l.submitted_ms,
                    a.assignment_id, a.annotator_id, a.item_id, a.kind, a.classes, a.overlap_group,
                    a.assigned_ms, a.lease_expires_ms, a.model_version, a.policy_version
             FROM labels AS l
             LEFT JOIN assignments AS a ON a.rowid = (
                 SELECT rowid FROM assignments WHERE assignment_id = l.assignment_id
                 ORDER BY part DESC, off DESC LIMIT 1)
-            WHERE l.submitted_ms <= ?
-            ORDER BY l.submitted_ms, l.label_id, l.part, l.off
+            {where}
         """
-        for row in _fetch(self.db.execute(query, (cutoff_ms,))):
-            first, row = bool(row[0]), row[1:]
-            label = {
-                "label_id": row[0],
-                "assignment_id": row[1],
-                "item_id": row[2],
-                "annotator_id": row[3],
-                "status": row[4],
-                "value": row[5],
-                "root_cause": row[6],
-                "started_at": from_ms(row[7]),
-                "submitted_at": from_ms(row[8]),
-                "submitted_ms": row[8],
-            }
-            assignment = None
-            if row[9] is not None:
-                assignment = {
-                    "assignment_id": row[9],
-                    "annotator_id": row[10],
-                    "item_id": row[11],
-                    "kind": row[12],
-                    "classes": json.loads(row[13]),
-                    "overlap_group": row[14],
-                    "assigned_at": from_ms(row[15]),
-                    "lease_expires_at": from_ms(row[16]),
-                    "model_version": row[17],
-                    "policy_version": row[18],
-                    "assigned_ms": row[15],
-                }
-            yield label, assignment, first
+        out = []
+        for row in _fetch(self.db.execute(query, params)):
+            out.append((row[0], *_label_and_assignment(row[1:])))
+        return out
 
     def embedding(self, item_id: str, cutoff_ms: int) -> bytes | None:
         """The embedding of the item's latest candidate (topic order) selected at or before the cut-off."""
@@ -289,6 +322,35 @@ class Ledger:
             log.warning(
                 "%s: skipped %d undecodable records (see dead letters)", topic, report.undecodable[topic_key]
             )
+
+
+def _label_and_assignment(row: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    label = {
+        "label_id": row[0],
+        "assignment_id": row[1],
+        "item_id": row[2],
+        "annotator_id": row[3],
+        "status": row[4],
+        "value": row[5],
+        "root_cause": row[6],
+        "started_at": from_ms(row[7]),
+        "submitted_at": from_ms(row[8]),
+    }
+    if row[9] is None:
+        return label, None
+    return label, {
+        "assignment_id": row[9],
+        "annotator_id": row[10],
+        "item_id": row[11],
+        "kind": row[12],
+        "classes": json.loads(row[13]),
+        "overlap_group": row[14],
+        "assigned_at": from_ms(row[15]),
+        "lease_expires_at": from_ms(row[16]),
+        "model_version": row[17],
+        "policy_version": row[18],
+        "assigned_ms": row[15],
+    }
 
 
 class _BatchWriter:
@@ -393,7 +455,10 @@ def _candidate_row(record: Mapping[str, Any], _max_id: int) -> tuple[Any, ...] |
 
 
 _WRITERS: dict[str, tuple[str, Callable[[Mapping[str, Any], int], tuple[Any, ...] | None]]] = {
-    "labels": ("INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _label_row),
+    "labels": (
+        "INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL)",
+        _label_row,
+    ),
     "assignments": (
         "INSERT OR IGNORE INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         _assignment_row,

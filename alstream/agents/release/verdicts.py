@@ -2,9 +2,10 @@
 
 The same rules in the same order as the in-memory compaction (a repeated ``label_id`` is a
 ``duplicate``; the label contract's verdict; only ``LABELED`` answers vote; an annotator's latest answer
-per item supersedes the earlier ones), but the sets that need all history (ids seen, latest answer per
-item and annotator) are SQLite window functions over a temporary table, so memory does not grow with
-the number of labels.
+per item supersedes the earlier ones), but the verdicts are the ledger's (reached once per label, see
+:meth:`Ledger.decide`) and the sets that need all history (ids seen, latest answer per item and
+annotator) are SQLite window functions over a temporary table, so memory does not grow with the number
+of labels and a build runs the contract only on the labels that arrived since the last one.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections import Counter
 from collections.abc import Iterator
 
 from alstream.agents.release.compaction import ValidLabel
-from alstream.agents.release.ledger import Ledger, from_ms
+from alstream.agents.release.ledger import BATCH, Ledger, from_ms
 from alstream.contracts.enums import ANSWERED
 from alstream.contracts.labels import LabelRules
-
-BATCH = 10_000
 
 
 class VerdictTable:
@@ -31,49 +30,30 @@ class VerdictTable:
         self.excluded: dict[str, int] = {}
 
     def fill(self, cutoff_ms: int) -> None:
+        """Decide the labels that arrived since the last build, then split every label up to the
+        cut-off into voters (the temporary table) and excluded counts, in SQL."""
+        self.ledger.decide(self.rules)
         db = self.ledger.db
+        ranked = """
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY label_id ORDER BY submitted_ms, part, off) AS first,
+                   ROW_NUMBER() OVER (ORDER BY submitted_ms, label_id, part, off) AS seq
+            FROM labels WHERE submitted_ms <= ?
+        """
         db.execute(
-            f"CREATE TABLE {self.table} (seq INTEGER PRIMARY KEY, label_id TEXT, item_id TEXT, "
-            "annotator_id TEXT, value TEXT, kind TEXT, policy_version TEXT, model_version TEXT, "
-            "assigned_ms INTEGER, submitted_ms INTEGER, root_cause TEXT)"
+            f"CREATE TABLE {self.table} AS SELECT seq, label_id, item_id, annotator_id, value, kind, "
+            f"policy_version, model_version, assigned_ms, submitted_ms, root_cause FROM ({ranked}) "
+            f"WHERE first = 1 AND decision = '' AND status = '{ANSWERED}'",
+            (cutoff_ms,),
         )
         excluded: Counter[str] = Counter()
-        rows: list[tuple[object, ...]] = []
-        insert = f"INSERT INTO {self.table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        seq = 0
-        for label, assignment, first in self.ledger.labels_up_to(cutoff_ms):
-            if not first:
-                excluded["duplicate"] += 1
-                continue
-            violation = self.rules.verdict(label, assignment)
-            if violation is not None:
-                excluded[violation.reason] += 1
-                continue
-            assert assignment is not None
-            if label["status"] != ANSWERED:
-                excluded[f"status_{str(label['status']).lower()}"] += 1
-                continue
-            seq += 1
-            rows.append(
-                (
-                    seq,
-                    label["label_id"],
-                    label["item_id"],
-                    label["annotator_id"],
-                    label["value"],
-                    assignment["kind"],
-                    assignment["policy_version"],
-                    assignment["model_version"],
-                    assignment["assigned_ms"],
-                    label["submitted_ms"],
-                    label.get("root_cause"),
-                )
-            )
-            if len(rows) >= BATCH:
-                db.executemany(insert, rows)
-                rows = []
-        if rows:
-            db.executemany(insert, rows)
+        reasons = db.execute(
+            "SELECT CASE WHEN first > 1 THEN 'duplicate' WHEN decision IS NULL THEN 'UnknownAssignment' "
+            "WHEN decision = '' THEN 'status_' || lower(status) ELSE decision END AS why, count(*) "
+            f"FROM ({ranked}) WHERE NOT (first = 1 AND decision IS '' AND status = '{ANSWERED}') GROUP BY why",
+            (cutoff_ms,),
+        )
+        for why, n in reasons:
+            excluded[why] += n
         total, distinct = db.execute(
             f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT item_id, annotator_id "
             f"FROM {self.table})) FROM {self.table}"
