@@ -137,6 +137,11 @@ def produce(
 def child(mode: str, cutoff: str) -> None:
     settings = load_settings()
     started = time.perf_counter()
+    if mode == "baseline":  # the interpreter with the build's modules imported, nothing read
+        import alstream.agents.release.service  # noqa: F401
+
+        print(json.dumps({"seconds": time.perf_counter() - started, "records": 0}))
+        return
     if mode == "raw":
         seen = [0]
 
@@ -200,7 +205,7 @@ def main() -> None:
     parser.add_argument("--histories", default="100k:10k,1M:10k,1M:100k", help="candidates:labels,...")
     parser.add_argument("--weeks", default="1k,10k", help="labels per weekly build, in order")
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--child", choices=["raw", "full", "incremental"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["baseline", "raw", "full", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -240,6 +245,7 @@ def main() -> None:
                 f"{time.perf_counter() - started:.0f} s"
             )
             cutoff = START + timedelta(days=2)
+            baseline = measure(env, "baseline", cutoff)
             raw = measure(env, "raw", cutoff)
             full = measure(env, "full", cutoff)
             assert full["records"] == labels, full
@@ -247,6 +253,7 @@ def main() -> None:
             row: dict[str, Any] = {
                 "candidates": candidates,
                 "labels": labels,
+                "baseline_rss": baseline["rss_mib"],
                 "raw_s": raw["seconds"],
                 "full_s": full["seconds"],
                 "full_rss": full["rss_mib"],
@@ -270,6 +277,7 @@ def main() -> None:
         "raw read s (labels/s)",
         "full build s (labels/s)",
         "full / raw",
+        "process baseline RSS MiB",
         "full peak RSS MiB",
         *[f"week +{w:,}: s / RSS MiB" for w in weeks],
     ):
@@ -281,6 +289,7 @@ def main() -> None:
             f"{row['raw_s']:.2f} ({row['labels'] / row['raw_s']:,.0f})",
             f"{row['full_s']:.2f} ({row['labels'] / row['full_s']:,.0f})",
             f"{row['ratio']:.2f}",
+            f"{row['baseline_rss']:.0f}",
             f"{row['full_rss']:.0f}",
             *[f"{s:.2f} / {rss:.0f}" for _, s, rss in row["weeks"]],
         )

@@ -219,6 +219,7 @@ def stream_items(
         group.append(label)
     if group:
         yield _finish(group, ledger, cutoff_ms, min_agreement, stats)
+    ledger.flush_decoded()
     verdicts.drop()
 
 

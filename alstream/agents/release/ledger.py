@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Message
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.metrics import LEDGER_MISSED, LEDGER_RECORDS
@@ -50,6 +50,7 @@ from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, codec_for
 from alstream.streams.exceptions import BrokerError, ClusterUnreachable
+from alstream.streams.kafka_config import consumer_config
 from alstream.streams.reading import TopicTail
 from alstream.streams.topics import list_topics
 
@@ -58,6 +59,10 @@ log = logging.getLogger(__name__)
 LEDGER_FILE = "release-ledger.sqlite3"
 BATCH = 50_000  # labels decided per transaction: what a build holds of them at a time
 LEDGER_TOPICS = ("labels", "assignments", "candidates")
+# A candidate's state in the ledger: most candidates are never labeled, so they are stored as the broker
+# had them and decoded only when a build first needs the embedding of their item.
+UNDECODED, DECODED, UNUSABLE = 0, 1, 2
+RAW, KEY = "__raw__", "__key__"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SCHEMA = """
@@ -81,8 +86,8 @@ CREATE TABLE IF NOT EXISTS assignments (
     policy_version TEXT NOT NULL, PRIMARY KEY (part, off));
 CREATE INDEX IF NOT EXISTS assignments_by_id ON assignments (assignment_id, part, off);
 CREATE TABLE IF NOT EXISTS candidates (
-    part INTEGER NOT NULL, off INTEGER NOT NULL, item_id TEXT NOT NULL, selected_ms INTEGER NOT NULL,
-    embedding BLOB, PRIMARY KEY (part, off));
+    part INTEGER NOT NULL, off INTEGER NOT NULL, item_id TEXT NOT NULL, selected_ms INTEGER,
+    embedding BLOB, raw BLOB, state INTEGER NOT NULL, PRIMARY KEY (part, off));
 CREATE INDEX IF NOT EXISTS candidates_by_item ON candidates (item_id, part, off);
 """
 
@@ -104,9 +109,17 @@ class SyncReport:
 class Ledger:
     """One SQLite file (or ``":memory:"``); keyword-only, one writer at a time (SQLite's lock)."""
 
-    def __init__(self, *, path: str | Path, max_id_length: int = DEFAULT_MAX_ID_LENGTH) -> None:
+    def __init__(
+        self,
+        *,
+        path: str | Path,
+        max_id_length: int = DEFAULT_MAX_ID_LENGTH,
+        candidate_codec: RecordCodec | None = None,
+    ) -> None:
         self.path = str(path)
         self.max_id_length = max_id_length
+        self.candidate_codec = candidate_codec
+        self._decoded = 0
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -248,13 +261,50 @@ class Ledger:
         return out
 
     def embedding(self, item_id: str, cutoff_ms: int) -> bytes | None:
-        """The embedding of the item's latest candidate (topic order) selected at or before the cut-off."""
+        """The embedding of the item's latest candidate (topic order) selected at or before the cut-off.
+
+        Candidates of the item not decoded yet are decoded now, once: a record that does not decode, or
+        whose item is not its key (the scorer keys candidates by item id), is marked unusable."""
+        pending = self.db.execute(
+            "SELECT rowid, raw FROM candidates WHERE item_id = ? AND state = ?", (item_id, UNDECODED)
+        ).fetchall()
+        if pending:
+            self._decode_candidates(item_id, pending)
         row = self.db.execute(
-            "SELECT embedding FROM candidates WHERE item_id = ? AND selected_ms <= ? "
+            "SELECT embedding FROM candidates WHERE item_id = ? AND state = ? AND selected_ms <= ? "
             "ORDER BY part DESC, off DESC LIMIT 1",
-            (item_id, cutoff_ms),
+            (item_id, DECODED, cutoff_ms),
         ).fetchone()
         return None if row is None else row[0]
+
+    def _decode_candidates(self, item_id: str, pending: list[tuple[int, bytes]]) -> None:
+        if self.candidate_codec is None:
+            raise ReleaseError("this ledger holds undecoded candidates but was opened without their codec")
+        if not self.db.in_transaction:  # decodes of one build are committed together (flush_decoded)
+            self.db.execute("BEGIN IMMEDIATE")
+        for rowid, raw in pending:
+            try:
+                record = self.candidate_codec.decode(raw)
+                usable = record["item_id"] == item_id
+            except Exception:  # noqa: BLE001 - the scorer's to fix; the ledger skips it
+                usable = False
+            if usable:
+                self.db.execute(
+                    "UPDATE candidates SET selected_ms = ?, embedding = ?, raw = NULL, state = ? "
+                    "WHERE rowid = ?",
+                    (to_ms(record["selected_at"]), record.get("embedding"), DECODED, rowid),
+                )
+            else:
+                self.db.execute("UPDATE candidates SET state = ? WHERE rowid = ?", (UNUSABLE, rowid))
+        self._decoded += len(pending)
+        if self._decoded >= BATCH:
+            self.flush_decoded()
+
+    def flush_decoded(self) -> None:
+        """Commit the candidates decoded so far (a build calls it when done)."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+        self._decoded = 0
 
     # -- filling from the topics -------------------------------------------------------------------
 
@@ -268,11 +318,15 @@ class Ledger:
         agent: str = "release",
         progress: Callable[[str, int], None] | None = None,
         reader: Callable[..., TopicTail] = TopicTail,
+        commit_group: str | None = None,
     ) -> SyncReport:
         """Copy every record that arrived since the cursor, up to each partition's end now.
 
         ``reader`` builds the topic reader (a :class:`TopicTail`; tests pass one that hides records
-        older than their topic's retention, which the embedded broker does not enforce)."""
+        older than their topic's retention, which the embedded broker does not enforce).
+        ``commit_group``: also commit the cursor as that consumer group's offsets, so ``alstream status``
+        shows how far the ledger has read and warns before an unread record expires (the ledger's own
+        cursor stays the truth; a failed commit is logged, never fatal)."""
         report = SyncReport()
         for topic_key in topics:
             self._sync_topic(
@@ -285,7 +339,26 @@ class Ledger:
                 progress=progress,
                 reader=reader,
             )
+            if commit_group is not None:
+                self._commit(settings, topic_key, commit_group)
         return report
+
+    def _commit(self, settings: AlstreamSettings, topic_key: str, group: str) -> None:
+        offsets = [
+            TopicPartition(settings.kafka.topic(topic_key), part, offset)
+            for part, offset in sorted(self.cursor(topic_key).items())
+        ]
+        if not offsets:
+            return
+        consumer = Consumer(consumer_config(settings, group_id=group) | {"enable.auto.commit": False})
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning(
+                "release ledger: could not commit its %s cursor as group %s: %s", topic_key, group, exc
+            )
+        finally:
+            consumer.close()
 
     def _sync_topic(
         self,
@@ -393,6 +466,13 @@ class _BatchWriter:
             value = message.value()
             if value is None:
                 continue
+            key = message.key()
+            if self.topic_key == "candidates" and key:
+                try:
+                    rows.append((part, offset, {RAW: value, KEY: key.decode()}))
+                    continue
+                except UnicodeDecodeError:
+                    pass  # decoded now, under the item id the record names
             try:
                 rows.append((part, offset, self.codec.decode(value)))
             except Exception:  # noqa: BLE001 - the owning agent dead-letters it; the ledger skips it
@@ -451,7 +531,9 @@ def _assignment_row(record: Mapping[str, Any], max_id: int) -> tuple[Any, ...] |
 
 
 def _candidate_row(record: Mapping[str, Any], _max_id: int) -> tuple[Any, ...] | None:
-    return (record["item_id"], to_ms(record["selected_at"]), record.get("embedding"))
+    if RAW in record:  # kept as the broker had it, decoded when a label first needs its embedding
+        return (record[KEY], None, None, record[RAW], UNDECODED)
+    return (record["item_id"], to_ms(record["selected_at"]), record.get("embedding"), None, DECODED)
 
 
 _WRITERS: dict[str, tuple[str, Callable[[Mapping[str, Any], int], tuple[Any, ...] | None]]] = {
@@ -463,7 +545,7 @@ _WRITERS: dict[str, tuple[str, Callable[[Mapping[str, Any], int], tuple[Any, ...
         "INSERT OR IGNORE INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         _assignment_row,
     ),
-    "candidates": ("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?)", _candidate_row),
+    "candidates": ("INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?)", _candidate_row),
 }
 
 
@@ -472,7 +554,11 @@ def ledger_path(settings: AlstreamSettings) -> Path:
 
 
 def open_ledger(settings: AlstreamSettings, *, path: str | Path | None = None) -> Ledger:
-    return Ledger(path=path or ledger_path(settings), max_id_length=settings.ingest.max_id_length)
+    return Ledger(
+        path=path or ledger_path(settings),
+        max_id_length=settings.ingest.max_id_length,
+        candidate_codec=codec_for("candidates", settings),
+    )
 
 
 def ledger_from_records(

@@ -84,7 +84,8 @@ def synced_ledger(
     else:
         ledger = open_ledger(settings)
     try:
-        ledger.sync(settings, progress=progress, stop=stop, reader=reader)
+        group = None if full else settings.kafka.group_id(settings.release.group_id)
+        ledger.sync(settings, progress=progress, stop=stop, reader=reader, commit_group=group)
     except BaseException:
         ledger.close()
         raise

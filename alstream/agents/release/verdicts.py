@@ -49,7 +49,8 @@ class VerdictTable:
         reasons = db.execute(
             "SELECT CASE WHEN first > 1 THEN 'duplicate' WHEN decision IS NULL THEN 'UnknownAssignment' "
             "WHEN decision = '' THEN 'status_' || lower(status) ELSE decision END AS why, count(*) "
-            f"FROM ({ranked}) WHERE NOT (first = 1 AND decision IS '' AND status = '{ANSWERED}') GROUP BY why",
+            f"FROM ({ranked}) WHERE NOT (first = 1 AND decision IS '' AND status = '{ANSWERED}') "
+            "GROUP BY why",
             (cutoff_ms,),
         )
         for why, n in reasons:
