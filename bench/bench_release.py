@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--child", choices=["baseline", "raw", "full", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the embedded broker stops too
     if args.child:
         child(args.child, args.cutoff)
         return
