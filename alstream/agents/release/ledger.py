@@ -51,6 +51,7 @@ from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import RecordCodec, codec_for
 from alstream.streams.exceptions import BrokerError, ClusterUnreachable
 from alstream.streams.kafka_config import consumer_config
+from alstream.streams.messages import coordinates
 from alstream.streams.reading import TopicTail
 from alstream.streams.topics import list_topics
 
@@ -446,7 +447,7 @@ class _BatchWriter:
         rows: list[tuple[int, int, Mapping[str, Any]]] = []
         ends: dict[int, int] = {}
         for message in messages:
-            part, offset = message.partition(), message.offset()
+            _, part, offset = coordinates(message)
             expected = self.expected.get(part, 0)
             if offset > expected:  # deleted by retention (or DeleteRecords) before the ledger read it
                 missed = offset - expected
