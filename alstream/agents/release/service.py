@@ -78,6 +78,7 @@ def synced_ledger(
     rebuild from scratch reads); otherwise the agent's own ledger, which reads only what arrived since
     its last sync. The caller closes it (a ``full`` ledger's file goes with the directory)."""
     if full:
+        Path(settings.paths.state_dir).mkdir(parents=True, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix="alstream-full-build-", dir=settings.paths.state_dir)
         ledger = open_ledger(settings, path=Path(scratch) / LEDGER_FILE)
         weakref.finalize(ledger, shutil.rmtree, scratch, True)
