@@ -33,7 +33,7 @@ from alstream.contracts.times import to_ms
 FORMAT_VERSION = 1
 ITEMS_FILE = "items.parquet"
 LABELS_FILE = "labels.parquet"
-ROW_GROUP_ROWS = 65_536  # rows per Parquet row group: what a build holds of each file at a time
+ROW_GROUP_ROWS = 16_384  # rows per Parquet row group: what a build holds of each file at a time
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 3,
@@ -228,7 +228,7 @@ def _finish(
 ) -> tuple[ConsolidatedItem, list[ValidLabel]]:
     (item,) = consolidate(group, min_agreement=min_agreement)
     if stats is not None:
-        stats.add(item, group, ledger.embedding(item.item_id, cutoff_ms))
+        stats.add(item, group, usable_embedding(ledger.embedding(item.item_id, cutoff_ms)))
     return item, group
 
 
@@ -238,34 +238,51 @@ def _truncate_ms(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _embedding(raw: bytes | None) -> list[float] | None:
-    if raw is None:
-        return None
-    return np.frombuffer(raw, dtype="<f4").tolist()
+def usable_embedding(raw: bytes | None) -> bytes | None:
+    """Little-endian float32s, or None (a candidate whose embedding is not whole floats trains nothing)."""
+    return raw if raw and len(raw) % 4 == 0 else None
+
+
+def _embedding_column(raws: Sequence[bytes | None]) -> pa.Array:
+    """list<float32> straight from the stored bytes: no Python float per value."""
+    lengths = np.fromiter(
+        (0 if raw is None else len(raw) // 4 for raw in raws), dtype=np.int32, count=len(raws)
+    )
+    offsets = np.zeros(len(raws) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.frombuffer(b"".join(raw for raw in raws if raw is not None), dtype="<f4")
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values, type=pa.float32()), mask=pa.array([raw is None for raw in raws])
+    )
 
 
 class _RowGroups:
-    """Columns of one Parquet file, written a row group at a time."""
+    """Rows of one Parquet file (tuples in schema order), written a row group at a time."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
-        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self.rows: list[tuple[Any, ...]] = []
         self.writer: pq.ParquetWriter | None = None
 
     def open(self, path: str) -> None:
         self.writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        for name, values in self.columns.items():
-            values.append(row[name])
-        if len(self.columns[self.schema.names[0]]) >= ROW_GROUP_ROWS:
+    def append(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= ROW_GROUP_ROWS:
             self.flush()
 
     def flush(self) -> None:
         assert self.writer is not None
-        if self.columns[self.schema.names[0]]:
-            self.writer.write_table(pa.Table.from_pydict(self.columns, schema=self.schema))
-        self.columns = {name: [] for name in self.schema.names}
+        if self.rows:
+            columns = []
+            for field_, values in zip(self.schema, zip(*self.rows, strict=True), strict=True):
+                if field_.name == "embedding":
+                    columns.append(_embedding_column(values))
+                else:
+                    columns.append(pa.array(values, type=field_.type))
+            self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        self.rows = []
 
     def close(self) -> None:
         self.flush()
@@ -318,21 +335,21 @@ class _Stats:
         if item.needs_adjudication:
             self.adjudication[str(item.adjudication_reason)] += 1
         self.items_file.append(
-            {
-                "item_id": item.item_id,
-                "label": item.label,
-                "needs_adjudication": item.needs_adjudication,
-                "adjudication_reason": item.adjudication_reason,
-                "n_labels": item.n_labels,
-                "majority_share": item.majority_share,
-                "votes": json.dumps(item.votes, sort_keys=True),
-                "kind": item.kind,
-                "policy_version": item.policy_version,
-                "model_version": item.model_version,
-                "first_submitted_at": item.first_submitted_at,
-                "last_submitted_at": item.last_submitted_at,
-                "embedding": _embedding(embedding),
-            }
+            (
+                item.item_id,
+                item.label,
+                item.needs_adjudication,
+                item.adjudication_reason,
+                item.n_labels,
+                item.majority_share,
+                json.dumps(item.votes, sort_keys=True),
+                item.kind,
+                item.policy_version,
+                item.model_version,
+                item.first_submitted_at,
+                item.last_submitted_at,
+                embedding,
+            )
         )
         if len(labels) >= 2:
             self.overlapped.append({v.annotator_id: v.value for v in labels})
@@ -355,17 +372,17 @@ class _Stats:
             self.qa_checks += 1
             self.qa_wrong += v.value != self.qa_gold[v.item_id]
         self.labels_file.append(
-            {
-                "label_id": v.label_id,
-                "item_id": v.item_id,
-                "annotator_id": v.annotator_id,
-                "value": v.value,
-                "kind": v.kind,
-                "policy_version": v.policy_version,
-                "model_version": v.model_version,
-                "submitted_at": v.submitted_at,
-                "root_cause": v.root_cause,
-            }
+            (
+                v.label_id,
+                v.item_id,
+                v.annotator_id,
+                v.value,
+                v.kind,
+                v.policy_version,
+                v.model_version,
+                v.submitted_at,
+                v.root_cause,
+            )
         )
 
     def close(self) -> list[str]:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
@@ -266,23 +266,30 @@ class Ledger:
 
         Candidates of the item not decoded yet are decoded now, once: a record that does not decode, or
         whose item is not its key (the scorer keys candidates by item id), is marked unusable."""
-        pending = self.db.execute(
-            "SELECT rowid, raw FROM candidates WHERE item_id = ? AND state = ?", (item_id, UNDECODED)
+        rows = self.db.execute(
+            "SELECT rowid, state, selected_ms, embedding, raw FROM candidates WHERE item_id = ? "
+            "ORDER BY part DESC, off DESC",
+            (item_id,),
         ).fetchall()
-        if pending:
-            self._decode_candidates(item_id, pending)
-        row = self.db.execute(
-            "SELECT embedding FROM candidates WHERE item_id = ? AND state = ? AND selected_ms <= ? "
-            "ORDER BY part DESC, off DESC LIMIT 1",
-            (item_id, DECODED, cutoff_ms),
-        ).fetchone()
-        return None if row is None else row[0]
+        if any(row[1] == UNDECODED for row in rows):
+            decoded = self._decode_candidates(
+                item_id, [(row[0], row[4]) for row in rows if row[1] == UNDECODED]
+            )
+            rows = [(row[0], *decoded[row[0]], None) if row[0] in decoded else row for row in rows]
+        for _rowid, state, selected_ms, embedding, _raw in rows:
+            if state == DECODED and selected_ms <= cutoff_ms:
+                return cast(bytes | None, embedding)
+        return None
 
-    def _decode_candidates(self, item_id: str, pending: list[tuple[int, bytes]]) -> None:
+    def _decode_candidates(
+        self, item_id: str, pending: list[tuple[int, bytes]]
+    ) -> dict[int, tuple[int, int | None, bytes | None]]:
+        """Decode stored candidates of one item: rowid -> (state, selected_ms, embedding)."""
         if self.candidate_codec is None:
             raise ReleaseError("this ledger holds undecoded candidates but was opened without their codec")
         if not self.db.in_transaction:  # decodes of one build are committed together (flush_decoded)
             self.db.execute("BEGIN IMMEDIATE")
+        out: dict[int, tuple[int, int | None, bytes | None]] = {}
         for rowid, raw in pending:
             try:
                 record = self.candidate_codec.decode(raw)
@@ -290,16 +297,19 @@ class Ledger:
             except Exception:  # noqa: BLE001 - the scorer's to fix; the ledger skips it
                 usable = False
             if usable:
+                out[rowid] = (DECODED, to_ms(record["selected_at"]), record.get("embedding"))
                 self.db.execute(
                     "UPDATE candidates SET selected_ms = ?, embedding = ?, raw = NULL, state = ? "
                     "WHERE rowid = ?",
-                    (to_ms(record["selected_at"]), record.get("embedding"), DECODED, rowid),
+                    (out[rowid][1], out[rowid][2], DECODED, rowid),
                 )
             else:
+                out[rowid] = (UNUSABLE, None, None)
                 self.db.execute("UPDATE candidates SET state = ? WHERE rowid = ?", (UNUSABLE, rowid))
         self._decoded += len(pending)
         if self._decoded >= BATCH:
             self.flush_decoded()
+        return out
 
     def flush_decoded(self) -> None:
         """Commit the candidates decoded so far (a build calls it when done)."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from alstream.agents.release.builder import stream_items
+from alstream.agents.release.builder import stream_items, usable_embedding
 from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.service import synced_ledger, training_arrays
 from alstream.agents.release.storage import ReleaseStore
@@ -49,7 +49,7 @@ def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = Non
         ):
             if item.label is None:
                 continue
-            raw = ledger.embedding(item.item_id, cutoff_ms)
+            raw = usable_embedding(ledger.embedding(item.item_id, cutoff_ms))
             if raw is None:
                 continue
             ids.append(item.item_id)
