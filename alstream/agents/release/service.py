@@ -71,12 +71,14 @@ def synced_ledger(
     progress: Callable[[str, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
     reader: Callable[..., TopicTail] = TopicTail,
+    commit: bool = True,
 ) -> Ledger:
     """The release ledger with every record the topics hold now.
 
     ``full``: a fresh ledger in a temporary directory, filled from the topics' beginnings (what a
     rebuild from scratch reads); otherwise the agent's own ledger, which reads only what arrived since
-    its last sync. The caller closes it (a ``full`` ledger's file goes with the directory)."""
+    its last sync and (``commit``) commits its cursor as the release group for `alstream status`. The
+    caller closes it (a ``full`` ledger's file goes with the directory)."""
     if full:
         Path(settings.paths.state_dir).mkdir(parents=True, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix="alstream-full-build-", dir=settings.paths.state_dir)
@@ -85,7 +87,7 @@ def synced_ledger(
     else:
         ledger = open_ledger(settings)
     try:
-        group = None if full else settings.kafka.group_id(settings.release.group_id)
+        group = None if full or not commit else settings.kafka.group_id(settings.release.group_id)
         ledger.sync(settings, progress=progress, stop=stop, reader=reader, commit_group=group)
     except BaseException:
         ledger.close()

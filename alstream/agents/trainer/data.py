@@ -38,7 +38,8 @@ def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = Non
     ids: list[str] = []
     vectors: list[np.ndarray] = []
     values: list[str] = []
-    ledger = synced_ledger(settings)
+    # The release agent's consumer group shows the release agent's progress, not the trainer's.
+    ledger = synced_ledger(settings, commit=False)
     try:
         cutoff_ms = to_ms(cutoff)
         for item, _labels in stream_items(
