@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from alstream.agents.release.builder import ITEMS_FILE, LABELS_FILE, BuiltRelease, build_from_ledger
 from alstream.agents.release.ledger import open_ledger
 from alstream.agents.release.service import build_and_announce, store_for, synced_ledger
+from alstream.agents.trainer.data import labels_so_far_part
 from alstream.contracts.labels import LabelRules
 from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings, load_settings
@@ -205,6 +206,10 @@ def test_no_label_lost_when_assignments_and_candidates_expired(release_settings:
     assert manifest["excluded_labels"] == {}
     assert label_ids(first.release) <= label_ids(second.release)
     assert pq.read_table(second.uri + "/" + ITEMS_FILE).column("embedding").null_count == 0
+
+    # The trainer's label batches read the same ledger: every old label, with its embedding.
+    _name, ids, embeddings, _labels = labels_so_far_part(settings, now=NOW)
+    assert len(ids) == 30 and embeddings.shape == (30, 64)
 
     # What the ledger prevents: the same topics read from scratch today have lost the old context.
     rebuilt = full_build(settings, cutoff=NOW, reader=today)
