@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
@@ -111,28 +112,22 @@ def build_and_announce(
     first (``full``: a fresh one read from the topics' beginnings)."""
     store = store_for(settings)
     parent = store.latest_before(iso(cutoff) or "")
-    rules = LabelRules.from_settings(settings)
+    common: dict[str, Any] = {
+        "cutoff": cutoff,
+        "classes": settings.task.classes,
+        "rules": LabelRules.from_settings(settings),
+        "min_agreement": settings.release.min_agreement,
+        "parent": parent,
+        "uri_for": store.uri_of,
+    }
     if inputs is not None:
-        built = build_release(
-            inputs,
-            cutoff=cutoff,
-            classes=settings.task.classes,
-            rules=rules,
-            min_agreement=settings.release.min_agreement,
-            parent=parent,
-            uri_for=store.uri_of,
-        )
+        built = build_release(inputs, **common)
     else:
         ledger = synced_ledger(settings, full=full, progress=progress, reader=reader)
         try:
             built = build_from_ledger(
                 ledger,
-                cutoff=cutoff,
-                classes=settings.task.classes,
-                rules=rules,
-                min_agreement=settings.release.min_agreement,
-                parent=parent,
-                uri_for=store.uri_of,
+                **common,
                 qa_gold=read_gold(str(settings.paths.qa_gold_file) if settings.paths.qa_gold_file else None),
                 model=model_snapshot(settings, cutoff=cutoff),
                 spool_dir=str(settings.paths.state_dir) if Path(settings.paths.state_dir).is_dir() else None,
