@@ -33,6 +33,7 @@ from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.ledger import LEDGER_FILE, Ledger, open_ledger
 from alstream.agents.release.quality import read_gold
 from alstream.agents.release.sources import latest_model_record
+from alstream.agents.release.spool import PREFIXES
 from alstream.agents.release.storage import ReleaseStore
 from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
@@ -82,7 +83,7 @@ def synced_ledger(
     caller closes it (a ``full`` ledger's file goes with the directory)."""
     if full:
         Path(settings.paths.state_dir).mkdir(parents=True, exist_ok=True)
-        scratch = tempfile.mkdtemp(prefix="alstream-full-build-", dir=settings.paths.state_dir)
+        scratch = tempfile.mkdtemp(prefix=PREFIXES[1], dir=settings.paths.state_dir)
         ledger = open_ledger(settings, path=Path(scratch) / LEDGER_FILE)
         weakref.finalize(ledger, shutil.rmtree, scratch, True)
     else:

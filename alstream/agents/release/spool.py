@@ -15,11 +15,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 CHUNK = 1 << 20
+PREFIXES = ("alstream-release-", "alstream-full-build-")  # the spool's and a --full build's scratch ledger
 
 
 class SpooledFiles(Mapping[str, bytes]):
     def __init__(self, parent_dir: str | None = None) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="alstream-release-", dir=parent_dir))
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIXES[0], dir=parent_dir))
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.dir), True)
 
     def path(self, name: str) -> Path:
@@ -54,3 +55,23 @@ class SpooledFiles(Mapping[str, bytes]):
 
     def cleanup(self) -> None:
         self._finalizer()
+
+
+def remove_stale(parent_dir: str | Path, *, older_than_s: float = 24 * 3600.0) -> int:
+    """Remove build scratch directories a killed process left under ``parent_dir`` (the state dir);
+    only old ones, so a build running in another process keeps its own. Returns how many."""
+    import time
+
+    parent = Path(parent_dir)
+    if not parent.is_dir():
+        return 0
+    removed = 0
+    for entry in parent.iterdir():
+        if (
+            entry.is_dir()
+            and entry.name.startswith(PREFIXES)
+            and time.time() - entry.stat().st_mtime > older_than_s
+        ):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed

@@ -159,3 +159,19 @@ def test_a_candidate_is_decoded_only_when_its_item_needs_it() -> None:
 def test_epoch_milliseconds_round_trip_exactly() -> None:
     for ms in (0, 1, 1_795_000_000_123, 253_402_300_799_999):
         assert to_ms(from_ms(ms)) == ms
+
+
+def test_only_old_build_scratch_directories_are_removed(tmp_path: Any) -> None:
+    import os
+
+    from alstream.agents.release.spool import SpooledFiles, remove_stale
+
+    old = SpooledFiles(str(tmp_path))
+    os.utime(old.dir, (0, 0))
+    (tmp_path / "alstream-full-build-x").mkdir()
+    os.utime(tmp_path / "alstream-full-build-x", (0, 0))
+    running = SpooledFiles(str(tmp_path))  # a build in progress elsewhere
+    (tmp_path / "releases").mkdir()
+    os.utime(tmp_path / "releases", (0, 0))
+    assert remove_stale(tmp_path) == 2
+    assert running.dir.exists() and (tmp_path / "releases").exists() and not old.dir.exists()
