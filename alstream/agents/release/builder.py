@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alstream.agents.agreement import statistics
 from alstream.agents.release.compaction import ConsolidatedItem, ValidLabel, consolidate, default_rules
 from alstream.agents.release.ledger import Ledger, ledger_from_records
 from alstream.agents.release.notes import render_notes
+from alstream.agents.release.quality import overlap_agreement
 from alstream.agents.release.spool import SpooledFiles
 from alstream.agents.release.storage import MANIFEST, NOTES
 from alstream.agents.release.verdicts import VerdictTable
@@ -403,7 +403,7 @@ def _manifest(
     classes: Sequence[str],
     uri: str,
 ) -> dict[str, Any]:
-    rated = stats.overlapped
+    agreement, overlapped, alpha = overlap_agreement(stats.overlapped, stats.values)
     return {
         "format_version": FORMAT_VERSION,
         "release_id": release_id,
@@ -430,9 +430,9 @@ def _manifest(
         "root_causes": dict(sorted(stats.root_causes.items())),
         "qa_error_rate": stats.qa_wrong / stats.qa_checks if stats.qa_checks else None,
         "qa_checks": stats.qa_checks,
-        "agreement": statistics.percent_agreement(rated),
-        "overlapped_items": len(rated),
-        "krippendorff_alpha": statistics.krippendorff_alpha(rated, sorted(stats.values)),
+        "agreement": agreement,
+        "overlapped_items": overlapped,
+        "krippendorff_alpha": alpha,
         "validation_metric": model.metric if model else None,
         "validation_metric_name": model.metric_name if model else None,
         "validation_model_version": model.model_version if model else None,
