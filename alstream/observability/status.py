@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from alstream.agents.router.status import AnnotatorView, PoolView, annotator_views, pool_view
 from alstream.exceptions import AlstreamError
 from alstream.observability.metrics import AGENT_PORT_OFFSETS
+from alstream.observability.retention import retention_warnings
 from alstream.security.acl import agent_groups
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
@@ -39,7 +40,7 @@ def agent_sources(settings: AlstreamSettings) -> dict[str, list[str]]:
         "router": ["candidates", "annotator-events", "labels"],
         "labels": ["labels"],
         "agreement": ["labels"],
-        "release": [],  # reads whole topics on each build, outside any group: nothing to lag behind
+        "release": ["labels", "assignments", "candidates"],  # the release ledger's cursor
         "trainer": trainer,
     }
 
@@ -134,6 +135,14 @@ def collect(
         report.lag = _lag(settings, existing, timeout_s)
     except (KafkaException, AlstreamError) as exc:
         report.problems.append(f"consumer lag not read: {exc}")
+    try:  # records a reader still needs, close to their topic's retention (or already gone)
+        report.problems += retention_warnings(
+            settings,
+            [(row.agent, row.group, row.topic, row.partitions) for row in report.lag if row.lag],
+            timeout_s=timeout_s,
+        )
+    except (KafkaException, AlstreamError) as exc:
+        report.problems.append(f"retention not checked: {exc}")
     status_topic = settings.kafka.topic(STATUS_TOPIC)
     if status_topic not in existing:
         report.problems.append(f"{status_topic} does not exist: run `alstream topics create`")

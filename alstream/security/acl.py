@@ -144,7 +144,7 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "trainer",
             "Retrains from releases / label batches and announces model versions.",
-            reads=("releases", "labels", "models"),
+            reads=("releases", "labels", "assignments", "candidates", "models"),  # label batches: the ledger
             writes=("models", "dead-letters"),
             groups=(groups["trainer"],),
             group_prefixes=(reader,),

@@ -28,6 +28,10 @@ class TopicSpec:
     cleanup_policy: str  # "delete" or "compact"
     retention_ms: int  # -1: keep forever
     description: str
+    # Who relies on how much of this topic's history: retention is part of the contract. Each reader
+    # named here must read a record before it expires (`alstream status` warns when its oldest unread
+    # record gets close to the retention).
+    needed_by: str = ""
 
     def configs(self) -> dict[str, str]:
         configs = {"cleanup.policy": self.cleanup_policy}
@@ -37,7 +41,15 @@ class TopicSpec:
 
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    TopicSpec("items", "item_id", 12, "delete", 7 * DAY_MS, "new unlabeled items from ingestion producers"),
+    TopicSpec(
+        "items",
+        "item_id",
+        12,
+        "delete",
+        7 * DAY_MS,
+        "new unlabeled items from ingestion producers",
+        "the scorer, until it has scored them (its consumer group); nothing reads items later",
+    ),
     TopicSpec(
         "scores",
         "item_id",
@@ -45,9 +57,17 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "compact",
         -1,
         "latest score per item (policy and model version, slice/QA flags)",
+        "the demo report and audits of a score: the latest per item, kept by compaction",
     ),
     TopicSpec(
-        "candidates", "item_id", 4, "delete", 30 * DAY_MS, "bounded, human-rate stream of items worth routing"
+        "candidates",
+        "item_id",
+        4,
+        "delete",
+        30 * DAY_MS,
+        "bounded, human-rate stream of items worth routing",
+        "the router (pool, restored from its changelog) and the release ledger, which copies each "
+        "candidate's embedding before it expires (the release agent must run at least every 30 days)",
     ),
     TopicSpec(
         "annotator-events",
@@ -56,6 +76,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         30 * DAY_MS,
         "online / offline / ready-for-N / skills",
+        "the router, as they arrive (its consumer group)",
     ),
     TopicSpec(
         "assignments",
@@ -64,13 +85,46 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         90 * DAY_MS,
         "work for annotators, consumed by annotation tools",
+        "annotation tools, the labels and agreement agents (leases of open work) and the release "
+        "ledger, which copies each assignment's context before it expires (release agent at least "
+        "every 90 days)",
     ),
     TopicSpec(
-        "labels", "item_id", 4, "delete", -1, "human answers; the source of every release, kept forever"
+        "labels",
+        "item_id",
+        4,
+        "delete",
+        -1,
+        "human answers; the source of every release, kept forever",
+        "every release from scratch (`alstream release build --full`) and the labels agent's restart",
     ),
-    TopicSpec("calibration", "window", 1, "delete", -1, "disagreement spikes with their tough examples"),
-    TopicSpec("models", "model_name", 1, "compact", -1, "model versions announced to the scorer"),
-    TopicSpec("releases", "release_id", 1, "compact", -1, "dataset release manifests"),
+    TopicSpec(
+        "calibration",
+        "window",
+        1,
+        "delete",
+        -1,
+        "disagreement spikes with their tough examples",
+        "the router, which follows it whole (open calibration rounds), and the demo report",
+    ),
+    TopicSpec(
+        "models",
+        "model_name",
+        1,
+        "compact",
+        -1,
+        "model versions announced to the scorer",
+        "the scorer and the trainer's gate (the latest per model name), releases (the metric at a cut-off)",
+    ),
+    TopicSpec(
+        "releases",
+        "release_id",
+        1,
+        "compact",
+        -1,
+        "dataset release manifests",
+        "the trainer (each announced release once)",
+    ),
     TopicSpec(
         "router-status",
         "status_key",
@@ -78,6 +132,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "compact",
         -1,
         "the router's latest view of each annotator and shard, for `alstream status`",
+        "`alstream status` (the latest record per key)",
     ),
     TopicSpec(
         "dead-letters",
@@ -86,6 +141,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         90 * DAY_MS,
         "records an agent could not process, with why",
+        "operators (`alstream dead-letters`) and the labels agent's restart: 90 days to act on one",
     ),
 )
 

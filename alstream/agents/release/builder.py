@@ -9,10 +9,9 @@ parent release's cut-off.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,15 +20,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alstream.agents.release.compaction import Compaction, compact
+from alstream.agents.release.compaction import ConsolidatedItem, ValidLabel, consolidate, default_rules
+from alstream.agents.release.ledger import Ledger, ledger_from_records
 from alstream.agents.release.notes import render_notes
-from alstream.agents.release.quality import krippendorff_alpha, percent_agreement, qa_error_rate
+from alstream.agents.release.quality import overlap_agreement
+from alstream.agents.release.spool import SpooledFiles
 from alstream.agents.release.storage import MANIFEST, NOTES
+from alstream.agents.release.verdicts import VerdictTable
 from alstream.contracts.labels import LabelRules
+from alstream.contracts.times import to_ms
 
 FORMAT_VERSION = 1
 ITEMS_FILE = "items.parquet"
 LABELS_FILE = "labels.parquet"
+ROW_GROUP_ROWS = 16_384  # rows per Parquet row group: what a build holds of each file at a time
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "write_statistics": True,
+    "use_dictionary": True,
+}
 
 ITEMS_SCHEMA = pa.schema(
     [
@@ -88,7 +98,7 @@ class ReleaseInputs:
 class BuiltRelease:
     release_id: str
     manifest: dict[str, Any]
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]  # name -> bytes; a SpooledFiles on disk for built releases
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -113,27 +123,69 @@ def build_release(
     parent: Mapping[str, Any] | None = None,
     uri_for: Any = None,
 ) -> BuiltRelease:
-    """Compact, measure and serialise one release. ``uri_for(release_id)`` says where it will live.
+    """Compact, measure and serialise one release from decoded records held in memory.
 
-    ``rules`` is the label contract (``LabelRules.from_settings``: the verdicts the labels agent and the
-    dashboards use); without it, the contract with default settings and ``classes``."""
-    cutoff = _truncate_ms(cutoff)
-    in_range = [label for label in inputs.labels if label["submitted_at"] <= cutoff]
-    compaction = compact(
-        in_range, inputs.assignments, rules=rules, classes=classes, min_agreement=min_agreement
+    The records go through an in-memory ledger and the same streaming build as the agent's, so a
+    release from lists and one from the topics are the same bytes. ``rules`` is the label contract
+    (``LabelRules.from_settings``); without it, the contract with default settings and ``classes``."""
+    ledger = ledger_from_records(
+        labels=inputs.labels,
+        assignments=inputs.assignments,
+        embeddings=inputs.embeddings,
+        max_id_length=(rules or default_rules(classes)).max_id_length,
     )
-    files = {
-        ITEMS_FILE: _parquet_bytes(_items_table(compaction, inputs.embeddings)),
-        LABELS_FILE: _parquet_bytes(_labels_table(compaction)),
-    }
-    file_hashes = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    try:
+        return build_from_ledger(
+            ledger,
+            cutoff=cutoff,
+            classes=classes,
+            rules=rules,
+            min_agreement=min_agreement,
+            parent=parent,
+            uri_for=uri_for,
+            qa_gold=inputs.qa_gold,
+            model=inputs.model,
+        )
+    finally:
+        ledger.close()
+
+
+def build_from_ledger(
+    ledger: Ledger,
+    *,
+    cutoff: datetime,
+    classes: Sequence[str] = (),
+    rules: LabelRules | None = None,
+    min_agreement: float = 0.67,
+    parent: Mapping[str, Any] | None = None,
+    uri_for: Any = None,
+    qa_gold: Mapping[str, str] | None = None,
+    model: ModelSnapshot | None = None,
+    spool_dir: str | None = None,
+) -> BuiltRelease:
+    """The release of every label in ``ledger`` submitted up to ``cutoff``, streamed in item order.
+
+    Memory holds one item's labels, one row group of output and the overlapped items' votes (for
+    agreement statistics), never the whole history: the label verdicts and the de-duplication run
+    through SQLite temporary tables on disk, the Parquet files are written row group by row group into
+    ``spool_dir`` (a temporary directory by default) and hashed from there."""
+    cutoff = _truncate_ms(cutoff)
+    spool = SpooledFiles(spool_dir)
+    stats = _Stats(qa_gold=qa_gold or {}, parent_cut=parent["created_at"] if parent else None)
+    stats.bind(spool)
+    for release_item, labels in stream_items(
+        ledger, cutoff=cutoff, rules=rules or default_rules(classes), min_agreement=min_agreement, stats=stats
+    ):
+        del release_item, labels
+    files_written = stats.close()
+    file_hashes = {name: spool.sha256(name) for name in sorted(files_written)}
     content_hash = hashlib.sha256(
         "".join(f"{name}\0{digest}\n" for name, digest in file_hashes.items()).encode()
     ).hexdigest()
     release_id = release_id_for(cutoff, content_hash)
     manifest = _manifest(
-        compaction,
-        inputs,
+        stats,
+        model,
         cutoff=cutoff,
         parent=parent,
         release_id=release_id,
@@ -142,9 +194,45 @@ def build_release(
         classes=classes,
         uri=uri_for(release_id) if uri_for else release_id,
     )
-    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    files[NOTES] = render_notes(manifest).encode()
-    return BuiltRelease(release_id=release_id, manifest=manifest, files=files)
+    spool.put(MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    spool.put(NOTES, render_notes(manifest).encode())
+    return BuiltRelease(release_id=release_id, manifest=manifest, files=spool)
+
+
+def stream_items(
+    ledger: Ledger,
+    *,
+    cutoff: datetime,
+    rules: LabelRules,
+    min_agreement: float,
+    stats: _Stats | None = None,
+) -> Iterator[tuple[ConsolidatedItem, list[ValidLabel]]]:
+    """Each consolidated item up to ``cutoff`` with its voting labels, in item order (what a release
+    holds); ``stats`` (if given) also writes the rows and gathers the manifest's numbers."""
+    cutoff_ms = to_ms(cutoff)
+    verdicts = VerdictTable(ledger, rules=rules)
+    verdicts.fill(cutoff_ms)
+    if stats is not None:
+        stats.excluded = verdicts.excluded
+    group: list[ValidLabel] = []
+    for label in verdicts.voting():
+        if group and label.item_id != group[0].item_id:
+            yield _finish(group, ledger, cutoff_ms, min_agreement, stats)
+            group = []
+        group.append(label)
+    if group:
+        yield _finish(group, ledger, cutoff_ms, min_agreement, stats)
+    ledger.flush_decoded()
+    verdicts.drop()
+
+
+def _finish(
+    group: list[ValidLabel], ledger: Ledger, cutoff_ms: int, min_agreement: float, stats: _Stats | None
+) -> tuple[ConsolidatedItem, list[ValidLabel]]:
+    (item,) = consolidate(group, min_agreement=min_agreement)
+    if stats is not None:
+        stats.add(item, group, usable_embedding(ledger.embedding(item.item_id, cutoff_ms)))
+    return item, group
 
 
 def _truncate_ms(moment: datetime) -> datetime:
@@ -153,69 +241,162 @@ def _truncate_ms(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        compression_level=3,
-        write_statistics=True,
-        use_dictionary=True,
-        row_group_size=1 << 20,
+def usable_embedding(raw: bytes | None) -> bytes | None:
+    """Little-endian float32s, or None (a candidate whose embedding is not whole floats trains nothing)."""
+    return raw if raw and len(raw) % 4 == 0 else None
+
+
+def _embedding_column(raws: Sequence[bytes | None]) -> pa.Array:
+    """list<float32> straight from the stored bytes: no Python float per value."""
+    lengths = np.fromiter(
+        (0 if raw is None else len(raw) // 4 for raw in raws), dtype=np.int32, count=len(raws)
     )
-    return sink.getvalue()
-
-
-def _embedding(raw: bytes | None) -> list[float] | None:
-    if raw is None:
-        return None
-    return np.frombuffer(raw, dtype="<f4").tolist()
-
-
-def _items_table(compaction: Compaction, embeddings: Mapping[str, bytes]) -> pa.Table:
-    rows = compaction.items
-    return pa.Table.from_pydict(
-        {
-            "item_id": [r.item_id for r in rows],
-            "label": [r.label for r in rows],
-            "needs_adjudication": [r.needs_adjudication for r in rows],
-            "adjudication_reason": [r.adjudication_reason for r in rows],
-            "n_labels": [r.n_labels for r in rows],
-            "majority_share": [r.majority_share for r in rows],
-            "votes": [json.dumps(r.votes, sort_keys=True) for r in rows],
-            "kind": [r.kind for r in rows],
-            "policy_version": [r.policy_version for r in rows],
-            "model_version": [r.model_version for r in rows],
-            "first_submitted_at": [r.first_submitted_at for r in rows],
-            "last_submitted_at": [r.last_submitted_at for r in rows],
-            "embedding": [_embedding(embeddings.get(r.item_id)) for r in rows],
-        },
-        schema=ITEMS_SCHEMA,
+    offsets = np.zeros(len(raws) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.frombuffer(b"".join(raw for raw in raws if raw is not None), dtype="<f4")
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values, type=pa.float32()), mask=pa.array([raw is None for raw in raws])
     )
 
 
-def _labels_table(compaction: Compaction) -> pa.Table:
-    rows = compaction.labels
-    return pa.Table.from_pydict(
-        {
-            "label_id": [r.label_id for r in rows],
-            "item_id": [r.item_id for r in rows],
-            "annotator_id": [r.annotator_id for r in rows],
-            "value": [r.value for r in rows],
-            "kind": [r.kind for r in rows],
-            "policy_version": [r.policy_version for r in rows],
-            "model_version": [r.model_version for r in rows],
-            "submitted_at": [r.submitted_at for r in rows],
-            "root_cause": [r.root_cause for r in rows],
-        },
-        schema=LABELS_SCHEMA,
-    )
+class _RowGroups:
+    """Rows of one Parquet file (tuples in schema order), written a row group at a time."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.rows: list[tuple[Any, ...]] = []
+        self.writer: pq.ParquetWriter | None = None
+
+    def open(self, path: str) -> None:
+        self.writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= ROW_GROUP_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        assert self.writer is not None
+        if self.rows:
+            columns = []
+            for field_, values in zip(self.schema, zip(*self.rows, strict=True), strict=True):
+                if field_.name == "embedding":
+                    columns.append(_embedding_column(values))
+                else:
+                    columns.append(pa.array(values, type=field_.type))
+            self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        assert self.writer is not None
+        self.writer.close()
+
+
+@dataclass
+class _Stats:
+    """The manifest's numbers, gathered item by item as the rows are written."""
+
+    qa_gold: Mapping[str, str]
+    parent_cut: str | None
+    items_file: _RowGroups = field(default_factory=lambda: _RowGroups(ITEMS_SCHEMA))
+    labels_file: _RowGroups = field(default_factory=lambda: _RowGroups(LABELS_SCHEMA))
+    excluded: dict[str, int] = field(default_factory=dict)
+    item_count: int = 0
+    label_count: int = 0
+    added: int = 0
+    added_from: datetime | None = None
+    added_to: datetime | None = None
+    new_items: int = 0
+    trainable: int = 0
+    counts_by_kind: Counter[str] = field(default_factory=Counter)
+    label_counts_by_kind: Counter[str] = field(default_factory=Counter)
+    counts_by_class: Counter[str] = field(default_factory=Counter)
+    adjudication: Counter[str] = field(default_factory=Counter)
+    root_causes: Counter[str] = field(default_factory=Counter)
+    policy_versions: set[str] = field(default_factory=set)
+    model_versions: set[str] = field(default_factory=set)
+    values: set[str] = field(default_factory=set)
+    overlapped: list[dict[str, str]] = field(default_factory=list)  # annotator -> value, 2+ annotators
+    qa_checks: int = 0
+    qa_wrong: int = 0
+
+    def bind(self, spool: SpooledFiles) -> None:
+        self.items_file.open(str(spool.new_path(ITEMS_FILE)))
+        self.labels_file.open(str(spool.new_path(LABELS_FILE)))
+
+    def _is_added(self, moment: datetime) -> bool:
+        return self.parent_cut is None or (iso(moment) or "") > self.parent_cut
+
+    def add(self, item: ConsolidatedItem, labels: Sequence[ValidLabel], embedding: bytes | None) -> None:
+        self.item_count += 1
+        self.new_items += self._is_added(item.first_submitted_at)
+        self.trainable += item.label is not None and embedding is not None
+        self.counts_by_kind[item.kind] += 1
+        if item.label is not None:
+            self.counts_by_class[item.label] += 1
+        if item.needs_adjudication:
+            self.adjudication[str(item.adjudication_reason)] += 1
+        self.items_file.append(
+            (
+                item.item_id,
+                item.label,
+                item.needs_adjudication,
+                item.adjudication_reason,
+                item.n_labels,
+                item.majority_share,
+                json.dumps(item.votes, sort_keys=True),
+                item.kind,
+                item.policy_version,
+                item.model_version,
+                item.first_submitted_at,
+                item.last_submitted_at,
+                embedding,
+            )
+        )
+        if len(labels) >= 2:
+            self.overlapped.append({v.annotator_id: v.value for v in labels})
+        for v in labels:
+            self._add_label(v)
+
+    def _add_label(self, v: ValidLabel) -> None:
+        self.label_count += 1
+        self.label_counts_by_kind[v.kind] += 1
+        self.policy_versions.add(v.policy_version)
+        self.model_versions.add(v.model_version)
+        self.values.add(v.value)
+        if v.root_cause:
+            self.root_causes[v.root_cause] += 1
+        if self._is_added(v.submitted_at):
+            self.added += 1
+            self.added_from = min(self.added_from or v.submitted_at, v.submitted_at)
+            self.added_to = max(self.added_to or v.submitted_at, v.submitted_at)
+        if v.item_id in self.qa_gold:
+            self.qa_checks += 1
+            self.qa_wrong += v.value != self.qa_gold[v.item_id]
+        self.labels_file.append(
+            (
+                v.label_id,
+                v.item_id,
+                v.annotator_id,
+                v.value,
+                v.kind,
+                v.policy_version,
+                v.model_version,
+                v.submitted_at,
+                v.root_cause,
+            )
+        )
+
+    def close(self) -> list[str]:
+        self.items_file.close()
+        self.labels_file.close()
+        return [ITEMS_FILE, LABELS_FILE]
 
 
 def _manifest(
-    compaction: Compaction,
-    inputs: ReleaseInputs,
+    stats: _Stats,
+    model: ModelSnapshot | None,
     *,
     cutoff: datetime,
     parent: Mapping[str, Any] | None,
@@ -225,13 +406,7 @@ def _manifest(
     classes: Sequence[str],
     uri: str,
 ) -> dict[str, Any]:
-    parent_cut = parent["created_at"] if parent else None
-    added = [v for v in compaction.labels if parent_cut is None or iso(v.submitted_at) > parent_cut]
-    items = compaction.items
-    agreement, overlapped = percent_agreement(compaction.labels)
-    qa_rate, qa_checks = qa_error_rate(compaction.labels, inputs.qa_gold)
-    counted = Counter(i.label for i in items if i.label is not None)
-    model = inputs.model
+    agreement, overlapped, alpha = overlap_agreement(stats.overlapped, stats.values)
     return {
         "format_version": FORMAT_VERSION,
         "release_id": release_id,
@@ -241,32 +416,26 @@ def _manifest(
         "content_hash": content_hash,
         "files": file_hashes,
         "classes": list(classes),
-        "policy_versions": sorted({v.policy_version for v in compaction.labels}),
-        "model_versions": sorted({v.model_version for v in compaction.labels}),
-        "labels_from": iso(min((v.submitted_at for v in added), default=None)),
-        "labels_to": iso(max((v.submitted_at for v in added), default=None)),
-        "item_count": len(items),
-        "label_count": len(compaction.labels),
-        "added_label_count": len(added),
-        "new_item_count": sum(
-            1 for i in items if parent_cut is None or iso(i.first_submitted_at) > parent_cut
-        ),
-        "trainable_item_count": sum(
-            1 for i in items if i.label is not None and i.item_id in inputs.embeddings
-        ),
-        "counts_by_kind": dict(sorted(Counter(i.kind for i in items).items())),
-        "label_counts_by_kind": dict(sorted(Counter(v.kind for v in compaction.labels).items())),
-        "counts_by_class": dict(sorted(counted.items())),
-        "adjudication": dict(
-            sorted(Counter(i.adjudication_reason for i in items if i.needs_adjudication).items())
-        ),
-        "excluded_labels": dict(compaction.excluded),
-        "root_causes": dict(sorted(Counter(v.root_cause for v in compaction.labels if v.root_cause).items())),
-        "qa_error_rate": qa_rate,
-        "qa_checks": qa_checks,
+        "policy_versions": sorted(stats.policy_versions),
+        "model_versions": sorted(stats.model_versions),
+        "labels_from": iso(stats.added_from),
+        "labels_to": iso(stats.added_to),
+        "item_count": stats.item_count,
+        "label_count": stats.label_count,
+        "added_label_count": stats.added,
+        "new_item_count": stats.new_items,
+        "trainable_item_count": stats.trainable,
+        "counts_by_kind": dict(sorted(stats.counts_by_kind.items())),
+        "label_counts_by_kind": dict(sorted(stats.label_counts_by_kind.items())),
+        "counts_by_class": dict(sorted(stats.counts_by_class.items())),
+        "adjudication": dict(sorted(stats.adjudication.items())),
+        "excluded_labels": dict(stats.excluded),
+        "root_causes": dict(sorted(stats.root_causes.items())),
+        "qa_error_rate": stats.qa_wrong / stats.qa_checks if stats.qa_checks else None,
+        "qa_checks": stats.qa_checks,
         "agreement": agreement,
         "overlapped_items": overlapped,
-        "krippendorff_alpha": krippendorff_alpha(compaction.labels),
+        "krippendorff_alpha": alpha,
         "validation_metric": model.metric if model else None,
         "validation_metric_name": model.metric_name if model else None,
         "validation_model_version": model.model_version if model else None,

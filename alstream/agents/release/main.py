@@ -19,6 +19,7 @@ from alstream.agents.release.metrics import RELEASE_ITEMS, RELEASE_LAST_TIMESTAM
 from alstream.agents.release.requests import pending
 from alstream.agents.release.schedule import latest_slot, next_slot
 from alstream.agents.release.service import build_and_announce, store_for
+from alstream.agents.release.spool import remove_stale
 from alstream.agents.release.storage import ReleaseStore
 from alstream.settings import AlstreamSettings
 from alstream.streams.runtime import AgentRuntime
@@ -94,6 +95,8 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
     logged, counted and retried at the next one (with backoff while the broker is unreachable)."""
 
     def build(runtime: AgentRuntime) -> None:
+        if removed := remove_stale(settings.paths.state_dir):
+            log.info("removed %d build scratch directories left by killed builds", removed)
         agent = ReleaseAgent(settings=settings)
         log.info(
             "release agent up; next weekly cut-off %s", iso(next_slot(settings.release, datetime.now(UTC)))

@@ -9,7 +9,7 @@ because it corrects for chance agreement. Both come from the agreement agent's
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from alstream.agents.agreement import statistics
 from alstream.agents.release.compaction import ValidLabel
@@ -23,16 +23,29 @@ def _items(labels: Sequence[ValidLabel]) -> list[dict[str, str]]:
     return [grouped[item] for item in sorted(grouped)]
 
 
+def overlap_agreement(
+    items: Sequence[Mapping[str, str]], values: Iterable[str]
+) -> tuple[float | None, int, float | None]:
+    """(percent agreement, overlapped items, nominal Krippendorff's alpha) of items given as
+    annotator -> value maps in item order; items with one annotator do not count. ``values`` is every
+    value answered (alpha's domain). A build passes only the overlapped items, streamed."""
+    rated = [dict(item) for item in items if len(item) >= 2]
+    return (
+        statistics.percent_agreement(rated),
+        len(rated),
+        statistics.krippendorff_alpha(rated, sorted(set(values))),
+    )
+
+
 def percent_agreement(labels: Sequence[ValidLabel]) -> tuple[float | None, int]:
     """(mean pairwise agreement over items with 2+ annotators, number of such items)."""
-    items = _items(labels)
-    return statistics.percent_agreement(items), sum(1 for item in items if len(item) >= 2)
+    agreement, overlapped, _ = overlap_agreement(_items(labels), (label.value for label in labels))
+    return agreement, overlapped
 
 
 def krippendorff_alpha(labels: Sequence[ValidLabel]) -> float | None:
     """Nominal alpha over overlapped items; None when undefined (too few items or one value only)."""
-    classes = sorted({label.value for label in labels})
-    return statistics.krippendorff_alpha(_items(labels), classes)
+    return overlap_agreement(_items(labels), (label.value for label in labels))[2]
 
 
 def qa_error_rate(labels: Sequence[ValidLabel], gold: Mapping[str, str]) -> tuple[float | None, int]:

@@ -8,9 +8,14 @@ healed by the next attempt.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
@@ -20,18 +25,22 @@ from alstream.agents.release.builder import (
     ModelSnapshot,
     ReleaseInputs,
     announcement,
+    build_from_ledger,
     build_release,
     iso,
 )
 from alstream.agents.release.exceptions import ReleaseError
+from alstream.agents.release.ledger import LEDGER_FILE, Ledger, open_ledger
 from alstream.agents.release.quality import read_gold
-from alstream.agents.release.sources import latest_model_record, read_topic
+from alstream.agents.release.sources import latest_model_record
+from alstream.agents.release.spool import PREFIXES
 from alstream.agents.release.storage import ReleaseStore
 from alstream.agents.trainer.online import from_metrics as online_from_metrics
 from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
+from alstream.streams.reading import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +57,48 @@ class BuildOutcome:
     created: bool
 
 
-def gather_inputs(settings: AlstreamSettings, *, cutoff: datetime) -> ReleaseInputs:
-    """Labels, assignments and embeddings from their topics; the serving model's metric at the cut-off."""
-    labels = read_topic(settings, "labels").records
-    assignments = read_topic(settings, "assignments").records
-    embeddings: dict[str, bytes] = {}
-    for candidate in read_topic(settings, "candidates").records:  # later records win
-        if candidate["selected_at"] <= cutoff:  # nothing after the cut-off may change the bytes
-            embeddings[candidate["item_id"]] = candidate["embedding"]
+def model_snapshot(settings: AlstreamSettings, *, cutoff: datetime) -> ModelSnapshot | None:
+    """The serving model's metric at the cut-off (the models topic is compacted: small)."""
     model = latest_model_record(settings, settings.release.model_name, not_after=cutoff)
-    snapshot = (
-        ModelSnapshot(
-            model["model_version"],
-            model["validation_metric_name"],
-            float(model["validation_metric"]),
-            online=online_from_metrics(model.get("metrics") or {}),
-        )
-        if model
-        else None
+    if model is None:
+        return None
+    return ModelSnapshot(
+        model["model_version"],
+        model["validation_metric_name"],
+        float(model["validation_metric"]),
+        online=online_from_metrics(model.get("metrics") or {}),
     )
-    gold_file = settings.paths.qa_gold_file
-    return ReleaseInputs(
-        labels=labels,
-        assignments=assignments,
-        embeddings=embeddings,
-        qa_gold=read_gold(str(gold_file) if gold_file else None),
-        model=snapshot,
-    )
+
+
+def synced_ledger(
+    settings: AlstreamSettings,
+    *,
+    full: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    reader: Callable[..., TopicTail] = TopicTail,
+    commit: bool = True,
+) -> Ledger:
+    """The release ledger with every record the topics hold now.
+
+    ``full``: a fresh ledger in a temporary directory, filled from the topics' beginnings (what a
+    rebuild from scratch reads); otherwise the agent's own ledger, which reads only what arrived since
+    its last sync and (``commit``) commits its cursor as the release group for `alstream status`. The
+    caller closes it (a ``full`` ledger's file goes with the directory)."""
+    if full:
+        Path(settings.paths.state_dir).mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=PREFIXES[1], dir=settings.paths.state_dir)
+        ledger = open_ledger(settings, path=Path(scratch) / LEDGER_FILE)
+        weakref.finalize(ledger, shutil.rmtree, scratch, True)
+    else:
+        ledger = open_ledger(settings)
+    try:
+        group = None if full or not commit else settings.kafka.group_id(settings.release.group_id)
+        ledger.sync(settings, progress=progress, stop=stop, reader=reader, commit_group=group)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
 
 
 def build_and_announce(
@@ -84,21 +108,37 @@ def build_and_announce(
     inputs: ReleaseInputs | None = None,
     announce: bool = True,
     skip_empty: bool = False,
+    full: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+    reader: Callable[..., TopicTail] = TopicTail,
 ) -> BuildOutcome | None:
     """Build, store and announce the release at ``cutoff``; ``skip_empty`` returns None when no
-    label is valid."""
+    label is valid. The labels come from ``inputs`` if given, else from the release ledger, synced
+    first (``full``: a fresh one read from the topics' beginnings)."""
     store = store_for(settings)
-    inputs = inputs or gather_inputs(settings, cutoff=cutoff)
     parent = store.latest_before(iso(cutoff) or "")
-    built = build_release(
-        inputs,
-        cutoff=cutoff,
-        classes=settings.task.classes,
-        rules=LabelRules.from_settings(settings),
-        min_agreement=settings.release.min_agreement,
-        parent=parent,
-        uri_for=store.uri_of,
-    )
+    common: dict[str, Any] = {
+        "cutoff": cutoff,
+        "classes": settings.task.classes,
+        "rules": LabelRules.from_settings(settings),
+        "min_agreement": settings.release.min_agreement,
+        "parent": parent,
+        "uri_for": store.uri_of,
+    }
+    if inputs is not None:
+        built = build_release(inputs, **common)
+    else:
+        ledger = synced_ledger(settings, full=full, progress=progress, reader=reader)
+        try:
+            built = build_from_ledger(
+                ledger,
+                **common,
+                qa_gold=read_gold(str(settings.paths.qa_gold_file) if settings.paths.qa_gold_file else None),
+                model=model_snapshot(settings, cutoff=cutoff),
+                spool_dir=str(settings.paths.state_dir) if Path(settings.paths.state_dir).is_dir() else None,
+            )
+        finally:
+            ledger.close()
     if skip_empty and built.manifest["item_count"] == 0:
         log.info("no valid labels up to %s: nothing to release", iso(cutoff))
         return None

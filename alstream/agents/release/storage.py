@@ -7,6 +7,7 @@ release; writing a release id that already exists with the same content hash is 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,23 @@ class ReleaseStore:
         info = self.fs.get_file_info(f"{self.path_of(release_id)}/{MANIFEST}")
         return info.type == pafs.FileType.File
 
-    def write(self, release_id: str, files: dict[str, bytes]) -> str:
-        """Write every file of a release atomically (local) and return its URI."""
+    def write(self, release_id: str, files: Mapping[str, bytes]) -> str:
+        """Write every file of a release atomically (local) and return its URI; files spooled on disk
+        (anything with a ``path(name)``) are copied in chunks, never read whole."""
         target = self.path_of(release_id)
         if self.exists(release_id):
             return self.uri_of(release_id)
         staging = f"{self.base}/.staging-{release_id}"
         self.fs.create_dir(staging, recursive=True)
-        for name, data in sorted(files.items()):
+        spooled = getattr(files, "path", None)
+        for name in sorted(files):
             with self.fs.open_output_stream(f"{staging}/{name}") as handle:
-                handle.write(data)
+                if spooled is None:
+                    handle.write(files[name])
+                    continue
+                with open(spooled(name), "rb") as source:
+                    while chunk := source.read(1 << 20):
+                        handle.write(chunk)
         try:
             self.fs.move(staging, target)
         except OSError:

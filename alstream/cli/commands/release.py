@@ -66,8 +66,16 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Ask the running release agent to build it instead.")
         ] = False,
         announce: Annotated[bool, typer.Option(help="Announce the release on the releases topic.")] = True,
+        full: Annotated[
+            bool,
+            typer.Option(
+                "--full",
+                help="Rebuild from scratch: read the topics from their beginning into a fresh ledger "
+                "(labels whose assignment or candidate has expired lose them; the agent's ledger kept them).",
+            ),
+        ] = False,
     ) -> None:
-        """Build a release now (or at --cutoff) from the labels topic, store it and announce it."""
+        """Build a release now (or at --cutoff) from the release ledger, store it and announce it."""
         from alstream.agents.release.requests import request_build
         from alstream.agents.release.service import build_and_announce
 
@@ -78,7 +86,14 @@ def register(app: typer.Typer) -> None:
             path = request_build(settings, cutoff=moment if cutoff else None, reason="alstream release build")
             console.print(f"requested: {path} (the release agent builds it on its next tick)")
             return
-        outcome = build_and_announce(settings, cutoff=moment, announce=announce)
+        with console.status("reading the topics into the release ledger") as status:
+
+            def progress(topic: str, records: int) -> None:
+                status.update(f"reading the topics into the release ledger: {topic} {records:,} records")
+
+            outcome = build_and_announce(
+                settings, cutoff=moment, announce=announce, full=full, progress=progress
+            )
         assert outcome is not None  # only skip_empty builds return None
         _print_manifest(console, outcome.release.manifest)
         console.print(f"{'built' if outcome.created else 'unchanged (already stored)'}: {outcome.uri}")
