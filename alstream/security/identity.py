@@ -140,7 +140,9 @@ def tool_topic_specs(identity: IdentitySettings) -> tuple[TopicSpec, ...]:
                     shared.cleanup_policy,
                     shared.retention_ms,
                     f"tool {tool}: "
-                    + ("its annotators' work, without kind" if base == DELIVERY_TOPIC else f"{base} it sends"),
+                    + (
+                        "its annotators' work, without kind" if base == DELIVERY_TOPIC else f"{base} it sends"
+                    ),
                 )
             )
     return tuple(out)

@@ -44,8 +44,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         written = [kafka.topic(base) for base in INTAKE_TOPICS] + delivery
         partitions = _partition_counts(runtime, written)
         codecs = {
-            name: codec_for(name, settings)
-            for name in (*INTAKE_TOPICS, DELIVERY_TOPIC, DELIVERY_SCHEMA)
+            name: codec_for(name, settings) for name in (*INTAKE_TOPICS, DELIVERY_TOPIC, DELIVERY_SCHEMA)
         }
         registry = LabelIdRegistry()
         label_codec = codecs["labels"]
