@@ -42,6 +42,10 @@ def _default(field: Any) -> str:
         return "(secret)"
     if isinstance(value, BaseModel):
         return "(section)"
+    if isinstance(value, list | tuple) and value and all(isinstance(v, BaseModel) for v in value):
+        import json
+
+        return f"`{json.dumps([v.model_dump(exclude_defaults=True) for v in value])}`"
     return f"`{value!r}`" if value not in (None, "") else "-"
 
 

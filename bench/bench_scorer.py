@@ -32,7 +32,8 @@ from sklearn.naive_bayes import GaussianNB
 from alstream.agents.scorer.models import ActiveModel
 from alstream.agents.scorer.native_tuning import tune_native_libraries
 from alstream.agents.scorer.processor import ScorerProcessor
-from alstream.agents.selection.policy import Policy
+from alstream.agents.selection.policy import Policy, load_policy
+from alstream.agents.trainer.committee import fit_committee
 from alstream.models.artifacts import ModelBundle, save_bundle
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.batch_loop import BatchAgentRunner, StopFlag
@@ -48,10 +49,14 @@ POLICY = Policy(version="bench-1", goal="benchmark", signal={"name": "kl_disagre
 
 def make_bundle(kind: str) -> ModelBundle:
     """Two weak models: ``lr+lr`` = logistic regressions on the two halves of the data (bagging-style
-    query by committee); ``lr+nb`` = logistic regression + Gaussian naive Bayes (two model families)."""
+    query by committee); ``lr+nb`` = logistic regression + Gaussian naive Bayes (two model families);
+    ``default`` = the trainer's default committee (``[trainer] committee``), fitted by the trainer's code
+    with the reference sample a fused policy ranks against."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, DIM)).astype(np.float32)
     y = np.array(CLASSES)[np.argmax(x[:, :10], axis=1)]
+    if kind == "default":
+        return fit_committee(x, y, metadata={"committee": kind}, reference=x[:1000])
     first = LogisticRegression(max_iter=300).fit(x[:1000], y[:1000])
     second = (
         GaussianNB().fit(x[1000:], y[1000:])
@@ -173,9 +178,11 @@ class CountingProcessor:
         self.inner.on_idle(outputs)
 
 
-def scorer_throughput(settings: AlstreamSettings, count: int, model: ActiveModel) -> tuple[float, float]:
+def scorer_throughput(
+    settings: AlstreamSettings, count: int, model: ActiveModel, policy: Policy = POLICY
+) -> tuple[float, float]:
     stop = StopFlag()
-    processor = CountingProcessor(ScorerProcessor(settings=settings, policy=POLICY, model=model), count, stop)
+    processor = CountingProcessor(ScorerProcessor(settings=settings, policy=policy, model=model), count, stop)
     runner = BatchAgentRunner(
         agent="scorer",
         settings=settings,
@@ -287,7 +294,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument("--committee", default="lr+lr,lr+nb", help="comma-separated: lr+lr, lr+nb")
+    parser.add_argument(
+        "--committee", default="lr+lr,lr+nb", help="comma-separated: lr+lr, lr+nb, default (the trainer's)"
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="policy file for the throughput runs (default: kl_disagreement, no diversity), e.g. "
+        "policies/default.toml",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -319,10 +335,11 @@ def main() -> None:
         artifact = workdir / "bench-model.skops"
         sha = save_bundle(bundle, artifact)
 
+        policy = load_policy(args.policy) if args.policy else POLICY
         print(
             f"broker {settings.kafka.bootstrap_servers}, {args.partitions} partitions, {args.items:,} items, "
-            "64-dim, 10 classes, no production probabilities, signal kl_disagreement, "
-            f"batch {args.batch_size}"
+            f"64-dim, 10 classes, no production probabilities, policy {policy.version} "
+            f"(signal {policy.signal_name}, diversity {policy.diversity.method}), batch {args.batch_size}"
         )
         produce_rate = produce_items(settings, args.items)
         print(f"produce (setup):            {produce_rate:>10,.0f} items/s")
@@ -336,7 +353,7 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so a noisy neighbour hurts every path alike
             runs["passthrough"].append(passthrough(settings, args.items))
             for kind, model in models.items():
-                runs.setdefault(kind, []).append(scorer_throughput(settings, args.items, model))
+                runs.setdefault(kind, []).append(scorer_throughput(settings, args.items, model, policy))
         pass_rate = float(np.median([r for r, _ in runs["passthrough"]]))
         pass_cpu = float(np.median([c for _, c in runs["passthrough"]]))
         print(
@@ -363,13 +380,13 @@ def main() -> None:
 
         if args.skip_latency:
             return
-        policy = workdir / "policy.toml"
-        policy.write_text(
+        policy_file = workdir / "policy.toml"
+        policy_file.write_text(
             'version = "bench-1"\ngoal = "benchmark"\n[signal]\nname = "kl_disagreement"\n', encoding="utf-8"
         )
         latency_env = {
             **env,
-            "ALSTREAM_PATHS__POLICY_FILE": str(policy),
+            "ALSTREAM_PATHS__POLICY_FILE": str(args.policy.resolve() if args.policy else policy_file),
             "ALSTREAM_SCORER__BOOTSTRAP_MODEL": str(artifact),
             "ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256": sha,
             "ALSTREAM_SCORER__GROUP_ID": f"bench-lat-{uuid.uuid4().hex[:6]}",

@@ -44,6 +44,7 @@ class Panel:
     width: int = 12
     height: int = 8
     thresholds: list[tuple[float, str]] = field(default_factory=list)  # (from value, colour) over green
+    time_from: str = ""  # a panel-wide range over the dashboard's, e.g. "8w" for a week-by-week view
 
 
 def panel(
@@ -56,8 +57,9 @@ def panel(
     width: int = 12,
     height: int = 8,
     thresholds: list[tuple[float, str]] | None = None,
+    time_from: str = "",
 ) -> Panel:
-    return Panel(title, description, targets, unit, kind, width, height, list(thresholds or []))
+    return Panel(title, description, targets, unit, kind, width, height, list(thresholds or []), time_from)
 
 
 @dataclass
@@ -133,6 +135,8 @@ def _build(spec: Panel, panel_id: int, grid: models.GridPos) -> Any:
         .thresholds(_thresholds(spec.thresholds))
         .grid_pos(grid)
     )
+    if spec.time_from:
+        built = built.time_from(spec.time_from)
     for query in _queries(spec.targets):
         built = built.with_target(query)
     return built
@@ -442,7 +446,27 @@ def releases_and_training() -> Group:
                 [("sum(increase(alstream_scorer_model_swaps_total[1d]))", "swaps per day")],
                 width=12,
             ),
+            loop_vs_random(),
         ],
+    )
+
+
+def loop_vs_random() -> Panel:
+    """The trainer's online proof (agents/trainer/online.py): on held-out random-slice labels, the loop's
+    committee against one trained on as many random labels, and the served model, week by week."""
+    return panel(
+        "Loop vs random (held-out random-slice labels)",
+        "Primary metric on production labels the models never trained on: the loop's first K labels vs K "
+        "random-slice labels, and the served model. A loop below random for two weeks raises "
+        "AlstreamLoopNotBeatingRandom.",
+        [
+            ('max by (arm) (alstream_trainer_online_metric{arm=~"loop|random"})', "{{arm}}"),
+            ('max(alstream_trainer_online_metric{arm="served"})', "served model"),
+            ("max(alstream_trainer_online_advantage)", "loop - random"),
+        ],
+        unit="percentunit",
+        width=24,
+        time_from="8w",
     )
 
 

@@ -102,6 +102,8 @@ class Demo:
             "ALSTREAM_AGREEMENT__BASELINE_ITEMS": "120",
             "ALSTREAM_AGREEMENT__MIN_BASELINE_ITEMS": "20",
             "ALSTREAM_AGREEMENT__SETTLE_S": "10",
+            # A two-minute run labels a few dozen random-slice items: enough for a (noisy) online proof.
+            "ALSTREAM_TRAINER__ONLINE_MIN_EVAL_LABELS": "15",
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.options.extra_env)

@@ -26,6 +26,8 @@ from alstream.agents.trainer.evaluation import evaluate, load_npz
 from alstream.demo.dataset import DemoData
 from alstream.settings import AlstreamSettings
 
+BASELINE_SEEDS = 5
+
 HARD_KINDS = {"HARD"}
 
 
@@ -70,6 +72,11 @@ def collect_facts(
             "metric_name": m["validation_metric_name"],
             "trained_on_release": m.get("trained_on_release"),
             "labels_used": float((m.get("metrics") or {}).get("training_labels", 0.0)),
+            "online": {
+                k.removeprefix("online:"): float(v)
+                for k, v in (m.get("metrics") or {}).items()
+                if k.startswith("online:")
+            },
         }
         for m in models_sorted
     ]
@@ -81,6 +88,7 @@ def collect_facts(
     ]
     release_dirs = sorted(str(p.parent) for p in (state_dir / "releases").glob("*/manifest.json"))
     manifests = [json.loads(Path(d, "manifest.json").read_text()) for d in release_dirs]
+    noise = _label_error_rate(release_dirs[-1] if release_dirs else None, data)
     return {
         "items_streamed": feeder.total,
         "items_scored": len({s["item_id"] for s in scores}),
@@ -113,29 +121,68 @@ def collect_facts(
         "release_dirs": release_dirs,
         "manifests": manifests,
         "dead_letters": len(dead),
-        "random_baseline": _random_baseline(data, model_points, seeds=3),
+        "label_error_rate": noise,
+        "random_baseline": _random_baseline(settings, data, model_points, noise=noise, seeds=BASELINE_SEEDS),
+        "metric_name": settings.trainer.metric,
         "validation_file": str(data.validation_file),
     }
 
 
+def _label_error_rate(release_dir: str | None, data: DemoData) -> float:
+    """Share of the last release's consolidated labels that disagree with the answer key: the noise the
+    simulated annotators (one of them drifting) put into what the loop trained on."""
+    if release_dir is None:
+        return 0.0
+    import pyarrow.parquet as pq
+
+    truth = dict(zip(data.stream_ids, data.stream_labels, strict=True))
+    table = pq.read_table(Path(release_dir) / "items.parquet", columns=["item_id", "label"])
+    pairs = [
+        (truth[i], label)
+        for i, label in zip(
+            table.column("item_id").to_pylist(), table.column("label").to_pylist(), strict=True
+        )
+        if label is not None and i in truth
+    ]
+    return sum(t != label for t, label in pairs) / len(pairs) if pairs else 0.0
+
+
 def _random_baseline(
-    data: DemoData, model_points: list[dict[str, Any]], *, seeds: int
+    settings: AlstreamSettings,
+    data: DemoData,
+    model_points: list[dict[str, Any]],
+    *,
+    noise: float,
+    seeds: int,
 ) -> list[dict[str, float]]:
-    """The same committee trained on seed + k random stream items, for the loop's label counts."""
+    """The trainer's committee on the seed set + k random stream items, for the loop's label counts.
+
+    Fair to the loop: the same committee, metric and validation set, and the random items' labels are
+    wrong as often as the loop's released labels were (``noise``), since the same annotators would have
+    labeled them. Averaged over ``seeds`` draws.
+    """
     validation = load_npz(data.validation_file)
     seed_set = load_npz(data.seed_file)
     features = np.asarray(data.stream_features, dtype=np.float64)
     truth = np.asarray(data.stream_labels)
+    classes = np.unique(truth)
+    metric = settings.trainer.metric
     counts = sorted({int(p["labels_used"]) for p in model_points} | {0})
     curve = []
     for count in counts:
         values = []
         for seed in range(seeds):
-            pick = np.random.default_rng(seed).choice(len(truth), size=min(count, len(truth)), replace=False)
+            rng = np.random.default_rng(seed)
+            pick = rng.choice(len(truth), size=min(count, len(truth)), replace=False)
+            labels = truth[pick].copy()
+            flip = rng.random(len(pick)) < noise
+            for i in np.flatnonzero(flip):
+                labels[i] = rng.choice(classes[classes != labels[i]])
             x = np.vstack([seed_set.embeddings, features[pick]])
-            y = np.concatenate([seed_set.labels.astype(str), truth[pick]])
-            values.append(evaluate(fit_committee(x, y, random_state=seed), validation)["accuracy"])
-        curve.append({"labels": float(count), "accuracy": float(np.mean(values))})
+            y = np.concatenate([seed_set.labels.astype(str), labels])
+            bundle = fit_committee(x, y, members=settings.trainer.committee, random_state=seed)
+            values.append(evaluate(bundle, validation)[metric])
+        curve.append({"labels": float(count), "metric": float(np.mean(values))})
     return curve
 
 
@@ -146,13 +193,16 @@ def _charts(facts: dict[str, Any], output_dir: Path) -> dict[str, str]:
     loop = [(p["labels_used"], p["validation_metric"]) for p in facts["models"]]
     if loop:
         ax.plot(*zip(*loop, strict=True), marker="o", label="alstream loop (model versions)")
-    base = [(p["labels"], p["accuracy"]) for p in facts["random_baseline"]]
+    base = [(p["labels"], p["metric"]) for p in facts["random_baseline"]]
     if base:
         ax.plot(
-            *zip(*base, strict=True), marker="s", linestyle="--", label="random labeling (same committee)"
+            *zip(*base, strict=True),
+            marker="s",
+            linestyle="--",
+            label=f"random labeling (same committee, {facts['label_error_rate']:.0%} label noise)",
         )
     ax.set_xlabel("stream labels used for training (beyond the seed set)")
-    ax.set_ylabel("validation accuracy (fixed validation set)")
+    ax.set_ylabel(f"validation {facts['metric_name']} (fixed validation set)")
     ax.set_title("Learning curve")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -228,6 +278,36 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+def _curve_rows(facts: dict[str, Any]) -> list[str]:
+    random_at = {int(p["labels"]): p["metric"] for p in facts["random_baseline"]}
+    return [
+        f"| {p['model_version']} | {p['labels_used']:.0f} | {p['validation_metric']:.3f} "
+        f"| {random_at.get(int(p['labels_used']), float('nan')):.3f} |"
+        for p in facts["models"]
+    ]
+
+
+def _online_rows(facts: dict[str, Any]) -> list[str]:
+    """The trainer's own loop-vs-random measurement on held-out random-slice labels, when it had one."""
+    measured = [p for p in facts["models"] if p.get("online")]
+    if not measured:
+        return [
+            "The trainer's online proof (loop vs random on held-out random-slice labels) was not measured "
+            "in this run: too few random-slice labels were held out.",
+            "",
+        ]
+    o = measured[-1]["online"]
+    return [
+        "## Online proof (the trainer, on held-out random-slice labels)",
+        "",
+        f"On {o['eval_labels']:.0f} held-out random-slice labels, "
+        f"with {o['training_labels']:.0f} labels each: "
+        f"loop {o['loop']:.3f}, random {o['random']:.3f} (loop - random {o['advantage']:+.3f}); "
+        f"the served model {o['served']:.3f}.",
+        "",
+    ]
+
+
 def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
     charts = _charts(facts, output_dir)
     first = facts["models"][0]["validation_metric"] if facts["models"] else None
@@ -256,7 +336,7 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
         f"| items given twice to one annotator (calibration excepted) | {items_twice} |",
         f"| calibration events | {len(facts['calibration_events'])} (items: {calibration_items}) |",
         f"| model versions | {len(facts['models'])} |",
-        f"| validation accuracy, first model -> last | {first_accuracy} -> {last_accuracy} |",
+        f"| validation {facts['metric_name']}, first model -> last | {first_accuracy} -> {last_accuracy} |",
         f"| releases | {len(facts['release_dirs'])} |",
         f"| dead letters | {facts['dead_letters']} |",
         "",
@@ -264,13 +344,15 @@ def write_report(*, facts: dict[str, Any], output_dir: Path) -> Path:
         "",
         f"![learning curve]({charts['learning_curve']})",
         "",
-        "| model version | stream labels used | validation metric |",
-        "|---|---|---|",
-        *[
-            f"| {p['model_version']} | {p['labels_used']:.0f} | {p['validation_metric']:.3f} |"
-            for p in facts["models"]
-        ],
+        f"The random curve trains the same committee on the seed set plus as many random stream items, "
+        f"their labels wrong as often as the loop's released labels were "
+        f"({facts['label_error_rate']:.1%}), averaged over {BASELINE_SEEDS} draws.",
         "",
+        "| model version | stream labels used | validation metric | random labeling, same labels |",
+        "|---|---|---|---|",
+        *_curve_rows(facts),
+        "",
+        *_online_rows(facts),
         "## Time per item",
         "",
         f"![time per item]({charts['time_per_item']})",

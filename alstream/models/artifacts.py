@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import skops.io as sio
 
 from alstream.exceptions import AlstreamError
@@ -32,6 +33,11 @@ class ModelBundle:
     classes: list[str]
     embedding_dim: int
     metadata: dict[str, str] = field(default_factory=dict)
+    #: training labels per class: the scorer's cold-start rule reads them
+    class_counts: dict[str, int] = field(default_factory=dict)
+    #: a fixed sample of unlabeled embeddings (from the validation set) that rank-fused policies rank
+    #: against, so a fused score is a function of the item and the model version alone
+    reference_embeddings: np.ndarray | None = None
 
 
 def sha256_of(path: Path | str) -> str:
@@ -51,6 +57,8 @@ def save_bundle(bundle: ModelBundle, path: Path | str) -> str:
         "classes": list(bundle.classes),
         "embedding_dim": int(bundle.embedding_dim),
         "metadata": dict(bundle.metadata),
+        "class_counts": {str(k): int(v) for k, v in bundle.class_counts.items()},
+        "reference_embeddings": bundle.reference_embeddings,
     }
     tmp = target.with_suffix(target.suffix + ".tmp")
     sio.dump(payload, tmp)
@@ -75,4 +83,6 @@ def load_bundle(path: Path | str, *, expected_sha256: str | None = None) -> Mode
         classes=[str(c) for c in payload["classes"]],
         embedding_dim=int(payload["embedding_dim"]),
         metadata=dict(payload.get("metadata", {})),
+        class_counts={str(k): int(v) for k, v in (payload.get("class_counts") or {}).items()},
+        reference_embeddings=payload.get("reference_embeddings"),
     )

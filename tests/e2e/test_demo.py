@@ -52,7 +52,7 @@ def test_release_exists_with_a_full_manifest(demo_run: DemoResult) -> None:
     assert with_labels, "no release carries labels"
     latest = with_labels[-1]
     assert (latest["labels_from"] and latest["labels_to"]) or latest["parent_release_id"]
-    assert "2026.11-demo-1" in latest["policy_versions"]
+    assert "2026.12-demo-2" in latest["policy_versions"]
     assert latest["model_versions"], "a release must name the model versions that ranked its items"
     assert (Path(demo_run.release_dirs[-1]) / "RELEASE_NOTES.md").is_file()
 
@@ -84,6 +84,15 @@ def test_calibration_event_fired_with_20_to_50_items(demo_run: DemoResult) -> No
     assert events, "the drifting annotator caused no calibration event"
     assert all(20 <= event["items"] <= 50 for event in events)
     assert demo_run.facts["assignments_by_kind"].get("CALIBRATION", 0) > 0
+
+
+def test_learning_curve_shows_the_loop_ahead_of_random_labeling(demo_run: DemoResult) -> None:
+    """The report's random curve: the same committee on as many random stream items, labels as noisy."""
+    random_at = {int(p["labels"]): p["metric"] for p in demo_run.facts["random_baseline"]}
+    trained = [m for m in demo_run.facts["models"] if m["labels_used"] > 0]
+    assert trained, "no model was trained on stream labels"
+    gaps = [m["validation_metric"] - random_at[int(m["labels_used"])] for m in trained]
+    assert sum(gaps) / len(gaps) > 0, (gaps, demo_run.facts["label_error_rate"])
 
 
 def test_report_and_charts_written(demo_run: DemoResult) -> None:

@@ -70,6 +70,9 @@ class ModelSnapshot:
     model_version: str
     metric_name: str
     metric: float
+    #: the trainer's online proof for this model (loop, random, served, advantage, training_labels,
+    #: eval_labels), from its announcement's ``online:*`` metrics; None when it was not measured
+    online: Mapping[str, float] | None = None
 
 
 @dataclass
@@ -267,6 +270,7 @@ def _manifest(
         "validation_metric": model.metric if model else None,
         "validation_metric_name": model.metric_name if model else None,
         "validation_model_version": model.model_version if model else None,
+        "online_proof": dict(sorted(model.online.items())) if model and model.online else None,
     }
 
 

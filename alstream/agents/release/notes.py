@@ -47,6 +47,7 @@ def render_notes(m: Mapping[str, Any]) -> str:
         f"- Validation {m['validation_metric_name'] or 'metric'} of the serving model "
         f"{m['validation_model_version'] or '-'}: {_num(m['validation_metric'])}",
         "",
+        *_online_proof(m),
         "## Composition",
         "",
         *_table("assignment kind", m["counts_by_kind"]),
@@ -58,3 +59,32 @@ def render_notes(m: Mapping[str, Any]) -> str:
         *_table("failure root cause", m["root_causes"]),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _online_proof(m: Mapping[str, Any]) -> list[str]:
+    """The trainer's loop-vs-random measurement on held-out random-slice labels (docs/releases.md)."""
+    proof = m.get("online_proof")
+    if not proof:
+        return [
+            "## Online proof: loop vs random",
+            "",
+            "Not measured yet for the serving model (too few held-out random-slice labels).",
+            "",
+        ]
+    name = m["validation_metric_name"] or "metric"
+    advantage = proof["advantage"]
+    verdict = "ahead of" if advantage > 0 else "not ahead of"
+    return [
+        "## Online proof: loop vs random",
+        "",
+        f"On {proof['eval_labels']:.0f} held-out random-slice labels (production data no model trained on), "
+        f"with {proof['training_labels']:.0f} labels each, the loop is {verdict} random labeling:",
+        "",
+        f"| {name} | value |",
+        "|---|---:|",
+        f"| loop (its first {proof['training_labels']:.0f} labels) | {_num(proof['loop'])} |",
+        f"| random ({proof['training_labels']:.0f} random-slice labels) | {_num(proof['random'])} |",
+        f"| loop - random | {advantage:+.4f} |",
+        f"| serving model (all labels) | {_num(proof['served'])} |",
+        "",
+    ]

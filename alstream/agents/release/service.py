@@ -27,6 +27,7 @@ from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.quality import read_gold
 from alstream.agents.release.sources import latest_model_record, read_topic
 from alstream.agents.release.storage import ReleaseStore
+from alstream.agents.trainer.online import from_metrics as online_from_metrics
 from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
@@ -58,7 +59,10 @@ def gather_inputs(settings: AlstreamSettings, *, cutoff: datetime) -> ReleaseInp
     model = latest_model_record(settings, settings.release.model_name, not_after=cutoff)
     snapshot = (
         ModelSnapshot(
-            model["model_version"], model["validation_metric_name"], float(model["validation_metric"])
+            model["model_version"],
+            model["validation_metric_name"],
+            float(model["validation_metric"]),
+            online=online_from_metrics(model.get("metrics") or {}),
         )
         if model
         else None

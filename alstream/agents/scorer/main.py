@@ -50,10 +50,11 @@ def resolve_policy(settings: AlstreamSettings) -> Policy:
 
 
 def failure_bank_for(settings: AlstreamSettings, policy: Policy) -> FailureBank | None:
-    if policy.signal.name != "failure_distance":
+    if not policy.uses_failure_bank:
         return None
+    spec = next(spec for spec in policy.signal_specs if spec.name == "failure_distance")
     path = (
-        policy.signal.params.get("bank_file")
+        spec.params.get("bank_file")
         or settings.scorer.failure_bank_file
         or (Path(settings.paths.state_dir) / "failure-bank.npz")
     )
@@ -141,7 +142,7 @@ def build_processor(settings: AlstreamSettings, *, follower: ModelFollower | Non
     log.info(
         "policy %s (signal %s, goal: %s); model %s",
         policy.version,
-        policy.signal.name,
+        policy.signal_name,
         policy.goal,
         model.version if model else "none (items' own probabilities, else random)",
     )

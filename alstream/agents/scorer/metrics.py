@@ -36,3 +36,7 @@ FALLBACK_ACTIVE = Gauge(
     "alstream_scorer_fallback_active",
     "1 while the policy's signal cannot run (no model, no committee) and items are scored by 'random'.",
 )
+COLD_START_ACTIVE = Gauge(
+    "alstream_scorer_cold_start_active",
+    "1 while the policy's cold-start rule ranks items at random (the model lacks labels of some class).",
+)

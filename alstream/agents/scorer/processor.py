@@ -9,7 +9,9 @@ apart from ``scored_at``: the scores topic stays idempotent by item_id.
 Which probabilities score an item, in order: the production model's, when the item carries them
 (model version ``production``); else the active model bundle's committee mean; else none. When the
 policy's signal cannot run on what is available, the item is scored by ``random`` and its score says
-so (``signal = "random"``, ``model_version = "none"``), with a log line and a gauge.
+so (``signal = "random"``, ``model_version = "none"``), with a log line and a gauge. While the
+policy's cold-start rule holds (the model knows too few labels of some class), items are ranked by
+``random`` too, stamped with the model's version.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from alstream.agents.scorer.item_decoding import FastItemDecoder
 from alstream.agents.scorer.metrics import (
     BATCH_SECONDS,
     CANDIDATES,
+    COLD_START_ACTIVE,
     DOMAIN_SHIFT,
     DRIFT_PSI,
     FALLBACK_ACTIVE,
@@ -42,6 +45,7 @@ from alstream.agents.scorer.qa_gold import QaGoldSet
 from alstream.agents.scorer.score_encoding import ScoreEncoder
 from alstream.agents.scorer.window import CandidateSelector, Selected
 from alstream.agents.selection.failure_bank import FailureBank
+from alstream.agents.selection.fusion import RankFusion
 from alstream.agents.selection.policy import Policy
 from alstream.agents.selection.random_slice import slice_positions
 from alstream.agents.selection.signals import Hardness, RandomSignal, Signal
@@ -106,13 +110,13 @@ class ScorerProcessor:
             )
         self.candidates_codec = codec_for("candidates", settings)
         self.failure_bank = failure_bank
-        extra = (
-            {"bank": failure_bank}
-            if policy.signal.name == "failure_distance" and failure_bank is not None
-            else {}
+        extra: dict[str, Any] = (
+            {"bank": failure_bank} if policy.uses_failure_bank and failure_bank is not None else {}
         )
         self.signal: Signal = policy.build_signal(**extra)
+        self.signal_label = policy.signal_name  # e.g. "margin", or "fusion:margin+kl_disagreement"
         self.fallback = RandomSignal()
+        self._cold_start = False
         self.qa_gold = qa_gold or QaGoldSet(path=policy.qa_gold_file or settings.paths.qa_gold_file)
         self.drift = drift or DriftMonitor(
             period_s=policy.drift_period_days * 86_400,
@@ -124,6 +128,8 @@ class ScorerProcessor:
         self._fallback_logged = False
         self._last_reload = clock()
         self.reload_interval_s = settings.scorer.reload_interval_s
+        if model is not None:
+            self._fit_fusion_reference()
 
     # ----------------------------------------------------------------- the BatchProcessor protocol
 
@@ -155,11 +161,49 @@ class ScorerProcessor:
             log.warning(
                 "model %s has one estimator: the %s signal needs two to disagree",
                 model.version,
-                self.signal.name,
+                self.signal_label,
             )
         previous = self.model.version if self.model else None
         self.model = model
+        self._fit_fusion_reference()
         log.info("scoring with model %s (was %s)", model.version, previous)
+
+    def _fit_fusion_reference(self) -> None:
+        """A fused policy ranks against the model's reference sample, scored once per model version."""
+        if not isinstance(self.signal, RankFusion):
+            return
+        reference = self.model.bundle.reference_embeddings if self.model is not None else None
+        if reference is None or len(reference) == 0 or reference.shape[1] != self.embedding_dim:
+            self.signal.clear_reference()
+            log.warning(
+                "model %s carries no reference sample: the fused signal ranks within each batch",
+                self.model.version if self.model else "none",
+            )
+            return
+        rows = np.asarray(reference, dtype=np.float32)
+        committee = self.model.committee(rows)  # type: ignore[union-attr]
+        self.signal.fit_reference(
+            probabilities=np.mean(committee, axis=0), committee=committee, embeddings=rows, item_ids=None
+        )
+
+    def _in_cold_start(self) -> bool:
+        """The policy's cold-start rule, on the labels per class the active model was trained on."""
+        model = self.model
+        cold = model is not None and self.policy.cold_start.applies(
+            model.bundle.class_counts, self.task_classes or model.classes
+        )
+        if cold != self._cold_start:
+            self._cold_start = cold
+            if cold:
+                log.info(
+                    "cold start: model %s has fewer than %d labels of some class; ranking at random",
+                    model.version,  # type: ignore[union-attr]
+                    self.policy.cold_start.labels_per_class,
+                )
+            else:
+                log.info("cold start over: ranking by %s", self.signal_label)
+        COLD_START_ACTIVE.set(1 if cold else 0)
+        return cold
 
     def _housekeeping(self) -> None:
         if self.model_updates is not None:
@@ -173,6 +217,7 @@ class ScorerProcessor:
             self.drift.save()  # a SIGKILL loses at most one reload interval of drift samples
             if self.failure_bank is not None and self.failure_bank.reload_if_changed():
                 log.info("failure bank reloaded: %d failures", len(self.failure_bank))
+                self._fit_fusion_reference()
 
     # ----------------------------------------------------------------- decode and validate
 
@@ -272,7 +317,10 @@ class ScorerProcessor:
         item_ids = columns.item_ids
 
         model = self.model
-        needs = self.signal.needs
+        cold = self._in_cold_start()
+        signal = self.fallback if cold else self.signal
+        signal_label = self.fallback.name if cold else self.signal_label
+        needs = signal.needs
         committee = None
         if model is not None and (needs == "committee" or not has_prod.all()):
             committee = model.committee(embeddings)
@@ -300,10 +348,8 @@ class ScorerProcessor:
             if committee is not None:
                 version[:] = model.version  # type: ignore[union-attr]
         elif needs == "hardness":
-            assert isinstance(self.signal, Hardness)
-            hardness = np.array(
-                [self.signal.summarise(h, self.policy.unit_of_work) for h in columns.hardness]
-            )
+            assert isinstance(signal, Hardness)
+            hardness = np.array([signal.summarise(h, self.policy.unit_of_work) for h in columns.hardness])
             can = ~np.isnan(hardness)
         else:  # embeddings, ids
             can = np.ones(n, dtype=bool)
@@ -320,7 +366,7 @@ class ScorerProcessor:
             }
             if needs == "hardness":
                 kwargs["hardness"] = hardness[sel]
-            scores[sel] = self.signal.score(**kwargs)
+            scores[sel] = signal.score(**kwargs)
         if not can.all():
             sel = np.flatnonzero(~can)
             scores[sel] = self.fallback.score(
@@ -374,9 +420,20 @@ class ScorerProcessor:
 
         now = self.clock()
         self._produce_scores(
-            outputs, item_ids, scores, can, version, in_slice, is_gold, predicted, confidence, int(now * 1000)
+            outputs,
+            item_ids,
+            scores,
+            can,
+            version,
+            in_slice,
+            is_gold,
+            predicted,
+            confidence,
+            int(now * 1000),
+            signal_label,
         )
-        self._observe(scores, can, in_slice, predicted)
+        # cold-start scores are random draws: kept out of the drift check, which compares score shapes
+        self._observe(scores, can & (not cold), in_slice, predicted, signal_label)
 
         shift = None
         if self.drift.shifted and self.policy.shift_review_share > 0:
@@ -385,7 +442,7 @@ class ScorerProcessor:
                 shift_pos < self.policy.shift_review_share
             )
 
-        signal_names = np.where(can, self.signal.name, self.fallback.name)
+        signal_names = np.where(can, signal_label, self.fallback.name)
         rank = np.where(can, scores, scores - 1e12)  # fallback-scored items only fill what is left
         partitions = np.fromiter(map(_PARTITION, messages), dtype=np.int64, count=n)
 
@@ -440,10 +497,11 @@ class ScorerProcessor:
         predicted: list[str | None],
         confidence: np.ndarray,
         now_ms: int,
+        signal_label: str,
     ) -> None:
         # One encoder call per (signal, model version) group; None stands for the whole batch
         # (the common case).
-        signal_of = (self.fallback.name, self.signal.name)  # indexed by "the policy's signal could score it"
+        signal_of = (self.fallback.name, signal_label)  # indexed by "the policy's signal could score it"
         groups: dict[tuple[str, str], list[int] | None]
         if bool(can.all() or not can.any()) and bool((version == version[0]).all()):
             groups = {(signal_of[bool(can[0])], str(version[0])): None}
@@ -471,12 +529,17 @@ class ScorerProcessor:
             ITEMS_SCORED.labels(signal).inc(len(ids))
 
     def _observe(
-        self, scores: np.ndarray, can: np.ndarray, in_slice: np.ndarray, predicted: list[str | None]
+        self,
+        scores: np.ndarray,
+        can: np.ndarray,
+        in_slice: np.ndarray,
+        predicted: list[str | None],
+        signal_label: str,
     ) -> None:
         self._recent.append((len(scores), int(in_slice.sum())))
         total = sum(n for n, _ in self._recent)
         RANDOM_SLICE_SHARE.set(sum(s for _, s in self._recent) / total if total else 0.0)
-        hist = SCORES.labels(self.signal.name)
+        hist = SCORES.labels(signal_label)
         sample = scores[can][:: max(1, int(can.sum()) // 200)]  # a spread sample keeps the histogram cheap
         for value in sample.tolist():
             hist.observe(value)
@@ -495,7 +558,7 @@ class ScorerProcessor:
                 "no model announced on the models topic, no scorer.bootstrap_model): "
                 "scoring them with 'random' (model_version 'none') until a model arrives",
                 count,
-                self.signal.name,
+                self.signal_label,
             )
 
     # ----------------------------------------------------------------- candidates

@@ -4,12 +4,15 @@ Each window (``policy.window_seconds`` of processing time, per items-topic parti
 instances never need to talk to each other) keeps at most:
 
 * ``candidates_per_window`` items with the highest scores, never from the random slice or QA gold;
+  with the policy's diversity on, the top ``pool`` x that many are kept and, when the window closes,
+  ``candidates_per_window`` of them spread over the embedding space are emitted
+  (:mod:`alstream.agents.selection.diversity`: once per window over those rows, never per item);
 * ``random_slice_candidates_per_window`` random-slice items (a deterministic uniform sample: the
   smallest slice positions), so the slice is the policy's share of the candidates;
 * ``qa_gold_per_window`` QA gold items;
 * while the drift check reports a shift, ``shift_review_per_window`` high-confidence items.
 
-Memory is O(budget) per partition. Replayed items (at-least-once) land on the same item_id key and
+Memory is O(budget x pool) per partition. Replayed items (at-least-once) land on the same item_id key and
 the same score, so a replay never duplicates a candidate within a window. Windows close when due,
 also on idle polls, so candidates flow promptly at low rates.
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from alstream.agents.selection.diversity import pick_diverse
 from alstream.agents.selection.policy import Policy
 
 Row = dict[str, Any]
@@ -85,13 +89,16 @@ class CandidateSelector:
         self.policy = policy
         self.window_s = policy.window_seconds
         self._windows: dict[int, _Window] = {}
+        self.top_n = policy.candidates_per_window
+        self.diverse = policy.diversity.method != "none" and self.top_n > 1
+        self.top_kept = math.ceil(policy.diversity.pool * self.top_n) if self.diverse else self.top_n
 
     def _new(self, now: float) -> _Window:
         p = self.policy
         start = math.floor(now / self.window_s) * self.window_s
         return _Window(
             start=start,
-            top=_Bucket(p.candidates_per_window),
+            top=_Bucket(self.top_kept),
             slice=_Bucket(p.random_slice_candidates_per_window),
             gold=_Bucket(p.qa_gold_per_window),
             shift=_Bucket(p.shift_review_per_window),
@@ -167,14 +174,30 @@ class CandidateSelector:
             out.extend(self._emit(self._windows.pop(partition)))
         return out
 
-    @staticmethod
-    def _emit(window: _Window) -> list[Selected]:
+    def _top_rows(self, bucket: _Bucket) -> list[Row]:
+        """The window's top-N: the best scores, or N of the kept top rows spread out (diversity)."""
+        ranked = bucket.ordered()
+        if not self.diverse or len(ranked) <= self.top_n:
+            return ranked[: self.top_n]
+        keys = np.array([bucket.rows[row["item_id"]][0][0] for row in ranked])
+        embeddings = np.stack([np.frombuffer(row["embedding"], dtype="<f4") for row in ranked])
+        picks = pick_diverse(
+            keys,
+            embeddings,
+            self.top_n,
+            ids=[row["item_id"] for row in ranked],
+            method=self.policy.diversity.method,
+        )
+        return [ranked[i] for i in sorted(picks.tolist())]  # best score first, as without diversity
+
+    def _emit(self, window: _Window) -> list[Selected]:
         out: list[Selected] = []
         seen: set[str] = set()
         for reason, bucket in zip(
             REASON_ORDER, (window.gold, window.slice, window.top, window.shift), strict=True
         ):
-            for row in bucket.ordered():
+            rows = self._top_rows(bucket) if bucket is window.top else bucket.ordered()
+            for row in rows:
                 if row["item_id"] in seen:
                     continue
                 seen.add(row["item_id"])

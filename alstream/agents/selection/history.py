@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from alstream.agents.selection.exceptions import PolicyChangeRefused
 from alstream.agents.selection.policy import Policy, load_policy
 
@@ -98,7 +100,7 @@ def apply_policy(
         "version": policy.version,
         "previous_version": current["version"] if current else None,
         "goal": policy.goal,
-        "signal": policy.signal.name,
+        "signal": policy.signal_name,
         "fingerprint": policy.fingerprint(),
         "content_fingerprint": policy.content_fingerprint(),
         "source": str(source.resolve()),
@@ -117,17 +119,15 @@ def apply_policy(
 
 def _as_toml(policy: Policy) -> str:
     """Serialise a policy as TOML (absolute paths) so the active copy is self-contained."""
-    body = policy.model_dump(mode="json", exclude_none=True)
-    signal = body.pop("signal")
-    lines = ["# Active selection policy, written by `alstream policy apply`. Do not edit: apply a new file."]
-    for key, value in body.items():
-        lines.append(f"{key} = {json.dumps(value)}")
-    lines.append("")
-    lines.append("[signal]")
-    lines.append(f"name = {json.dumps(signal['name'])}")
-    lines.append("")
-    lines.append("[signal.params]")
-    for key, value in signal.get("params", {}).items():
-        if value is not None:
-            lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+    body = _drop_none(policy.model_dump(mode="json", exclude_none=True))
+    header = "# Active selection policy, written by `alstream policy apply`. Do not edit: apply a new file.\n"
+    return header + tomli_w.dumps(body)
+
+
+def _drop_none(value: Any) -> Any:
+    """TOML has no null: absent means default (signal parameters such as ``class_index = None``)."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value

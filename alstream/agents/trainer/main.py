@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from alstream.agents.launch import launch
-from alstream.agents.trainer.data import labels_so_far_part, release_part
+from alstream.agents.trainer import online
+from alstream.agents.trainer.data import labels_so_far_inputs, release_inputs
 from alstream.agents.trainer.exceptions import PublishFailed
 from alstream.agents.trainer.service import models_dir, train_once
 from alstream.exceptions import AlstreamError
@@ -42,6 +43,8 @@ class TrainerProcessor:
         self.codec = codec_for("releases", settings)
         self.state_file = models_dir(settings) / settings.trainer.model_name / "trained_releases.json"
         self.trained: list[str] = self._load_state()
+        # the dashboard's and alert's loop-vs-random gauges survive a restart
+        online.restore(models_dir(settings) / settings.trainer.model_name)
         self.new_labels = 0
         self.outcomes: list[Any] = []  # for tests and logs
 
@@ -67,7 +70,7 @@ class TrainerProcessor:
         every = self.settings.trainer.retrain_every_labels
         if every and self.new_labels >= every:
             log.info("%d new labels: retraining on the labels so far", self.new_labels)
-            self._train(lambda: {"release": labels_so_far_part(self.settings)})
+            self._train(lambda: labels_so_far_inputs(self.settings))
             self.new_labels = 0
 
     def _on_release(self, message: Any, outputs: Outputs) -> None:
@@ -83,9 +86,7 @@ class TrainerProcessor:
         if announced["item_count"] == 0:
             log.info("release %s holds no items; nothing to train on", release_id)
         else:
-            self._train(
-                lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id}
-            )
+            self._train(lambda: {**release_inputs(announced["uri"], release_id), "release_id": release_id})
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 
+from alstream.agents.trainer import online
 from alstream.agents.trainer.committee import fit_committee
 from alstream.agents.trainer.evaluation import LabeledSet, evaluate, load_npz, primary
 from alstream.agents.trainer.exceptions import PublishFailed, TrainerError
@@ -52,6 +53,8 @@ class TrainOutcome:
     reason: str
     artifact: Path | None = None
     record: dict[str, Any] | None = None
+    proof: online.OnlineProof | None = None
+    proof_note: str = ""
 
 
 def models_dir(settings: AlstreamSettings) -> Path:
@@ -68,11 +71,15 @@ def validation_set(settings: AlstreamSettings) -> LabeledSet:
 
 
 def assemble(
-    parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *, validation: LabeledSet
+    parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    validation: LabeledSet,
+    held_out: set[str] | None = None,
 ) -> TrainingSet:
     """Concatenate (name, ids, embeddings, labels) parts; later parts win per item; validation ids
-    are dropped."""
-    held_out = set(validation.item_ids.tolist())
+    and ``held_out`` ids (the online proof's evaluation labels) are dropped."""
+    proof_only = set(held_out or ())
+    held_out = set(validation.item_ids.tolist()) | proof_only
     rows: dict[str, tuple[np.ndarray, str, bool]] = {}
     sources: dict[str, int] = {}
     for name, ids, embeddings, labels in parts:
@@ -82,7 +89,9 @@ def assemble(
     leaked = sorted(held_out & set(rows))
     for item_id in leaked:
         del rows[item_id]
-    sources["dropped_validation_items"] = len(leaked)
+    sources["dropped_validation_items"] = len([i for i in leaked if i not in proof_only])
+    if proof_only:
+        sources["held_out_for_online_proof"] = len([i for i in leaked if i in proof_only])
     ordered = sorted(rows)
     if not ordered:
         raise TrainerError(
@@ -97,19 +106,32 @@ def assemble(
     )
 
 
+def seed_set(settings: AlstreamSettings) -> LabeledSet | None:
+    return load_npz(settings.trainer.seed_file) if settings.trainer.seed_file is not None else None
+
+
 def training_set(
     settings: AlstreamSettings,
     *,
     validation: LabeledSet,
     release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None,
+    held_out: set[str] | None = None,
 ) -> TrainingSet:
     parts = []
-    if settings.trainer.seed_file is not None:
-        seed = load_npz(settings.trainer.seed_file)
+    seed = seed_set(settings)
+    if seed is not None:
         parts.append(("seed", seed.item_ids, seed.embeddings, seed.labels))
     if release is not None:
         parts.append(release)
-    return assemble(parts, validation=validation)
+    return assemble(parts, validation=validation, held_out=held_out)
+
+
+def held_out_ids(settings: AlstreamSettings, history: online.LabelHistory | None) -> set[str]:
+    """Random-slice items the online proof evaluates on: no published model trains on them."""
+    if history is None:
+        return set()
+    mask = online.held_out_mask(history.item_ids, history.kinds, settings.trainer.online_held_out_share)
+    return set(history.item_ids[mask].tolist())
 
 
 def current_metric(settings: AlstreamSettings, validation: LabeledSet) -> tuple[str | None, float | None]:
@@ -138,26 +160,37 @@ def train_once(
     *,
     release: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None = None,
     release_id: str | None = None,
+    history: online.LabelHistory | None = None,
     force: bool = False,
     publish: bool = True,
 ) -> TrainOutcome:
-    """Train, evaluate, gate and (if it passes) save and announce one model version."""
+    """Train, evaluate, gate and (if it passes) save and announce one model version.
+
+    With ``history`` (the release's labels with their kinds and times) the run also measures the
+    online proof (:mod:`alstream.agents.trainer.online`): its held-out random-slice labels are kept
+    out of the training set.
+    """
     config = settings.trainer
     validation = validation_set(settings)
-    data = training_set(settings, validation=validation, release=release)
+    data = training_set(
+        settings, validation=validation, release=release, held_out=held_out_ids(settings, history)
+    )
     bundle = fit_committee(
         data.embeddings,
         data.labels,
+        members=config.committee,
         random_state=config.random_state,
         metadata={
             "model_name": config.model_name,
             "trained_on_release": release_id or "",
             "train_items": str(len(data.labels)),
         },
+        reference=validation.embeddings,
     )
     metrics = evaluate(bundle, validation)
     value = primary(metrics, config.metric)
     TRAINER_VALIDATION_METRIC.set(value)
+    proof, proof_note = _online_proof(settings, history, bundle, validation, release_id, publish=publish)
     current_version, current = current_metric(settings, validation) if publish else (None, None)
     if current is not None and value < current - config.tolerance and not force:
         reason = (
@@ -167,10 +200,23 @@ def train_once(
         log.warning("trainer %s", reason)
         TRAINER_RUNS.labels("refused").inc()
         _append_refusal(settings, reason, release_id, value, current_version, current)
-        return TrainOutcome(False, None, config.metric, value, current_version, current, metrics, reason)
+        return TrainOutcome(
+            False,
+            None,
+            config.metric,
+            value,
+            current_version,
+            current,
+            metrics,
+            reason,
+            proof=proof,
+            proof_note=proof_note,
+        )
     if not publish:
         reason = f"evaluated only (not saved, not announced): {config.metric} {value:.4f}"
-        return TrainOutcome(False, None, config.metric, value, None, None, metrics, reason)
+        return TrainOutcome(
+            False, None, config.metric, value, None, None, metrics, reason, proof=proof, proof_note=proof_note
+        )
     now = datetime.now(UTC)
     directory = models_dir(settings) / config.model_name
     staging = directory / f".staging-{now:%Y%m%dT%H%M%S%f}.skops"
@@ -193,6 +239,7 @@ def train_once(
             **metrics,
             "training_items": float(len(data.labels)),
             "training_labels": float(data.from_labels),
+            **(proof.as_metrics() if proof is not None else {}),
         },
         "created_at": now,
     }
@@ -203,8 +250,63 @@ def train_once(
     )
     log.info("trainer %s on %d items %s", reason, len(data.labels), data.sources)
     return TrainOutcome(
-        True, version, config.metric, value, current_version, current, metrics, reason, artifact, record
+        True,
+        version,
+        config.metric,
+        value,
+        current_version,
+        current,
+        metrics,
+        reason,
+        artifact,
+        record,
+        proof=proof,
+        proof_note=proof_note,
     )
+
+
+def _online_proof(
+    settings: AlstreamSettings,
+    history: online.LabelHistory | None,
+    served: Any,
+    validation: LabeledSet,
+    release_id: str | None,
+    *,
+    publish: bool,
+) -> tuple[online.OnlineProof | None, str]:
+    """Measure the loop against random on held-out random-slice labels; record and export it."""
+    config = settings.trainer
+    if history is None or config.online_held_out_share <= 0:
+        return None, "no label history with this run" if history is None else "online proof turned off"
+    held_validation = set(validation.item_ids.tolist())
+    keep = np.asarray([item not in held_validation for item in history.item_ids.tolist()], dtype=bool)
+    proof, note = online.measure(
+        history.take(np.flatnonzero(keep)),
+        served=served,
+        seed=seed_set(settings),
+        committee=config.committee,
+        metric=config.metric,
+        held_out_share=config.online_held_out_share,
+        min_eval_labels=config.online_min_eval_labels,
+        random_state=config.random_state,
+        release_id=release_id,
+    )
+    if proof is None:
+        log.info("online proof not measured: %s", note)
+        return None, note
+    log.info(
+        "online proof on %d held-out random-slice labels: loop %.4f vs random %.4f with %d labels each "
+        "(served model %.4f)",
+        proof.eval_labels,
+        proof.loop,
+        proof.random,
+        proof.training_labels,
+        proof.served,
+    )
+    if publish:
+        online.record(proof, models_dir(settings) / config.model_name)
+        online.export(proof)
+    return proof, note
 
 
 def publish_model(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,26 +31,35 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         from alstream.agents.release.service import store_for
-        from alstream.agents.trainer.data import labels_so_far_part, release_part
+        from alstream.agents.trainer.data import labels_so_far_inputs, release_inputs
         from alstream.agents.trainer.service import train_once
 
         # Evaluating a seed-only or stored-release model needs no cluster; publishing or reading labels does.
         needs_cluster = publish or (release is None and not seed_only)
         settings = cluster_settings_from(ctx) if needs_cluster else settings_from(ctx)
         release_id = None
-        part = None
+        inputs: dict[str, Any] = {}
         if release is not None:
             store = store_for(settings)
             release_id = store.resolve(release)
-            part = release_part(store.uri_of(release_id), release_id)
+            inputs = release_inputs(store.uri_of(release_id), release_id)
         elif not seed_only:
-            part = labels_so_far_part(settings)
-        outcome = train_once(settings, release=part, release_id=release_id, force=force, publish=publish)
+            inputs = labels_so_far_inputs(settings)
+        outcome = train_once(settings, **inputs, release_id=release_id, force=force, publish=publish)
         table = Table("metric", "value", title=outcome.model_version or "model not published")
         for name, value in outcome.metrics.items():
             table.add_row(name, f"{value:.4f}")
         console = Console()
         console.print(table)
         console.print(outcome.reason)
+        if outcome.proof is not None:
+            p = outcome.proof
+            console.print(
+                f"online proof on {p.eval_labels} held-out random-slice labels ({p.metric_name}): "
+                f"loop {p.loop:.4f} vs random {p.random:.4f} with {p.training_labels} labels each; "
+                f"served model {p.served:.4f}"
+            )
+        elif inputs:
+            console.print(f"online proof not measured: {outcome.proof_note}")
         if publish and not outcome.published:
             raise typer.Exit(code=3)

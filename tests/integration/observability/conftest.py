@@ -51,6 +51,8 @@ def stack(
         "ALSTREAM_TRAINER__SEED_FILE": str(data.seed_file),
         # Per-annotator QA error shows after this many checks; the short run gives each annotator a few.
         "ALSTREAM_LABELS__QA_ANNOTATOR_MIN_CHECKS": "2",
+        # The online proof (loop vs random panel) needs held-out random-slice labels; the short run has few.
+        "ALSTREAM_TRAINER__ONLINE_MIN_EVAL_LABELS": "2",
         "PYTHONUNBUFFERED": "1",
     }
     for key, relative in (
@@ -117,7 +119,10 @@ def released(stack: Stack, prometheus: PrometheusServer) -> Stack:
     deadline = stack.started + TRAFFIC_BUDGET_S / 2
     while time.monotonic() < deadline:
         stack.check_alive()
-        if prometheus.query("sum(alstream_labels_total) >= 30"):
+        # enough random-slice labels that some are held out for the trainer's online proof and some not
+        if prometheus.query(
+            'sum(alstream_labels_total) >= 30 and sum(alstream_labels_total{kind="random"}) >= 8'
+        ):
             break
         time.sleep(2)
     # --request: the running release agent builds it, so its metrics move and the trainer retrains.

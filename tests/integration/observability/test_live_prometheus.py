@@ -64,6 +64,7 @@ LOOP_EVIDENCE = {
     "release built by the agent": "sum(alstream_releases_total) > 0",
     "release has items": "max(alstream_release_items) > 0",
     "trainer ran on the release": "sum(alstream_trainer_runs_total) > 0",
+    "trainer measured the loop against random": "max(alstream_trainer_online_eval_labels) > 0",
 }
 
 

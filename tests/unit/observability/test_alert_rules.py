@@ -55,7 +55,13 @@ def test_promtool_check_config(promtool: str, repo: Path) -> None:
     assert "is valid prometheus config file" in out
 
 
-@pytest.mark.parametrize("test_file", ["alstream.test.yml", "alstream_weekly.test.yml"])
+PROMTOOL_TESTS = sorted(
+    p.name
+    for p in (Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "tests").glob("*.test.yml")
+)
+
+
+@pytest.mark.parametrize("test_file", PROMTOOL_TESTS)
 def test_promtool_test_rules(promtool: str, repo: Path, test_file: str) -> None:
     out = _run(promtool, "test", "rules", test_file, cwd=repo / "deploy" / "prometheus" / "tests")
     assert "SUCCESS" in out

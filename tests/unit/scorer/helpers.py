@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import DeadLetterSink
@@ -84,3 +85,28 @@ def outputs() -> tuple[Outputs, InMemoryProducer]:
     producer = InMemoryProducer()
     sink = DeadLetterSink(producer=producer, topic="t.dead-letters", agent="scorer")
     return Outputs(producer=producer, dead_letters=sink), producer  # type: ignore[arg-type]
+
+
+CLASSES = ["a", "b", "c"]
+DIM = 4
+
+
+def scorer_settings(state_dir: Any) -> AlstreamSettings:
+    """Settings for in-memory scorer tests: three classes, 4-dim embeddings, topics prefixed ``t.``."""
+    return load_settings(
+        kafka={"topic_prefix": "t."},
+        task={"classes": CLASSES},
+        metrics={"port": 0},
+        ingest={"embedding_dim": DIM},
+        paths={"state_dir": state_dir},
+    )
+
+
+class Clock:
+    """A clock the test moves by hand (windows close when it passes their end)."""
+
+    def __init__(self) -> None:
+        self.now = 1_764_000_100.0  # just after the items' event_time (the contract refuses future ones)
+
+    def __call__(self) -> float:
+        return self.now

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import item_message, outputs
+from helpers import CLASSES, DIM, Clock, item_message, outputs, scorer_settings
 
 from alstream.agents.scorer.models import ActiveModel
 from alstream.agents.scorer.processor import ScorerProcessor
@@ -22,29 +22,13 @@ from alstream.models.artifacts import ModelBundle
 from alstream.settings import load_settings
 from alstream.streams.codecs import SingleObjectCodec
 
-CLASSES = ["a", "b", "c"]
-DIM = 4
 SCORES = SingleObjectCodec("scores")
 CANDIDATES = SingleObjectCodec("candidates")
 
 
 @pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load_settings(
-        kafka={"topic_prefix": "t."},
-        task={"classes": CLASSES},
-        metrics={"port": 0},
-        ingest={"embedding_dim": DIM},
-        paths={"state_dir": tmp_path},
-    )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_764_000_100.0  # just after the items' event_time (the contract refuses future ones)
-
-    def __call__(self) -> float:
-        return self.now
+    return scorer_settings(tmp_path)
 
 
 def model(version: str = "m1") -> ActiveModel:

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alstream.agents.selection.exceptions import PolicyChangeRefused, PolicyError
+from alstream.agents.selection.policy import load_policy
 from alstream.agents.selection.signals import SIGNALS
 from alstream.cli.main import app
 
@@ -59,3 +60,26 @@ def test_apply_refuses_a_change_within_a_week_unless_forced(tmp_path: Path, stat
     active = runner.invoke(app, ["policy", "explain"])
     assert "Policy v2" in active.output
     assert (state_dir / "policy-history.jsonl").read_text().count("\n") == 2
+
+
+def test_explain_and_apply_a_fused_diverse_cold_starting_policy(tmp_path: Path, state_dir: Path) -> None:
+    path = tmp_path / "fused.toml"
+    path.write_text(
+        'version = "f1"\ngoal = "g"\n'
+        '[[signals]]\nname = "margin"\nweight = 3\n[[signals]]\nname = "kl_disagreement"\n'
+        '[diversity]\nmethod = "kmeans++"\npool = 3\n[cold_start]\nlabels_per_class = 4\n',
+        encoding="utf-8",
+    )
+    explained = CliRunner().invoke(app, ["policy", "explain", str(path)])
+    assert explained.exit_code == 0, explained.output
+    text = " ".join(explained.output.split())
+    assert "Signals (rank fusion): fusion:margin+kl_disagreement" in text
+    assert "weighted blend of margin (75%) and kl_disagreement (25%)" in text
+    assert "20 candidates spread over the embedding space (kmeans++ among its top 3 x 20 by score)" in text
+    assert "random selection until the model has 4 labels of every class" in text
+    applied = CliRunner().invoke(app, ["policy", "apply", str(path)])
+    assert applied.exit_code == 0, applied.output
+    from alstream.agents.selection.history import active_policy
+
+    active = active_policy(state_dir)  # the active copy is written as TOML and reads back the same
+    assert active is not None and active.fingerprint() == load_policy(path).fingerprint()

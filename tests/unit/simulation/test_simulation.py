@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 from alstream.cli.main import app
 from alstream.simulation.datasets import load_dataset
 from alstream.simulation.exceptions import SimulationError
-from alstream.simulation.loop import RANDOM, SimulationConfig, load_selection_policy, run_simulation
+from alstream.simulation.loop import (
+    RANDOM,
+    SimulationConfig,
+    load_selection_policy,
+    run_simulation,
+    strategy_label,
+)
 from alstream.simulation.report import summarise
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
@@ -24,12 +30,11 @@ def test_entropy_policy_reaches_random_final_accuracy_with_fewer_labels() -> Non
         load_dataset("digits"), policy, SimulationConfig(budget=260, seeds=3, batch_size=20)
     )
     summary = summarise(points, metric="accuracy")
-    by_name = {s.strategy: s for s in summary.strategies}
-    mine = by_name[policy.label]
-    assert mine.labels_to_target is not None
-    assert mine.labels_to_target < by_name[RANDOM].labels_to_target
+    mine = summary.by_name(strategy_label(policy))
+    assert mine.labels_to_target.mean < summary.by_name(RANDOM).labels_to_target.mean
     assert mine.seeds_reaching_target == 3
-    assert summary.labels_saved(policy.label) > 0
+    saved = summary.labels_saved(strategy_label(policy))
+    assert saved is not None and saved > 0
 
 
 def test_same_seed_set_and_split_for_both_strategies() -> None:
@@ -39,7 +44,7 @@ def test_same_seed_set_and_split_for_both_strategies() -> None:
     )
     firsts = {(p.strategy, p.seed): p.metric for p in points if p.labels == 6}
     for seed in range(2):
-        assert firsts[(policy.label, seed)] == firsts[(RANDOM, seed)]
+        assert firsts[(strategy_label(policy), seed)] == firsts[(RANDOM, seed)]
 
 
 def test_csv_dataset_with_rare_class_recall(tmp_path: Path) -> None:
@@ -120,7 +125,7 @@ def test_bad_inputs_fail_with_the_option_to_fix(tmp_path: Path) -> None:
 def test_router_quotas_cap_hard_items_and_spend_budget_on_qa() -> None:
     from alstream.agents.router.pool import HARD, QA
     from alstream.agents.router.quotas import Quotas
-    from alstream.simulation.loop import MixTally
+    from alstream.simulation.quotas_mix import MixTally
 
     tally = MixTally(
         quotas=Quotas(max_hard_per_day=5, min_normal_share=0.5, random_share=0.1, qa_rate=0.1), day=20
@@ -139,4 +144,37 @@ def test_quota_constrained_policy_still_spends_exactly_the_budget() -> None:
     policy = load_selection_policy(str(POLICIES / "entropy.toml"))
     config = SimulationConfig(budget=70, seeds=1, batch_size=10, initial_size=10, quotas=Quotas(qa_rate=0.2))
     points = run_simulation(load_dataset("wine"), policy, config)
-    assert max(p.labels for p in points if p.strategy == policy.label) == 70
+    assert max(p.labels for p in points if p.strategy == strategy_label(policy)) == 70
+
+
+def test_cold_start_and_diversity_shape_the_simulated_batches() -> None:
+    """The simulator applies the policy's cold-start rule and the window's diversity pick like the scorer."""
+    from alstream.agents.selection.policy import policy_from_dict
+    from alstream.agents.trainer.committee import fit_committee
+    from alstream.simulation.loop import _PolicyChooser
+
+    data = load_dataset("digits")
+    labeled = np.arange(40)
+    pool = np.arange(40, 1200)
+    bundle = fit_committee(data.features[labeled], data.labels[labeled])
+    config = SimulationConfig(budget=100)
+
+    def picks(**extra: object) -> np.ndarray:
+        policy = policy_from_dict({"version": "t", "goal": "g", "signal": {"name": "margin"}, **extra})
+        chooser = _PolicyChooser(dataset=data, policy=policy, config=config, rng=np.random.default_rng(0))
+        return chooser(bundle, pool, labeled, 20)[0]
+
+    ranked = picks()
+    cold = picks(cold_start={"labels_per_class": 50})  # 40 labels cannot hold 50 of every class
+    spread = picks(diversity={"method": "kmeans++", "pool": 5})
+    assert len(set(cold.tolist()) & set(ranked.tolist())) <= 3  # random draws, not the ranking
+    warm = picks(cold_start={"labels_per_class": 1})
+    assert warm.tolist() == ranked.tolist()  # every class has a label: the signal ranks
+    features = data.features
+
+    def mean_distance(chosen: np.ndarray) -> float:
+        return float(
+            np.mean([np.linalg.norm(features[a] - features[b]) for a in chosen for b in chosen if a < b])
+        )
+
+    assert mean_distance(spread) > mean_distance(ranked)

@@ -63,8 +63,10 @@ def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any
         return SimpleNamespace(published=True)
 
     monkeypatch.setattr(trainer_main, "train_once", fake_train)
-    monkeypatch.setattr(trainer_main, "release_part", lambda uri, rid: ("release", uri, rid))
-    monkeypatch.setattr(trainer_main, "labels_so_far_part", lambda settings: ("labels so far",))
+    monkeypatch.setattr(trainer_main, "release_inputs", lambda uri, rid: {"release": ("release", uri, rid)})
+    monkeypatch.setattr(
+        trainer_main, "labels_so_far_inputs", lambda settings: {"release": ("labels so far",)}
+    )
     return made
 
 
@@ -180,14 +182,14 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
     def missing(uri: str, rid: str) -> None:
         raise ReleaseNotFound(f"no release {rid}")
 
-    monkeypatch.setattr(trainer_main, "release_part", missing)
+    monkeypatch.setattr(trainer_main, "release_inputs", missing)
     processor.process([_announcement(settings, "gone")], FakeOutputs())  # type: ignore[arg-type]
     assert "gone" in processor.trained  # skipped for good: retrying cannot bring it back
 
     def unannounced(settings: Any, **kwargs: Any) -> None:
         raise PublishFailed("model saved but not announced")
 
-    monkeypatch.setattr(trainer_main, "release_part", lambda uri, rid: ("release", uri, rid))
+    monkeypatch.setattr(trainer_main, "release_inputs", lambda uri, rid: {"release": ("release", uri, rid)})
     monkeypatch.setattr(trainer_main, "train_once", unannounced)
     with pytest.raises(RetryLater):  # the runtime processes it again later, never dead-letters it
         processor.process([_announcement(settings, "r9")], FakeOutputs())  # type: ignore[arg-type]
