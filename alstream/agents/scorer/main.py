@@ -23,6 +23,7 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.agents.selection.history import active_path
 from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_policy
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
+from alstream.models.store import ModelStore
 from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
@@ -98,6 +99,7 @@ class ModelFollower:
         self.settings = settings
         self.watcher = watcher
         self.reject = reject
+        self.store = ModelStore.of(settings)
         self.current_version: str | None = None
 
     def load(self, record: dict[str, Any] | None) -> ActiveModel | None:
@@ -106,6 +108,7 @@ class ModelFollower:
         try:
             model = load_announced(
                 record,
+                store=self.store,
                 task_classes=list(self.settings.task.classes),
                 embedding_dim=self.settings.ingest.embedding_dim,
             )
