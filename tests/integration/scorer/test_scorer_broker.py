@@ -184,7 +184,7 @@ def test_hot_swap_and_prompt_candidates(
             classes=CLASSES,
             embedding_dim=DIM,
         )
-        artifact = tmp_path / "m2.skops"
+        artifact = tmp_path / "state" / "models" / "m2.skops"  # the scorer's model store
         sha = save_bundle(bundle, artifact)
         announce = SingleObjectCodec("models").encode(
             {
