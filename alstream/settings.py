@@ -107,8 +107,9 @@ class MetricsSettings(_Section):
         le=65_535,
         description=(
             "This process's /metrics port. Unset: base_port plus the agent's offset (scorer 1, router 2, "
-            "labels 3, agreement 4, release 5, trainer 6, label-studio 7, tool-gateway 8), so every agent on one host "
-            "gets its own port. 0 disables the endpoint. Replicas of one agent on one host need one each."
+            "labels 3, agreement 4, release 5, trainer 6, label-studio 7, tool-gateway 8), so every agent "
+            "on one host gets its own port. 0 disables the endpoint. Replicas of one agent on one host "
+            "need one each."
         ),
     )
     base_port: int = Field(

@@ -25,6 +25,7 @@ from alstream.security.identity import DELIVERY_TOPIC, IdentitySettings, parse_t
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import RecordCodec
 from alstream.streams.exceptions import DecodeError
+from alstream.streams.messages import Headers, coordinates
 from alstream.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class ToolGatewayProcessor:
 
     def process(self, messages: list[Message], outputs: Outputs) -> None:
         for message in messages:
-            topic = message.topic()
+            topic, partition, _ = coordinates(message)
             if topic == self.shared_assignments:
                 self._deliver(message, outputs)
                 continue
@@ -110,7 +111,7 @@ class ToolGatewayProcessor:
                 )
                 outputs.dead_letter(message, refusal, f"{type(refusal).__name__}: {refusal}")
                 continue
-            self._forward(message, tool=tool, topic=f"{self.prefix}{stream}", outputs=outputs)
+            self._forward(message, partition, tool=tool, topic=f"{self.prefix}{stream}", outputs=outputs)
             GATEWAY_RECORDS.labels(tool, stream, "forwarded").inc()
 
     def on_idle(self, outputs: Outputs) -> None:
@@ -145,12 +146,12 @@ class ToolGatewayProcessor:
             )
         return None
 
-    def _forward(self, message: Message, *, tool: str, topic: str, outputs: Outputs) -> None:
+    def _forward(self, message: Message, partition: int, *, tool: str, topic: str, outputs: Outputs) -> None:
         if topic.endswith("labels"):  # the partition of its item: the router shard that leased it
-            partition = partition_for(message.key() or b"", self.partitions[topic])
+            target = partition_for(message.key() or b"", self.partitions[topic])
         else:  # same index: an event sent to each partition (a router shard each) reaches each shard
-            partition = message.partition() % self.partitions[topic]
-        self._produce(outputs, topic, message.value(), message.key(), partition, tool)
+            target = partition % self.partitions[topic]
+        self._produce(outputs, topic, message.value(), message.key(), target, tool)
 
     # -- delivery: what a tool reads -------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class ToolGatewayProcessor:
         outputs: Outputs, topic: str, value: bytes | None, key: bytes | None, partition: int, tool: str
     ) -> None:
         # Only the gateway's own header: a tool's headers are not trusted downstream.
-        headers = [(TOOL_HEADER, tool.encode())]
+        headers: Headers = [(TOOL_HEADER, tool.encode())]
         while True:
             try:
                 outputs.producer.produce(
