@@ -137,3 +137,39 @@ def test_each_tool_sees_only_its_annotators_work(bound: AlstreamSettings) -> Non
     assert all(a["annotator_id"] == "alice" for a in alice_work)
     raw = b"".join(m.value() for m in read_messages(bound, "tool.alice-tool.assignments"))
     assert b"RANDOM" not in raw
+
+
+def test_a_label_id_stays_bound_across_a_gateway_restart(
+    settings: AlstreamSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway rebuilds each label id's first content from the shared labels topic at start."""
+    monkeypatch.setenv("ALSTREAM_TASK__CLASSES", json.dumps(CLASSES))
+    monkeypatch.setenv("ALSTREAM_IDENTITY__TOOLS", json.dumps({"t1": ["alice"], "t2": ["bob"]}))
+    configured = load_settings()
+    create_topics(configured, specs=deployment_topics(configured.identity), partitions_override=2)
+    labels = codec_for("labels", configured)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = label("shared-id", of=assignment("a1", annotator_id="alice", assigned_at=now), value="cat")
+    reuse = label("shared-id", of=assignment("a2", annotator_id="bob", assigned_at=now), value="dog")
+
+    def run_gateway_until(condition: Any, what: str) -> None:
+        stop = StopFlag()
+        agent = threading.Thread(
+            target=gateway_main.run, args=(configured,), kwargs={"stop": stop}, daemon=True
+        )
+        agent.start()
+        try:
+            wait_until(condition, timeout_s=60, what=what)
+        finally:
+            stop.set()
+            agent.join(30)
+        assert not agent.is_alive()
+
+    produce_raw(configured, "tool.t1.labels", labels.encode(first), key="it1")
+    run_gateway_until(lambda: tool_records(configured, "labels", "labels"), "alice's label forwarded")
+    produce_raw(configured, "tool.t2.labels", labels.encode(reuse), key="it1")
+    run_gateway_until(
+        lambda: [d for d in dead_letters(configured) if d["error_class"] == "LabelIdReused"],
+        "the reuse refused by the restarted gateway",
+    )
+    assert [lab["value"] for lab in tool_records(configured, "labels", "labels")] == ["cat"]
