@@ -68,6 +68,11 @@ def bootstrap_model(settings: AlstreamSettings) -> ActiveModel | None:
     path = settings.scorer.bootstrap_model
     if path is None:
         return None
+    if not settings.scorer.bootstrap_model_sha256:
+        raise ModelSwapError(
+            "scorer.bootstrap_model needs its SHA-256: set ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256 "
+            "(nothing is loaded unverified)"
+        )
     try:
         bundle = load_bundle(path, expected_sha256=settings.scorer.bootstrap_model_sha256)
     except ArtifactError as exc:

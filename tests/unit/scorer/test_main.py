@@ -76,6 +76,15 @@ def test_bootstrap_model_is_verified(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelSwapError, match="SHA-256"):
         bootstrap_model(bad)
+    unverified = load_settings(
+        kafka={"topic_prefix": "t."},
+        metrics={"port": 0},
+        task={"classes": CLASSES},
+        ingest={"embedding_dim": 3},
+        scorer={"bootstrap_model": path},
+    )
+    with pytest.raises(ModelSwapError, match="ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256"):
+        bootstrap_model(unverified)
 
 
 class FakeWatcher:
