@@ -36,10 +36,12 @@ from alstream.agents.labels.config import LabelsSettings
 from alstream.agents.release.config import ReleaseSettings
 from alstream.agents.router.config import RouterSettings
 from alstream.agents.scorer.config import ScorerSettings
+from alstream.agents.tool_gateway.config import ToolGatewaySettings
 from alstream.agents.trainer.config import TrainerSettings
 from alstream.config_base import Section as _Section
 from alstream.contracts.config import ContractsSettings
 from alstream.exceptions import ConfigError
+from alstream.security.identity import IdentitySettings
 from alstream.streams.config import CodecSettings, KafkaSettings, StreamsSettings
 
 __all__ = [
@@ -105,17 +107,25 @@ class MetricsSettings(_Section):
         le=65_535,
         description=(
             "This process's /metrics port. Unset: base_port plus the agent's offset (scorer 1, router 2, "
-            "labels 3, agreement 4, release 5, trainer 6, label-studio 7), so every agent on one host "
-            "gets its own port. 0 disables the endpoint. Replicas of one agent on one host need one each."
+            "labels 3, agreement 4, release 5, trainer 6, label-studio 7, tool-gateway 8), so every agent "
+            "on one host gets its own port. 0 disables the endpoint. Replicas of one agent on one host "
+            "need one each."
         ),
     )
     base_port: int = Field(
         default=9400,
         ge=1,
         le=65_535 - 16,
-        description="Base of the default ports (agents use 9401-9407); `alstream status` scrapes them.",
+        description="Base of the default ports (agents use 9401-9408); `alstream status` scrapes them.",
     )
-    host: str = "0.0.0.0"
+    host: str = Field(
+        default="127.0.0.1",
+        description=(
+            "Address /metrics binds to. Loopback by default: the endpoint has no authentication. Set "
+            "0.0.0.0 only where a network boundary keeps it private (a container network, as in "
+            "deploy/compose.yaml)."
+        ),
+    )
 
 
 class AlstreamSettings(BaseSettings):
@@ -142,6 +152,8 @@ class AlstreamSettings(BaseSettings):
     release: ReleaseSettings = ReleaseSettings()
     trainer: TrainerSettings = TrainerSettings()
     label_studio: LabelStudioSettings = LabelStudioSettings()
+    identity: IdentitySettings = IdentitySettings()
+    tool_gateway: ToolGatewaySettings = ToolGatewaySettings()
 
     @classmethod
     def settings_customise_sources(

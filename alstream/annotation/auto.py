@@ -156,7 +156,7 @@ class SimulatedAnnotator:
             return  # too slow: the lease expired and the item went back to the pool (not labeled)
         true = self.truth.get(assignment["item_id"])
         self.summary.labeled += 1
-        self.summary.kinds[assignment["kind"]] += 1
+        self.summary.kinds[assignment.get("kind") or "hidden"] += 1
         if true is not None:
             self.summary.known += 1
             self.summary.correct += int(value == true)

@@ -5,6 +5,11 @@ Contract (docs/annotation-tool-contract.md): assignments are keyed by annotator_
 partition of annotator-events (each is a router shard); labels are keyed by item_id and cite the
 assignment_id. Delivery is at-least-once: the router may re-send an open assignment after a restart,
 so the client drops assignment ids it has already handed out.
+
+Where ``[identity] tools`` is set (every secured deployment), the tool talks only to its own topics,
+``P tool.<tool>.*`` (:mod:`alstream.security.identity`): the ACLs let only its principal write its
+labels and events and read its annotators' assignments, which arrive without ``kind``; the tool gateway
+agent forwards what it sends to the shared topics after checking each annotator is bound to the tool.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from alstream.contracts.enums import ANSWERED, LABEL_STATUSES
 from alstream.contracts.ids import annotator_problem
 from alstream.contracts.labels import LabelRules
 from alstream.observability.metrics import AGENT_ERRORS
+from alstream.security.identity import DELIVERY_SCHEMA, DELIVERY_TOPIC, this_tool, tool_topic
 from alstream.settings import AlstreamSettings
 from alstream.streams.availability import health_for, is_transient_error
 from alstream.streams.codecs import codec_for
@@ -66,19 +72,37 @@ class AnnotationClient:
         self.skills = sorted(set(skills))
         self.group = group
         self.include_expired = include_expired
-        self._events_topic = settings.kafka.topic("annotator-events")
-        self._labels_topic = settings.kafka.topic("labels")
-        self._assignments_topic = settings.kafka.topic("assignments")
+        prefix = settings.kafka.topic_prefix
+        identity = settings.identity
+        self.tool: str | None = None
+        if identity.enforced:
+            # The tool's own topics: the broker's ACLs bind them to its principal (docs/security.md).
+            self.tool = this_tool(identity, settings.kafka.sasl_username)
+            if not identity.may_act_for(self.tool, annotator_id):
+                raise AnnotationError(
+                    f"tool {self.tool!r} may not act for annotator {annotator_id!r}: bind the annotator "
+                    "to the tool in [identity] tools"
+                )
+            self._events_topic = tool_topic(prefix, self.tool, "annotator-events")
+            self._labels_topic = tool_topic(prefix, self.tool, "labels")
+            self._assignments_topic = tool_topic(prefix, self.tool, DELIVERY_TOPIC)
+            self._assignment_codec = codec_for(DELIVERY_SCHEMA, settings)
+            # "alstream-annotate-<prefix><tool>." is the group prefix the tool's ACLs grant
+            # (alstream/security/acl.py): a tool cannot move another tool's read positions.
+            group_id = f"alstream-annotate-{prefix}{self.tool}.{annotator_id}"
+        else:
+            self._events_topic = settings.kafka.topic("annotator-events")
+            self._labels_topic = settings.kafka.topic("labels")
+            self._assignments_topic = settings.kafka.topic("assignments")
+            self._assignment_codec = codec_for("assignments", settings)
+            group_id = f"alstream-annotate-{prefix}{annotator_id}"
         self._event_codec = codec_for("annotator-events", settings)
         self._label_codec = codec_for("labels", settings)
-        self._assignment_codec = codec_for("assignments", settings)
         self._producer = Producer(producer_config(settings))
         self._consumer = Consumer(
             consumer_config(
                 settings,
-                # "alstream-annotate" is the prefix the annotation role's ACLs grant
-                # (alstream/security/acl.py).
-                group_id=f"alstream-annotate-{settings.kafka.topic_prefix}{annotator_id}",
+                group_id=group_id,
                 # A tool that must do something durable with an assignment before it counts as read (the
                 # Label Studio bridge imports it as a task) acknowledges explicitly; a restart re-reads
                 # everything handed out after the last acknowledge().

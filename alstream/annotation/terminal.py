@@ -97,7 +97,7 @@ def run_interactive(
                     write("Too late: the lease expired and the item went back to the pool. Next one.")
                     continue
                 summary.labeled += 1
-                summary.kinds[assignment["kind"]] += 1
+                summary.kinds[assignment.get("kind") or "hidden"] += 1
     except (KeyboardInterrupt, EOFError):
         write("")
     finally:

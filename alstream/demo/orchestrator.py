@@ -25,12 +25,27 @@ from alstream.demo import dataset, live_view
 from alstream.demo.options import DemoOptions
 from alstream.demo.processes import Supervisor
 from alstream.exceptions import AlstreamError
+from alstream.security.identity import deployment_topics
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.embedded_broker import EmbeddedBroker, free_port
 from alstream.streams.topics import create_topics
 
 MARKER = ".alstream-demo"
-AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
+AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer", "tool-gateway")
+BRIDGE_TOOL = "label-studio"  # the Label Studio bridge's tool (principal) name in the demo
+
+
+def demo_identity(annotator_ids: list[str], ui_annotator: str | None) -> dict[str, list[str]]:
+    """``[identity] tools`` of the demo: each simulated annotator is its own tool (as each person's
+    annotation client is its own principal in production) and the Label Studio bridge is one tool for
+    its annotator. The embedded broker authenticates nobody, so the demo shows the path (tool topics,
+    the gateway, assignments without kind), not the boundary; docs/security.md says so."""
+    tools = {annotator_id: [annotator_id] for annotator_id in annotator_ids}
+    if ui_annotator is not None:
+        tools[BRIDGE_TOOL] = [ui_annotator]
+    return tools
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -160,11 +175,19 @@ class Demo:
         ui = self._label_studio_ui()
         with EmbeddedBroker(log_file=self.log_dir / "broker.log") as broker:
             env = self._environment(broker, policy, quotas, data)
+            tools = demo_identity(
+                [a.annotator_id for a in self.options.annotators], ui.annotator_id if ui is not None else None
+            )
+            env["ALSTREAM_IDENTITY__TOOLS"] = json.dumps(tools)
             settings = self._settings(env)
             self.supervisor = Supervisor(log_dir=self.log_dir, env=env)
             try:
                 self._say(f"broker at {broker.bootstrap_servers}; creating topics")
-                create_topics(settings, partitions_override=self.options.partitions)
+                create_topics(
+                    settings,
+                    specs=deployment_topics(settings.identity),  # with each tool's own topics
+                    partitions_override=self.options.partitions,
+                )
                 self._say("training the first model on the random seed set (the baseline)")
                 self._run_step("initial-train", ["train", "--seed-only"])
                 for name in AGENTS:
@@ -202,7 +225,11 @@ class Demo:
                             "--drift-accuracy",
                             str(annotator.drift_accuracy),
                         ]
-                    self.supervisor.start(annotator.annotator_id, args)
+                    self.supervisor.start(
+                        annotator.annotator_id,
+                        args,
+                        extra_env={"ALSTREAM_IDENTITY__TOOL": annotator.annotator_id},  # its own tool
+                    )
                 self._loop(feeder)
                 self._say("stopping the annotators; final release and retraining")
                 self.supervisor.stop_all(names=[a.annotator_id for a in self.options.annotators])
@@ -251,7 +278,10 @@ class Demo:
         port = free_port()
         self.ports["label-studio"] = port
         self.supervisor.start(
-            "label-studio", ["agent", "label-studio"], metrics_port=port, extra_env=ui.bridge_environment()
+            "label-studio",
+            ["agent", "label-studio"],
+            metrics_port=port,
+            extra_env={**ui.bridge_environment(), "ALSTREAM_IDENTITY__TOOL": BRIDGE_TOOL},
         )
         print_login(self.console, ui.login())
 

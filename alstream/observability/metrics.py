@@ -63,6 +63,7 @@ AGENT_PORT_OFFSETS = {
     "release": 5,
     "trainer": 6,
     "label-studio": 7,
+    "tool-gateway": 8,
 }
 
 
@@ -76,7 +77,7 @@ def default_metrics_port(agent: str, base_port: int) -> int:
     return base_port + offset
 
 
-def serve_metrics(port: int | None, host: str = "0.0.0.0", *, agent: str | None = None) -> None:
+def serve_metrics(port: int | None, host: str = "127.0.0.1", *, agent: str | None = None) -> None:
     """Serve /metrics for Prometheus on ``host:port``; port 0 (or None: not configured) disables it.
 
     A busy port is a configuration error, reported in one line that names the setting to change.

@@ -1,9 +1,12 @@
 """The access matrix of alstream on a real Kafka cluster, as data, and the ``kafka-acls`` commands for it.
 
-Why as data: the table in docs/security.md, the ``alstream acl`` command and its unit test all read
+Why as data: the table in docs/security.md, the ``alstream acl`` command and its tests all read
 this one matrix, so the documentation cannot drift from what the command grants. Least privilege:
 each role gets exactly the topics it reads or writes, its consumer group(s), and nothing else;
-ingestion may only write items.
+ingestion may only write items; an annotation tool only its own ``tool.<tool>.*`` topics
+(:mod:`alstream.security.identity`), which the tool gateway connects to the shared topics.
+``tests/integration/security/test_acl_usage.py`` runs the agents and checks that each uses exactly
+what its role grants.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from alstream.security.identity import DELIVERY_TOPIC, INTAKE_TOPICS
 from alstream.settings import AlstreamSettings
 
 READ = ("Read", "Describe")
@@ -57,6 +61,7 @@ class Role:
     group_prefixes: tuple[str, ...] = ()  # e.g. throwaway reader groups
     internal_prefixes: tuple[str, ...] = ()  # faust changelog / repartition / assignor topics
     idempotent: bool = True  # producers run with enable.idempotence=true
+    principal: str | None = None  # fixed by the role itself (an annotation tool is User:<tool>)
     extra: tuple[Grant, ...] = field(default_factory=tuple)
 
 
@@ -83,13 +88,6 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "ingest",
             "Ingestion producers (SDK, `alstream produce`): publish new items, nothing else.",
             writes=("items",),
-        ),
-        Role(
-            "annotation",
-            "Annotation tools: read their assignments, answer with labels and presence events.",
-            reads=("assignments",),
-            writes=("labels", "annotator-events"),
-            group_prefixes=(annotation_group,),
         ),
         Role(
             "scorer",
@@ -136,7 +134,9 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "release",
             "Compacts labels into versioned dataset releases.",
-            reads=("labels", "assignments", "candidates", "scores", "models"),
+            # a release compacts labels against their assignments and candidates (embeddings) and
+            # records the serving model (models); it never reads scores
+            reads=("labels", "assignments", "candidates", "models"),
             writes=("releases", "dead-letters"),
             groups=(groups["release"],),
             group_prefixes=(reader,),
@@ -144,7 +144,9 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "trainer",
             "Retrains from releases / label batches and announces model versions.",
-            reads=("releases", "labels", "assignments", "candidates", "models"),  # label batches: the ledger
+            # retrain-every-N (trainer.retrain_every_labels) compacts the labels so far as a release does:
+            # labels, assignments, candidates and the serving model
+            reads=("releases", "labels", "assignments", "candidates", "models"),
             writes=("models", "dead-letters"),
             groups=(groups["trainer"],),
             group_prefixes=(reader,),
@@ -170,7 +172,46 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
                 ),
             ),
         ),
+        *gateway_and_tool_roles(settings, annotation_group=annotation_group),
     )
+
+
+def gateway_and_tool_roles(settings: AlstreamSettings, *, annotation_group: str) -> tuple[Role, ...]:
+    """The tool gateway and one role per configured annotation tool (``[identity] tools``).
+
+    A tool writes only its own intake topics and reads only its own delivery topic, so the broker
+    itself binds what arrives there to the tool's principal (alstream.security.identity). Without
+    ``[identity] tools`` no tool role exists: on a cluster with ACLs, tools then get no access at all.
+    """
+    identity = settings.identity
+    if not identity.enforced:
+        return ()
+    reader = f"{settings.kafka.client_id}-reader-"
+    prefix = settings.kafka.topic_prefix
+    tools = sorted(identity.tools)
+    own = {tool: [f"tool.{tool}.{base}" for base in (*INTAKE_TOPICS, DELIVERY_TOPIC)] for tool in tools}
+    gateway = Role(
+        "tool-gateway",
+        "Forwards each tool's labels and events to the shared topics when the annotator is bound to "
+        "the tool; delivers each annotator's work, without kind, to the tools bound to it.",
+        # labels: read to its end at start, so a label id stays bound to its first content
+        reads=("assignments", "labels", *(own[t][0] for t in tools), *(own[t][1] for t in tools)),
+        writes=("labels", "annotator-events", "dead-letters", *(own[t][2] for t in tools)),
+        groups=(settings.kafka.group_id(settings.tool_gateway.group_id),),
+        group_prefixes=(reader,),
+    )
+    tool_roles = tuple(
+        Role(
+            f"tool:{tool}",
+            f"Annotation tool {tool} (annotators {', '.join(identity.tools[tool])}): its own topics only.",
+            reads=(own[tool][2],),
+            writes=(own[tool][0], own[tool][1]),
+            group_prefixes=(f"{annotation_group}-{prefix}{tool}.",),
+            principal=f"User:{tool}",
+        )
+        for tool in tools
+    )
+    return (gateway, *tool_roles)
 
 
 def grants(role: Role, settings: AlstreamSettings) -> list[Grant]:
@@ -223,11 +264,16 @@ def acl_commands(
     """Shell lines (comments and ``kafka-acls`` commands) for every role that was given a principal."""
     known = {role.name: role for role in roles(settings, annotation_group=annotation_group)}
     unknown = sorted(set(principals) - set(known))
+    if "tool-gateway" in unknown:
+        raise ValueError(
+            "the tool-gateway role needs [identity] tools (ALSTREAM_IDENTITY__TOOLS): which annotation "
+            "tools exist and which annotators each may act for"
+        )
     if unknown:
         raise ValueError(f"unknown role(s) {unknown}; roles are {sorted(known)}")
     lines = [f"# alstream ACLs for topic prefix {settings.kafka.topic_prefix!r}"]
     for name, role in known.items():
-        principal = principals.get(name)
+        principal = principals.get(name) or role.principal
         if not principal:
             continue
         if ":" not in principal:

@@ -84,11 +84,20 @@ class KafkaSettings(Section):
                 "sasl_password (set ALSTREAM_KAFKA__SASL_MECHANISM, ALSTREAM_KAFKA__SASL_USERNAME and "
                 "ALSTREAM_KAFKA__SASL_PASSWORD)"
             )
-        if not uses_sasl and self.sasl_mechanism:
-            raise ValueError(
-                "sasl_mechanism is set but security_protocol does not use SASL: set "
-                "ALSTREAM_KAFKA__SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL"
-            )
+        if not uses_sasl:
+            # Credentials the protocol would never send mean the operator believes the client logs in
+            # while it connects anonymously: refuse, rather than run unauthenticated.
+            given = [
+                name
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but security_protocol={self.security_protocol} sends no SASL "
+                    "credentials: set ALSTREAM_KAFKA__SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT), or "
+                    "unset the credentials"
+                )
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

@@ -352,7 +352,7 @@ def run_agent(
     config: StreamsConfig,
     setup: Callable[[AgentRuntime], None],
     metrics_port: int = 0,
-    metrics_host: str = "0.0.0.0",
+    metrics_host: str = "127.0.0.1",
     stop: StopFlag | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> None:

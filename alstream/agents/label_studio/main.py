@@ -23,6 +23,8 @@ from alstream.agents.label_studio.state import BridgeState
 from alstream.agents.label_studio.webhook import serve_hints
 from alstream.agents.launch import launch
 from alstream.annotation.client import AnnotationClient
+from alstream.exceptions import ConfigError
+from alstream.security.identity import this_tool
 from alstream.settings import AlstreamSettings
 from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
@@ -60,12 +62,28 @@ class BridgeCycle:
         self.bridge.cycle(full=full)
 
 
+def require_bound_annotators(settings: AlstreamSettings) -> None:
+    """With ``[identity] tools``, the bridge is one tool (its principal) and every annotator it serves must
+    be bound to it, or the gateway would refuse their labels: fail at start, naming them."""
+    identity = settings.identity
+    if not identity.enforced:
+        return
+    tool = this_tool(identity, settings.kafka.sasl_username)
+    unbound = [a for a in settings.label_studio.annotators if not identity.may_act_for(tool, a)]
+    if unbound:
+        raise ConfigError(
+            f"[label_studio] annotators {', '.join(unbound)} are not bound to this bridge's tool {tool!r}: "
+            "add them to its list in [identity] tools"
+        )
+
+
 def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
     """Configuration is checked here, before the runtime waits for the cluster: a missing URL, token,
     annotator list, task classes or the extra fail at once, naming what to set."""
     config = settings.label_studio
     url, token = config.require_connection()
     classes = settings.task.require_classes()
+    require_bound_annotators(settings)
     api = connect(url=url, token=token, timeout_s=config.request_timeout_s)  # fails fast without the extra
 
     def build(runtime: AgentRuntime) -> None:

@@ -25,7 +25,7 @@ class ScorerSettings(Section):
         description="A skops model bundle to score with until a model is announced on the models topic.",
     )
     bootstrap_model_sha256: str | None = Field(
-        default=None, description="Expected SHA-256 of bootstrap_model."
+        default=None, description="SHA-256 of bootstrap_model; required with it (nothing loads unverified)."
     )
     failure_bank_file: Path | None = Field(
         default=None,

@@ -23,6 +23,7 @@ from alstream.agents.selection.failure_bank import FailureBank
 from alstream.agents.selection.history import active_path
 from alstream.agents.selection.policy import BASELINE_POLICY, Policy, load_policy
 from alstream.models.artifacts import ArtifactError, load_bundle, sha256_of
+from alstream.models.store import ModelStore
 from alstream.observability.metrics import AGENT_ERRORS
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
@@ -67,6 +68,11 @@ def bootstrap_model(settings: AlstreamSettings) -> ActiveModel | None:
     path = settings.scorer.bootstrap_model
     if path is None:
         return None
+    if not settings.scorer.bootstrap_model_sha256:
+        raise ModelSwapError(
+            "scorer.bootstrap_model needs its SHA-256: set ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256 "
+            "(nothing is loaded unverified)"
+        )
     try:
         bundle = load_bundle(path, expected_sha256=settings.scorer.bootstrap_model_sha256)
     except ArtifactError as exc:
@@ -98,6 +104,7 @@ class ModelFollower:
         self.settings = settings
         self.watcher = watcher
         self.reject = reject
+        self.store = ModelStore.of(settings)
         self.current_version: str | None = None
 
     def load(self, record: dict[str, Any] | None) -> ActiveModel | None:
@@ -106,6 +113,7 @@ class ModelFollower:
         try:
             model = load_announced(
                 record,
+                store=self.store,
                 task_classes=list(self.settings.task.classes),
                 embedding_dim=self.settings.ingest.embedding_dim,
             )

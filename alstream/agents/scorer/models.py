@@ -2,9 +2,9 @@
 
 Swaps happen between batches in the scorer's own thread, so a batch is scored by exactly one model
 version and no item is lost or scored twice by different versions within a batch. A model that fails
-to load for any reason (missing file, not a zip, SHA-256 mismatch, untrusted types, wrong dimension)
-is refused with a log line and a metric, its announcement is dead-lettered, and the scorer keeps the
-model it has.
+to load for any reason (missing file, not a zip, no or a wrong SHA-256, outside the model store, types
+outside the committee allow-list, wrong dimension) is refused with a log line and a metric, its
+announcement is dead-lettered, and the scorer keeps the model it has.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from confluent_kafka import Message
 
 from alstream.agents.scorer.exceptions import ModelSwapError
 from alstream.agents.scorer.metrics import MODEL_SWAPS, MODEL_VALIDATION
-from alstream.models.artifacts import ArtifactError, ModelBundle, load_bundle
+from alstream.models.artifacts import ModelBundle
+from alstream.models.store import ModelStore
 from alstream.streams.codecs import RecordCodec
 
 log = logging.getLogger(__name__)
@@ -94,21 +95,18 @@ class ModelWatcher:
         return record
 
 
-def load_announced(record: dict[str, Any], *, task_classes: list[str], embedding_dim: int) -> ActiveModel:
-    """Load the artifact an announcement points at, verifying its SHA-256 when given."""
-    uri = str(record["artifact_uri"])
-    path = uri.removeprefix("file://")
-    try:
-        bundle = load_bundle(path, expected_sha256=record.get("artifact_sha256") or None)
-    except ArtifactError as exc:
-        raise ModelSwapError(f"model {record.get('model_version')}: {exc}") from exc
-    model = ActiveModel.from_bundle(
+def load_announced(
+    record: dict[str, Any], *, store: ModelStore, task_classes: list[str], embedding_dim: int
+) -> ActiveModel:
+    """Load the artifact an announcement names, through the model store (the trainer's loader too):
+    an :class:`~alstream.models.artifacts.ArtifactError` subclass says why one is refused."""
+    bundle = store.load_announced(record)
+    return ActiveModel.from_bundle(
         version=str(record["model_version"]),
         bundle=bundle,
         task_classes=task_classes,
         embedding_dim=embedding_dim,
     )
-    return model
 
 
 def record_swap(model: ActiveModel, record: dict[str, Any] | None, model_name: str) -> None:

@@ -15,3 +15,9 @@ class ModelRefused(TrainerError):
 class PublishFailed(TrainerError, RetryLater):
     """The model was saved but the broker did not acknowledge its announcement: the agent runtime
     processes the release again later (the broker, not the release, failed)."""
+
+
+class ForeignRelease(TrainerError):
+    """A release announcement whose URI is not its release in the configured release store
+    (``release.root_uri``): the trainer reads releases from that store only, never from where an
+    announcement points."""

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from alstream.agents.launch import launch
+from alstream.agents.release.service import store_for
 from alstream.agents.trainer import online
 from alstream.agents.trainer.data import labels_so_far_inputs, release_inputs
-from alstream.agents.trainer.exceptions import PublishFailed
+from alstream.agents.trainer.exceptions import ForeignRelease, PublishFailed
 from alstream.agents.trainer.service import models_dir, train_once
 from alstream.exceptions import AlstreamError
 from alstream.observability.metrics import AGENT_ERRORS
@@ -80,13 +81,20 @@ class TrainerProcessor:
             outputs.dead_letter(message, exc)
             return
         release_id, content = announced["release_id"], announced["content_hash"]
+        try:
+            uri = release_uri(self.settings, release_id, announced["uri"])
+        except ForeignRelease as exc:
+            AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+            log.error("refused release announcement %s: %s", str(release_id)[:100], exc)
+            outputs.dead_letter(message, exc, f"ForeignRelease: {exc}")
+            return
         if release_id in self.trained or content in self.trained:
             log.info("release %s already trained on (or its exact content); skipping", release_id)
             return
         if announced["item_count"] == 0:
             log.info("release %s holds no items; nothing to train on", release_id)
         else:
-            self._train(lambda: {**release_inputs(announced["uri"], release_id), "release_id": release_id})
+            self._train(lambda: {**release_inputs(uri, release_id), "release_id": release_id})
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
@@ -103,6 +111,22 @@ class TrainerProcessor:
 
     def on_idle(self, outputs: Outputs) -> None:
         return None
+
+
+def release_uri(settings: AlstreamSettings, release_id: str, announced_uri: str) -> str:
+    """The store URI of ``release_id`` when the announcement names exactly it, else :class:`ForeignRelease`.
+
+    A release id is one path segment; the URI must be the configured release store's (``release.root_uri``,
+    default ``<state_dir>/releases``) for that id, so an announcement cannot send the trainer elsewhere."""
+    if not release_id or "/" in release_id or "\\" in release_id or release_id in (".", ".."):
+        raise ForeignRelease(f"release id {release_id[:100]!r} is not one path segment")
+    expected = store_for(settings).uri_of(release_id)
+    if str(announced_uri).rstrip("/") != expected:
+        raise ForeignRelease(
+            f"release {release_id} is announced at {str(announced_uri)[:200]!r}, not in the release store "
+            f"({expected})"
+        )
+    return expected
 
 
 def topics_for(settings: AlstreamSettings) -> list[str]:

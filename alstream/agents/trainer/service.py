@@ -24,7 +24,8 @@ from alstream.agents.trainer.evaluation import LabeledSet, evaluate, load_npz, p
 from alstream.agents.trainer.exceptions import PublishFailed, TrainerError
 from alstream.agents.trainer.metrics import TRAINER_RUNS, TRAINER_VALIDATION_METRIC
 from alstream.exceptions import AlstreamError
-from alstream.models.artifacts import load_bundle, save_bundle
+from alstream.models.artifacts import save_bundle
+from alstream.models.store import ModelStore, store_root
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
@@ -58,7 +59,8 @@ class TrainOutcome:
 
 
 def models_dir(settings: AlstreamSettings) -> Path:
-    return Path(settings.paths.state_dir) / "models"
+    """The model store's root: the trainer writes artifacts here, the scorer loads only from here."""
+    return store_root(settings.paths.state_dir)
 
 
 def validation_set(settings: AlstreamSettings) -> LabeledSet:
@@ -142,7 +144,7 @@ def current_metric(settings: AlstreamSettings, validation: LabeledSet) -> tuple[
     if record is None:
         return None, None
     try:
-        bundle = load_bundle(record["artifact_uri"], expected_sha256=record["artifact_sha256"])
+        bundle = ModelStore.of(settings).load_announced(record)  # the scorer's loader
         return record["model_version"], primary(evaluate(bundle, validation), settings.trainer.metric)
     except AlstreamError as exc:
         log.warning(

@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         name: Annotated[
             str,
             typer.Argument(
-                help="Which agent: scorer, router, labels, agreement, release, trainer, label-studio."
+                help="Which agent: scorer, router, labels, agreement, release, trainer, label-studio, "
+                "tool-gateway."
             ),
         ],
         log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from alstream.cli.context import cluster_settings_from
-from alstream.streams.topics import CATALOGUE, create_topics, list_topics
+from alstream.security.identity import deployment_topics
+from alstream.streams.topics import create_topics, list_topics
 
 
 def register(app: typer.Typer) -> None:
@@ -26,9 +27,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create every catalogue topic that does not exist yet (idempotent)."""
         settings = cluster_settings_from(ctx)
-        outcome = create_topics(settings, partitions_override=partitions)
+        specs = deployment_topics(settings.identity)  # the catalogue plus each annotation tool's topics
+        outcome = create_topics(settings, specs=specs, partitions_override=partitions)
         table = Table("topic", "outcome", "partitions", "cleanup", "key")
-        for spec in CATALOGUE:
+        for spec in specs:
             name = settings.kafka.topic(spec.base_name)
             table.add_row(
                 name, outcome[name], str(partitions or spec.partitions), spec.cleanup_policy, spec.key

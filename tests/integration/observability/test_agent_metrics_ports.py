@@ -24,8 +24,13 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 # The agents of the README's recipe. The Label Studio bridge needs a Label Studio server to start
-# (tests/integration/label_studio runs it); its default port is one more offset of the same table.
-RECIPE_AGENTS = {agent: offset for agent, offset in AGENT_PORT_OFFSETS.items() if agent != "label-studio"}
+# (tests/integration/label_studio runs it) and the tool gateway needs [identity] tools
+# (tests/integration/security runs it); their default ports are more offsets of the same table.
+RECIPE_AGENTS = {
+    agent: offset
+    for agent, offset in AGENT_PORT_OFFSETS.items()
+    if agent not in ("label-studio", "tool-gateway")
+}
 
 
 def agent_up(port: int, agent: str) -> bool:

@@ -123,7 +123,8 @@ def test_scorer_dead_letters_an_oversized_item_and_keeps_scoring(
 def test_scorer_refuses_a_model_that_is_not_a_zip_and_survives_restarts(
     topics: AlstreamSettings, scorer_env: dict[str, str], tmp_path: Path
 ) -> None:
-    artifact = tmp_path / "not-a-zip.skops"
+    artifact = tmp_path / "state" / "models" / "not-a-zip.skops"  # in the scorer's model store
+    artifact.parent.mkdir(parents=True)
     artifact.write_bytes(b"this is not a zip archive" * 10)
     announcement = records.model_announcement(
         "broken-1",
@@ -146,7 +147,7 @@ def test_scorer_refuses_a_model_that_is_not_a_zip_and_survives_restarts(
         finally:
             assert scorer.stop() == 0, scorer.tail()
     letter = dead_letter_for(topics, where, agent="scorer")
-    assert letter is not None and letter["error_class"] == "BadZipFile", letter
+    assert letter is not None and letter["error_class"] == "ArtifactError", letter
 
 
 @pytest.fixture

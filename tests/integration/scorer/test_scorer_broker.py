@@ -185,7 +185,7 @@ def test_hot_swap_and_prompt_candidates(
         assert cands and {c["policy_version"] for c in cands} == {"it-1"}
 
         bundle = committee(CLASSES, DIM)
-        artifact = tmp_path / "m2.skops"
+        artifact = tmp_path / "state" / "models" / "m2.skops"  # the scorer's model store
         sha = save_bundle(bundle, artifact)
         announce = SingleObjectCodec("models").encode(
             records.model_announcement(

@@ -14,7 +14,6 @@ from alstream.streams.topics import CATALOGUE
 
 ALL = {
     "--principal-ingest": "User:ingest",
-    "--principal-annotation": "User:tool",
     "--principal-scorer": "User:scorer",
     "--principal-router": "User:router",
     "--principal-labels": "User:labels",
@@ -63,25 +62,52 @@ def test_ingestion_may_write_items_only(clean_env: None) -> None:
     assert not any("--operation Read" in line or "--group" in line for line in lines)
 
 
-def test_annotation_tools_read_assignments_and_write_labels_and_events(clean_env: None) -> None:
-    code, output = run("--prefix", "p.", "--principal-annotation", "User:tool")
-    assert code == 0
-    lines = commands_of(output, "User:tool")
-    reads = {m.group(1) for line in lines if (m := re.search(r"--operation Read .*--topic (\S+)$", line))}
-    writes = {m.group(1) for line in lines if (m := re.search(r"--operation Write .*--topic (\S+)$", line))}
-    assert reads == {"p.assignments"}
-    assert writes == {"p.labels", "p.annotator-events"}
-    assert any("--resource-pattern-type prefixed --group alstream-annotate" in line for line in lines)
+def test_each_annotation_tool_gets_only_its_own_topics(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALSTREAM_IDENTITY__TOOLS", '{"lt": ["ann-*"], "studio": ["ls-1"]}')
+    code, output = run("--prefix", "p.", "--principal-tool-gateway", "User:gw")
+    assert code == 0, output
+    for tool in ("lt", "studio"):
+        lines = commands_of(output, f"User:{tool}")
+        reads = {m.group(1) for line in lines if (m := re.search(r"--operation Read .*--topic (\S+)$", line))}
+        writes = {
+            m.group(1) for line in lines if (m := re.search(r"--operation Write .*--topic (\S+)$", line))
+        }
+        assert reads == {f"p.tool.{tool}.assignments"}
+        assert writes == {f"p.tool.{tool}.labels", f"p.tool.{tool}.annotator-events"}
+        groups = [line for line in lines if "--group" in line]
+        assert groups and all(f"--group alstream-annotate-p.{tool}." in line for line in groups)
+    gateway = commands_of(output, "User:gw")
+    written = {
+        m.group(1) for line in gateway if (m := re.search(r"--operation Write .*--topic (\S+)$", line))
+    }
+    assert {"p.labels", "p.annotator-events", "p.tool.lt.assignments", "p.tool.studio.assignments"} <= written
+    assert not any("p.tool.lt.labels" in line and "Write" in line for line in gateway)
 
 
-def test_matrix_covers_every_topic_and_every_agent_group(clean_env: None) -> None:
+def test_the_shared_annotation_principal_is_gone(clean_env: None) -> None:
+    """No principal may write the shared labels topic but the gateway: the old shared role is refused."""
+    code, output = run("--principal-annotation", "User:tool")
+    assert code != 0 and "[identity] tools" in output
+    code, output = run("--principal-tool-gateway", "User:gw")
+    assert code != 0 and "ALSTREAM_IDENTITY__TOOLS" in output
+    matrix = roles(load_settings())
+    assert [r.name for r in matrix if "labels" in r.writes] == []
+
+
+def test_matrix_covers_every_topic_and_every_agent_group(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALSTREAM_IDENTITY__TOOLS", '{"lt": ["ann-*"]}')  # tools reach labels via the gateway
     settings = load_settings()
     all_roles = {role.name: role for role in roles(settings)}
     written = {base for role in all_roles.values() for base in role.writes}
     read = {base for role in all_roles.values() for base in role.reads}
     catalogue = {spec.base_name for spec in CATALOGUE}
     assert catalogue <= written | {"dead-letters"}, f"nobody may write {catalogue - written}"
-    assert catalogue - {"annotator-events"} <= read | {"calibration", "annotator-events"}
+    # scores is an output for people and tools outside the loop (no agent reads it back)
+    assert catalogue - {"annotator-events", "scores"} <= read | {"calibration", "annotator-events"}
     for agent in ("scorer", "router", "labels", "agreement", "release", "trainer"):
         group = settings.kafka.group_id(getattr(settings, agent).group_id)  # with the topic prefix
         assert any(g.resource == "group" and g.name == group for g in grants(all_roles[agent], settings)), (

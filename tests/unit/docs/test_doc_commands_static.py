@@ -113,7 +113,9 @@ def test_every_command_not_run_is_still_in_a_doc() -> None:
 
 
 # Paths a doc may name that are not in the repository: made at run time, or on the reader's machine.
-NOT_IN_REPO = re.compile(r"^(demo-output/|/etc/|/data/|/var/|/tmp/|~|deploy/data/.+\.(npz|csv))")
+NOT_IN_REPO = re.compile(
+    r"^(demo-output/|/etc/|/data/|/var/|/tmp/|~|deploy/data/.+\.(npz|csv)|deploy/\.env$)"
+)
 
 
 # A path is a repository path when it starts at the top level or inside the package (docs say

@@ -62,3 +62,19 @@ def test_the_agent_is_listed_and_refuses_to_start_unconfigured(monkeypatch: pyte
     result = CliRunner().invoke(app, ["agent", "label-studio"])
     assert isinstance(result.exception, ConfigError)
     assert "ALSTREAM_LABEL_STUDIO__URL" in str(result.exception)
+
+
+def test_the_bridge_serves_only_annotators_bound_to_its_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With [identity] tools, the bridge is one tool: an annotator not bound to it fails the start."""
+    from alstream.agents.label_studio.main import require_bound_annotators
+
+    monkeypatch.setenv("ALSTREAM_LABEL_STUDIO__ANNOTATORS", '["ls-alice", "bob"]')
+    monkeypatch.setenv("ALSTREAM_IDENTITY__TOOLS", '{"label-studio": ["ls-*"], "other": ["bob"]}')
+    monkeypatch.setenv("ALSTREAM_IDENTITY__TOOL", "label-studio")
+    with pytest.raises(ConfigError, match=r"bob are not bound to this bridge's tool 'label-studio'"):
+        require_bound_annotators(load_settings())
+    monkeypatch.setenv("ALSTREAM_LABEL_STUDIO__ANNOTATORS", '["ls-alice", "ls-bob"]')
+    require_bound_annotators(load_settings())
+    monkeypatch.delenv("ALSTREAM_IDENTITY__TOOL")
+    with pytest.raises(ConfigError, match="ALSTREAM_IDENTITY__TOOL"):  # which tool is it?
+        require_bound_annotators(load_settings())

@@ -36,7 +36,8 @@ def compose(deploy: Path) -> dict:
 
 
 def _alstream_services(compose: dict) -> dict[str, dict]:
-    return {name: s for name, s in compose["services"].items() if "build" in s}
+    """The services that run the alstream image with its own entrypoint (`alstream ...`)."""
+    return {name: s for name, s in compose["services"].items() if "build" in s and "entrypoint" not in s}
 
 
 def _agent_services(compose: dict) -> dict[str, dict]:
@@ -95,11 +96,16 @@ def test_depends_on_and_ports(compose: dict) -> None:
         for other in depends if isinstance(depends, list) else depends.keys():
             assert other in services, f"{name} depends on unknown service {other}"
         for port in service.get("ports", []):
-            host_ports.append(str(port).split(":")[0])
+            parts = str(port).split(":")
+            host_ports.append(parts[-2])
+            if name != "kafka":  # only Kafka's SASL_SSL listener faces the network
+                assert parts[0] == "127.0.0.1", f"{name} publishes {port} beyond loopback"
     assert len(host_ports) == len(set(host_ports)), f"host port published twice: {host_ports}"
     assert {"9090", "3000", "29092"} <= set(host_ports)
     assert services["topics-init"]["command"] == ["topics", "create"]
     assert services["topics-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    # topics and agents start only after the ACLs are in place
+    assert services["topics-init"]["depends_on"]["acl-apply"]["condition"] == "service_completed_successfully"
     for name in _agent_services(compose):
         assert services[name]["depends_on"]["topics-init"]["condition"] == "service_completed_successfully"
 
@@ -125,9 +131,14 @@ def test_environment_is_understood_by_alstream_settings(
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("ALSTREAM_CONFIG", str(deploy / "alstream.toml"))  # the file mounted there
+        monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CAFILE", str(deploy / "compose.yaml"))  # tls-init's file
         settings = load_settings()
         assert settings.kafka.bootstrap_servers == "kafka:9092"
         assert settings.metrics.port == 9400
+        # every alstream client logs in over TLS as its own principal, with a password from deploy/.env
+        assert settings.kafka.security_protocol == "SASL_SSL", name
+        assert env["ALSTREAM_KAFKA__SASL_USERNAME"] in {"operator", name}, name
+        assert env["ALSTREAM_KAFKA__SASL_PASSWORD"].startswith("${PASSWORD_"), name
         assert len(settings.task.classes) >= 2
 
 
@@ -149,11 +160,23 @@ def test_commands_are_real_alstream_commands(compose: dict) -> None:
     for name, service in _alstream_services(compose).items():
         command = _resolve(service["command"])
         assert command.name in {"create", "agent"}, f"{name}: {service['command']}"
+    render = compose["services"]["acl-render"]["command"][0]
+    args = render.split(" > ")[0].split()
+    assert args[0] == "alstream"
+    _resolve(args[1:])
 
 
 def test_every_agent_runs_and_the_scorer_scales(compose: dict) -> None:
     agents = {name: service["command"][1] for name, service in _agent_services(compose).items()}
-    assert sorted(agents.values()) == ["agreement", "labels", "release", "router", "scorer", "trainer"]
+    assert sorted(agents.values()) == [
+        "agreement",
+        "labels",
+        "release",
+        "router",
+        "scorer",
+        "tool-gateway",
+        "trainer",
+    ]
     missing = sorted(set(agents.values()) - set(runnable_agents()))
     assert not missing, f"compose runs agents that `alstream agent` cannot start yet: {missing}"
     replicas = compose["services"]["scorer"]["deploy"]["replicas"]
@@ -192,3 +215,43 @@ def test_settings_files_the_stack_points_at_exist(
     readme = (deploy / "data" / "README.md").read_text()
     for path in (settings.paths.qa_gold_file, settings.trainer.validation_file, settings.trainer.seed_file):
         assert path is not None and str(path).startswith("/data/") and path.name in readme
+
+
+def test_compose_matches_the_compose_specification(deploy: Path) -> None:
+    """What `docker compose config` checks first, offline: the file against the compose-spec JSON schema
+    (vendored by check-jsonschema; no Docker engine or compose plugin runs here)."""
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads((files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json").read_text())
+    document = yaml.safe_load((deploy / "compose.yaml").read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_no_plaintext_listener_and_an_authorizer_that_denies_by_default(deploy: Path, compose: dict) -> None:
+    """Kafka's listeners, from the script that writes its server.properties."""
+    script = (deploy / "kafka" / "start-kafka.sh").read_text()
+    properties = dict(
+        line.split("=", 1)
+        for line in script.splitlines()
+        if re.match(r"^[a-z.]+=", line) and "\\" not in line
+    )
+    protocols = dict(pair.split(":") for pair in properties["listener.security.protocol.map"].split(","))
+    listeners = [entry.split("://")[0] for entry in properties["listeners"].split(",")]
+    assert all(protocols[name] in {"SASL_SSL", "SSL"} for name in listeners), protocols
+    assert "PLAINTEXT" not in protocols.values() and "SASL_PLAINTEXT" not in protocols.values()
+    assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert properties["listener.name.controller.ssl.client.auth"] == "required"
+    assert properties["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+    kafka = compose["services"]["kafka"]
+    assert kafka["ports"] == ["29092:9094"]  # the EXTERNAL listener, SASL_SSL
+    assert "EXTERNAL:SASL_SSL" in properties["listener.security.protocol.map"]
+    assert ":9094" in properties["listeners"] and "KAFKA_LISTENERS" not in kafka["environment"]
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key:
+                assert str(value).startswith("${") and ":?" in str(value), f"{name}: {key} has a default"

@@ -44,7 +44,7 @@ def artifact(tmp_path: Path, dim: int = 3) -> tuple[Path, str]:
         embedding_dim=dim,
         metadata={"model_version": "boot-7"},
     )
-    path = tmp_path / f"model-{dim}.skops"
+    path = tmp_path / "state" / "models" / f"model-{dim}.skops"  # in the model store of settings_for
     return path, save_bundle(bundle, path)
 
 
@@ -76,6 +76,15 @@ def test_bootstrap_model_is_verified(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelSwapError, match="SHA-256"):
         bootstrap_model(bad)
+    unverified = load_settings(
+        kafka={"topic_prefix": "t."},
+        metrics={"port": 0},
+        task={"classes": CLASSES},
+        ingest={"embedding_dim": 3},
+        scorer={"bootstrap_model": path},
+    )
+    with pytest.raises(ModelSwapError, match="ALSTREAM_SCORER__BOOTSTRAP_MODEL_SHA256"):
+        bootstrap_model(unverified)
 
 
 class FakeWatcher:
@@ -128,7 +137,8 @@ def test_a_model_that_cannot_be_loaded_for_any_reason_is_refused_and_its_announc
     from alstream.streams.testing import InMemoryMessage
     from tests.support.records import model_announcement
 
-    not_a_zip = tmp_path / "broken.skops"
+    not_a_zip = tmp_path / "state" / "models" / "broken.skops"
+    not_a_zip.parent.mkdir(parents=True, exist_ok=True)
     not_a_zip.write_bytes(b"not a zip archive")
     good, sha = artifact(tmp_path)
     codec = SingleObjectCodec("models")
@@ -148,7 +158,8 @@ def test_a_model_that_cannot_be_loaded_for_any_reason_is_refused_and_its_announc
     watcher.observe(message)
     assert follower() is None  # refused, not raised
     ((rejected_message, error),) = rejected
-    assert rejected_message is message and type(error).__name__ == "BadZipFile"
+    assert rejected_message is message and type(error).__name__ == "ArtifactError"
+    assert "not a readable skops file" in str(error)
     watcher.observe(
         InMemoryMessage(
             "t.models",

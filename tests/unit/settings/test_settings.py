@@ -145,6 +145,38 @@ def test_mechanism_without_sasl_protocol_is_refused(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL"])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"ALSTREAM_KAFKA__SASL_USERNAME": "scorer", "ALSTREAM_KAFKA__SASL_PASSWORD": "wrong-pw-111"},
+        {"ALSTREAM_KAFKA__SASL_USERNAME": "scorer"},
+        {"ALSTREAM_KAFKA__SASL_PASSWORD": "wrong-pw-111"},
+    ],
+)
+def test_credentials_with_a_protocol_that_never_sends_them_are_refused(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, credentials: dict[str, str], tmp_path: Path
+) -> None:
+    """A username and password while the protocol stays PLAINTEXT (or TLS only) would connect
+    anonymously and look like it logged in: a configuration error naming the fix, never silence."""
+    if protocol == "SSL":
+        ca = tmp_path / "ca.pem"
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+        monkeypatch.setenv("ALSTREAM_KAFKA__SSL_CAFILE", str(ca))
+    monkeypatch.setenv("ALSTREAM_KAFKA__SECURITY_PROTOCOL", protocol)
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="ALSTREAM_KAFKA__SECURITY_PROTOCOL=SASL_SSL") as caught:
+        load_settings()
+    assert "wrong-pw-111" not in str(caught.value)
+
+
+def test_metrics_bind_to_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().metrics.host == "127.0.0.1"
+    monkeypatch.setenv("ALSTREAM_METRICS__HOST", "0.0.0.0")
+    assert load_settings().metrics.host == "0.0.0.0"
+
+
 def test_tls_files_must_exist_and_reach_client_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from alstream.agents.release.service import store_for
 from alstream.agents.trainer import main as trainer_main
 from alstream.cli.main import app
 from alstream.demo.dataset import prepare
@@ -35,7 +36,7 @@ def _announcement(
         {
             "release_id": release_id,
             "parent_release_id": None,
-            "uri": f"/releases/{release_id}",
+            "uri": store_for(settings).uri_of(release_id),  # where the release agent stores it
             "content_hash": content or f"hash-of-{release_id}",
             "policy_versions": ["p"],
             "model_versions": ["m"],
@@ -76,7 +77,7 @@ def test_each_release_is_trained_on_once_even_across_restarts(calls: list[dict[s
     outputs = FakeOutputs()
     processor.process([_announcement(settings, "r1"), _announcement(settings, "r1")], outputs)  # type: ignore[arg-type]
     assert [c["release_id"] for c in calls] == ["r1"]
-    assert calls[0]["release"] == ("release", "/releases/r1", "r1")
+    assert calls[0]["release"] == ("release", store_for(settings).uri_of("r1"), "r1")
     restarted = trainer_main.TrainerProcessor(settings=settings)
     restarted.process([_announcement(settings, "r1"), _announcement(settings, "r2")], outputs)  # type: ignore[arg-type]
     assert [c["release_id"] for c in calls] == ["r1", "r2"]
