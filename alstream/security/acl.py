@@ -144,9 +144,9 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "trainer",
             "Retrains from releases / label batches and announces model versions.",
-            # retrain-every-N (trainer.retrain_every_labels) compacts the labels so far as a release does:
-            # labels, assignments, candidates and the serving model
-            reads=("releases", "labels", "assignments", "candidates", "models"),
+            # retrain-every-N (trainer.retrain_every_labels) syncs the release ledger as a release build
+            # does: labels, assignments and candidates
+            reads=("releases", "labels", "assignments", "candidates"),
             writes=("models", "dead-letters"),
             groups=(groups["trainer"],),
             group_prefixes=(reader,),
