@@ -82,6 +82,12 @@ class LabelStudioUi:
             "ALSTREAM_LABEL_STUDIO__IDLE_TIMEOUT_S": "300",
         }
 
+    def project_ready(self) -> bool:
+        """Whether the bridge has made the project the printed login sends the person to."""
+        assert self.server is not None
+        api = connect(url=self.server.url, token=self.server.credentials.token, timeout_s=30.0)
+        return api.find_project(f"alstream: {self.task_name}") is not None
+
     def login(self) -> UiLogin:
         assert self.server is not None
         return UiLogin(

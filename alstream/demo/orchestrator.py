@@ -283,6 +283,16 @@ class Demo:
             metrics_port=port,
             extra_env={**ui.bridge_environment(), "ALSTREAM_IDENTITY__TOOL": BRIDGE_TOOL},
         )
+        # The login names the bridge's project: print it once the project is there to open.
+        deadline = time.monotonic() + 300
+        while not ui.project_ready():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    "the Label Studio bridge made no project within 300 s; see "
+                    f"{self.supervisor.processes['label-studio'].log_file}"
+                )
+            time.sleep(1)
         print_login(self.console, ui.login())
 
     def _loop(self, feeder: Any) -> None:
