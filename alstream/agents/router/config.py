@@ -26,5 +26,23 @@ class RouterSettings(Section):
         description="Calibration rounds older than this are no longer assigned.",
     )
     tick_interval_s: float = Field(
-        default=5.0, gt=0, description="How often a heartbeat into every shard sweeps expired leases."
+        default=5.0, gt=0, description="How often every shard sweeps expired leases (even a quiet one)."
+    )
+    batch_max_records: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most input records handled per batch (one changelog and one assignments round trip "
+        "per batch: larger batches carry more load, smaller ones answer sooner under load).",
+    )
+    poll_timeout_s: float = Field(
+        default=0.005,
+        gt=0,
+        le=1.0,
+        description="How long a poll waits for the first records of a batch before idle work runs.",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often each shard's local checkpoint (state_dir/router/) catches up with its "
+        "changelog; a restore reads the checkpoint and only the changelog written after it.",
     )
