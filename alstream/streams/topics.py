@@ -30,6 +30,8 @@ class TopicSpec:
     cleanup_policy: str  # "delete" or "compact"
     retention_ms: int  # -1: keep forever
     description: str
+    # An agent's own state (a changelog): its records are that agent's business, not an Avro contract.
+    internal: bool = False
 
     def configs(self) -> dict[str, str]:
         configs = {"cleanup.policy": self.cleanup_policy}
@@ -89,6 +91,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         -1,
         "the router's shard tables (pool, annotators, leases): partition p is shard p's changelog; keep "
         "the partition count of candidates, annotator-events and labels",
+        internal=True,
     ),
     TopicSpec(
         "dead-letters",
