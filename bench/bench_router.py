@@ -21,9 +21,11 @@ import gc
 import os
 import random
 import resource
+import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alstream.agents.router.pool import HARD, SOURCE_OF_REASON, CandidatePool, PooledCandidate
 from alstream.agents.router.quotas import Quotas
@@ -282,6 +284,11 @@ def kafka_end_to_end(*, pool: int, rate: float, seconds: float, burst: int, work
         (f"READYs answered at {rate:.0f}/s", lambda r: f"{r['answered']:,}/{r['offered']:,}"),
         (f"max sustained READY rate ({burst:,} at once)", lambda r: f"{r['burst_rate']:,.0f}/s"),
         ("  per worker", lambda r: f"{r['burst_rate'] / r['workers']:,.0f}/s"),
+        ("router CPU per READY (all workers)", lambda r: f"{r['cpu_ms']:.2f} ms"),
+        (
+            "  READY/s a worker sustains on a core of its own",  # every worker handles every READY
+            lambda r: f"{r['workers'] * 1000 / r['cpu_ms']:,.0f}/s",
+        ),
         ("SIGKILL -> first new assignment of its shards", lambda r: f"{r['kill_to_assign_s']:.1f} s"),
         ("  of which restore (checkpoint + changelog tail)", lambda r: f"{r['restore_s']:.1f} s"),
         ("READYs sent after 'serving' before the first assignment", lambda r: f"{r['readies_before']}"),
@@ -362,6 +369,15 @@ class RouterRun:
             self.routers[index] = process
         else:
             self.routers.append(process)
+
+    def router_cpu_s(self) -> float:
+        """User + system CPU seconds of the router processes so far (Linux /proc)."""
+        total = 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        for process in self.routers:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()  # type: ignore[attr-defined]
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
 
     def pooled(self) -> int:
         import urllib.request
@@ -453,6 +469,24 @@ class RouterRun:
                 raise SystemExit(f"timed out waiting for {what}; logs in {self.work}")
             self.drain(0.2)
 
+    def profile(self, phase: str, seconds: float) -> object | None:
+        """With BENCH_ROUTER_PYSPY=<dir>: py-spy samples router 0 for ``seconds`` (raw stacks in <dir>)."""
+        import shutil
+        import subprocess
+        from pathlib import Path
+
+        where = os.environ.get("BENCH_ROUTER_PYSPY")
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not where or not Path(spy).exists():
+            return None
+        out = Path(where) / f"router-{self.workers}w-{phase}.raw"
+        pid = str(self.routers[0].pid)  # type: ignore[attr-defined]
+        return subprocess.Popen(
+            [spy, "record", "--pid", pid, "--duration", str(int(seconds)), "--format", "raw", "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     # -- the measurements --------------------------------------------------------------------------
     def measure(self, *, rate: float, seconds: float, burst: int) -> dict[str, float]:
         import signal
@@ -465,6 +499,7 @@ class RouterRun:
             started = time.perf_counter()
             for index in range(self.workers):
                 self.start_router(index)
+            self.profile("load", 30)
             last = 0.0
             while (pooled := self.pooled()) < self.pool:
                 dead = [i for i, p in enumerate(self.routers) if p.poll() is not None]  # type: ignore[attr-defined]
@@ -489,6 +524,7 @@ class RouterRun:
             self.wait(warm, 120, "a first assignment")
             # paced READYs, one new annotator each: the first assignment answers it
             total = int(rate * seconds)
+            self.profile("paced", seconds)
             t0 = time.perf_counter()
             for i in range(total):
                 due = t0 + i / rate
@@ -508,12 +544,15 @@ class RouterRun:
             )
             # a burst: how fast the router answers READYs when it has a backlog (its capacity)
             names = [f"burst-{i}" for i in range(burst)]
+            cpu0 = self.router_cpu_s()
             t0 = time.perf_counter()
             for name in names:
                 self.ready(name)
             self.producer.flush(30)
             self.wait(lambda: all(a in self.first for a in names), 300, "the burst answered")
             result["burst_rate"] = burst / (max(self.first[a] for a in names) - t0)
+            # CPU the routers spent per READY: the capacity an otherwise idle core gives, whatever else runs
+            result["cpu_ms"] = (self.router_cpu_s() - cpu0) / burst * 1000
             print(f"  burst of {burst:,}: {result['burst_rate']:,.0f} READY/s", flush=True)
             # SIGKILL worker 0 with the pool full; annotators keep asking; first new assignment of its shards
             victim_shards = set(range(self.workers))

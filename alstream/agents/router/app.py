@@ -130,6 +130,7 @@ class RouterService:
         self._next_tick = 0.0
         self._next_checkpoint = time.monotonic() + settings.router.checkpoint_interval_s
         self._outputs: Outputs | None = None
+        self._pool_changed = False
         # Every worker reads all calibration rounds (one small partition) from the start, outside the
         # group; a round it cannot use is dead-lettered (and counted) by the runtime.
         runtime.follow([kafka.topic("calibration")], self._add_round, what="calibration rounds")
@@ -172,6 +173,9 @@ class RouterService:
         self._maybe_tick(work)
         self._last_work = work
         self._write(work)
+        if self._pool_changed:
+            self._pool_changed = False
+            self._publish_pool_depth()
         self._maybe_checkpoint()
 
     def on_idle(self, outputs: Outputs) -> None:
@@ -513,7 +517,7 @@ class RouterService:
             occurred = record["occurred_at"]
             metrics.READY_LATENCY.observe(max(0.0, time.time() - occurred.timestamp()))
         if base == "candidates" or effects.assignments or effects.removed:
-            self._publish_pool_depth()
+            self._pool_changed = True  # published once per batch
 
     def _publish_pool_depth(self) -> None:
         """Every reason gets a sample, zeros included: a restarted router whose replayed events were all
