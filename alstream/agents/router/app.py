@@ -68,7 +68,9 @@ class _Work:
     """What a batch produces, in the order it must be produced."""
 
     puts: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)  # (shard, key, value)
-    copies: list[tuple[int, bytes | None, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    copies: list[tuple[int, bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]] = field(
+        default_factory=list
+    )  # (partition, key, value, headers) of annotator events for the other shards
     assignments: list[tuple[bytes, bytes]] = field(default_factory=list)  # (annotator key, Avro value)
     status: list[dict[str, Any]] = field(default_factory=list)
 
@@ -196,16 +198,21 @@ class RouterService:
         if work.puts:
             self._wait_state_delivered()
         on_delivery = self._outputs.on_delivery if self._outputs is not None else None
-        for partition, key, value, headers in work.copies:
+        for partition, event_key, event, headers in work.copies:
             produce(
-                self.events_topic, value, key, partition=partition, headers=headers, on_delivery=on_delivery
+                self.events_topic,
+                event,
+                event_key,
+                partition=partition,
+                headers=headers,
+                on_delivery=on_delivery,
             )
-        for key, value in work.assignments:
+        for annotator, assignment in work.assignments:
             produce(
                 self.assignments_topic,
-                value,
-                key,
-                partition=partition_for(key, self.assignment_partitions),
+                assignment,
+                annotator,
+                partition=partition_for(annotator, self.assignment_partitions),
                 on_delivery=on_delivery,
             )
         if work.status:
@@ -216,10 +223,11 @@ class RouterService:
         if err is not None:
             self._state_failures.append(err)
             return
-        checkpointer = self.checkpointers.get(message.partition())
+        _, partition, offset = coordinates(message)
+        checkpointer = self.checkpointers.get(partition)
         if checkpointer is not None:
             checkpointer.add(message.key() or b"", message.value())
-            checkpointer.offset = message.offset() + 1
+            checkpointer.offset = offset + 1
 
     def _wait_state_delivered(self) -> None:
         while self.producer.flush(1.0):
@@ -365,10 +373,11 @@ class RouterService:
 
     def _fan_out(self, message: Message, record: dict[str, Any], work: _Work) -> None:
         """A keyed annotator event read on its home partition goes to every other shard."""
-        headers = list(message.headers() or [])
+        raw = message.headers() or []
+        headers: list[tuple[str, str | bytes | None]] = list(raw.items() if isinstance(raw, dict) else raw)
         if any(name == FANOUT_HEADER for name, _ in headers) or record["annotator_id"] == TICK_ANNOTATOR:
             return
-        partition = message.partition()
+        _, partition, _ = coordinates(message)
         if partition != partition_for(record["annotator_id"], self.shard_count):
             metrics.EVENTS_FANNED_OUT.labels("broadcast").inc()  # a copy the tool sent to this shard
             return

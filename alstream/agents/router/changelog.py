@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # ships no type information
 from confluent_kafka import OFFSET_BEGINNING, Message
 
 from alstream.agents.router.checkpoint import Checkpointer, fingerprint
 from alstream.streams.config import KafkaSource
+from alstream.streams.messages import coordinates
 from alstream.streams.reading import TopicTail
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def restore_table(
             key, value = message.key() or b"", message.value()
             changes[key] = value
             read[0] += 1
-            restored.end = message.offset() + 1
+            restored.end = coordinates(message)[2] + 1
             last[:] = [(key, value)]
 
     tail = TopicTail(settings=settings, start={(topic, partition): start}, agent=agent, stop=stop)
@@ -99,7 +100,7 @@ def restore_table(
         anchor = first[0] if first else None
         if (
             anchor is None
-            or anchor.offset() != covered - 1
+            or coordinates(anchor)[2] != covered - 1
             or fingerprint(anchor.key() or b"", anchor.value()) != mark
         ):
             log.warning(
