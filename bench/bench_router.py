@@ -345,7 +345,7 @@ class RouterRun:
         self.routers: list[object] = []
         self.ports: list[int] = []
         self.first: dict[str, float] = {}  # annotator -> when their first assignment arrived
-        self.items: list[tuple[float, str]] = []  # (arrival, item_id) of every assignment
+        self.items: list[tuple[float, str, str]] = []  # (arrival, item_id, annotator) of every assignment
         self.sent: dict[str, float] = {}
 
     # -- processes and probes ----------------------------------------------------------------------
@@ -458,7 +458,7 @@ class RouterRun:
             record = self.assignments.decode(message.value())
             now = time.perf_counter()
             self.first.setdefault(record["annotator_id"], now)
-            self.items.append((now, record["item_id"]))
+            self.items.append((now, record["item_id"], record["annotator_id"]))
             got += 1
         return got
 
@@ -555,11 +555,12 @@ class RouterRun:
             result["cpu_ms"] = (self.router_cpu_s() - cpu0) / burst * 1000
             print(f"  burst of {burst:,}: {result['burst_rate']:,.0f} READY/s", flush=True)
             # SIGKILL worker 0 with the pool full; annotators keep asking; first new assignment of its shards
-            victim_shards = set(range(self.workers))
-            if self.workers > 1:
-                victim_shards = {0}  # range assignment: worker 0 holds shard 0 (checked in its log)
+            served = [line for line in self.serving_lines(0) if "router serving shards [" in line]
+            inside = served[-1].split("router serving shards [", 1)[1].split("]", 1)[0] if served else ""
+            victim_shards = {int(x) for x in inside.split(",") if x.strip()}  # what worker 0 served
             assigned_before = len(self.items)
-            serving_before = len(self.serving_lines(0))
+            watch = 0 if self.workers == 1 else 1  # the restarted worker, or the one that takes over
+            serving_before = len(self.serving_lines(watch))
             killed = time.perf_counter()
             self.routers[0].send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
             self.routers[0].wait()  # type: ignore[attr-defined]
@@ -572,36 +573,38 @@ class RouterRun:
                 nonlocal k, readies_after_serving
                 k += 1
                 self.ready(f"after-kill-{k}")
-                lines = self.serving_lines(0)[serving_before:] if self.workers == 1 else []
-                if self.workers == 1 and readies_after_serving is None and any("serving" in x for x in lines):
+                lines = self.serving_lines(watch)[serving_before:]
+                if readies_after_serving is None and any("serving" in x for x in lines):
                     readies_after_serving = 0
                 elif readies_after_serving is not None:
                     readies_after_serving += 1
-                new = [
-                    (at, item)
-                    for at, item in self.items[assigned_before:]
-                    if at > killed and partition_for(item, self.workers) in victim_shards
-                ]
-                return bool(new)
+                return any(True for _ in new_work())
+
+            def new_work():  # type: ignore[no-untyped-def]
+                """Decisions the READYs sent after the kill got from the victim's shards (open leases
+                re-sent at restore are not new work)."""
+                for at, item, annotator in self.items[assigned_before:]:
+                    if (
+                        annotator.startswith("after-kill-")
+                        and partition_for(item, self.workers) in victim_shards
+                    ):
+                        yield at
 
             deadline = time.perf_counter() + 300
             while not answered():
                 if time.perf_counter() > deadline:
                     raise SystemExit(f"no assignment after the SIGKILL in 300 s; logs in {self.work}")
                 self.drain(0.05)
-            first_new = min(
-                at
-                for at, item in self.items[assigned_before:]
-                if at > killed and partition_for(item, self.workers) in victim_shards
-            )
+            first_new = min(new_work())
             result["kill_to_assign_s"] = first_new - killed
-            restores = [
-                float(line.split("restored in ")[1].split("s:")[0])
+            # (log timestamp, seconds) of every restore; the latest is the one after the kill
+            restores = sorted(
+                (line[:23], float(line.split("restored in ")[1].split("s:")[0]))
                 for index in range(self.workers)
                 for line in self.serving_lines(index)
                 if "restored in" in line
-            ]
-            result["restore_s"] = restores[-1] if restores else float("nan")
+            )
+            result["restore_s"] = restores[-1][1] if restores else float("nan")
             result["readies_before"] = readies_after_serving if readies_after_serving is not None else "-"
             print(f"  SIGKILL -> first new assignment: {result['kill_to_assign_s']:.1f} s", flush=True)
         finally:
