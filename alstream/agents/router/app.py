@@ -142,6 +142,7 @@ class RouterService:
             # Each batch waits for its table writes, then for its assignments: no lingering for more.
             else Producer(producer_config(settings, **{"linger.ms": 0}))
         )
+        router = settings.router
         self.runner = runtime.consume(
             topics=[kafka.topic(t) for t in SHARD_TOPICS],
             group_id=kafka.group_id(settings.router.group_id),
@@ -149,7 +150,10 @@ class RouterService:
             batch_size=settings.router.batch_max_records,
             poll_timeout_s=settings.router.poll_timeout_s,
             # range: partition p of every subscribed topic goes to the same worker (shard p is whole)
-            consumer_overrides={"partition.assignment.strategy": "range"},
+            consumer_overrides={
+                "partition.assignment.strategy": "range",
+                **({"group.instance.id": router.instance_id} if router.instance_id else {}),
+            },
             producer=self.producer,
             consumer=consumer,
             on_assign=self._on_assign,
