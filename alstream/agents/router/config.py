@@ -44,8 +44,9 @@ class RouterSettings(Section):
         default=None,
         min_length=1,
         description="A stable name per router replica (e.g. a StatefulSet pod name): static group "
-        "membership, so a restarted replica gets its shards back at once instead of after the group notices the old "
-        "process is gone (kafka.session_timeout_ms). Two running replicas must never share one.",
+        "membership, so a restarted replica gets its shards back at once instead of after the group "
+        "notices the old process is gone (kafka.session_timeout_ms). Two running replicas must never "
+        "share one.",
     )
     checkpoint_interval_s: float = Field(
         default=10.0,
