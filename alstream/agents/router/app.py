@@ -292,7 +292,7 @@ class RouterService:
             metrics.ASSIGNMENTS_RESENT.labels(record["kind"]).inc()
         self._write(work)
         elapsed = time.monotonic() - started
-        metrics.RESTORE_SECONDS.set(elapsed)
+        metrics.RESTORE_SECONDS.observe(elapsed)
         self._publish_pool_depth()
         log.info(
             "router shard %d restored in %.1fs: %d pooled, %d annotators, %d open leases",

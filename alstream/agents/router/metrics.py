@@ -68,9 +68,10 @@ WEEK_START = Gauge(
     "alstream_router_week_start_timestamp_seconds", "Current weekly reset point for drift checks."
 )
 SHARDS = Gauge("alstream_router_shards", "Shards (partitions) this router worker serves.")
-RESTORE_SECONDS = Gauge(
+RESTORE_SECONDS = Histogram(
     "alstream_router_restore_seconds",
-    "How long the latest shard restore took (checkpoint + changelog tail), until the shard served.",
+    "How long shard restores took (checkpoint + changelog tail, until the shard served).",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
 )
 RESTORED_RECORDS = Counter(
     "alstream_router_restored_records_total",
