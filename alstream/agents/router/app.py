@@ -152,6 +152,8 @@ class RouterService:
             # range: partition p of every subscribed topic goes to the same worker (shard p is whole)
             consumer_overrides={
                 "partition.assignment.strategy": "range",
+                # a worker that dies leaves at most this much handled input to replay (deduped, not free)
+                "auto.commit.interval.ms": 1000,
                 **({"group.instance.id": router.instance_id} if router.instance_id else {}),
             },
             producer=self.producer,
