@@ -1,17 +1,19 @@
-"""Router benchmark: ready-event -> assignment latency at a paced READY rate over a 1,000,000-candidate
-pool, memory per pooled candidate, and pool operation cost as the pool grows (O(log n)).
-
-Measures the router's decision path in-process (one shard: pool, quotas, leases, the table writes it
-emits and the Avro encoding of each assignment), not the broker round trip: faust's own per-event cost
-on this machine is in BROKER-NOTES (~5,000 events/s), far above 500 READY/s.
+"""Router benchmark: the decision path in process (ready-event -> assignment latency at a paced READY
+rate over a 1,000,000-candidate pool, memory per pooled candidate, pool operation cost as the pool grows),
+and with ``--kafka`` the real router through the broker.
 
     .venv/bin/python bench/bench_router.py [--pool 1000000] [--rate 500] [--seconds 20]
-    .venv/bin/python bench/bench_router.py --kafka [--kafka-pool 20000]   # + end to end through faust
+    .venv/bin/python bench/bench_router.py --kafka [--kafka-pool 1000000] [--workers 1,2]
 
-``--kafka`` also runs the real router (``alstream agent router``) on an embedded broker (or
-``KAFKA_BOOTSTRAP_SERVERS``) with single-partition topics and measures READY produced -> assignment
-consumed by the tool at the same rate, over a smaller pool (loading a million candidates through faust
-takes minutes; the in-process figures above show the pool size itself does not matter).
+``--kafka`` runs ``alstream agent router`` processes on an embedded broker (or
+``KAFKA_BOOTSTRAP_SERVERS``), once per worker count (each over as many shards as workers, its own topic
+prefix), and prints side by side: the time to pool the candidates, READY -> assignment p50/p99 at
+``--rate`` (one keyed READY per new annotator, as the SDK sends it), how fast a backlog of ``--burst``
+READYs is answered, the routers' CPU per READY (from /proc: what sets the rate a worker sustains on a core
+of its own, whatever else shares the machine), and the time from SIGKILL of worker 0 to the first new
+assignment from its shards (restarted at once with one worker; taken over by the others with more), with
+the restore time and the READYs sent after the router said it serves before the first assignment.
+``BENCH_ROUTER_PYSPY=<dir>`` also records py-spy profiles of router 0 while it pools and while it is paced.
 """
 
 from __future__ import annotations
