@@ -9,7 +9,9 @@ the changelog after it, :mod:`.changelog`) before it handles the shard's next re
 
 Crash-safe write order, per batch (the contract of :mod:`.state`): the handlers' table writes are
 produced to the changelog in order and acknowledged, *then* the assignments are produced, and only when
-everything is acknowledged are the input offsets stored. A crash anywhere replays inputs whose effects
+everything is acknowledged are the input offsets stored. With ``router.transactions`` the batch's
+outputs and input offsets also commit in one Kafka transaction (on brokers whose transactions are
+complete; it fences a worker that lost its shards while paused). A crash anywhere replays inputs whose effects
 may already be in the changelog; the handlers skip them (event ids, leases, the candidates' offset mark).
 Why not faust: its per-event machinery (a task, a send and a changelog send per event, awaited one by
 one) made the router fall seconds behind at a few hundred READY/s; this loop pays the broker round trip
@@ -23,14 +25,17 @@ copy per partition) are still applied; shards dedupe copies by event_id.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Message, Producer, TopicPartition
+from confluent_kafka import KafkaException, Message, Producer, TopicPartition
 
 from alstream.agents.router import metrics, reasons
 from alstream.agents.router.calibration import CalibrationBook
@@ -136,13 +141,34 @@ class RouterService:
         # Every worker reads all calibration rounds (one small partition) from the start, outside the
         # group; a round it cannot use is dead-lettered (and counted) by the runtime.
         runtime.follow([kafka.topic("calibration")], self._add_round, what="calibration rounds")
+        router = settings.router
+        self.transactional = router.transactions
+        self._in_transaction = False
+        self._uncommitted: list[tuple[int, bytes, bytes | None, int]] = []  # state writes of the open one
+        transactional_id = f"{kafka.group_id(router.group_id)}-{router.instance_id or uuid.uuid4().hex[:12]}"
         self.producer = (
             producer
             if producer is not None
             # Each batch waits for its table writes, then for its assignments: no lingering for more.
-            else Producer(producer_config(settings, **{"linger.ms": 0}))
+            else Producer(
+                producer_config(
+                    settings,
+                    **{"linger.ms": 0},
+                    **(
+                        {
+                            "transactional.id": transactional_id,
+                            # at least the delivery timeout (librdkafka's rule); brokers allow 15 min
+                            "transaction.timeout.ms": int(kafka.outage_tolerance_s * 1000),
+                        }
+                        if self.transactional
+                        else {}
+                    ),
+                )
+            )
         )
-        router = settings.router
+        if self.transactional:
+            self.producer.init_transactions(kafka.outage_tolerance_s)
+            log.info("router: each batch commits in one transaction (transactional.id %s)", transactional_id)
         self.runner = runtime.consume(
             topics=[kafka.topic(t) for t in SHARD_TOPICS],
             group_id=kafka.group_id(settings.router.group_id),
@@ -165,6 +191,11 @@ class RouterService:
     # ---- the batch processor ----------------------------------------------------------------------
     def process(self, messages: list[Message], outputs: Outputs) -> None:
         self._outputs = outputs
+        with self._transaction(messages):
+            self._process(messages)
+        self._maybe_checkpoint()
+
+    def _process(self, messages: list[Message]) -> None:
         fresh = []
         for message in messages:
             topic, partition, offset = coordinates(message)
@@ -184,15 +215,61 @@ class RouterService:
         if self._pool_changed:
             self._pool_changed = False
             self._publish_pool_depth()
-        self._maybe_checkpoint()
 
     def on_idle(self, outputs: Outputs) -> None:
         self._outputs = outputs
-        work = _Work()
-        self._maybe_tick(work)
-        self._last_work = None
-        self._write(work)
+        with self._transaction():
+            work = _Work()
+            self._maybe_tick(work)
+            self._last_work = None
+            self._write(work)
         self._maybe_checkpoint()
+
+    @contextlib.contextmanager
+    def _transaction(self, messages: list[Message] | None = None) -> Iterator[None]:
+        """With ``router.transactions``: what the block produces, and the input offsets of ``messages``,
+        commit together or not at all. Checkpoints hear of table writes only once they are committed."""
+        if not self.transactional or self._in_transaction:
+            yield
+            return
+        timeout = self.settings.kafka.outage_tolerance_s
+        self.producer.begin_transaction()
+        self._in_transaction = True
+        try:
+            yield
+            if messages:
+                last = {(t, p): o for t, p, o in map(coordinates, messages)}
+                self.producer.send_offsets_to_transaction(
+                    [TopicPartition(t, p, o + 1) for (t, p), o in last.items()],
+                    self.runner.consumer.consumer_group_metadata(),
+                    timeout,
+                )
+            self.producer.commit_transaction(timeout)
+        except BaseException:
+            self._uncommitted.clear()
+            with contextlib.suppress(KafkaException):
+                self.producer.abort_transaction(timeout)
+            raise
+        finally:
+            self._in_transaction = False
+        self._checkpoint_committed()
+
+    def _commit_so_far(self) -> None:
+        """Inside a transaction: commit what it holds and open the next one (a restore reads only what
+        is committed)."""
+        if self._in_transaction:
+            timeout = self.settings.kafka.outage_tolerance_s
+            self.producer.commit_transaction(timeout)
+            self._checkpoint_committed()
+            self.producer.begin_transaction()
+
+    def _checkpoint_committed(self) -> None:
+        for partition, key, value, offset in self._uncommitted:
+            checkpointer = self.checkpointers.get(partition)
+            if checkpointer is not None:
+                checkpointer.add(key, value)
+                checkpointer.offset = offset + 1
+        self._uncommitted.clear()
 
     def _write(self, work: _Work) -> None:
         """Table writes (acknowledged) before copies and assignments: see the module docstring."""
@@ -230,6 +307,9 @@ class RouterService:
             self._state_failures.append(err)
             return
         _, partition, offset = coordinates(message)
+        if self._in_transaction:  # it may still be aborted
+            self._uncommitted.append((partition, message.key() or b"", message.value(), offset))
+            return
         checkpointer = self.checkpointers.get(partition)
         if checkpointer is not None:
             checkpointer.add(message.key() or b"", message.value())
@@ -292,7 +372,8 @@ class RouterService:
                 (record["annotator_id"].encode(), self.codecs["assignments"].encode(record))
             )
             metrics.ASSIGNMENTS_RESENT.labels(record["kind"]).inc()
-        self._write(work)
+        with self._transaction():
+            self._write(work)
         elapsed = time.monotonic() - started
         metrics.RESTORE_SECONDS.observe(elapsed)
         self._publish_pool_depth()
@@ -433,6 +514,7 @@ class RouterService:
                 # Memory may be half-changed: what is decided so far goes out, then the shard is rebuilt
                 # from its changelog (which now holds all of it).
                 self._write(work)
+                self._commit_so_far()
                 work.puts.clear()
                 work.copies.clear()
                 work.assignments.clear()

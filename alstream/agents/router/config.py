@@ -48,6 +48,12 @@ class RouterSettings(Section):
         "notices the old process is gone (kafka.session_timeout_ms). Two running replicas must never "
         "share one.",
     )
+    transactions: bool = Field(
+        default=False,
+        description="Commit each batch's table writes, assignments, event copies and input offsets in one "
+        "Kafka transaction (and fence a paused, replaced worker). Needs a broker with complete "
+        "transactions (Apache Kafka); without it the write order alone keeps a crash safe.",
+    )
     checkpoint_interval_s: float = Field(
         default=10.0,
         gt=0,

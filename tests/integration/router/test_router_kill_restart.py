@@ -26,13 +26,19 @@ lease_seconds = 600
 """
 
 
+@pytest.mark.parametrize("transactions", [False, True], ids=["write-order", "transactions"])
 def test_sigkill_under_load_keeps_quotas_and_candidates(
-    topics: AlstreamSettings, tmp_path: Path, kit
+    transactions: bool, topics: AlstreamSettings, tmp_path: Path, kit
 ) -> None:
+    """With the crash-safe write order alone, and with each batch in one Kafka transaction."""
     settings = topics
     quotas = tmp_path / "quotas.toml"
     quotas.write_text(QUOTAS)
-    env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+        "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
+        "ALSTREAM_ROUTER__TRANSACTIONS": str(transactions).lower(),
+    }
     reasons = ["TOP_SCORE"] * 12 + ["SHIFT_REVIEW"] * 20 + ["RANDOM_SLICE"] * 8
     items = [kit.candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
     hard_items = {c["item_id"] for c in items if c["reason"] == "TOP_SCORE"}
@@ -77,6 +83,7 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
         assert len(item_ids) == len(set(item_ids)), f"{annotator} got an item twice"
         assert sum(1 for i in item_ids if i in hard_items) <= MAX_HARD, f"{annotator} over the hard quota"
     assert exit_code == 0
+    assert ("commits in one transaction" in router_log.read_text()) is transactions
     summaries = [(tmp_path / f"ann-{n}.log").read_text() for n in range(3)]
     assert all("annotator=ann-" in text and "labeled=" in text for text in summaries), summaries
     labels = kit.TopicReader(settings, "labels").read("label_id")
