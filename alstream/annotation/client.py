@@ -1,8 +1,8 @@
 """The annotation-tool SDK: consume my assignments, say when I am ready, send labels.
 
 Contract (docs/annotation-tool-contract.md): assignments are keyed by annotator_id and live on partition
-``crc32(annotator_id) % partitions`` of the assignments topic; annotator events are sent to *every*
-partition of annotator-events (each is a router shard); labels are keyed by item_id and cite the
+``crc32(annotator_id) % partitions`` of the assignments topic; each annotator event is sent once, keyed by
+annotator_id (the router fans it out to all its shards); labels are keyed by item_id and cite the
 assignment_id. Delivery is at-least-once: the router may re-send an open assignment after a restart,
 so the client drops assignment ids it has already handed out.
 
@@ -168,8 +168,13 @@ class AnnotationClient:
             "occurred_at": _now(),
         }
         value = self._event_codec.encode(record)
-        for partition in range(self._event_partitions):  # every router shard hears it
-            self._produce(self._events_topic, key=self.annotator_id, value=value, partition=partition)
+        # One event on the annotator's home partition; the router copies it to every other shard.
+        self._produce(
+            self._events_topic,
+            key=self.annotator_id,
+            value=value,
+            partition=partition_for(self.annotator_id, self._event_partitions),
+        )
         self._producer.poll(0)
 
     # ---- work ------------------------------------------------------------------------------------

@@ -99,19 +99,18 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         ),
         Role(
             "router",
-            "Keeps the pool and per-annotator state (faust tables) and assigns work.",
-            reads=("candidates", "annotator-events", "labels", "calibration"),
+            "Keeps the pool and per-annotator state (shard tables with a changelog) and assigns work.",
+            reads=("candidates", "annotator-events", "labels", "calibration", "router-state"),
             writes=(
                 "assignments",
                 "annotator-events",
                 "dead-letters",
                 "router-status",
-            ),  # lease-sweep ticks go to annotator-events; router-status is read by `alstream status`
-            # faust's app id (its consumer group and the prefix of its changelog / repartition topics)
-            # carries the topic prefix so that two deployments on one cluster never share state.
+                "router-state",
+            ),  # annotator-events: copies of keyed events for the other shards; router-state: the shard
+            # tables' changelog (read back at restore); router-status is read by `alstream status`
             groups=(groups["router"],),
-            group_prefixes=(reader,),  # the calibration topic's side reader
-            internal_prefixes=(f"{groups['router']}-",),
+            group_prefixes=(reader,),  # the calibration and router-state readers
         ),
         Role(
             "labels",

@@ -1,5 +1,5 @@
-"""faust-streaming glue shared by the stateful agents: an app factory from the settings, partition
-counts, and a worker that the agent runtime starts and stops.
+"""faust-streaming glue for agents built on faust: an app factory from the settings and a worker that
+the agent runtime starts and stops.
 
 Why here: every faust agent needs the same cluster/security settings, in-memory stores whose durability
 comes from changelog topics (RocksDB is not installed; recovery replays the changelog), partitions that
@@ -14,48 +14,15 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from alstream.streams.availability import health_for
 from alstream.streams.config import KafkaSettings, KafkaSource, kafka_of
-from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import faust_app_kwargs
-from alstream.streams.topics import list_topics
 
 log = logging.getLogger(__name__)
-
-
-def partition_counts(
-    settings: KafkaSource,
-    base_names: list[str],
-    *,
-    agent: str = "alstream",
-    patience_s: float | None = None,
-    stop: Callable[[], bool] | None = None,
-) -> dict[str, int]:
-    """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``).
-
-    Waits out broker outages (``patience_s`` None: as long as it takes)."""
-    kafka = kafka_of(settings)
-    existing = dict(
-        health_for(agent, kafka).call(
-            "list topics", lambda: list_topics(kafka, timeout_s=10.0), patience_s=patience_s, stop=stop
-        )
-    )
-    counts = {}
-    for base in base_names:
-        partitions = existing.get(kafka.topic(base))
-        if not partitions:
-            raise BrokerError(
-                f"topic {kafka.topic(base)} does not exist: run `alstream topics create` first "
-                "(auto-created topics break faust tables)"
-            )
-        counts[base] = partitions
-    return counts
 
 
 # faust hard-codes fetch_max_wait_ms=1500 for its worker consumer; the embedded broker holds every fetch

@@ -6,11 +6,13 @@ default partition count, which breaks faust tables (PartitionsMismatch against t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from alstream.streams.availability import health_for
 from alstream.streams.config import KafkaSource, kafka_of
 from alstream.streams.exceptions import BrokerError
 from alstream.streams.kafka_config import admin_config
@@ -32,6 +34,8 @@ class TopicSpec:
     # named here must read a record before it expires (`alstream status` warns when its oldest unread
     # record gets close to the retention).
     needed_by: str = ""
+    # An agent's own state (a changelog): its records are that agent's business, not an Avro contract.
+    internal: bool = False
 
     def configs(self) -> dict[str, str]:
         configs = {"cleanup.policy": self.cleanup_policy}
@@ -135,6 +139,17 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "`alstream status` (the latest record per key)",
     ),
     TopicSpec(
+        "router-state",
+        "shard table key",
+        4,
+        "compact",
+        -1,
+        "the router's shard tables (pool, annotators, leases): partition p is shard p's changelog; keep "
+        "the partition count of candidates, annotator-events and labels",
+        "the router's restore (its checkpoint plus the changelog written after it)",
+        internal=True,
+    ),
+    TopicSpec(
         "dead-letters",
         "original key",
         4,
@@ -199,3 +214,32 @@ def list_topics(source: KafkaSource, *, timeout_s: float = 30.0) -> list[tuple[s
     return sorted(
         (name, len(topic.partitions)) for name, topic in metadata.topics.items() if name.startswith(prefix)
     )
+
+
+def partition_counts(
+    settings: KafkaSource,
+    base_names: list[str],
+    *,
+    agent: str = "alstream",
+    patience_s: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> dict[str, int]:
+    """Partition count of each catalogue topic (they must exist: create them with ``alstream topics``).
+
+    Waits out broker outages (``patience_s`` None: as long as it takes)."""
+    kafka = kafka_of(settings)
+    existing = dict(
+        health_for(agent, kafka).call(
+            "list topics", lambda: list_topics(kafka, timeout_s=10.0), patience_s=patience_s, stop=stop
+        )
+    )
+    counts = {}
+    for base in base_names:
+        partitions = existing.get(kafka.topic(base))
+        if not partitions:
+            raise BrokerError(
+                f"topic {kafka.topic(base)} does not exist: run `alstream topics create` first "
+                "(auto-created topics break faust tables)"
+            )
+        counts[base] = partitions
+    return counts

@@ -1,9 +1,9 @@
 """The router's pure shards wired as the broker wires them, for unit tests without Kafka.
 
 Candidates and labels reach the shard of their item's partition (``partition_for(item_id)``, what a
-default librdkafka producer does for keyed records); annotator events reach every shard (the SDK
-broadcasts them). Table writes are applied in order, then assignments are "produced", like the faust
-agent does.
+default librdkafka producer does for keyed records); annotator events reach every shard (the router
+fans each keyed event out to all its shards). Table writes are applied in order, then assignments are
+"produced", like the router's batch loop does.
 """
 
 from __future__ import annotations

@@ -26,5 +26,37 @@ class RouterSettings(Section):
         description="Calibration rounds older than this are no longer assigned.",
     )
     tick_interval_s: float = Field(
-        default=5.0, gt=0, description="How often a heartbeat into every shard sweeps expired leases."
+        default=5.0, gt=0, description="How often every shard sweeps expired leases (even a quiet one)."
+    )
+    batch_max_records: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most input records handled per batch (one changelog and one assignments round trip "
+        "per batch: larger batches carry more load, smaller ones answer sooner under load).",
+    )
+    poll_timeout_s: float = Field(
+        default=0.005,
+        gt=0,
+        le=1.0,
+        description="How long a poll waits for the first records of a batch before idle work runs.",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A stable name per router replica (e.g. a StatefulSet pod name): static group "
+        "membership, so a restarted replica gets its shards back at once instead of after the group "
+        "notices the old process is gone (kafka.session_timeout_ms). Two running replicas must never "
+        "share one.",
+    )
+    transactions: bool = Field(
+        default=False,
+        description="Commit each batch's table writes, assignments, event copies and input offsets in one "
+        "Kafka transaction (and fence a paused, replaced worker). Needs a broker with complete "
+        "transactions (Apache Kafka); without it the write order alone keeps a crash safe.",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often each shard's local checkpoint (state_dir/router/) catches up with its "
+        "changelog; a restore reads the checkpoint and only the changelog written after it.",
     )

@@ -1,4 +1,4 @@
-"""Entry point of ``alstream agent router``: the faust router inside the agent runtime."""
+"""Entry point of ``alstream agent router``: the router's batch loop inside the agent runtime."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         from alstream.agents.router.app import RouterService
 
         service = RouterService(settings=settings, runtime=runtime)
-        runtime.run_faust(service.app)
+        runtime.on_shutdown(service.close)
 
     return build
 

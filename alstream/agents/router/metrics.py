@@ -67,3 +67,20 @@ LABELS_MATCHED = Counter(
 WEEK_START = Gauge(
     "alstream_router_week_start_timestamp_seconds", "Current weekly reset point for drift checks."
 )
+SHARDS = Gauge("alstream_router_shards", "Shards (partitions) this router worker serves.")
+RESTORE_SECONDS = Histogram(
+    "alstream_router_restore_seconds",
+    "How long shard restores took (checkpoint + changelog tail, until the shard served).",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+)
+RESTORED_RECORDS = Counter(
+    "alstream_router_restored_records_total",
+    "State records a restore read, by source (checkpoint: the local checkpoint; changelog: the tail).",
+    ["source"],
+)
+EVENTS_FANNED_OUT = Counter(
+    "alstream_router_annotator_events_total",
+    "Annotator events by how the tool sent them: keyed (one event, fanned out to every shard by the "
+    "router) or broadcast (the deprecated form: a copy to every partition).",
+    ["form"],
+)

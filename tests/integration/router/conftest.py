@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
-from alstream.streams.kafka_config import producer_config
+from alstream.streams.kafka_config import consumer_config, producer_config
 
 CLASSES = '["cat","dog","fox"]'
 
@@ -106,6 +106,69 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{tail}")
 
 
+class TopicReader:
+    """Reads a whole topic from the start, incrementally; records by an id field (first copy kept)."""
+
+    def __init__(self, settings: AlstreamSettings, base: str) -> None:
+        self.codec = codec_for(base, settings)
+        self.consumer = Consumer(
+            consumer_config(
+                settings, group_id=f"reader-{os.getpid()}-{base}", **{"enable.auto.commit": False}
+            )
+        )
+        topic = settings.kafka.topic(base)
+        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def read(self, id_field: str) -> dict[str, dict[str, Any]]:
+        for message in self.consumer.consume(10_000, timeout=0.5):
+            if not message.error():
+                record = self.codec.decode(message.value())
+                self.records.setdefault(record[id_field], record)
+        return self.records
+
+
+def annotate(annotator: str, truth: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A simulated annotator (`alstream annotate --auto`) that labels what it gets, 0.05 s per item."""
+    env = {**os.environ, "ALSTREAM_TASK__CLASSES": CLASSES}
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "alstream.cli.main",
+                "annotate",
+                "--annotator",
+                annotator,
+                "--auto",
+                "--accuracy",
+                "0.9",
+                "--seconds-per-item",
+                "0.05",
+                "--truth",
+                str(truth),
+                "--seed",
+                "1",
+            ],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def serving(log_file: Path) -> list[list[int]]:
+    """The shard sets a router worker logged it serves, in order (one line per rebalance)."""
+    if not log_file.exists():
+        return []
+    found = []
+    for line in log_file.read_text(errors="replace").splitlines():
+        if "router serving shards [" in line:
+            inside = line.split("router serving shards [", 1)[1].split("]", 1)[0]
+            found.append([int(x) for x in inside.split(",") if x.strip()])
+    return found
+
+
 class Kit:
     """The helpers above, as a fixture (test modules are imported by path, so they cannot import conftest)."""
 
@@ -114,6 +177,9 @@ class Kit:
     candidate = staticmethod(candidate)
     produce_candidates = staticmethod(produce_candidates)
     wait_for = staticmethod(wait_for)
+    TopicReader = TopicReader
+    annotate = staticmethod(annotate)
+    serving = staticmethod(serving)
 
 
 @pytest.fixture

@@ -3,20 +3,14 @@ crash; afterwards nobody is over quota, no item went twice to one annotator and 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from alstream.settings import AlstreamSettings
-from alstream.streams.codecs import codec_for
-from alstream.streams.kafka_config import consumer_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -32,63 +26,19 @@ lease_seconds = 600
 """
 
 
-class TopicReader:
-    """Reads a whole topic from the start, incrementally."""
-
-    def __init__(self, settings: AlstreamSettings, base: str) -> None:
-        self.codec = codec_for(base, settings)
-        self.consumer = Consumer(
-            consumer_config(
-                settings, group_id=f"reader-{os.getpid()}-{base}", **{"enable.auto.commit": False}
-            )
-        )
-        topic = settings.kafka.topic(base)
-        partitions = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        self.records: dict[str, dict[str, Any]] = {}
-
-    def read(self, id_field: str) -> dict[str, dict[str, Any]]:
-        for message in self.consumer.consume(10_000, timeout=0.5):
-            if not message.error():
-                record = self.codec.decode(message.value())
-                self.records.setdefault(record[id_field], record)
-        return self.records
-
-
-def annotate(annotator: str, truth: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ALSTREAM_TASK__CLASSES": '["cat","dog","fox"]'}
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "alstream.cli.main",
-                "annotate",
-                "--annotator",
-                annotator,
-                "--auto",
-                "--accuracy",
-                "0.9",
-                "--seconds-per-item",
-                "0.05",
-                "--truth",
-                str(truth),
-                "--seed",
-                "1",
-            ],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-
-
+@pytest.mark.parametrize("transactions", [False, True], ids=["write-order", "transactions"])
 def test_sigkill_under_load_keeps_quotas_and_candidates(
-    topics: AlstreamSettings, tmp_path: Path, kit
+    transactions: bool, topics: AlstreamSettings, tmp_path: Path, kit
 ) -> None:
+    """With the crash-safe write order alone, and with each batch in one Kafka transaction."""
     settings = topics
     quotas = tmp_path / "quotas.toml"
     quotas.write_text(QUOTAS)
-    env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
+        "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
+        "ALSTREAM_ROUTER__TRANSACTIONS": str(transactions).lower(),
+    }
     reasons = ["TOP_SCORE"] * 12 + ["SHIFT_REVIEW"] * 20 + ["RANDOM_SLICE"] * 8
     items = [kit.candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
     hard_items = {c["item_id"] for c in items if c["reason"] == "TOP_SCORE"}
@@ -99,8 +49,8 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
     router_log = tmp_path / "router.log"
     # INFO: a failure then shows the restores and rebalances in its message
     router = kit.start_router(router_log, env, log_level="INFO")
-    annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
-    assignments = TopicReader(settings, "assignments")
+    annotators = [kit.annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
+    assignments = kit.TopicReader(settings, "assignments")
     try:
         kit.wait_for(
             lambda: len(assignments.read("assignment_id")) >= 8,
@@ -133,7 +83,8 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
         assert len(item_ids) == len(set(item_ids)), f"{annotator} got an item twice"
         assert sum(1 for i in item_ids if i in hard_items) <= MAX_HARD, f"{annotator} over the hard quota"
     assert exit_code == 0
+    assert ("commits in one transaction" in router_log.read_text()) is transactions
     summaries = [(tmp_path / f"ann-{n}.log").read_text() for n in range(3)]
     assert all("annotator=ann-" in text and "labeled=" in text for text in summaries), summaries
-    labels = TopicReader(settings, "labels").read("label_id")
+    labels = kit.TopicReader(settings, "labels").read("label_id")
     assert labels and all(label["submitted_at"] >= label["started_at"] for label in labels.values())

@@ -5,14 +5,15 @@ changelog - even when every replayed candidate was already applied and no new ca
 from __future__ import annotations
 
 import signal
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.embedded_broker import free_port
+from alstream.streams.kafka_config import consumer_config
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -31,6 +32,18 @@ def pool_depth(port: int) -> float | None:
     return sum(samples) if samples else None
 
 
+def committed_candidates(settings: AlstreamSettings) -> int:
+    """Candidates the router's group committed as handled (read without joining the group)."""
+    consumer = Consumer(consumer_config(settings, group_id=settings.kafka.group_id(settings.router.group_id)))
+    try:
+        topic = settings.kafka.topic("candidates")
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return sum(max(0, tp.offset) for tp in committed)
+    finally:
+        consumer.close()
+
+
 def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tmp_path: Path, kit) -> None:
     quotas = tmp_path / "quotas.toml"
     quotas.write_text('version = "gauge-1"\nmax_hard_per_day = 5\n')
@@ -46,9 +59,10 @@ def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tm
     router = kit.start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
     try:
         kit.wait_for(lambda: pool_depth(port) == len(items), timeout_s=90, what="all candidates pooled")
-        time.sleep(
-            6
-        )  # past faust's offset commit interval, so the restart replays nothing it has not applied
+        # committed, so the restart replays nothing: the pool it reports is the one it restored
+        kit.wait_for(
+            lambda: committed_candidates(topics) >= len(items), timeout_s=60, what="the candidates committed"
+        )
     finally:
         router.send_signal(signal.SIGKILL)
         router.wait(timeout=10)

@@ -135,20 +135,22 @@ def test_every_repository_path_a_doc_names_exists() -> None:
     assert not missing, "docs name files that do not exist:\n" + "\n".join(missing)
 
 
-def test_security_doc_names_the_router_internal_topics_as_acl_grants_them(
+def test_security_doc_names_the_router_state_topic_as_acl_grants_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The router's faust topics carry the topic prefix; the doc says so with the default prefix."""
+    """The router's state topic gets Read and Write, no prefixed (created-by-the-app) topics; the doc's
+    access matrix says so."""
     for key in ("ALSTREAM_KAFKA__TOPIC_PREFIX", "ALSTREAM_ROUTER__GROUP_ID"):
         monkeypatch.delenv(key, raising=False)
     settings = load_settings()
     text = "\n".join(acl_commands(settings, {"router": "User:router"}))
-    (internal,) = re.findall(r"--resource-pattern-type prefixed --topic (\S+)", text)
+    assert "--resource-pattern-type prefixed --topic" not in text
+    assert f"--topic {settings.kafka.topic('router-state')}" in text
     doc = (REPO / "docs" / "security.md").read_text()
-    assert f"`{internal}`" in doc, (
-        f"docs/security.md should name the router's internal topic prefix {internal}"
-    )
-    assert "do **not** carry" not in doc
+    header = next(line for line in doc.splitlines() if line.startswith("| role (principal)"))
+    router = next(line for line in doc.splitlines() if line.startswith("| router |"))
+    column = [c.strip() for c in header.split("|")].index("router-state")
+    assert [c.strip() for c in router.split("|")][column] == "R+W"
 
 
 def test_deploy_doc_prepare_line_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

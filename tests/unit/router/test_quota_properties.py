@@ -18,7 +18,7 @@ T0 = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
 
 
 class Harness:
-    """Drives shards like the faust agent does: table writes applied in order, then assignments produced."""
+    """Drives shards like the router's loop does: table writes applied in order, then assignments produced."""
 
     def __init__(self, quotas: Quotas, shards: int) -> None:
         self.quotas = quotas

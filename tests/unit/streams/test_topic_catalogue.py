@@ -21,11 +21,21 @@ def test_every_topic_has_a_schema_and_a_unique_name() -> None:
     names = [t.base_name for t in CATALOGUE]
     assert len(names) == len(set(names))
     # tool-assignments is the schema of each annotation tool's own assignments topic (security/identity.py)
-    assert set(names) | {"tool-assignments"} == set(default_catalog().topic_keys)
+    assert {t.base_name for t in CATALOGUE if not t.internal} | {"tool-assignments"} == set(
+        default_catalog().topic_keys
+    )
+
+
+def test_internal_state_topics_are_compacted_changelogs_of_the_router() -> None:
+    """An agent's own state topic: compacted (restore reads the live state), shards = its partitions."""
+    internal = [t for t in CATALOGUE if t.internal]
+    assert [t.base_name for t in internal] == ["router-state"]
+    assert internal[0].configs() == {"cleanup.policy": "compact"}
+    assert internal[0].partitions == spec("candidates").partitions == spec("annotator-events").partitions
 
 
 def test_compacted_topics_are_keyed_by_their_identity() -> None:
-    compacted = {t.base_name: t for t in CATALOGUE if t.cleanup_policy == "compact"}
+    compacted = {t.base_name: t for t in CATALOGUE if t.cleanup_policy == "compact" and not t.internal}
     assert set(compacted) == set(IDENTITY)
     for name, topic in compacted.items():
         assert topic.key == IDENTITY[name]
