@@ -8,11 +8,13 @@ exactly the same data does not retrain; an empty release is skipped. A model tha
 the validation gate is refused and the release still counts as handled; a model that cannot be
 announced (:class:`~alstream.agents.trainer.exceptions.PublishFailed`, a ``RetryLater``) is trained and
 announced again later by the runtime; an announcement that cannot be trained on for any other reason
-(an unknown URI scheme, unreadable data) is dead-lettered by the runtime's poison-pill rule.
+(a missing release folder, data the trainer refuses) is dead-lettered with the reason, and an
+exception of any other type (an unknown URI scheme) by the runtime's poison-pill rule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -67,8 +69,9 @@ class TrainerProcessor:
         every = self.settings.trainer.retrain_every_labels
         if every and self.new_labels >= every:
             log.info("%d new labels: retraining on the labels so far", self.new_labels)
-            self._train(lambda: {"release": labels_so_far_part(self.settings)})
             self.new_labels = 0
+            with contextlib.suppress(AlstreamError):  # logged and counted; no record to blame
+                self._train(lambda: {"release": labels_so_far_part(self.settings)})
 
     def _on_release(self, message: Any, outputs: Outputs) -> None:
         try:
@@ -83,22 +86,30 @@ class TrainerProcessor:
         if announced["item_count"] == 0:
             log.info("release %s holds no items; nothing to train on", release_id)
         else:
-            self._train(
-                lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id}
-            )
+            try:
+                self._train(
+                    lambda: {"release": release_part(announced["uri"], release_id), "release_id": release_id}
+                )
+            except PublishFailed:
+                raise
+            except AlstreamError as exc:
+                # The announcement cannot be trained on (a missing folder, data the trainer refuses) and
+                # retrying cannot help: it is dead-lettered with the reason, and handled for good.
+                outputs.dead_letter(message, exc, f"{type(exc).__name__}: {exc}")
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
         """Train. An unannounced model (:class:`PublishFailed`) propagates: the runtime retries later.
-        Our own errors about the data are logged, counted and skipped; anything else propagates to the
-        runtime's poison-pill rule."""
+        Our own errors about the data propagate too (the release's caller dead-letters its announcement;
+        retrying cannot help) and are counted; anything else propagates to the runtime's poison-pill rule."""
         try:
             self.outcomes.append(train_once(self.settings, **inputs()))
         except PublishFailed:
             raise
-        except AlstreamError as exc:  # bad data, a missing release directory: retrying cannot help
+        except AlstreamError as exc:
             AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
             log.error("training failed: %s", exc)
+            raise
 
     def on_idle(self, outputs: Outputs) -> None:
         return None

@@ -167,7 +167,7 @@ def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.Monke
     assert "evaluated only" in result.output and "recall:fox" in result.output
 
 
-def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
+def test_failed_training_is_dead_lettered_not_fatal_but_unannounced_model_replays(
     calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from alstream.agents.release.exceptions import ReleaseNotFound
@@ -181,8 +181,11 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
         raise ReleaseNotFound(f"no release {rid}")
 
     monkeypatch.setattr(trainer_main, "release_part", missing)
-    processor.process([_announcement(settings, "gone")], FakeOutputs())  # type: ignore[arg-type]
+    outputs = FakeOutputs()
+    processor.process([_announcement(settings, "gone")], outputs)  # type: ignore[arg-type]
     assert "gone" in processor.trained  # skipped for good: retrying cannot bring it back
+    [(message, error)] = outputs.dead  # and the operator finds it, with why, in the dead letters
+    assert message.key() == b"gone" and isinstance(error, ReleaseNotFound)
 
     def unannounced(settings: Any, **kwargs: Any) -> None:
         raise PublishFailed("model saved but not announced")
