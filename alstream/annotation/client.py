@@ -189,7 +189,25 @@ class AnnotationClient:
                     continue
                 if assignment["assignment_id"] in self._handed_out:
                     continue
-                if assignment_violation(assignment, max_id_length=self.rules.max_id_length) is not None:
+                if assignment["annotator_id"] != self.annotator_id:  # another client's work: never ours
+                    self.skipped += 1
+                    continue
+                violation = assignment_violation(
+                    assignment,
+                    max_id_length=self.rules.max_id_length,
+                    now_ms=int(_now().timestamp() * 1000),
+                    skew_ms=self.rules.skew_ms,
+                )
+                if violation is not None:
+                    self.skipped += 1
+                    log.warning(
+                        "skipping assignment %s at %s[%s]@%s: %s",
+                        assignment["assignment_id"],
+                        topic,
+                        partition,
+                        offset,
+                        violation,
+                    )
                     continue
                 if not self.include_expired and assignment["lease_expires_at"] <= _now():
                     continue

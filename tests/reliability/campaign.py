@@ -570,6 +570,8 @@ class Campaign:
                 dim=DIM,
                 classes=CLASSES,
                 annotator="annot-0",
+                annotators=[f"human-{k}" for k in range(self.config.annotators)]
+                + [f"annot-{k}" for k in range(self.config.annotate_processes)],
                 max_message_bytes=limit,
                 workdir=self.workdir,
                 seed=self.config.seed + k,

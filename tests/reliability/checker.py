@@ -76,9 +76,10 @@ class Report:
         return "\n".join(lines)
 
 
-def records_of(settings: AlstreamSettings, base: str) -> list[dict[str, Any]]:
-    """The decoded records of topic ``base``, without the campaign's hostile ones (which may decode:
-    impossible times, NaN scores) and without what does not decode."""
+def records_of(settings: AlstreamSettings, base: str, *, keep_hostile: bool = False) -> list[dict[str, Any]]:
+    """The decoded records of topic ``base``, without what does not decode and (unless
+    ``keep_hostile``) without the campaign's hostile ones (which may decode: impossible times, NaN
+    scores)."""
     codec = SingleObjectCodec(base)
     out = []
     for message in dump(settings, base):
@@ -86,7 +87,7 @@ def records_of(settings: AlstreamSettings, base: str) -> list[dict[str, Any]]:
             record = codec.decode(message.value())
         except DecodeError:
             continue
-        if not str(record.get("item_id", "")).startswith("hostile-"):
+        if keep_hostile or not str(record.get("item_id", "")).startswith("hostile-"):
             out.append(record)
     return out
 
@@ -142,7 +143,8 @@ def check(
             and all(
                 (position, h.agent) in dead_at
                 for position, h in ledger.hostile.items()
-                if h.topic != "models"  # may be superseded unread (see _check_hostile)
+                # a model announcement may be superseded unread (see _check_hostile)
+                if h.topic != "models" and h.outcome == "dead-lettered"
             )
         )
         if caught_up or time.monotonic() > deadline:
@@ -331,11 +333,19 @@ def _check_hostile(
     topic, with its reason (a model announcement superseded before the scorer read it excepted)."""
     at = _dead_letter_positions(dead)
     superseded = _superseded(settings)
+    calibration_ids = {
+        r["calibration_id"]
+        for r in records_of(settings, "assignments", keep_hostile=True)
+        if r["calibration_id"]
+    }
     excused = 0
     for position, record in sorted(ledger.hostile.items()):
         headers = at.get((position, record.agent))
         what = f"{record.topic} / {record.kind} at {position}"
-        if headers is None and record.topic == "models" and position in superseded:
+        if record.outcome == "never assigned":
+            if record.reference in calibration_ids:
+                report.lose("forged calibration round assigned", what)
+        elif headers is None and record.topic == "models" and position in superseded:
             excused += 1
         elif headers is None:
             report.lose("hostile record not dead-lettered by its agent", f"{what} (expected {record.agent})")

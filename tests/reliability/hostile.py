@@ -51,6 +51,11 @@ class Hostile:
     kind: str
     key: bytes | None
     value: bytes | None
+    # "dead-lettered" (by ``agent``), or "never assigned": a calibration round naming items nobody
+    # pooled or assigned is judged item by item by the shard owning each item (no worker sees every
+    # shard), which refuses it; the round's id must then never appear on an assignment.
+    outcome: str = "dead-lettered"
+    reference: str = ""  # the calibration id, for "never assigned"
 
     @property
     def agent(self) -> str:
@@ -77,19 +82,23 @@ def hostile_records(
     dim: int,
     classes: list[str],
     annotator: str,
+    annotators: list[str],
     max_message_bytes: int,
     workdir: Path,
     seed: int,
 ) -> list[Hostile]:
     """One round of the set; ``round_id`` makes its ids unique, ``annotator`` is a real annotation
-    client's id (a hostile assignment lands on its partition)."""
+    client's id (a hostile assignment lands on its partition), ``annotators`` those a forged calibration
+    round names."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     codecs = {t: SingleObjectCodec(t) for t in DEAD_LETTERED_BY}
     out: list[Hostile] = []
 
-    def add(topic: str, kind: str, value: bytes | None, key: str | None = None) -> None:
-        out.append(Hostile(topic, kind, (key or f"hostile-{round_id}-{topic}-{kind}").encode(), value))
+    def add(topic: str, kind: str, value: bytes | None, key: str | None = None, **expect: str) -> None:
+        out.append(
+            Hostile(topic, kind, (key or f"hostile-{round_id}-{topic}-{kind}").encode(), value, **expect)
+        )
 
     for topic in DEAD_LETTERED_BY:
         key = annotator if topic == "assignments" else None
@@ -189,9 +198,12 @@ def hostile_records(
             calibration(
                 f"hostile-{round_id}-cal",
                 item_ids=[f"hostile-{round_id}-nowhere-{k}" for k in range(3)],
+                annotator_ids=annotators,
                 detected_at=now,
             ),
         ),
+        outcome="never assigned",
+        reference=f"hostile-{round_id}-cal",
     )
     add(
         "calibration",
