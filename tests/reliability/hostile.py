@@ -41,6 +41,10 @@ DEAD_LETTERED_BY = {
     "models": "scorer",
     "releases": "trainer",
 }
+# Topics no agent owns: their readers (the release agent reads scores; `alstream status` reads
+# router-status; the labels agent and `alstream dead-letters` read dead letters) skip what they cannot
+# decode and carry on. Their hostile records are "survived": the readers must not fail on them.
+READ_ONLY_BY_TOOLS = ("scores", "router-status", "dead-letters")
 ABOVE_LIMIT_FACTOR = 5
 FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -51,15 +55,16 @@ class Hostile:
     kind: str
     key: bytes | None
     value: bytes | None
-    # "dead-lettered" (by ``agent``), or "never assigned": a calibration round naming items nobody
+    # "dead-lettered" (by ``agent``); "never assigned": a calibration round naming items nobody
     # pooled or assigned is judged item by item by the shard owning each item (no worker sees every
-    # shard), which refuses it; the round's id must then never appear on an assignment.
+    # shard), which refuses it; the round's id must then never appear on an assignment; "survived": on
+    # a topic only tools read (READ_ONLY_BY_TOOLS).
     outcome: str = "dead-lettered"
     reference: str = ""  # the calibration id, for "never assigned"
 
     @property
     def agent(self) -> str:
-        return DEAD_LETTERED_BY[self.topic]
+        return DEAD_LETTERED_BY.get(self.topic, "")
 
 
 def _item_record(item_id: str, dim: int, **overrides: Any) -> dict[str, Any]:
@@ -113,6 +118,22 @@ def hostile_records(
         add(topic, "tombstone", None, key)
         add(topic, "at the size limit", rng.randbytes(max_message_bytes - 4096), key)
         add(topic, "above the size limit", rng.randbytes(ABOVE_LIMIT_FACTOR * max_message_bytes), key)
+
+    for topic in READ_ONLY_BY_TOOLS:
+        add(topic, "random bytes", bytes(rng.getrandbits(8) for _ in range(64)), outcome="survived")
+        add(
+            topic,
+            "another schema",
+            codecs["labels"].encode(label(f"hostile-{round_id}-ro")),
+            outcome="survived",
+        )
+        add(topic, "tombstone", None, outcome="survived")
+        add(
+            topic,
+            "above the size limit",
+            rng.randbytes(ABOVE_LIMIT_FACTOR * max_message_bytes),
+            outcome="survived",
+        )
 
     def encoded(topic: str, record: dict[str, Any]) -> bytes:
         return codecs[topic].encode(record)
