@@ -511,8 +511,9 @@ class Campaign:
         for _ in range(self.config.broker_freezes):
             pause = self.rng.uniform(*self.config.freeze_s)
             plan.append((self.config.duration_s * 0.1 + self.rng.random() * usable, "pause", pause))
+        # Long pauses at 1/(n+2), 2/(n+2), ... of the load, so steady load follows the last one too.
         for k, pause in enumerate(self.config.pauses_s):
-            plan.append((self.config.duration_s * (k + 1) / (len(self.config.pauses_s) + 1), "pause", pause))
+            plan.append((self.config.duration_s * (k + 1) / (len(self.config.pauses_s) + 2), "pause", pause))
         plan.sort(key=lambda step: step[0])
         start = time.monotonic()
         for at, action, target in plan:

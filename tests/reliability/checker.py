@@ -93,12 +93,21 @@ def records_of(settings: AlstreamSettings, base: str, *, keep_hostile: bool = Fa
 
 
 def _scores(settings: AlstreamSettings) -> set[str]:
-    return {m.key().decode() for m in dump(settings, "scores") if m.key()}
+    """Ids of the scored items (the scores' keys), less the hostile records written to the scores topic
+    itself (keys ``hostile-<round>-scores-<kind>``)."""
+    keys = {m.key().decode(errors="replace") for m in dump(settings, "scores") if m.key()}
+    return {key for key in keys if not (key.startswith("hostile-") and "-scores-" in key)}
 
 
 def _dead_letters(settings: AlstreamSettings) -> list[tuple[dict[str, Any], dict[str, str]]]:
     codec = SingleObjectCodec("dead-letters")
-    return [(codec.decode(m.value()), error_headers(m.headers())) for m in dump(settings, "dead-letters")]
+    out = []
+    for message in dump(settings, "dead-letters"):
+        try:  # the hostile set writes junk here too
+            out.append((codec.decode(message.value()), error_headers(message.headers())))
+        except DecodeError:
+            continue
+    return out
 
 
 def check(
@@ -178,6 +187,13 @@ def check(
         report.lose("acknowledged item without a score", item_id)
     for key in sorted(set(ledger.bad_items) & scored):
         report.lose("bad item was scored", key)
+    unacknowledged = sorted(scored - acknowledged)  # an item whose acknowledgement the SDK lost, or junk
+    report.figures["scored items the ledger never saw acknowledged"] = (
+        f"{len(unacknowledged)} {unacknowledged[:5]}" if unacknowledged else 0
+    )
+    for item_id in unacknowledged:
+        if item_id.startswith("hostile-"):
+            report.lose("hostile item was scored", item_id)
     if ledger.sdk_rejected != ledger.sdk_invalid_sent:
         report.lose(
             "SDK let an invalid item through",
