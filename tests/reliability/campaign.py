@@ -539,12 +539,24 @@ class Campaign:
                     agent.start()
                     self.watcher.started(agent)
             else:
+                # During a long pause one agent is also killed and started while the broker does not
+                # answer: it must wait for the cluster, not exit.
+                restarted = agents[self.rng.choice(AGENTS)] if target >= 20 else None
+                if restarted is not None:
+                    restarted.lock.acquire()
+                    restarted.kill()
                 freezer.freeze()
                 frozen_at = time.time()
                 kind = "broker pause (SIGSTOP)" if target < 20 else f"broker pause of {target:g} s (SIGSTOP)"
                 self.faults.note(kind, f"{target:.1f}s")
+                if restarted is not None:
+                    restarted.start()
+                    restarted.lock.release()
+                    self.faults.note("agent started during a broker pause", restarted.name)
                 time.sleep(target)
                 freezer.thaw()
+                if restarted is not None:
+                    self.watcher.started(restarted, since=time.time())
                 self.pauses.append((frozen_at, time.time()))
 
     def _hostile(self, settings: AlstreamSettings) -> None:

@@ -377,6 +377,10 @@ def _check_hostile(
     """Each acknowledged hostile record dead-lettered, at its coordinates, by the agent that owns its
     topic, with its reason (a model announcement superseded before the scorer read it excepted)."""
     at = _dead_letter_positions(dead)
+    letters = {
+        (f"{r['source_topic']}:{r['source_partition']}:{r['source_offset']}", h.get("agent", "")): r
+        for r, h in dead
+    }
     superseded = _superseded(settings)
     calibration_ids = {
         r["calibration_id"]
@@ -398,12 +402,32 @@ def _check_hostile(
             report.lose("hostile record not dead-lettered by its agent", f"{what} (expected {record.agent})")
         elif not (headers.get("class") and headers.get("message")):
             report.lose("dead letter without its reason", what)
+        elif record.kind == "above the size limit":
+            _check_truncated(letters.get((position, record.agent)), record, what, report)
         if record.topic == "items" and record.key and record.key.decode(errors="replace") in scored:
             report.lose("hostile item was scored", what)
     report.figures["hostile records by topic"] = dict(
         Counter(record.topic for record in ledger.hostile.values())
     )
     report.figures["hostile model announcements superseded unread"] = excused
+
+
+def _check_truncated(letter: dict[str, Any] | None, record: Any, what: str, report: Report) -> None:
+    """A dead letter of a record above the producer's limit carries a prefix, the size and the SHA-256
+    of the original (enough to fetch and verify it at its coordinates)."""
+    import hashlib
+
+    truncation = (letter or {}).get("truncation")
+    value = record.value or b""
+    if not truncation:
+        report.lose("oversized record's dead letter not truncated", what)
+    elif (
+        truncation["value_size"] != len(value)
+        or truncation["value_sha256"] != hashlib.sha256(value).hexdigest()
+    ):
+        report.lose("oversized record's dead letter names the wrong size or digest", what)
+    elif not value.startswith(letter["original_value"] or b"\x00"):  # type: ignore[index]
+        report.lose("oversized record's dead letter does not carry a prefix of it", what)
 
 
 def _check_processes(watcher: Any, report: Report) -> None:

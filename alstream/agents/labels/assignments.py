@@ -60,7 +60,11 @@ class AssignmentIndex:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def add(self, record: dict[str, Any]) -> ContractViolation | None:
+    def add(self, record: dict[str, Any]) -> None:
+        """Index ``record`` unless it breaks the assignment contract (then it is logged and counted)."""
+        self.admit(record)
+
+    def admit(self, record: dict[str, Any]) -> ContractViolation | None:
         """Index ``record``; returns the rule it breaks (then it is not indexed), or None."""
         violation = assignment_violation(
             record, max_id_length=self.max_id_length, now_ms=int(time.time() * 1000), skew_ms=self.skew_ms
@@ -82,7 +86,7 @@ class AssignmentIndex:
     def add_message(self, message: Any) -> None:
         """Decode one assignments-topic record and add it; a record that does not decode, or breaks the
         assignment contract, raises (the runtime's side reader dead-letters it)."""
-        violation = self.add(self.codec.decode(message.value()))
+        violation = self.admit(self.codec.decode(message.value()))
         if violation is not None:
             raise violation
 
