@@ -30,6 +30,7 @@ class AgentProcess:
     log_dir: Path
     ready_marker: str = ""  # a log line fragment printed once the agent is processing
     args: list[str] = field(default_factory=list)
+    program: str = ALSTREAM
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     started_at: float = 0.0  # time.time() of the current start
@@ -43,7 +44,7 @@ class AgentProcess:
         log.write(f"\n===== start {self.starts} at {self.started_at:.3f} =====\n".encode())
         log.flush()
         self.process = subprocess.Popen(
-            [ALSTREAM, *(self.args or ["agent", self.name])],
+            [self.program, *(self.args or ["agent", self.name])],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
