@@ -195,3 +195,20 @@ def test_failed_training_is_dead_lettered_not_fatal_but_unannounced_model_replay
     with pytest.raises(RetryLater):  # the runtime processes it again later, never dead-letters it
         processor.process([_announcement(settings, "r9")], FakeOutputs())  # type: ignore[arg-type]
     assert "r9" not in processor.trained  # replayed, so trained later
+
+
+def test_a_readable_release_with_nothing_trainable_is_skipped_not_dead_lettered(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alstream.agents.trainer.exceptions import TrainerError
+
+    def nothing(settings: Any, **kwargs: Any) -> None:
+        raise TrainerError("nothing to train on: the release has no trainable items")
+
+    monkeypatch.setattr(trainer_main, "train_once", nothing)
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+    outputs = FakeOutputs()
+    processor.process([_announcement(settings, "r-empty")], outputs)  # type: ignore[arg-type]
+    assert outputs.dead == []  # the release is fine: it only gives the trainer nothing to learn
+    assert "r-empty" in processor.trained
