@@ -159,7 +159,12 @@ class Campaign:
             "ALSTREAM_PATHS__QUOTAS_FILE": str(write_quotas(self.workdir, self.config.max_hard_per_day)),
             "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
             "ALSTREAM_TRAINER__VALIDATION_FILE": str(
-                write_validation_set(self.workdir, seed=self.config.seed)
+                write_labeled_set(self.workdir / "validation.npz", prefix="val", seed=self.config.seed)
+            ),
+            # A seed set, so every release gives the trainer something to learn: models are trained,
+            # announced and hot-swapped into the scorer during the campaign.
+            "ALSTREAM_TRAINER__SEED_FILE": str(
+                write_labeled_set(self.workdir / "seed.npz", prefix="seed", seed=self.config.seed + 1)
             ),
             "PYTHONUNBUFFERED": "1",
         }
@@ -620,14 +625,13 @@ class Campaign:
             self.ledger.release_requests += 1
 
 
-def write_validation_set(folder: Path, *, seed: int) -> Path:
-    """The trainer's fixed validation set, in the campaign's embedding size and classes."""
+def write_labeled_set(path: Path, *, prefix: str, seed: int, count: int = 60) -> Path:
+    """A labeled set for the trainer (its fixed validation set, its seed set), in the campaign's
+    embedding size and classes."""
     rng = np.random.default_rng(seed)
-    path = folder / "validation.npz"
-    count = 60
     np.savez(
         path,
-        item_ids=np.array([f"val-{k}" for k in range(count)]),
+        item_ids=np.array([f"{prefix}-{k}" for k in range(count)]),
         embeddings=rng.normal(size=(count, DIM)).astype("f4"),
         labels=np.array([CLASSES[k % len(CLASSES)] for k in range(count)]),
     )

@@ -264,6 +264,8 @@ def check(
         _check_pool(settings, set(candidates), report)
 
     _check_release(settings, ledger, dead, report)
+    models = [r for r in records_of(settings, "models") if not r["model_version"].startswith("hostile-")]
+    report.figures["models announced by the trainer"] = len(models)
     _check_tools(settings, report)
     return report
 
