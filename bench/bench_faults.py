@@ -55,6 +55,12 @@ def main() -> int:
         "--pauses", type=float, nargs="*", default=[30.0, 300.0], help="long broker pauses (s)"
     )
     parser.add_argument("--hostile-rounds", type=int, default=3)
+    parser.add_argument(
+        "--max-hard-per-day",
+        type=int,
+        default=100,
+        help="annotators' hard-item quota (the CI campaign keeps it at 2 to test it across restarts)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
     args = parser.parse_args()
@@ -67,6 +73,7 @@ def main() -> int:
         freeze_s=(2.0, args.max_freeze_s),
         pauses_s=tuple(args.pauses),
         hostile_rounds=args.hostile_rounds,
+        max_hard_per_day=args.max_hard_per_day,
         drain_timeout_s=300,
         seed=args.seed,
         progress=True,

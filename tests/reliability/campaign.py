@@ -489,13 +489,13 @@ class Campaign:
                         idle_since[client.annotator_id] = time.monotonic()
                 if time.monotonic() - last_flush > 2:
                     for client in clients:
-                        client.flush(60)
+                        client.flush()  # rides out a pause (kafka.outage_tolerance_s)
                     with self.ledger.lock:
                         self.ledger.valid_labels.update(pending)
                         self.ledger.annotator_labels += len(pending)
                     pending, last_flush = [], time.monotonic()
             for client in clients:
-                client.flush(60)
+                client.flush()
             with self.ledger.lock:
                 self.ledger.valid_labels.update(pending)
                 self.ledger.annotator_labels += len(pending)
