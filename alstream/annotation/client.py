@@ -153,7 +153,8 @@ class AnnotationClient:
         """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
 
         Returns as soon as at least one arrived and the partition is drained. Voided (lease expired),
-        already-handed-out and malformed (refused by the assignment contract) assignments are dropped;
+        already-handed-out, another annotator's and malformed (refused by the assignment contract on
+        this machine's clock: an impossible time, a reserved identity) assignments are dropped;
         a record that is not a decodable assignment is skipped (logged and counted); while the broker
         does not answer, nothing arrives.
         """
