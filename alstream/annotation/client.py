@@ -182,7 +182,8 @@ class AnnotationClient:
         """This annotator's new assignments that arrive within ``timeout_s`` (may be empty).
 
         Returns as soon as at least one arrived and the partition is drained. Voided (lease expired),
-        already-handed-out and malformed (refused by the assignment contract) assignments are dropped;
+        already-handed-out, another annotator's and malformed (refused by the assignment contract on
+        this machine's clock: an impossible time, a reserved identity) assignments are dropped;
         a record that is not a decodable assignment is skipped (logged and counted); while the broker
         does not answer, nothing arrives.
         """
@@ -218,7 +219,25 @@ class AnnotationClient:
                     continue
                 if assignment["assignment_id"] in self._handed_out:
                     continue
-                if assignment_violation(assignment, max_id_length=self.rules.max_id_length) is not None:
+                if assignment["annotator_id"] != self.annotator_id:  # another client's work: never ours
+                    self.skipped += 1
+                    continue
+                violation = assignment_violation(
+                    assignment,
+                    max_id_length=self.rules.max_id_length,
+                    now_ms=int(_now().timestamp() * 1000),
+                    skew_ms=self.rules.skew_ms,
+                )
+                if violation is not None:
+                    self.skipped += 1
+                    log.warning(
+                        "skipping assignment %s at %s[%s]@%s: %s",
+                        assignment["assignment_id"],
+                        topic,
+                        partition,
+                        offset,
+                        violation,
+                    )
                     continue
                 if not self.include_expired and assignment["lease_expires_at"] <= _now():
                     continue

@@ -144,8 +144,9 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
             "trainer",
             "Retrains from releases / label batches and announces model versions.",
             # retrain-every-N (trainer.retrain_every_labels) syncs the release ledger as a release build
-            # does: labels, assignments and candidates
-            reads=("releases", "labels", "assignments", "candidates"),
+            # does (labels, assignments, candidates); a trained model is gated against the serving one,
+            # the newest loadable announcement on the models topic
+            reads=("releases", "labels", "assignments", "candidates", "models"),
             writes=("models", "dead-letters"),
             groups=(groups["trainer"],),
             group_prefixes=(reader,),

@@ -1,9 +1,14 @@
-"""A fault-injection campaign: steady load through the real agents while they are SIGKILLed and the
-broker is frozen, then a check that nothing acknowledged was lost (see :mod:`checker`).
+"""A fault-injection campaign: steady load through the real agents while they are SIGKILLed, the broker
+is paused and hostile records arrive on every topic, then a per-item check that nothing acknowledged was
+lost (see :mod:`checker`).
 
 Load: items through the ingestion SDK (plus raw bad records that bypass it), assignments and labels
-(valid and invalid) as the router and annotation tools would write them. Agents: the scorer and the
-labels agent; the router, with annotators using the annotation SDK, when ``agent_kills`` names it.
+(valid and invalid) as the router and annotation tools would write them, annotators using the annotation
+SDK in process, ``alstream annotate --auto`` processes, release requests to the release agent, and rounds
+of the hostile-record set (:mod:`hostile`). Processes: all six agents and the annotation clients, each
+killed with SIGKILL at random points and restarted; a watcher restarts any that exits on its own and
+counts it (more than ``crash_loop_after`` is a crash-loop). Broker pauses: short freezes at random and
+the long ``pauses_s`` (SIGSTOP / SIGCONT of the embedded broker).
 Everything is seeded, so a failing campaign can be replayed with the same ``seed``.
 """
 
@@ -20,7 +25,8 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import Producer
-from faults import AgentProcess, BrokerFreezer, FaultLog  # type: ignore[import-not-found]
+from faults import AgentProcess, BrokerFreezer, FaultLog, Watcher  # type: ignore[import-not-found]
+from hostile import Hostile, hostile_records  # type: ignore[import-not-found]
 
 from alstream.ingest.producer import ItemProducer
 from alstream.settings import AlstreamSettings, load_settings
@@ -28,6 +34,19 @@ from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.embedded_broker import EmbeddedBroker
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
+
+AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
+# A log line each process prints once it is processing (so a kill lands mid-work, and recovery is timed
+# to it).
+READY_MARKERS = {
+    "scorer": "alstream.agents.scorer.main: policy",
+    "router": "restored:",
+    "labels": "committed labels restored",
+    "agreement": "committed labels restored",
+    "release": "release agent up",
+    "trainer": "the Kafka cluster answered; starting",
+    "annotate": "",
+}
 
 CLASSES = ["cat", "dog", "bird"]
 DIM = 16
@@ -48,11 +67,18 @@ class CampaignConfig:
     labels_per_s: int = 15
     bad_item_share: float = 0.01
     bad_label_share: float = 0.15
+    # SIGKILLs per process kind: an agent's name, or "annotate" (one of the annotation-client processes)
     agent_kills: dict[str, int] = field(default_factory=lambda: {"scorer": 4, "labels": 3})
-    annotators: int = 3  # human stand-ins using the annotation SDK (only when the router runs)
+    annotators: int = 3  # human stand-ins using the annotation SDK in this process
+    annotate_processes: int = 2  # `alstream annotate --auto` processes (killed as "annotate")
     max_hard_per_day: int = 2  # low, so annotators reach the cap and a restarted router must remember it
     broker_freezes: int = 2
     freeze_s: tuple[float, float] = (3.0, 6.0)
+    pauses_s: tuple[float, ...] = ()  # long broker pauses, each of exactly this many seconds
+    hostile_rounds: int = 1  # rounds of the hostile-record set (every input topic)
+    release_every_s: float = 20.0  # release requests to the release agent (its trainer retrains)
+    crash_loop_after: int = 3  # more unexpected exits than this, of one process, is a crash-loop
+    progress: bool = False  # print faults as they happen
     drain_timeout_s: float = 120.0
     partitions: int = 2
     seed: int = 9
@@ -72,6 +98,10 @@ class Ledger:
     assignments_received: int = 0
     bad_labels: dict[str, str] = field(default_factory=dict)  # label id (or key) -> kind
     assignments: int = 0
+    item_sent_at: dict[str, float] = field(default_factory=dict)  # item id -> time.time() when sent
+    # "topic:partition:offset" -> the hostile record there (acknowledged ones only)
+    hostile: dict[str, Hostile] = field(default_factory=dict)
+    release_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -110,10 +140,11 @@ class Campaign:
         self.config = config
         self.workdir = workdir
         self.rng = random.Random(config.seed)
-        self.faults = FaultLog()
+        self.faults = FaultLog(echo=config.progress)
         self.ledger = Ledger()
         self.stop_load = threading.Event()
         self.errors: list[str] = []
+        self.pauses: list[tuple[float, float]] = []  # (SIGSTOP at, SIGCONT at), time.time()
 
     # ------------------------------------------------------------------ set-up
 
@@ -126,7 +157,55 @@ class Campaign:
             "ALSTREAM_TASK__CLASSES": '["cat", "dog", "bird"]',
             "ALSTREAM_INGEST__EMBEDDING_DIM": str(DIM),
             "ALSTREAM_PATHS__QUOTAS_FILE": str(write_quotas(self.workdir, self.config.max_hard_per_day)),
+            "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
+            "ALSTREAM_TRAINER__VALIDATION_FILE": str(
+                write_labeled_set(self.workdir / "validation.npz", prefix="val", seed=self.config.seed)
+            ),
+            # A seed set, so every release gives the trainer something to learn: models are trained,
+            # announced and hot-swapped into the scorer during the campaign.
+            "ALSTREAM_TRAINER__SEED_FILE": str(
+                write_labeled_set(self.workdir / "seed.npz", prefix="seed", seed=self.config.seed + 1)
+            ),
+            "PYTHONUNBUFFERED": "1",
         }
+
+    def _processes(self, env: dict[str, str]) -> dict[str, AgentProcess]:
+        """All six agents and the annotation clients; one state folder, as one host would have."""
+        state = self.workdir / "state"
+        extra = {
+            "scorer": {"ALSTREAM_SCORER__BATCH_SIZE": "500"},
+            "labels": {"ALSTREAM_LABELS__HOLD_UNKNOWN_S": "3"},
+            "router": {"ALSTREAM_METRICS__PORT": str(self.router_metrics_port)},
+            "release": {"ALSTREAM_RELEASE__POLL_INTERVAL_S": "2"},
+        }
+        processes = {
+            name: AgentProcess(
+                name,
+                agent_env(env, state, extra.get(name, {})),
+                self.workdir,
+                ready_marker=READY_MARKERS[name],
+            )
+            for name in AGENTS
+        }
+        for k in range(self.config.annotate_processes):
+            name = f"annotate-{k}"
+            processes[name] = AgentProcess(
+                name,
+                agent_env(env, state, {}),
+                self.workdir,
+                ready_marker=READY_MARKERS["annotate"],
+                args=[
+                    "annotate",
+                    "--annotator",
+                    f"annot-{k}",
+                    "--auto",
+                    "--seconds-per-item",
+                    "0.2",
+                    "--seed",
+                    str(self.config.seed + k),
+                ],
+            )
+        return processes
 
     def run(self) -> Any:
         from checker import check  # type: ignore[import-not-found]
@@ -139,61 +218,30 @@ class Campaign:
             settings = load_settings(environ=agent_env(env, self.workdir / "checker", {}), config_file=None)
             create_topics(settings, partitions_override=self.config.partitions)
             freezer = BrokerFreezer(pid=broker.pid or 0)
-            agents = {
-                "scorer": AgentProcess(
-                    "scorer",
-                    agent_env(
-                        env,
-                        self.workdir / "scorer",
-                        {
-                            "ALSTREAM_PATHS__POLICY_FILE": str(write_policy(self.workdir)),
-                            "ALSTREAM_SCORER__BATCH_SIZE": "500",
-                        },
-                    ),
-                    self.workdir,
-                    ready_marker="alstream.agents.scorer.main: policy",
-                ),
-                "labels": AgentProcess(
-                    "labels",
-                    agent_env(
-                        env,
-                        self.workdir / "labels",
-                        {
-                            "ALSTREAM_LABELS__HOLD_UNKNOWN_S": "3",
-                        },
-                    ),
-                    self.workdir,
-                    ready_marker="committed labels restored",
-                ),
-            }
-            self.router_metrics_port = None
-            if self.config.agent_kills.get("router") is not None:
-                from alstream.streams.embedded_broker import free_port
+            from alstream.streams.embedded_broker import free_port
 
-                self.router_metrics_port = free_port()
-                agents["router"] = AgentProcess(
-                    "router",
-                    agent_env(
-                        env,
-                        self.workdir / "router",
-                        {
-                            "ALSTREAM_METRICS__PORT": str(self.router_metrics_port),
-                        },
-                    ),
-                    self.workdir,
-                    ready_marker="restored:",
-                )
+            self.router_metrics_port = free_port()
+            agents = self._processes(env)
+            self.release_settings = load_settings(
+                environ=agent_env(env, self.workdir / "state", {}), config_file=None
+            )
+            watcher = Watcher(
+                processes=agents, faults=self.faults, crash_loop_after=self.config.crash_loop_after
+            )
+            self.watcher = watcher
             for agent in agents.values():
-                agent.start()
+                with agent.lock:
+                    agent.start()
+                    watcher.started(agent)
             threads = [
                 threading.Thread(target=self._guard, args=(self._item_load, settings), name="items"),
                 threading.Thread(target=self._guard, args=(self._label_load, settings), name="labels"),
                 threading.Thread(target=self._guard, args=(self._inject, agents, freezer), name="faults"),
+                threading.Thread(target=self._guard, args=(self._annotate, settings), name="annotators"),
+                threading.Thread(target=self._guard, args=(self._hostile, settings), name="hostile"),
+                threading.Thread(target=self._guard, args=(self._request_releases,), name="releases"),
+                threading.Thread(target=watcher.run, name="watcher"),
             ]
-            if "router" in agents:
-                threads.append(
-                    threading.Thread(target=self._guard, args=(self._annotate, settings), name="annotators")
-                )
             started = time.monotonic()
             try:
                 for thread in threads:
@@ -202,14 +250,11 @@ class Campaign:
             finally:
                 self.stop_load.set()
                 for thread in threads:
-                    thread.join(timeout=120)
+                    if thread.name != "watcher":
+                        thread.join(timeout=max(120, max(self.config.pauses_s, default=0) + 60))
                 if freezer.frozen:
                     freezer.thaw()
             load_s = time.monotonic() - started
-            for name, agent in agents.items():  # every agent is up again for the drain
-                if not agent.running:
-                    self.faults.note("agent found dead", name)
-                    agent.start()
             report = check(
                 settings,
                 self.ledger,
@@ -220,9 +265,15 @@ class Campaign:
                 errors=self.errors,
                 router_metrics_port=self.router_metrics_port,
                 max_hard_per_day=self.config.max_hard_per_day,
+                watcher=watcher,
+                pauses=self.pauses,
             )
+            watcher.stop.set()  # stopping them is not a crash
+            for thread in threads:
+                thread.join(timeout=10)
             for agent in agents.values():
-                agent.stop()
+                with agent.lock:
+                    agent.stop()
             return report
 
     def _guard(self, target: Any, *args: Any) -> None:
@@ -263,7 +314,10 @@ class Campaign:
                 rejections = sdk.send_many(batch)
                 self.ledger.sdk_rejected += len(rejections)
                 rejected = {r.item_id for r in rejections}
-                self.ledger.items_sent.update(b["item_id"] for b in batch if b["item_id"] not in rejected)
+                sent = [b["item_id"] for b in batch if b["item_id"] not in rejected]
+                self.ledger.items_sent.update(sent)
+                at = time.time()
+                self.ledger.item_sent_at.update((item_id, at) for item_id in sent)
                 if self.rng.random() < self.config.bad_item_share * per_tick:
                     self._bad_item(raw, codec, topic, rng, n)
                 sdk.poll(0)
@@ -435,13 +489,13 @@ class Campaign:
                         idle_since[client.annotator_id] = time.monotonic()
                 if time.monotonic() - last_flush > 2:
                     for client in clients:
-                        client.flush(60)
+                        client.flush()  # rides out a pause (kafka.outage_tolerance_s)
                     with self.ledger.lock:
                         self.ledger.valid_labels.update(pending)
                         self.ledger.annotator_labels += len(pending)
                     pending, last_flush = [], time.monotonic()
             for client in clients:
-                client.flush(60)
+                client.flush()
             with self.ledger.lock:
                 self.ledger.valid_labels.update(pending)
                 self.ledger.annotator_labels += len(pending)
@@ -452,29 +506,133 @@ class Campaign:
     # ------------------------------------------------------------------ faults
 
     def _inject(self, agents: dict[str, AgentProcess], freezer: BrokerFreezer) -> None:
-        plan = [("kill", name) for name, times in self.config.agent_kills.items() for _ in range(times)]
-        plan += [("freeze", "broker")] * self.config.broker_freezes
-        self.rng.shuffle(plan)
-        # Spread the faults over the load, leaving the first and last 10% quiet.
+        plan: list[tuple[float, str, Any]] = []
+        # Short faults spread over the load, leaving the first and last 10% quiet; long pauses at fixed
+        # points, so each is preceded and followed by steady work.
         usable = self.config.duration_s * 0.8
-        slots = sorted(self.config.duration_s * 0.1 + self.rng.random() * usable for _ in plan)
+        for name, times in self.config.agent_kills.items():
+            for _ in range(times):
+                plan.append((self.config.duration_s * 0.1 + self.rng.random() * usable, "kill", name))
+        for _ in range(self.config.broker_freezes):
+            pause = self.rng.uniform(*self.config.freeze_s)
+            plan.append((self.config.duration_s * 0.1 + self.rng.random() * usable, "pause", pause))
+        # Long pauses at 1/(n+2), 2/(n+2), ... of the load, so steady load follows the last one too.
+        for k, pause in enumerate(self.config.pauses_s):
+            plan.append((self.config.duration_s * (k + 1) / (len(self.config.pauses_s) + 2), "pause", pause))
+        plan.sort(key=lambda step: step[0])
         start = time.monotonic()
-        for (action, target), at in zip(plan, slots, strict=True):
+        for at, action, target in plan:
             while time.monotonic() - start < at:
                 if self.stop_load.wait(0.1):
                     return
+            if self.stop_load.is_set():
+                return
             if action == "kill":
+                if target == "annotate":
+                    names = sorted(n for n in agents if n.startswith("annotate-"))
+                    if not names:
+                        continue
+                    target = self.rng.choice(names)
                 agent = agents[target]
                 if not agent.wait_ready():
                     self.faults.note(f"{target} not ready within 90 s", f"start #{agent.starts}")
                 time.sleep(self.rng.uniform(0.0, 3.0))  # a random point of its work
-                agent.kill()
-                self.faults.note(f"SIGKILL {target}", f"start #{agent.starts}")
-                time.sleep(self.rng.uniform(0.2, 2.0))
-                agent.start()
+                with agent.lock:
+                    agent.kill()
+                    self.faults.note(f"SIGKILL {target.split('-')[0]}", f"{target} start #{agent.starts}")
+                    time.sleep(self.rng.uniform(0.2, 2.0))
+                    agent.start()
+                    self.watcher.started(agent)
             else:
-                pause = self.rng.uniform(*self.config.freeze_s)
+                # During a long pause one agent is also killed and started while the broker does not
+                # answer: it must wait for the cluster, not exit.
+                restarted = agents[self.rng.choice(AGENTS)] if target >= 20 else None
+                if restarted is not None:
+                    restarted.lock.acquire()
+                    restarted.kill()
                 freezer.freeze()
-                self.faults.note("broker unreachable (SIGSTOP)", f"{pause:.1f}s")
-                time.sleep(pause)
+                frozen_at = time.time()
+                kind = "broker pause (SIGSTOP)" if target < 20 else f"broker pause of {target:g} s (SIGSTOP)"
+                self.faults.note(kind, f"{target:.1f}s")
+                if restarted is not None:
+                    restarted.start()
+                    restarted.lock.release()
+                    self.faults.note("agent started during a broker pause", restarted.name)
+                time.sleep(target)
                 freezer.thaw()
+                if restarted is not None:
+                    self.watcher.started(restarted, since=time.time())
+                self.pauses.append((frozen_at, time.time()))
+
+    def _hostile(self, settings: AlstreamSettings) -> None:
+        """Rounds of the hostile-record set, sent raw by a producer allowed records five times above the
+        agents' limit (as a misconfigured producer would); each acknowledged one is in the ledger."""
+        rounds = self.config.hostile_rounds
+        if not rounds:
+            return
+        limit = settings.kafka.max_message_bytes
+        producer = Producer(
+            {
+                **producer_config(settings),
+                "message.max.bytes": 6 * limit,
+                "enable.idempotence": False,
+                "linger.ms": 0,
+            }
+        )
+        for k in range(rounds):
+            # the first round early (agents must move past it under load), the others spread over the run
+            if self.stop_load.wait(self.config.duration_s * (0.15 + 0.6 * k / rounds) if k else 5.0):
+                return
+            records = hostile_records(
+                round_id=f"r{k}",
+                dim=DIM,
+                classes=CLASSES,
+                annotator="annot-0",
+                annotators=[f"human-{k}" for k in range(self.config.annotators)]
+                + [f"annot-{k}" for k in range(self.config.annotate_processes)],
+                max_message_bytes=limit,
+                workdir=self.workdir,
+                seed=self.config.seed + k,
+            )
+            for record in records:
+                producer.produce(
+                    settings.kafka.topic(record.topic),
+                    key=record.key,
+                    value=record.value,
+                    on_delivery=self._hostile_acked(record),
+                )
+                producer.poll(0)
+            left = producer.flush(max(120, max(self.config.pauses_s, default=0) + 60))
+            if left:
+                self.errors.append(f"hostile records: {left} unacknowledged after the flush deadline")
+
+    def _hostile_acked(self, record: Hostile) -> Any:
+        def acked(err: Any, msg: Any) -> None:
+            if err is not None:
+                self.errors.append(f"hostile record {record.topic} / {record.kind} refused: {err}")
+                return
+            with self.ledger.lock:
+                self.ledger.hostile[f"{msg.topic()}:{msg.partition()}:{msg.offset()}"] = record
+
+        return acked
+
+    def _request_releases(self) -> None:
+        """On-demand release requests to the running release agent (its trainer trains on each)."""
+        from alstream.agents.release.requests import request_build
+
+        while not self.stop_load.wait(self.config.release_every_s):
+            request_build(self.release_settings, reason="fault campaign")
+            self.ledger.release_requests += 1
+
+
+def write_labeled_set(path: Path, *, prefix: str, seed: int, count: int = 60) -> Path:
+    """A labeled set for the trainer (its fixed validation set, its seed set), in the campaign's
+    embedding size and classes."""
+    rng = np.random.default_rng(seed)
+    np.savez(
+        path,
+        item_ids=np.array([f"{prefix}-{k}" for k in range(count)]),
+        embeddings=rng.normal(size=(count, DIM)).astype("f4"),
+        labels=np.array([CLASSES[k % len(CLASSES)] for k in range(count)]),
+    )
+    return path

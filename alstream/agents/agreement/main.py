@@ -64,6 +64,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             agent=AGENT,
             max_size=settings.labels.max_assignments,
             max_id_length=settings.ingest.max_id_length,
+            clock_skew_s=settings.contracts.clock_skew_s,
         )
         candidates = CandidateIndex(
             codec=codec_for("candidates", settings),

@@ -47,6 +47,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             agent=AGENT,
             max_size=config.max_assignments,
             max_id_length=settings.ingest.max_id_length,
+            clock_skew_s=settings.contracts.clock_skew_s,
         )
         known_bad = decided[assignments_topic]
 

@@ -102,9 +102,10 @@ class LabelsProcessor:
     def restore(self, messages: list[Message]) -> None:
         """Rebuild state from already-committed labels: no outputs, no counters.
 
-        A label whose assignment is still unknown and that is not in ``dead_lettered`` (partition,
-        offset pairs this agent already dead-lettered) was still held when the previous process
-        stopped: it is held again, so it is neither lost nor dead-lettered twice. Labels older than
+        A label that is not in ``dead_lettered`` (partition, offset pairs this agent already
+        dead-lettered) and whose assignment is still unknown, or known and refusing it, was still held
+        when the previous process stopped: it is held again (the refused one decided at the next
+        batch or idle pass), so it is neither lost nor dead-lettered twice. Labels older than
         ``REHOLD_MAX_AGE_S`` are not re-held (their dead letters may have expired with retention).
         """
         now = self.clock()
@@ -120,11 +121,17 @@ class LabelsProcessor:
             if label_id in self.seen or label_id in self.held:
                 continue
             assignment = self.assignments.get(label["assignment_id"])
-            if assignment is None:
-                _, timestamp_ms = message.timestamp()
-                if now - timestamp_ms / 1000 < REHOLD_MAX_AGE_S:
-                    self.held[label_id] = _Held(message, label, now + self.hold_unknown_s)
-                    continue
+            _, timestamp_ms = message.timestamp()
+            recent = now - timestamp_ms / 1000 < REHOLD_MAX_AGE_S
+            if assignment is None and recent:
+                self.held[label_id] = _Held(message, label, now + self.hold_unknown_s)
+                continue
+            if assignment is not None and recent and self.validator.verdict(label, assignment) is not None:
+                # A refused label is always dead-lettered before its offset is committed, so one that
+                # is committed, refused and not dead-lettered was held (its assignment unknown) when
+                # the previous process stopped: its assignment is known now, so it is decided at once.
+                self.held[label_id] = _Held(message, label, now)
+                continue
             self.seen[label_id] = True
             if (
                 assignment is not None

@@ -4,11 +4,13 @@ A consumer-group member over the releases topic (plus the labels topic when
 ``retrain_every_labels`` > 0). Each announced release is trained on once: the ids already handled
 and content hashes are kept in ``<state_dir>/models/<model_name>/trained_releases.json``, so a
 replayed announcement (at-least-once delivery, the release agent re-announcing) or a new release with
-exactly the same data does not retrain; an empty release is skipped. A model that fails
-the validation gate is refused and the release still counts as handled; a model that cannot be
-announced (:class:`~alstream.agents.trainer.exceptions.PublishFailed`, a ``RetryLater``) is trained and
+exactly the same data does not retrain; an empty release, or one with nothing trainable, is skipped
+(logged and counted). A model that fails the validation gate is refused and the release still counts
+as handled; a model that cannot be announced
+(:class:`~alstream.agents.trainer.exceptions.PublishFailed`, a ``RetryLater``) is trained and
 announced again later by the runtime; an announcement that cannot be trained on for any other reason
-(an unknown URI scheme, unreadable data) is dead-lettered by the runtime's poison-pill rule.
+(its folder missing, its files not a release) is dead-lettered with the reason, and one failing with
+an exception of any other type (an unknown URI scheme) by the runtime's poison-pill rule.
 """
 
 from __future__ import annotations
@@ -94,18 +96,28 @@ class TrainerProcessor:
         if announced["item_count"] == 0:
             log.info("release %s holds no items; nothing to train on", release_id)
         else:
-            self._train(lambda: {**release_inputs(uri, release_id), "release_id": release_id})
+            try:
+                inputs = release_inputs(uri, release_id)
+            except AlstreamError as exc:
+                # The announced release cannot be read (its folder is missing, its files are not a
+                # release): retrying cannot help, so the announcement is dead-lettered with the reason
+                # and handled for good.
+                AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
+                outputs.dead_letter(message, exc, f"{type(exc).__name__}: {exc}")
+            else:
+                self._train(lambda: {**inputs, "release_id": release_id})
         self._remember(release_id, content)
 
     def _train(self, inputs: Any) -> None:
         """Train. An unannounced model (:class:`PublishFailed`) propagates: the runtime retries later.
-        Our own errors about the data are logged, counted and skipped; anything else propagates to the
-        runtime's poison-pill rule."""
+        Our own errors about the data (nothing trainable) are logged, counted and skipped: the release
+        is fine, it only gives the trainer nothing to learn; anything else propagates to the runtime's
+        poison-pill rule."""
         try:
             self.outcomes.append(train_once(self.settings, **inputs()))
         except PublishFailed:
             raise
-        except AlstreamError as exc:  # bad data, a missing release directory: retrying cannot help
+        except AlstreamError as exc:
             AGENT_ERRORS.labels(AGENT, type(exc).__name__).inc()
             log.error("training failed: %s", exc)
 

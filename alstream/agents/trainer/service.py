@@ -23,7 +23,6 @@ from alstream.agents.trainer.committee import fit_committee
 from alstream.agents.trainer.evaluation import LabeledSet, evaluate, load_npz, primary
 from alstream.agents.trainer.exceptions import PublishFailed, TrainerError
 from alstream.agents.trainer.metrics import TRAINER_RUNS, TRAINER_VALIDATION_METRIC
-from alstream.exceptions import AlstreamError
 from alstream.models.artifacts import save_bundle
 from alstream.models.store import ModelStore, store_root
 from alstream.settings import AlstreamSettings
@@ -137,24 +136,32 @@ def held_out_ids(settings: AlstreamSettings, history: online.LabelHistory | None
 
 
 def current_metric(settings: AlstreamSettings, validation: LabeledSet) -> tuple[str | None, float | None]:
-    """(version, metric) of the model the scorer serves now, measured on today's validation set."""
-    from alstream.agents.release.sources import latest_model_record
+    """(version, metric) of the model the scorer serves now, measured on today's validation set.
 
-    record = latest_model_record(settings, settings.trainer.model_name)
-    if record is None:
-        return None, None
-    try:
-        bundle = ModelStore.of(settings).load_announced(record)  # the scorer's loader
-        return record["model_version"], primary(evaluate(bundle, validation), settings.trainer.metric)
-    except AlstreamError as exc:
-        log.warning(
-            "current model %s cannot be re-evaluated (%s); using its announced metric",
-            record["model_version"],
-            exc,
-        )
-    if record["validation_metric_name"] == settings.trainer.metric:
-        return record["model_version"], float(record["validation_metric"])
-    return record["model_version"], None
+    That is the newest announcement whose artifact loads and matches its digest: the scorer refuses
+    any other and keeps the model it had, so an announcement with a broken or forged artifact is never
+    the bar (its claimed metric would otherwise refuse every later model). (None, None) when no
+    announced artifact loads."""
+    from alstream.agents.release.sources import read_topic
+
+    name = settings.trainer.model_name
+    records = sorted(
+        (r for r in read_topic(settings, "models", agent="trainer").records if r["model_name"] == name),
+        key=lambda r: r["created_at"],
+        reverse=True,
+    )
+    for record in records:
+        try:
+            bundle = ModelStore.of(settings).load_announced(record)  # the scorer's loader
+            return record["model_version"], primary(evaluate(bundle, validation), settings.trainer.metric)
+        except Exception as exc:  # noqa: BLE001 - an artifact that does not load, whatever the error
+            log.warning(
+                "announced model %s is not the current one: its artifact does not load (%s: %s)",
+                record["model_version"],
+                type(exc).__name__,
+                exc,
+            )
+    return None, None
 
 
 def train_once(

@@ -161,6 +161,27 @@ def test_restore_rebuilds_dedupe_without_outputs_and_reholds_undecided_orphans()
     assert [reason for reason, _ in out.dead] == ["UnknownAssignment"]
 
 
+def test_a_refused_label_committed_while_held_is_decided_after_a_restart() -> None:
+    """Killed while holding a label whose assignment it did not know yet (its offset committed): after
+    the restart the assignment is known and the label breaks it, so it is dead-lettered then, not
+    silently marked seen."""
+    clock = Clock()
+    processor, index = make(clock)
+    index.add(assignment("a1"))
+    recent = int((clock.now - 60) * 1000)
+    processor.restore(
+        [
+            message(label("valid", "a1"), 0, ts_ms=recent),
+            message(label("intruder", "a1", annotator_id="someone-else"), 1, ts_ms=recent),
+        ]
+    )
+    out = Outputs()
+    processor.on_idle(out)
+    assert [reason for reason, _ in out.dead] == ["WrongAnnotator"]
+    processor.process([message(label("intruder", "a1", annotator_id="someone-else"), 1)], out)
+    assert len(out.dead) == 1  # decided once
+
+
 def test_tombstone_is_dead_lettered_not_a_crash() -> None:
     processor, _ = make(Clock())
     out = Outputs()

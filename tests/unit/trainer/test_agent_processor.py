@@ -170,7 +170,7 @@ def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.Monke
     assert "evaluated only" in result.output and "recall:fox" in result.output
 
 
-def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
+def test_failed_training_is_dead_lettered_not_fatal_but_unannounced_model_replays(
     calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from alstream.agents.release.exceptions import ReleaseNotFound
@@ -184,8 +184,11 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
         raise ReleaseNotFound(f"no release {rid}")
 
     monkeypatch.setattr(trainer_main, "release_inputs", missing)
-    processor.process([_announcement(settings, "gone")], FakeOutputs())  # type: ignore[arg-type]
+    outputs = FakeOutputs()
+    processor.process([_announcement(settings, "gone")], outputs)  # type: ignore[arg-type]
     assert "gone" in processor.trained  # skipped for good: retrying cannot bring it back
+    [(message, error)] = outputs.dead  # and the operator finds it, with why, in the dead letters
+    assert message.key() == b"gone" and isinstance(error, ReleaseNotFound)
 
     def unannounced(settings: Any, **kwargs: Any) -> None:
         raise PublishFailed("model saved but not announced")
@@ -195,3 +198,20 @@ def test_failed_training_is_counted_not_fatal_but_unannounced_model_replays(
     with pytest.raises(RetryLater):  # the runtime processes it again later, never dead-letters it
         processor.process([_announcement(settings, "r9")], FakeOutputs())  # type: ignore[arg-type]
     assert "r9" not in processor.trained  # replayed, so trained later
+
+
+def test_a_readable_release_with_nothing_trainable_is_skipped_not_dead_lettered(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alstream.agents.trainer.exceptions import TrainerError
+
+    def nothing(settings: Any, **kwargs: Any) -> None:
+        raise TrainerError("nothing to train on: the release has no trainable items")
+
+    monkeypatch.setattr(trainer_main, "train_once", nothing)
+    settings = load_settings()
+    processor = trainer_main.TrainerProcessor(settings=settings)
+    outputs = FakeOutputs()
+    processor.process([_announcement(settings, "r-empty")], outputs)  # type: ignore[arg-type]
+    assert outputs.dead == []  # the release is fine: it only gives the trainer nothing to learn
+    assert "r-empty" in processor.trained
