@@ -35,15 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from alstream.agents.selection.policy import Policy, load_policy
+from alstream.agents.trainer.committee import committee_label, fit_committee, parse_committee
+from alstream.agents.trainer.config import DEFAULT_COMMITTEE, CommitteeMember
+from alstream.simulation.datasets import load_dataset
+from alstream.simulation.loop import RANDOM, SimulationConfig, run_simulation, strategy_label
+from alstream.simulation.report import Summary, summarise
 
-from alstream.agents.selection.policy import Policy, load_policy  # noqa: E402
-from alstream.agents.trainer.committee import committee_label, fit_committee, parse_committee  # noqa: E402
-from alstream.agents.trainer.config import DEFAULT_COMMITTEE, CommitteeMember  # noqa: E402
-from alstream.simulation.datasets import load_dataset  # noqa: E402
-from alstream.simulation.loop import RANDOM, SimulationConfig, run_simulation, strategy_label  # noqa: E402
-from alstream.simulation.report import Summary, summarise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_POLICY = REPO / "policies" / "default.toml"
 TARGET_SAVING = 0.30  # at least 30% fewer labels than random ...

@@ -35,13 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow.parquet as pq
-from topic_dump import dump  # type: ignore[import-not-found]
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import DecodeError
 from alstream.streams.reading import read_to_end
+from tests.support.topic_dump import dump
 
 
 @dataclass
