@@ -26,6 +26,7 @@ the first score of an item sent after it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -42,6 +43,7 @@ from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import DecodeError
 from alstream.streams.reading import read_to_end
 from tests.support.topic_dump import dump
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -128,13 +130,16 @@ def check(
     acknowledged = ledger.acknowledged_items
     items_topic, labels_topic = settings.kafka.topic("items"), settings.kafka.topic("labels")
 
-    # Drain: wait until the agents caught up (or the deadline passed), re-reading the outputs.
-    deadline = time.monotonic() + drain_timeout_s
-    drained_at = None
-    while True:
-        scored = _scores(settings)
-        dead = _dead_letters(settings)
-        by_item_key = {
+    # Drain: re-read the outputs until the agents caught up. If they never do, the per-item checks
+    # below list what is missing, which says more than a timeout would, so the wait's expiry is not
+    # the failure.
+    drain_started = time.monotonic()
+    seen: dict[str, Any] = {}
+
+    def caught_up() -> bool:
+        seen["scored"] = scored = _scores(settings)
+        seen["dead"] = dead = _dead_letters(settings)
+        seen["by_item_key"] = by_item_key = {
             (r["original_key"] or b"").decode(errors="replace"): (r, h)
             for r, h in dead
             if r["source_topic"] == items_topic
@@ -145,7 +150,7 @@ def check(
             if r["source_topic"] == labels_topic and h.get("agent") == "labels"
         }
         dead_at = _dead_letter_positions(dead)
-        caught_up = (
+        return (
             acknowledged <= scored
             and set(ledger.bad_items) <= by_item_key.keys()
             and set(ledger.bad_labels) <= dead_labels
@@ -156,10 +161,11 @@ def check(
                 if h.topic != "models" and h.outcome == "dead-lettered"
             )
         )
-        if caught_up or time.monotonic() > deadline:
-            drained_at = time.monotonic() - (deadline - drain_timeout_s)
-            break
-        time.sleep(3)
+
+    with contextlib.suppress(AssertionError):
+        wait_until(caught_up, timeout_s=drain_timeout_s, what="the agents to drain", interval_s=3.0)
+    drained_at = time.monotonic() - drain_started
+    scored, dead, by_item_key = seen["scored"], seen["dead"], seen["by_item_key"]
 
     report.figures.update(
         {
@@ -327,19 +333,25 @@ def _check_pool(
     entry of the router's table, read from its changelog). A router restarted late may still be
     assigning when the drain ends, so both are re-read until they cover every candidate or the deadline
     passes."""
-    deadline = time.monotonic() + settle_timeout_s
-    while True:
+    seen: dict[str, set[str]] = {}
+
+    def covered() -> bool:
         records = records_of(settings, "assignments")
-        assigned = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
-        pooled = {
+        seen["assigned"] = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
+        seen["pooled"] = {
             key.split("|", 2)[2]
             for key, value in _router_table(settings).items()
             if key.startswith("c|") and value
         }
-        missing = candidates - assigned - pooled
-        if not missing or time.monotonic() > deadline:
-            break
-        time.sleep(3)
+        seen["missing"] = candidates - seen["assigned"] - seen["pooled"]
+        return not seen["missing"]
+
+    # On expiry the candidates still missing are reported one by one below: that is the failure.
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            covered, timeout_s=settle_timeout_s, what="every candidate assigned or pooled", interval_s=3.0
+        )
+    assigned, pooled, missing = seen["assigned"], seen["pooled"], seen["missing"]
     report.figures["candidates assigned / pooled / neither"] = (
         f"{len(candidates & assigned)} / {len((candidates - assigned) & pooled)} / {len(missing)}"
     )
