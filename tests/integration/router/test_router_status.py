@@ -33,6 +33,7 @@ from alstream.streams.kafka_config import producer_config
 from alstream.streams.partitioning import partition_for
 from tests.support import records
 from tests.support.ports import free_port_block
+from tests.support.router_process import live_candidate, produce_candidates, start_router, stop
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -110,17 +111,17 @@ def default_ports(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def test_status_names_the_hard_quota_of_an_idle_annotator(
-    topics: AlstreamSettings, tmp_path: Path, kit, default_ports: int
+    topics: AlstreamSettings, tmp_path: Path, default_ports: int
 ) -> None:
     hard = spread_ids("hard", per_partition=4)
-    kit.produce_candidates(topics, [kit.candidate(item, "TOP_SCORE") for item in hard])
+    produce_candidates(topics, [live_candidate(item, "TOP_SCORE") for item in hard])
     log = tmp_path / "router.log"
     env = {
         "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas_file(tmp_path)),
         "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         with AnnotationClient(settings=topics, annotator_id="ann-idle") as client:
             client.online()
@@ -186,14 +187,14 @@ def test_status_names_the_hard_quota_of_an_idle_annotator(
             what="annotators_at_quota and annotators_idle{reason=hard_quota} to count ann-idle",
         )
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
+        assert stop(router) == 0, log.read_text()[-3000:]
 
 
 def test_resent_leases_are_not_new_assignments(
-    topics: AlstreamSettings, tmp_path: Path, kit, monkeypatch: pytest.MonkeyPatch
+    topics: AlstreamSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = spread_ids("normal", per_partition=3)
-    kit.produce_candidates(topics, [kit.candidate(item, "SHIFT_REVIEW") for item in items])
+    produce_candidates(topics, [live_candidate(item, "SHIFT_REVIEW") for item in items])
     log = tmp_path / "router.log"
     base = free_port_block(6)
     env = {
@@ -202,7 +203,7 @@ def test_resent_leases_are_not_new_assignments(
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
         "ALSTREAM_METRICS__PORT": str(base + 1),
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         with AnnotationClient(settings=topics, annotator_id="ann-r") as client:
             client.online()
@@ -216,8 +217,8 @@ def test_resent_leases_are_not_new_assignments(
             wait_until(all_assigned, timeout_s=120, what="every item assigned", diagnose=log.read_text)
         assert total(scrape(base + 1), "alstream_router_assignments_total") == len(items)
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
-    router = kit.start_router(log, {**env, "ALSTREAM_METRICS__PORT": str(base + 2)})
+        assert stop(router) == 0, log.read_text()[-3000:]
+    router = start_router(log, {**env, "ALSTREAM_METRICS__PORT": str(base + 2)})
     try:
         samples = wait_until(
             lambda: (
@@ -232,14 +233,14 @@ def test_resent_leases_are_not_new_assignments(
         assert total(samples, "alstream_router_assignments_resent_total") == len(items)
         assert total(samples, "alstream_router_assignments_total") == 0  # no new decision was made
     finally:
-        assert kit.stop(router, signal.SIGTERM) == 0, log.read_text()[-3000:]
+        assert stop(router, signal.SIGTERM) == 0, log.read_text()[-3000:]
 
 
 def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
-    topics: AlstreamSettings, tmp_path: Path, kit
+    topics: AlstreamSettings, tmp_path: Path
 ) -> None:
     contested = spread_ids("contested", per_partition=3)
-    kit.produce_candidates(topics, [kit.candidate(item, "TOP_SCORE") for item in contested])
+    produce_candidates(topics, [live_candidate(item, "TOP_SCORE") for item in contested])
     log = tmp_path / "router.log"
     port = free_port_block(1) + 1
     env = {
@@ -250,7 +251,7 @@ def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
         "ALSTREAM_METRICS__PORT": str(port),
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         clients = [AnnotationClient(settings=topics, annotator_id=f"ann-{n}") for n in (1, 2)]
         try:
@@ -312,4 +313,4 @@ def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
         assert total(metrics, "alstream_router_labels_total", outcome="ignored") == 0
         assert total(metrics, "alstream_router_calibration_refused_total", reason="unknown_item") == 1
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
+        assert stop(router) == 0, log.read_text()[-3000:]
