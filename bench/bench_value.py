@@ -8,8 +8,8 @@ and ``high_dim`` (384-dim unit embeddings). Nothing is downloaded.
 
 For each dataset it prints every policy's labels saved versus random (reaching random's final metric,
 per seed, interpolated; mean and 95% interval across seeds), the area between the curves, and a
-summary line for the default policy against the issue's targets: at least 30% fewer labels on most
-datasets, never worse than random by more than 10% of random's labels on any.
+summary line for the default policy against its targets (``TARGET_SAVING``, ``WORST_LOSS``): at least
+30% fewer labels on most datasets, never worse than random by more than 10% of random's labels on any.
 
     nice -n 10 .venv/bin/python bench/bench_value.py                 # the suite, every shipped policy
     nice -n 10 .venv/bin/python bench/bench_value.py --quick         # 3 seeds, 4 datasets

@@ -1,7 +1,8 @@
 """No idle gap after a restart: an annotator who keeps sending READY while the router is SIGKILLed and
 restarted gets new work as soon as the router serves again. Measured without a clock: the READYs the
 annotator sent after the restarted router logged that it serves its shards, before its first new
-assignment, are counted (one READY every half second: a bound of 10 is the issue's 5 s)."""
+assignment, are counted (one READY every half second: a bound of 10 is the 5 s an annotator may wait
+at most)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """A real router on the embedded broker, watched from the outside: `alstream status`, /metrics, calibration.
 
 - `alstream status` names why an idle annotator gets no work when the pool holds only hard work and
-  the annotator used their hard quota (issue 13, "Build").
-- Re-sent leases after a restart are not counted as new assignments (issue 13, defect 5).
-- A calibration label completes its lease; a round naming an unknown item is refused and counted
-  (issue 18, findings 4 and 5).
+  the annotator used their hard quota.
+- Re-sent leases after a restart are not counted as new assignments.
+- A calibration label completes its lease; a round naming an unknown item is refused and counted.
 
 The router serves /metrics on its default port (metrics.base_port + 2), with the base moved to a free
 block, as the README's several-agents-on-one-host recipe runs it.

@@ -1,4 +1,4 @@
-"""A release is reproducible to the byte and its manifest carries every field the issue lists."""
+"""A release is reproducible to the byte and its manifest carries every field docs/releases.md lists."""
 
 from __future__ import annotations
 
