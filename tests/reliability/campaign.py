@@ -40,7 +40,7 @@ AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
 # to it).
 READY_MARKERS = {
     "scorer": "alstream.agents.scorer.main: policy",
-    "router": "restored:",
+    "router": "router serving shards",  # logged once every shard it owns is restored
     "labels": "committed labels restored",
     "agreement": "committed labels restored",
     "release": "release agent up",

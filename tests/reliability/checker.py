@@ -17,7 +17,7 @@ Invariants checked (each loss is counted, then listed in the report):
   label id is in the release twice;
 * no annotator above the hard-item quota per day, across router restarts;
 * every candidate, by item id, is assigned (assignments topic) or pooled (the router's table, read from
-  its changelog topic);
+  its state topic, ``router-state``);
 * no process crash-looped (exited on its own more than ``crash_loop_after`` times).
 
 Recovery: for a SIGKILL, from the restart to the process's ready line; for a broker pause, from SIGCONT to
@@ -37,6 +37,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from alstream.agents.router.changelog import STATE_TOPIC, decode_value
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import error_headers
@@ -305,24 +306,17 @@ def _check_tools(settings: AlstreamSettings, report: Report) -> None:
 
 
 def _router_table(settings: AlstreamSettings) -> dict[str, Any]:
-    """The router's table as its changelog holds it: key -> latest value (None: deleted)."""
-    from confluent_kafka.admin import AdminClient
-
-    from alstream.streams.kafka_config import admin_config
-
-    names = AdminClient(admin_config(settings.kafka)).list_topics(timeout=30).topics
-    changelogs = sorted(
-        n for n in names if n.startswith(settings.kafka.topic_prefix) and n.endswith("router-state-changelog")
+    """The router's tables as its state topic holds them (partition *p* is shard *p*'s changelog):
+    key -> latest value (None: deleted)."""
+    messages: list[Any] = []
+    read_to_end(
+        settings, [settings.kafka.topic(STATE_TOPIC)], messages.extend, agent="checker", patience_s=60
     )
     table: dict[str, Any] = {}
-    for name in changelogs:
-        messages: list[Any] = []
-        read_to_end(settings, [name], messages.extend, agent="checker", patience_s=60)
-        for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
-            key = json.loads(message.key()) if message.key() else None
-            value = json.loads(message.value()) if message.value() else None
-            if isinstance(key, str):
-                table[key] = value
+    for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        if message.key():
+            raw = message.value()
+            table[message.key().decode()] = decode_value(raw) if raw else None
     return table
 
 
@@ -330,7 +324,7 @@ def _check_pool(
     settings: AlstreamSettings, candidates: set[str], report: Report, *, settle_timeout_s: float = 90.0
 ) -> None:
     """Every candidate, by item id, is assigned (on the assignments topic) or pooled (a ``c|shard|item``
-    entry of the router's table, read from its changelog). A router restarted late may still be
+    entry of the router's table, read from its state topic). A router restarted late may still be
     assigning when the drain ends, so both are re-read until they cover every candidate or the deadline
     passes."""
     seen: dict[str, set[str]] = {}
