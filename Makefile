@@ -51,7 +51,7 @@ test-unit: $(STAMP)
 
 ## Benchmarks print ratios measured side by side in one run.
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/bench_*.py; do $(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) .pytest_cache build *.egg-info

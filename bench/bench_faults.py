@@ -1,4 +1,5 @@
-"""The long fault campaign: ``python bench/bench_faults.py`` (about 20 minutes with the defaults).
+"""The long fault campaign: ``.venv/bin/python -m bench.bench_faults`` from the repository root (about
+20 minutes with the defaults; run as a module so ``tests.reliability`` imports as a package).
 
 Same campaign and per-item checker as tests/reliability (all six agents and the annotation clients
 SIGKILLed at random points and restarted, short broker freezes, one 30 s and one 5-minute broker pause
@@ -16,10 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "reliability"))
-from campaign import AGENTS, Campaign, CampaignConfig  # noqa: E402
+from tests.reliability.campaign import AGENTS, Campaign, CampaignConfig
 
 
 def summary(report: object, seconds: float) -> str:

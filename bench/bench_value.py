@@ -8,8 +8,8 @@ and ``high_dim`` (384-dim unit embeddings). Nothing is downloaded.
 
 For each dataset it prints every policy's labels saved versus random (reaching random's final metric,
 per seed, interpolated; mean and 95% interval across seeds), the area between the curves, and a
-summary line for the default policy against the issue's targets: at least 30% fewer labels on most
-datasets, never worse than random by more than 10% of random's labels on any.
+summary line for the default policy against its targets (``TARGET_SAVING``, ``WORST_LOSS``): at least
+30% fewer labels on most datasets, never worse than random by more than 10% of random's labels on any.
 
     nice -n 10 .venv/bin/python bench/bench_value.py                 # the suite, every shipped policy
     nice -n 10 .venv/bin/python bench/bench_value.py --quick         # 3 seeds, 4 datasets
@@ -35,15 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from alstream.agents.selection.policy import Policy, load_policy
+from alstream.agents.trainer.committee import committee_label, fit_committee, parse_committee
+from alstream.agents.trainer.config import DEFAULT_COMMITTEE, CommitteeMember
+from alstream.simulation.datasets import load_dataset
+from alstream.simulation.loop import RANDOM, SimulationConfig, run_simulation, strategy_label
+from alstream.simulation.report import Summary, summarise
 
-from alstream.agents.selection.policy import Policy, load_policy  # noqa: E402
-from alstream.agents.trainer.committee import committee_label, fit_committee, parse_committee  # noqa: E402
-from alstream.agents.trainer.config import DEFAULT_COMMITTEE, CommitteeMember  # noqa: E402
-from alstream.simulation.datasets import load_dataset  # noqa: E402
-from alstream.simulation.loop import RANDOM, SimulationConfig, run_simulation, strategy_label  # noqa: E402
-from alstream.simulation.report import Summary, summarise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_POLICY = REPO / "policies" / "default.toml"
 TARGET_SAVING = 0.30  # at least 30% fewer labels than random ...

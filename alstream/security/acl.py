@@ -59,7 +59,7 @@ class Role:
     writes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # literal consumer groups
     group_prefixes: tuple[str, ...] = ()  # e.g. throwaway reader groups
-    internal_prefixes: tuple[str, ...] = ()  # faust changelog / repartition / assignor topics
+    internal_prefixes: tuple[str, ...] = ()  # topics a role's app creates for itself under a prefix
     idempotent: bool = True  # producers run with enable.idempotence=true
     principal: str | None = None  # fixed by the role itself (an annotation tool is User:<tool>)
     extra: tuple[Grant, ...] = field(default_factory=tuple)
@@ -67,7 +67,7 @@ class Role:
 
 def agent_groups(settings: AlstreamSettings) -> dict[str, str]:
     """Each consuming agent's consumer group, as the agents name them: the topic prefix plus the agent's
-    ``group_id`` (:meth:`~alstream.streams.config.KafkaSettings.group_id`; the router's is faust's app id)."""
+    ``group_id`` (:meth:`~alstream.streams.config.KafkaSettings.group_id`)."""
     group = settings.kafka.group_id
     return {
         "scorer": group(settings.scorer.group_id),
@@ -229,7 +229,7 @@ def grants(role: Role, settings: AlstreamSettings) -> list[Grant]:
                 prefix,
                 INTERNAL,
                 prefixed=True,
-                why="faust changelogs, repartition and assignor topics (created by the app)",
+                why="internal topics the app creates under this prefix",
             )
         )
     for group in role.groups:

@@ -122,7 +122,7 @@ class KafkaSettings(Section):
         so deployments (or tests) with different prefixes on one cluster never share a group (a member
         of one would hold partitions, or stall a rebalance, of the other's). Every consumer group an
         agent joins, and every place that names one (``alstream status`` lag, the ACL matrix), is
-        built here; faust's app id (the router's group) too."""
+        built here."""
         return f"{self.topic_prefix}{name}"
 
     @property

@@ -1,7 +1,8 @@
 """The topic catalogue as code, and idempotent creation of it on a cluster.
 
 Every topic is created explicitly before any client touches it: auto-created topics get the broker's
-default partition count, which breaks faust tables (PartitionsMismatch against their changelogs).
+default partition count, and the router's shards need partition *p* of candidates, annotator-events,
+labels and router-state to be one shard (co-partitioned counts, as the catalogue sets them).
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def partition_counts(
         if not partitions:
             raise BrokerError(
                 f"topic {kafka.topic(base)} does not exist: run `alstream topics create` first "
-                "(auto-created topics break faust tables)"
+                "(an auto-created topic has the broker's default partition count, not the catalogue's)"
             )
         counts[base] = partitions
     return counts

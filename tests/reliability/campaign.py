@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import Producer
-from faults import AgentProcess, BrokerFreezer, FaultLog, Watcher  # type: ignore[import-not-found]
-from hostile import Hostile, hostile_records  # type: ignore[import-not-found]
 
 from alstream.ingest.producer import ItemProducer
 from alstream.settings import AlstreamSettings, load_settings
@@ -34,13 +32,15 @@ from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.embedded_broker import EmbeddedBroker
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.topics import create_topics
+from tests.reliability.faults import AgentProcess, BrokerFreezer, FaultLog, Watcher
+from tests.reliability.hostile import Hostile, hostile_records
 
 AGENTS = ("scorer", "router", "labels", "agreement", "release", "trainer")
 # A log line each process prints once it is processing (so a kill lands mid-work, and recovery is timed
 # to it).
 READY_MARKERS = {
     "scorer": "alstream.agents.scorer.main: policy",
-    "router": "restored:",
+    "router": "router serving shards",  # logged once every shard it owns is restored
     "labels": "committed labels restored",
     "agreement": "committed labels restored",
     "release": "release agent up",
@@ -208,7 +208,7 @@ class Campaign:
         return processes
 
     def run(self) -> Any:
-        from checker import check  # type: ignore[import-not-found]
+        from tests.reliability.checker import check
 
         with EmbeddedBroker(log_file=self.workdir / "tansu.log") as broker:
             env = self._settings_env(broker)

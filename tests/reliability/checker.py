@@ -17,7 +17,7 @@ Invariants checked (each loss is counted, then listed in the report):
   label id is in the release twice;
 * no annotator above the hard-item quota per day, across router restarts;
 * every candidate, by item id, is assigned (assignments topic) or pooled (the router's table, read from
-  its changelog topic);
+  its state topic, ``router-state``);
 * no process crash-looped (exited on its own more than ``crash_loop_after`` times).
 
 Recovery: for a SIGKILL, from the restart to the process's ready line; for a broker pause, from SIGCONT to
@@ -26,6 +26,7 @@ the first score of an item sent after it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -35,13 +36,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow.parquet as pq
-from topic_dump import dump  # type: ignore[import-not-found]
 
+from alstream.agents.router.changelog import STATE_TOPIC, decode_value
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.exceptions import DecodeError
 from alstream.streams.reading import read_to_end
+from tests.support.topic_dump import dump
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -128,13 +131,16 @@ def check(
     acknowledged = ledger.acknowledged_items
     items_topic, labels_topic = settings.kafka.topic("items"), settings.kafka.topic("labels")
 
-    # Drain: wait until the agents caught up (or the deadline passed), re-reading the outputs.
-    deadline = time.monotonic() + drain_timeout_s
-    drained_at = None
-    while True:
-        scored = _scores(settings)
-        dead = _dead_letters(settings)
-        by_item_key = {
+    # Drain: re-read the outputs until the agents caught up. If they never do, the per-item checks
+    # below list what is missing, which says more than a timeout would, so the wait's expiry is not
+    # the failure.
+    drain_started = time.monotonic()
+    seen: dict[str, Any] = {}
+
+    def caught_up() -> bool:
+        seen["scored"] = scored = _scores(settings)
+        seen["dead"] = dead = _dead_letters(settings)
+        seen["by_item_key"] = by_item_key = {
             (r["original_key"] or b"").decode(errors="replace"): (r, h)
             for r, h in dead
             if r["source_topic"] == items_topic
@@ -145,7 +151,7 @@ def check(
             if r["source_topic"] == labels_topic and h.get("agent") == "labels"
         }
         dead_at = _dead_letter_positions(dead)
-        caught_up = (
+        return (
             acknowledged <= scored
             and set(ledger.bad_items) <= by_item_key.keys()
             and set(ledger.bad_labels) <= dead_labels
@@ -156,10 +162,11 @@ def check(
                 if h.topic != "models" and h.outcome == "dead-lettered"
             )
         )
-        if caught_up or time.monotonic() > deadline:
-            drained_at = time.monotonic() - (deadline - drain_timeout_s)
-            break
-        time.sleep(3)
+
+    with contextlib.suppress(AssertionError):
+        wait_until(caught_up, timeout_s=drain_timeout_s, what="the agents to drain", interval_s=3.0)
+    drained_at = time.monotonic() - drain_started
+    scored, dead, by_item_key = seen["scored"], seen["dead"], seen["by_item_key"]
 
     report.figures.update(
         {
@@ -263,7 +270,7 @@ def check(
                 )
         _check_pool(settings, set(candidates), report)
 
-    _check_release(settings, ledger, dead, report)
+    _check_release(settings, ledger, report)
     models = [r for r in records_of(settings, "models") if not r["model_version"].startswith("hostile-")]
     report.figures["models announced by the trainer"] = len(models)
     _check_tools(settings, report)
@@ -299,24 +306,17 @@ def _check_tools(settings: AlstreamSettings, report: Report) -> None:
 
 
 def _router_table(settings: AlstreamSettings) -> dict[str, Any]:
-    """The router's table as its changelog holds it: key -> latest value (None: deleted)."""
-    from confluent_kafka.admin import AdminClient
-
-    from alstream.streams.kafka_config import admin_config
-
-    names = AdminClient(admin_config(settings.kafka)).list_topics(timeout=30).topics
-    changelogs = sorted(
-        n for n in names if n.startswith(settings.kafka.topic_prefix) and n.endswith("router-state-changelog")
+    """The router's tables as its state topic holds them (partition *p* is shard *p*'s changelog):
+    key -> latest value (None: deleted)."""
+    messages: list[Any] = []
+    read_to_end(
+        settings, [settings.kafka.topic(STATE_TOPIC)], messages.extend, agent="checker", patience_s=60
     )
     table: dict[str, Any] = {}
-    for name in changelogs:
-        messages: list[Any] = []
-        read_to_end(settings, [name], messages.extend, agent="checker", patience_s=60)
-        for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
-            key = json.loads(message.key()) if message.key() else None
-            value = json.loads(message.value()) if message.value() else None
-            if isinstance(key, str):
-                table[key] = value
+    for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        if message.key():
+            raw = message.value()
+            table[message.key().decode()] = decode_value(raw) if raw else None
     return table
 
 
@@ -324,22 +324,28 @@ def _check_pool(
     settings: AlstreamSettings, candidates: set[str], report: Report, *, settle_timeout_s: float = 90.0
 ) -> None:
     """Every candidate, by item id, is assigned (on the assignments topic) or pooled (a ``c|shard|item``
-    entry of the router's table, read from its changelog). A router restarted late may still be
+    entry of the router's table, read from its state topic). A router restarted late may still be
     assigning when the drain ends, so both are re-read until they cover every candidate or the deadline
     passes."""
-    deadline = time.monotonic() + settle_timeout_s
-    while True:
+    seen: dict[str, set[str]] = {}
+
+    def covered() -> bool:
         records = records_of(settings, "assignments")
-        assigned = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
-        pooled = {
+        seen["assigned"] = {r["item_id"] for r in records if not r["annotator_id"].startswith("synthetic-")}
+        seen["pooled"] = {
             key.split("|", 2)[2]
             for key, value in _router_table(settings).items()
             if key.startswith("c|") and value
         }
-        missing = candidates - assigned - pooled
-        if not missing or time.monotonic() > deadline:
-            break
-        time.sleep(3)
+        seen["missing"] = candidates - seen["assigned"] - seen["pooled"]
+        return not seen["missing"]
+
+    # On expiry the candidates still missing are reported one by one below: that is the failure.
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            covered, timeout_s=settle_timeout_s, what="every candidate assigned or pooled", interval_s=3.0
+        )
+    assigned, pooled, missing = seen["assigned"], seen["pooled"], seen["missing"]
     report.figures["candidates assigned / pooled / neither"] = (
         f"{len(candidates & assigned)} / {len((candidates - assigned) & pooled)} / {len(missing)}"
     )
@@ -496,19 +502,32 @@ def _annotate_labels(settings: AlstreamSettings, dead: list[Any]) -> set[str]:
     return found
 
 
-def _check_release(settings: AlstreamSettings, ledger: Any, dead: list[Any], report: Report) -> None:
+def _check_release(settings: AlstreamSettings, ledger: Any, report: Report) -> None:
     from alstream.agents.release.builder import LABELS_FILE
     from alstream.agents.release.service import build_and_announce
 
-    outcome = build_and_announce(settings, cutoff=datetime.now(UTC), announce=False)
-    table = pq.read_table(io.BytesIO(outcome.release.files[LABELS_FILE]))
-    label_ids = table.column("label_id").to_pylist()
+    # The `alstream annotate` processes are still labeling while the checker runs: a label they send
+    # after a build is in the next one. So build until every label they had sent (less those the
+    # labels agent refused, e.g. late ones) is in; on expiry the missing ones are reported below.
+    seen: dict[str, Any] = {}
+
+    def covers_the_clients() -> bool:
+        seen["from_clients"] = _annotate_labels(settings, _dead_letters(settings))
+        outcome = build_and_announce(settings, cutoff=datetime.now(UTC), announce=False)
+        table = pq.read_table(io.BytesIO(outcome.release.files[LABELS_FILE]))
+        seen["label_ids"] = table.column("label_id").to_pylist()
+        return seen["from_clients"] <= set(seen["label_ids"])
+
+    with contextlib.suppress(AssertionError):
+        wait_until(
+            covers_the_clients, timeout_s=90, what="the annotation clients' labels released", interval_s=3.0
+        )
+    label_ids, from_clients = seen["label_ids"], seen["from_clients"]
     released = set(label_ids)
     report.figures["labels in the release"] = len(released)
     for label_id, times in Counter(label_ids).items():
         if times > 1:
             report.lose("label in the release more than once", f"{label_id} x{times}")
-    from_clients = _annotate_labels(settings, dead)
     report.figures["labels by `alstream annotate` processes"] = len(from_clients)
     for label_id in sorted(from_clients - released):
         report.lose("annotation client's label missing from the release", label_id)

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 ALSTREAM = str(Path(sys.executable).with_name("alstream"))
 
 
@@ -83,12 +85,11 @@ class AgentProcess:
 
     def wait_ready(self, timeout_s: float = 90.0) -> bool:
         """True once the current run printed its ready marker (so a kill lands mid-work, not mid-import)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.ready():
-                return True
-            time.sleep(0.5)
-        return False
+        try:
+            wait_until(self.ready, timeout_s=timeout_s, what=f"{self.name}'s ready marker", interval_s=0.5)
+        except AssertionError:
+            return False  # the campaign notes it among the faults and kills the process anyway
+        return True
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()

@@ -7,13 +7,11 @@ accounting finds no loss, no process crash-loops and the trainer still announces
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from campaign import AGENTS, Campaign, CampaignConfig
+from tests.reliability.campaign import AGENTS, Campaign, CampaignConfig
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -8,9 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from faults import AgentProcess, FaultLog, Watcher  # type: ignore[import-not-found]
-
+from tests.reliability.faults import AgentProcess, FaultLog, Watcher
 from tests.support.waiting import wait_until
 
 

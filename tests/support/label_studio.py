@@ -33,8 +33,8 @@ from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.partitioning import partition_for
-from tests.reliability.topic_dump import dump
 from tests.support.records import assignment
+from tests.support.topic_dump import dump
 
 REQUIRE_ENV = "ALSTREAM_REQUIRE_LABEL_STUDIO"
 CHROMIUM = "/usr/bin/chromium"

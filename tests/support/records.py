@@ -232,3 +232,62 @@ PERMISSIVE_QUOTAS = (
     'version = "test-permissive"\nmax_hard_per_day = 1000\nmin_normal_share = 0.0\nrandom_share = 0.0\n'
     "qa_rate = 0.0\noverlap_fraction = 0.0\nmax_in_flight = 50\n"
 )
+
+
+def release_scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, bytes]]:
+    """Labels, assignments and embeddings for six items, the release tests' shared fixture: clean
+    singles, a unanimous overlap, a tie, a weak majority, and invalid labels of every kind the label
+    contract refuses (the ``excluded`` counts the release tests assert come from this list)."""
+
+    def made(
+        aid: str, item_id: str, annotator_id: str, *, kind: str = "HARD", minutes: int = 0, **o: Any
+    ) -> dict[str, Any]:
+        at = T0 + timedelta(minutes=minutes)
+        return assignment(aid, item_id=item_id, annotator_id=annotator_id, kind=kind, assigned_at=at, **o)
+
+    def answer(
+        lid: str, of: dict[str, Any], value: str | None, *, minutes: int = 5, **o: Any
+    ) -> dict[str, Any]:
+        return label(
+            lid,
+            of=of,
+            value=value,
+            seconds=30,
+            submitted_at=of["assigned_at"] + timedelta(minutes=minutes),
+            **o,
+        )
+
+    a = {
+        "a1": made("a1", "i1", "ann1"),
+        "a2": made("a2", "i2", "ann1", kind="RANDOM", minutes=1, policy_version="p2"),
+        "a3": made("a3", "i3", "ann1", kind="NORMAL", minutes=2),
+        "a3b": made("a3b", "i3", "ann2", kind="OVERLAP", minutes=3),
+        "a4": made("a4", "i4", "ann1", minutes=4),
+        "a4b": made("a4b", "i4", "ann2", kind="OVERLAP", minutes=5),
+        "a5": made("a5", "i5", "ann1", minutes=6, model_version="m2"),
+        "a5b": made("a5b", "i5", "ann2", kind="OVERLAP", minutes=7),
+        "a5c": made("a5c", "i5", "ann3", kind="OVERLAP", minutes=8),
+        "a6": made("a6", "i6", "ann1", kind="QA", minutes=9),
+    }
+    labels = [
+        answer("l1", a["a1"], "cat"),
+        answer("l2", a["a2"], "dog", root_cause="data_quality"),
+        answer("l3", a["a3"], "fox"),
+        answer("l3b", a["a3b"], "fox"),
+        answer("l4", a["a4"], "cat"),
+        answer("l4b", a["a4b"], "dog"),  # tie
+        answer("l5", a["a5"], "cat"),
+        answer("l5b", a["a5b"], "cat"),
+        answer("l5c", a["a5c"], "dog"),  # 2/3
+        answer("l6", a["a6"], "dog"),  # QA item, gold says cat
+        answer("l1", a["a1"], "cat"),  # duplicate delivery
+        answer("bad-class", a["a1"], "zebra"),
+        answer("skipped", a["a2"], None, status="SKIPPED"),
+        answer("wrong-annotator", a["a3"], "fox", annotator_id="intruder"),
+        answer("no-assignment", a["a3"], "fox", assignment_id="nope"),
+        answer("late", a["a4"], "cat", minutes=90),
+        answer("bad-cause", a["a6"], "cat", root_cause="occlusion"),  # not in labels.root_causes
+    ]
+    rng = np.random.default_rng(0)
+    embeddings = {f"i{n}": rng.random(4).astype("<f4").tobytes() for n in range(1, 7)}
+    return labels, list(a.values()), embeddings

@@ -227,7 +227,7 @@ class RouterShard:
     # ---- replay protection ----------------------------------------------------------------------
     # Annotator events are deduplicated by event_id (kept in the annotator's record) and labels by their
     # lease, so only candidates need an offset marker: a replayed candidate whose item was assigned since
-    # would otherwise re-enter the pool. One changelog write less per READY (faust's cost is per write).
+    # would otherwise re-enter the pool. One changelog write less per READY.
     MARKED_TOPICS = frozenset({"candidates"})
 
     def already_applied(self, topic: str, offset: int) -> bool:

@@ -21,7 +21,6 @@ from alstream.demo import scrape
 from alstream.settings import AlstreamSettings
 from alstream.streams.dead_letters import error_headers
 from alstream.streams.embedded_broker import free_port
-from tests.reliability.topic_dump import dump
 from tests.support.label_studio import (
     ANNOTATOR_PASSWORD,
     CLASSES,
@@ -36,6 +35,7 @@ from tests.support.label_studio import (
     stop_bridge,
     work,
 )
+from tests.support.topic_dump import dump
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

@@ -6,8 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,63 +22,13 @@ from alstream.cli.main import app
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
+from tests.support import records
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CLASSES = ["cat", "dog"]
-
-
-def _assignment(aid: str, item: str, annotator: str, kind: str) -> dict[str, Any]:
-    return {
-        "assignment_id": aid,
-        "annotator_id": annotator,
-        "item_id": item,
-        "kind": kind,
-        "classes": CLASSES,
-        "uri": None,
-        "unit_of_work": "ITEM",
-        "policy_version": "pol-1",
-        "quota_version": "q1",
-        "model_version": "mod-1",
-        "overlap_group": None,
-        "calibration_id": None,
-        "assigned_at": T0,
-        "lease_expires_at": T0 + timedelta(hours=1),
-    }
-
-
-def _label(lid: str, a: dict[str, Any], value: str, minute: int) -> dict[str, Any]:
-    return {
-        "label_id": lid,
-        "assignment_id": a["assignment_id"],
-        "item_id": a["item_id"],
-        "annotator_id": a["annotator_id"],
-        "status": "LABELED",
-        "value": value,
-        "root_cause": None,
-        "started_at": T0,
-        "submitted_at": T0 + timedelta(minutes=minute),
-    }
-
-
-def _candidate(item: str, embedding: np.ndarray) -> dict[str, Any]:
-    return {
-        "item_id": item,
-        "reason": "TOP_SCORE",
-        "score": 0.5,
-        "signal": "entropy",
-        "policy_version": "pol-1",
-        "model_version": "mod-1",
-        "unit_of_work": "ITEM",
-        "predicted_class": None,
-        "confidence": None,
-        "embedding": embedding.astype("<f4").tobytes(),
-        "skills": [],
-        "uri": None,
-        "window_start": T0,
-        "selected_at": T0,
-    }
+VERSIONS = {"policy_version": "pol-1", "model_version": "mod-1"}
 
 
 def produce_labeled_items(settings: AlstreamSettings, count: int) -> None:
@@ -91,22 +40,31 @@ def produce_labeled_items(settings: AlstreamSettings, count: int) -> None:
     for n in range(count):
         item = f"item-{n:04d}"
         value = CLASSES[n % 2]
+        embedding = rng.normal(n % 2, 1.0, 8).astype("<f4").tobytes()
+        candidate = records.candidate(
+            item, embedding=embedding, predicted_class=None, confidence=None, uri=None, **VERSIONS
+        )
         producer.produce(
-            settings.kafka.topic("candidates"),
-            key=item,
-            value=codecs["candidates"].encode(_candidate(item, rng.normal(n % 2, 1.0, 8))),
+            settings.kafka.topic("candidates"), key=item, value=codecs["candidates"].encode(candidate)
         )
         kinds = [("ann1", "HARD")] + ([("ann2", "OVERLAP")] if n % 5 == 0 else [])
         for annotator, kind in kinds:
-            a = _assignment(f"a-{n}-{annotator}", item, annotator, kind)
+            a = records.assignment(
+                f"a-{n}-{annotator}",
+                annotator_id=annotator,
+                item_id=item,
+                kind=kind,
+                classes=CLASSES,
+                **VERSIONS,
+            )
+            submitted = records.T0 + timedelta(minutes=n % 50 + 1)
+            answer = records.label(
+                f"l-{n}-{annotator}", of=a, value=value, submitted_at=submitted, started_at=records.T0
+            )
             producer.produce(
                 settings.kafka.topic("assignments"), key=annotator, value=codecs["assignments"].encode(a)
             )
-            producer.produce(
-                settings.kafka.topic("labels"),
-                key=item,
-                value=codecs["labels"].encode(_label(f"l-{n}-{annotator}", a, value, n % 50 + 1)),
-            )
+            producer.produce(settings.kafka.topic("labels"), key=item, value=codecs["labels"].encode(answer))
     assert producer.flush(30) == 0
 
 
@@ -117,7 +75,7 @@ def test_release_from_topics_is_reproducible_and_announced(
     monkeypatch.setenv("ALSTREAM_TASK__CLASSES", '["cat", "dog"]')
     settings = load_settings()
     produce_labeled_items(settings, 40)
-    cutoff = T0 + timedelta(days=1)
+    cutoff = records.T0 + timedelta(days=1)
     first = build_and_announce(settings, cutoff=cutoff)
     again = build_and_announce(settings, cutoff=cutoff)
     assert first.created and not again.created
@@ -180,14 +138,19 @@ def test_release_agent_honours_an_on_demand_request(
     try:
         result = CliRunner().invoke(app, ["release", "build", "--request"])
         assert result.exit_code == 0 and "requested" in result.output
-        deadline = time.monotonic() + 60
-        announced: list[dict[str, Any]] = []
-        while not announced and time.monotonic() < deadline:
+
+        def announced() -> list[dict[str, Any]]:
             assert agent.poll() is None, log.read_text()[-3000:]
-            announced = read_topic(settings, "releases").records
-            time.sleep(0.5)
-        assert announced, log.read_text()[-3000:]
-        assert announced[0]["item_count"] == 10
+            return read_topic(settings, "releases").records
+
+        releases = wait_until(
+            announced,
+            timeout_s=60,
+            what="the requested release's announcement",
+            interval_s=0.5,
+            diagnose=lambda: log.read_text()[-3000:],
+        )
+        assert releases[0]["item_count"] == 10
         assert not list((tmp_path / "release-requests").glob("*.json"))  # the request was consumed
     finally:
         agent.send_signal(signal.SIGTERM)

@@ -18,6 +18,16 @@ from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import producer_config
 from alstream.streams.partitioning import partition_for
 from alstream.streams.topics import create_topics
+from tests.support.router_process import (
+    TopicReader,
+    live_candidate,
+    produce_candidates,
+    serving,
+    start_router,
+    stop,
+    tail_of,
+)
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -45,24 +55,24 @@ def ready(annotator: str, *, ready_for: int) -> dict[str, object]:
 
 
 def test_one_keyed_ready_gets_work_from_every_shard_and_a_broadcast_is_served_once(
-    settings: AlstreamSettings, tmp_path: Path, kit
+    settings: AlstreamSettings, tmp_path: Path
 ) -> None:
     create_topics(settings, partitions_override=SHARDS)
     quotas = tmp_path / "quotas.toml"
     quotas.write_text(QUOTAS)
     env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")}
-    items = [kit.candidate(f"kx-{i}", "TOP_SCORE") for i in range(80)]
+    items = [live_candidate(f"kx-{i}", "TOP_SCORE") for i in range(80)]
     shards_with_items = {partition_for(c["item_id"], SHARDS) for c in items}
     assert shards_with_items == set(range(SHARDS))  # the premise: every shard has work to give
-    kit.produce_candidates(settings, items)
+    produce_candidates(settings, items)
     log = tmp_path / "router.log"
-    router = kit.start_router(log, env, log_level="INFO")
-    assignments = kit.TopicReader(settings, "assignments")
+    router = start_router(log, env, log_level="INFO")
+    assignments = TopicReader(settings, "assignments")
     events_topic = settings.kafka.topic("annotator-events")
     codec = codec_for("annotator-events", settings)
     tool = Producer(producer_config(settings))  # what any third-party tool has: a default producer
     try:
-        kit.wait_for(lambda: kit.serving(log), timeout_s=90, what="the router serving", log_file=log)
+        wait_until(lambda: serving(log), timeout_s=90, what="the router serving", diagnose=tail_of(log))
         # The keyed form: one record, key = annotator id, no partition chosen by the tool.
         tool.produce(events_topic, key=b"third-party", value=codec.encode(ready("third-party", ready_for=2)))
         # The deprecated form: the same event (one event_id) on every partition.
@@ -78,30 +88,30 @@ def test_one_keyed_ready_gets_work_from_every_shard_and_a_broadcast_is_served_on
                 if a["annotator_id"] == annotator
             )
 
-        kit.wait_for(
+        wait_until(
             lambda: set(per_shard("third-party")) == set(range(SHARDS)),
             timeout_s=60,
             what="work for the keyed READY from every shard",
-            log_file=log,
+            diagnose=tail_of(log),
         )
-        kit.wait_for(
+        wait_until(
             lambda: set(per_shard("legacy-tool")) == set(range(SHARDS)),
             timeout_s=60,
             what="work for the broadcast READY from every shard",
-            log_file=log,
+            diagnose=tail_of(log),
         )
         # A later keyed READY served by every shard proves the earlier copies were all handled there
         # (each partition is read in order), so the counts below are final.
         tool.produce(events_topic, key=b"marker", value=codec.encode(ready("marker", ready_for=1)))
         assert tool.flush(30) == 0
-        kit.wait_for(
+        wait_until(
             lambda: set(per_shard("marker")) == set(range(SHARDS)),
             timeout_s=60,
             what="the marker's work from every shard",
-            log_file=log,
+            diagnose=tail_of(log),
         )
     finally:
-        exit_code = kit.stop(router)
+        exit_code = stop(router)
     assert per_shard("third-party") == dict.fromkeys(range(SHARDS), 2)  # each shard answered ready_for once
     assert per_shard("legacy-tool") == dict.fromkeys(range(SHARDS), 2)  # not 4: the copy was a duplicate
     assert exit_code == 0

@@ -11,6 +11,16 @@ from typing import Any
 import pytest
 
 from alstream.settings import AlstreamSettings
+from tests.support.router_process import (
+    TopicReader,
+    annotate,
+    live_candidate,
+    produce_candidates,
+    start_router,
+    stop,
+    tail_of,
+)
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -28,7 +38,7 @@ lease_seconds = 600
 
 @pytest.mark.parametrize("transactions", [False, True], ids=["write-order", "transactions"])
 def test_sigkill_under_load_keeps_quotas_and_candidates(
-    transactions: bool, topics: AlstreamSettings, tmp_path: Path, kit
+    transactions: bool, topics: AlstreamSettings, tmp_path: Path
 ) -> None:
     """With the crash-safe write order alone, and with each batch in one Kafka transaction."""
     settings = topics
@@ -40,41 +50,41 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
         "ALSTREAM_ROUTER__TRANSACTIONS": str(transactions).lower(),
     }
     reasons = ["TOP_SCORE"] * 12 + ["SHIFT_REVIEW"] * 20 + ["RANDOM_SLICE"] * 8
-    items = [kit.candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
+    items = [live_candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
     hard_items = {c["item_id"] for c in items if c["reason"] == "TOP_SCORE"}
     truth = tmp_path / "truth.csv"
     truth.write_text("item_id,label\n" + "".join(f"{c['item_id']},dog\n" for c in items))
-    kit.produce_candidates(settings, items)
+    produce_candidates(settings, items)
 
     router_log = tmp_path / "router.log"
     # INFO: a failure then shows the restores and rebalances in its message
-    router = kit.start_router(router_log, env, log_level="INFO")
-    annotators = [kit.annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
-    assignments = kit.TopicReader(settings, "assignments")
+    router = start_router(router_log, env, log_level="INFO")
+    annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
+    assignments = TopicReader(settings, "assignments")
     try:
-        kit.wait_for(
+        wait_until(
             lambda: len(assignments.read("assignment_id")) >= 8,
             timeout_s=90,
             what="assignments before the crash",
-            log_file=router_log,
+            diagnose=tail_of(router_log),
         )
         router.send_signal(signal.SIGKILL)
         router.wait(timeout=10)
-        more = [kit.candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(5)]
-        kit.produce_candidates(settings, more)  # arrives while the router is down
+        more = [live_candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(5)]
+        produce_candidates(settings, more)  # arrives while the router is down
         truth.write_text(truth.read_text() + "".join(f"{c['item_id']},cat\n" for c in more))
-        router = kit.start_router(router_log, env, log_level="INFO")
+        router = start_router(router_log, env, log_level="INFO")
         all_items = {c["item_id"] for c in items + more}
-        kit.wait_for(
+        wait_until(
             lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
             timeout_s=120,
             what="every candidate assigned after the restart",
-            log_file=router_log,
+            diagnose=tail_of(router_log),
         )
     finally:
         for process in annotators:
-            kit.stop(process)
-        exit_code = kit.stop(router)
+            stop(process)
+        exit_code = stop(router)
     by_annotator: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for assignment in assignments.read("assignment_id").values():
         by_annotator[assignment["annotator_id"]].append(assignment)
@@ -86,5 +96,5 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
     assert ("commits in one transaction" in router_log.read_text()) is transactions
     summaries = [(tmp_path / f"ann-{n}.log").read_text() for n in range(3)]
     assert all("annotator=ann-" in text and "labeled=" in text for text in summaries), summaries
-    labels = kit.TopicReader(settings, "labels").read("label_id")
+    labels = TopicReader(settings, "labels").read("label_id")
     assert labels and all(label["submitted_at"] >= label["started_at"] for label in labels.values())

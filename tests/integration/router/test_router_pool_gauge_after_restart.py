@@ -14,6 +14,8 @@ from confluent_kafka import Consumer, TopicPartition
 from alstream.settings import AlstreamSettings
 from alstream.streams.embedded_broker import free_port
 from alstream.streams.kafka_config import consumer_config
+from tests.support.router_process import live_candidate, produce_candidates, start_router, stop
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -44,11 +46,11 @@ def committed_candidates(settings: AlstreamSettings) -> int:
         consumer.close()
 
 
-def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tmp_path: Path, kit) -> None:
+def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tmp_path: Path) -> None:
     quotas = tmp_path / "quotas.toml"
     quotas.write_text('version = "gauge-1"\nmax_hard_per_day = 5\n')
-    items = [kit.candidate(f"g-{i}", "SHIFT_REVIEW") for i in range(20)]
-    kit.produce_candidates(topics, items)
+    items = [live_candidate(f"g-{i}", "SHIFT_REVIEW") for i in range(20)]
+    produce_candidates(topics, items)
     env = {
         "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
         "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
@@ -56,11 +58,11 @@ def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tm
     }
 
     port = free_port()
-    router = kit.start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
+    router = start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
     try:
-        kit.wait_for(lambda: pool_depth(port) == len(items), timeout_s=90, what="all candidates pooled")
+        wait_until(lambda: pool_depth(port) == len(items), timeout_s=90, what="all candidates pooled")
         # committed, so the restart replays nothing: the pool it reports is the one it restored
-        kit.wait_for(
+        wait_until(
             lambda: committed_candidates(topics) >= len(items), timeout_s=60, what="the candidates committed"
         )
     finally:
@@ -68,14 +70,14 @@ def test_restarted_router_reports_its_restored_pool(topics: AlstreamSettings, tm
         router.wait(timeout=10)
 
     port = free_port()
-    router = kit.start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
+    router = start_router(tmp_path / "router.log", {**env, "ALSTREAM_METRICS__PORT": str(port)})
     try:
         # Shards restore one by one, so wait for the whole pool; more than was pooled would be a failure too.
-        kit.wait_for(
+        wait_until(
             lambda: (pool_depth(port) or 0) >= len(items),
             timeout_s=90,
             what="the restored pool in the pool-depth gauge",
         )
         assert pool_depth(port) == len(items), (tmp_path / "router.log").read_text()[-3000:]
     finally:
-        assert kit.stop(router) == 0
+        assert stop(router) == 0

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,9 @@ from alstream.annotation.client import AnnotationClient
 from alstream.annotation.exceptions import InvalidLabel
 from alstream.settings import AlstreamSettings
 from alstream.streams.embedded_broker import free_port
+from tests.support import records
 from tests.support.raw_avro import RawClient, decode, error_headers
+from tests.support.router_process import live_candidate, start_router, stop
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -33,35 +34,8 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 LEASE_S = 15
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def event(annotator_id: str, event_type: str, *, ready_for: int = 0, occurred_at: int | None = None) -> dict:
-    return {
-        "event_id": uuid.uuid4().hex,
-        "annotator_id": annotator_id,
-        "event_type": event_type,
-        "ready_for": ready_for,
-        "skills": [],
-        "group": None,
-        "occurred_at": now_ms() if occurred_at is None else occurred_at,
-    }
-
-
-def label(assignment: dict[str, Any], value: str, *, submitted_at: int | None = None) -> dict[str, Any]:
-    submitted = now_ms() if submitted_at is None else submitted_at
-    return {
-        "label_id": uuid.uuid4().hex,
-        "assignment_id": assignment["assignment_id"],
-        "item_id": assignment["item_id"],
-        "annotator_id": assignment["annotator_id"],
-        "status": "LABELED",
-        "value": value,
-        "root_cause": None,
-        "started_at": now_ms() - 5_000,
-        "submitted_at": submitted,
-    }
+def now() -> datetime:
+    return datetime.now(tz=UTC)
 
 
 def metric(port: int, name: str, **labels: str) -> float:
@@ -79,7 +53,7 @@ def metric(port: int, name: str, **labels: str) -> float:
 
 
 def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
-    topics: AlstreamSettings, tmp_path: Path, kit
+    topics: AlstreamSettings, tmp_path: Path
 ) -> None:
     quotas = tmp_path / "quotas.toml"
     quotas.write_text(
@@ -89,14 +63,14 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
     client = RawClient(bootstrap=topics.kafka.bootstrap_servers or "", prefix=topics.kafka.topic_prefix)
     good = ["good-0", "good-1", "good-2"]
     for item_id in good:
-        client.send("candidates", item_id, kit.candidate(item_id, score=0.5))
-    client.send("candidates", "nan-score", kit.candidate("nan-score", score=math.nan))
-    client.send("candidates", "inf-score", kit.candidate("inf-score", score=math.inf))
+        client.send("candidates", item_id, live_candidate(item_id, score=0.5))
+    client.send("candidates", "nan-score", live_candidate("nan-score", score=math.nan))
+    client.send("candidates", "inf-score", live_candidate("inf-score", score=math.inf))
     client.flush()
 
     port = free_port()
     log = tmp_path / "router.log"
-    router = kit.start_router(
+    router = start_router(
         log,
         {
             "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
@@ -118,7 +92,9 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
     def asks_for_work(annotator_id: str, wanted: set[str]) -> Any:
         def ask() -> dict[str, dict[str, Any]]:
             client.send_to_every_partition(
-                "annotator-events", annotator_id, event(annotator_id, "READY", ready_for=10)
+                "annotator-events",
+                annotator_id,
+                records.annotator_event(annotator_id, ready_for=10, occurred_at=now()),
             )
             client.flush()
             got = assignments_of(annotator_id)
@@ -127,11 +103,19 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
         return ask
 
     try:
-        client.send_to_every_partition("annotator-events", "ann-a", event("ann-a", "ONLINE"))
         client.send_to_every_partition(
-            "annotator-events", "ann-a", event("ann-a", "READY", ready_for=10, occurred_at=0)
+            "annotator-events",
+            "ann-a",
+            records.annotator_event("ann-a", event_type="ONLINE", occurred_at=now()),
         )
-        client.send_to_every_partition("annotator-events", "__evil", event("__evil", "READY", ready_for=10))
+        client.send_to_every_partition(
+            "annotator-events",
+            "ann-a",
+            records.annotator_event("ann-a", ready_for=10, occurred_at=datetime(1970, 1, 1, tzinfo=UTC)),
+        )
+        client.send_to_every_partition(
+            "annotator-events", "__evil", records.annotator_event("__evil", ready_for=10, occurred_at=now())
+        )
         client.flush()
         first = wait_until(
             asks_for_work("ann-a", set(good)),
@@ -143,13 +127,24 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
         assert set(first) == set(good)  # never the NaN / infinite candidates
 
         zebra, late, valid = (first[item_id] for item_id in good)
-        client.send("labels", zebra["item_id"], label(zebra, "zebra"))
-        client.send("labels", late["item_id"], label(late, "cat", submitted_at=253_370_764_800_000))
-        client.send("labels", valid["item_id"], label(valid, "dog"))
+        started = now() - timedelta(seconds=5)
+        for assignment, value, submitted_at in (
+            (zebra, "zebra", now()),
+            (late, "cat", datetime(9999, 1, 1, tzinfo=UTC)),
+            (valid, "dog", now()),
+        ):
+            answer = records.label(
+                uuid.uuid4().hex, of=assignment, value=value, submitted_at=submitted_at, started_at=started
+            )
+            client.send("labels", assignment["item_id"], answer)
         client.flush()
 
         # The refused labels left their leases open: they expire and their items return to the pool.
-        client.send_to_every_partition("annotator-events", "ann-b", event("ann-b", "ONLINE"))
+        client.send_to_every_partition(
+            "annotator-events",
+            "ann-b",
+            records.annotator_event("ann-b", event_type="ONLINE", occurred_at=now()),
+        )
         second = wait_until(
             asks_for_work("ann-b", {zebra["item_id"], late["item_id"]}),
             timeout_s=120,
@@ -197,7 +192,7 @@ def test_refused_inputs_never_touch_a_lease_the_pool_or_a_metric(
         assert metric(port, "alstream_router_ready_to_assignment_seconds_count") >= 2
         assert metric(port, "alstream_router_ready_to_assignment_seconds_sum") < 86_400
     finally:
-        assert kit.stop(router) == 0, diagnose()
+        assert stop(router) == 0, diagnose()
 
     # The annotation SDK refuses such labels before sending them (the same contract).
     with AnnotationClient(settings=topics, annotator_id="ann-c") as sdk:

@@ -13,6 +13,17 @@ import pytest
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.topics import create_topics
+from tests.support.router_process import (
+    TopicReader,
+    annotate,
+    live_candidate,
+    produce_candidates,
+    serving,
+    start_router,
+    stop,
+    tail_of,
+)
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,7 +48,7 @@ def four_shards(settings: AlstreamSettings) -> AlstreamSettings:
 
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_one_killed_keep_quotas_leases_and_candidates(
-    workers: int, four_shards: AlstreamSettings, tmp_path: Path, kit
+    workers: int, four_shards: AlstreamSettings, tmp_path: Path
 ) -> None:
     settings = four_shards
     quotas = tmp_path / "quotas.toml"
@@ -45,58 +56,60 @@ def test_workers_one_killed_keep_quotas_leases_and_candidates(
     # One state directory for both workers (one host): the survivor finds the victim's checkpoints.
     env = {"ALSTREAM_PATHS__QUOTAS_FILE": str(quotas), "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state")}
     reasons = ["TOP_SCORE"] * 16 + ["SHIFT_REVIEW"] * 24 + ["RANDOM_SLICE"] * 8
-    items = [kit.candidate(f"s-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
+    items = [live_candidate(f"s-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]
     hard_items = {c["item_id"] for c in items if c["reason"] == "TOP_SCORE"}
     truth = tmp_path / "truth.csv"
     truth.write_text("item_id,label\n" + "".join(f"{c['item_id']},dog\n" for c in items))
-    kit.produce_candidates(settings, items)
+    produce_candidates(settings, items)
 
     logs = [tmp_path / f"router-{n}.log" for n in range(workers)]
-    routers = [kit.start_router(log, env, log_level="INFO") for log in logs]
+    routers = [start_router(log, env, log_level="INFO") for log in logs]
 
     def balanced() -> bool:
         """Every worker serves, and between them every shard exactly once (the group settled)."""
-        latest = [kit.serving(log)[-1] if kit.serving(log) else [] for log in logs]
+        latest = [serving(log)[-1] if serving(log) else [] for log in logs]
         return all(latest) and sorted(shard for shards in latest for shard in shards) == list(range(SHARDS))
 
-    kit.wait_for(
-        balanced, timeout_s=120, what=f"{workers} workers sharing the four shards", log_file=logs[-1]
+    wait_until(
+        balanced, timeout_s=120, what=f"{workers} workers sharing the four shards", diagnose=tail_of(logs[-1])
     )
-    victim_shards = kit.serving(logs[-1])[-1]
-    annotators = [kit.annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
-    assignments = kit.TopicReader(settings, "assignments")
+    victim_shards = serving(logs[-1])[-1]
+    annotators = [annotate(f"ann-{n}", truth, tmp_path / f"ann-{n}.log") for n in range(3)]
+    assignments = TopicReader(settings, "assignments")
     try:
-        kit.wait_for(
+        wait_until(
             lambda: len(assignments.read("assignment_id")) >= 10,
             timeout_s=90,
             what="assignments from both workers before the kill",
-            log_file=logs[0],
+            diagnose=tail_of(logs[0]),
         )
         routers[-1].send_signal(signal.SIGKILL)
         routers[-1].wait(timeout=10)
         logged_before_kill = [log.stat().st_size for log in logs[:-1]]
-        late = [kit.candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(8)]
-        kit.produce_candidates(settings, late)  # some land on the dead worker's shards
+        late = [live_candidate(f"late-{i}", "SHIFT_REVIEW") for i in range(8)]
+        produce_candidates(settings, late)  # some land on the dead worker's shards
         truth.write_text(truth.read_text() + "".join(f"{c['item_id']},cat\n" for c in late))
 
         def taken_over() -> bool:
             """The survivors serve every shard between them, the dead worker's included."""
-            latest = [kit.serving(log)[-1] if kit.serving(log) else [] for log in logs[:-1]]
+            latest = [serving(log)[-1] if serving(log) else [] for log in logs[:-1]]
             served = sorted(shard for shards in latest for shard in shards)
             return served == list(range(SHARDS))
 
-        kit.wait_for(taken_over, timeout_s=120, what="the survivors serving every shard", log_file=logs[0])
+        wait_until(
+            taken_over, timeout_s=120, what="the survivors serving every shard", diagnose=tail_of(logs[0])
+        )
         all_items = {c["item_id"] for c in items + late}
-        kit.wait_for(
+        wait_until(
             lambda: all_items <= {a["item_id"] for a in assignments.read("assignment_id").values()},
             timeout_s=120,
             what="every candidate assigned after the rebalance",
-            log_file=logs[0],
+            diagnose=tail_of(logs[0]),
         )
     finally:
         for process in annotators:
-            kit.stop(process)
-        exit_codes = [kit.stop(router) for router in routers]
+            stop(process)
+        exit_codes = [stop(router) for router in routers]
     assert victim_shards, "the killed worker served shards before it died"
     assert all(code == 0 for code in exit_codes[:-1])
     by_annotator: dict[str, list[dict[str, Any]]] = defaultdict(list)

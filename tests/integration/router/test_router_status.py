@@ -1,10 +1,9 @@
 """A real router on the embedded broker, watched from the outside: `alstream status`, /metrics, calibration.
 
 - `alstream status` names why an idle annotator gets no work when the pool holds only hard work and
-  the annotator used their hard quota (issue 13, "Build").
-- Re-sent leases after a restart are not counted as new assignments (issue 13, defect 5).
-- A calibration label completes its lease; a round naming an unknown item is refused and counted
-  (issue 18, findings 4 and 5).
+  the annotator used their hard quota.
+- Re-sent leases after a restart are not counted as new assignments.
+- A calibration label completes its lease; a round naming an unknown item is refused and counted.
 
 The router serves /metrics on its default port (metrics.base_port + 2), with the base moved to a free
 block, as the README's several-agents-on-one-host recipe runs it.
@@ -33,6 +32,7 @@ from alstream.streams.kafka_config import producer_config
 from alstream.streams.partitioning import partition_for
 from tests.support import records
 from tests.support.ports import free_port_block
+from tests.support.router_process import live_candidate, produce_candidates, start_router, stop
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -110,17 +110,17 @@ def default_ports(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def test_status_names_the_hard_quota_of_an_idle_annotator(
-    topics: AlstreamSettings, tmp_path: Path, kit, default_ports: int
+    topics: AlstreamSettings, tmp_path: Path, default_ports: int
 ) -> None:
     hard = spread_ids("hard", per_partition=4)
-    kit.produce_candidates(topics, [kit.candidate(item, "TOP_SCORE") for item in hard])
+    produce_candidates(topics, [live_candidate(item, "TOP_SCORE") for item in hard])
     log = tmp_path / "router.log"
     env = {
         "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas_file(tmp_path)),
         "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         with AnnotationClient(settings=topics, annotator_id="ann-idle") as client:
             client.online()
@@ -186,14 +186,14 @@ def test_status_names_the_hard_quota_of_an_idle_annotator(
             what="annotators_at_quota and annotators_idle{reason=hard_quota} to count ann-idle",
         )
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
+        assert stop(router) == 0, log.read_text()[-3000:]
 
 
 def test_resent_leases_are_not_new_assignments(
-    topics: AlstreamSettings, tmp_path: Path, kit, monkeypatch: pytest.MonkeyPatch
+    topics: AlstreamSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = spread_ids("normal", per_partition=3)
-    kit.produce_candidates(topics, [kit.candidate(item, "SHIFT_REVIEW") for item in items])
+    produce_candidates(topics, [live_candidate(item, "SHIFT_REVIEW") for item in items])
     log = tmp_path / "router.log"
     base = free_port_block(6)
     env = {
@@ -202,7 +202,7 @@ def test_resent_leases_are_not_new_assignments(
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
         "ALSTREAM_METRICS__PORT": str(base + 1),
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         with AnnotationClient(settings=topics, annotator_id="ann-r") as client:
             client.online()
@@ -216,8 +216,8 @@ def test_resent_leases_are_not_new_assignments(
             wait_until(all_assigned, timeout_s=120, what="every item assigned", diagnose=log.read_text)
         assert total(scrape(base + 1), "alstream_router_assignments_total") == len(items)
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
-    router = kit.start_router(log, {**env, "ALSTREAM_METRICS__PORT": str(base + 2)})
+        assert stop(router) == 0, log.read_text()[-3000:]
+    router = start_router(log, {**env, "ALSTREAM_METRICS__PORT": str(base + 2)})
     try:
         samples = wait_until(
             lambda: (
@@ -232,14 +232,14 @@ def test_resent_leases_are_not_new_assignments(
         assert total(samples, "alstream_router_assignments_resent_total") == len(items)
         assert total(samples, "alstream_router_assignments_total") == 0  # no new decision was made
     finally:
-        assert kit.stop(router, signal.SIGTERM) == 0, log.read_text()[-3000:]
+        assert stop(router, signal.SIGTERM) == 0, log.read_text()[-3000:]
 
 
 def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
-    topics: AlstreamSettings, tmp_path: Path, kit
+    topics: AlstreamSettings, tmp_path: Path
 ) -> None:
     contested = spread_ids("contested", per_partition=3)
-    kit.produce_candidates(topics, [kit.candidate(item, "TOP_SCORE") for item in contested])
+    produce_candidates(topics, [live_candidate(item, "TOP_SCORE") for item in contested])
     log = tmp_path / "router.log"
     port = free_port_block(1) + 1
     env = {
@@ -250,7 +250,7 @@ def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
         "ALSTREAM_ROUTER__TICK_INTERVAL_S": "0.5",
         "ALSTREAM_METRICS__PORT": str(port),
     }
-    router = kit.start_router(log, env)
+    router = start_router(log, env)
     try:
         clients = [AnnotationClient(settings=topics, annotator_id=f"ann-{n}") for n in (1, 2)]
         try:
@@ -312,4 +312,4 @@ def test_calibration_labels_complete_their_leases_and_unknown_items_are_refused(
         assert total(metrics, "alstream_router_labels_total", outcome="ignored") == 0
         assert total(metrics, "alstream_router_calibration_refused_total", reason="unknown_item") == 1
     finally:
-        assert kit.stop(router) == 0, log.read_text()[-3000:]
+        assert stop(router) == 0, log.read_text()[-3000:]

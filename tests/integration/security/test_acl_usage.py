@@ -4,10 +4,9 @@ client it makes records the topics it reads (subscribe / assign), writes (produc
 every write, describe and group.
 
 The broker here (Tansu) does not enforce ACLs, so this checks the matrix against observed use rather
-than running each agent with only its grants (docs/security.md, "What is verified"). The router's faust
-worker talks through aiokafka, which this recorder does not see: its librdkafka side readers are
-checked in ``test_router_side_readers_stay_within_its_grants``; its faust topics are the matrix's
-literal grants.
+than running each agent with only its grants (docs/security.md, "What is verified"). The router's
+clients (its batch loop, side readers, status and dead letters) are all librdkafka ones, checked in
+``test_router_side_readers_stay_within_its_grants``.
 """
 
 from __future__ import annotations
@@ -226,7 +225,7 @@ def test_batch_agents_use_exactly_what_their_roles_grant(deployment: AlstreamSet
 
 
 def test_router_side_readers_stay_within_its_grants(deployment: AlstreamSettings, usage: Usage) -> None:
-    """The router's librdkafka clients (side readers, status, dead letters); faust's are aiokafka."""
+    """The router's librdkafka clients: its batch loop, side readers, status and dead letters."""
     prefix = deployment.kafka.topic_prefix
     run_agent_until(
         deployment, "router", usage, lambda: f"{prefix}calibration" in usage.reads, "calibration followed"

@@ -1,4 +1,4 @@
-"""faust agents (the router) reach the cluster through aiokafka with the credentials that
+"""An agent built on faust reaches the cluster through aiokafka with the credentials that
 ``faust_app_kwargs`` builds: SCRAM over TLS must log in, a wrong password must be refused in bounded time."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The end of a partition is where a reader finds it, even when ListOffsets under-reports it.
 
-Tansu 0.6.0 answers ListOffsets(latest) with the last batch's base offset + 1; faust's table recovery
-trusted that answer and stopped early. On a correct broker both answers agree and the tests still hold.
+Tansu 0.6.0 answers ListOffsets(latest) with the last batch's base offset + 1; a reader that trusts that
+answer (faust's table recovery does, unpatched) stops early. On a correct broker both answers agree and
+the tests still hold.
 Every "read to the end" goes through :mod:`alstream.streams.reading`, tested here.
 """
 

@@ -3,13 +3,15 @@ publishes a model, and a running ``alstream agent scorer`` stamps that model ver
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,10 +25,10 @@ from alstream.models.artifacts import load_bundle
 from alstream.settings import AlstreamSettings, load_settings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
+from tests.support import records
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
-
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def _produce_labels(
@@ -34,67 +36,30 @@ def _produce_labels(
 ) -> None:
     codecs = {name: codec_for(name, settings) for name in ("assignments", "labels", "candidates")}
     producer = Producer(producer_config(settings))
+    versions = {"policy_version": "pol-1", "model_version": "seed-model"}
     for n, (item, embedding, value) in enumerate(zip(ids, features, labels, strict=True)):
-        assignment = {
-            "assignment_id": f"a-{item}",
-            "annotator_id": f"ann{n % 3}",
-            "item_id": item,
-            "kind": "HARD",
-            "classes": CLASSES,
-            "uri": None,
-            "unit_of_work": "ITEM",
-            "policy_version": "pol-1",
-            "quota_version": "q1",
-            "model_version": "seed-model",
-            "overlap_group": None,
-            "calibration_id": None,
-            "assigned_at": T0,
-            "lease_expires_at": T0 + timedelta(hours=1),
-        }
+        assignment = records.assignment(
+            f"a-{item}", annotator_id=f"ann{n % 3}", item_id=item, kind="HARD", classes=CLASSES, **versions
+        )
+        candidate = records.candidate(
+            item,
+            score=1.0,
+            embedding=embedding.astype("<f4").tobytes(),
+            predicted_class=None,
+            confidence=None,
+            uri=None,
+            **versions,
+        )
+        label = records.label(f"l-{item}", of=assignment, value=value, started_at=records.T0)
         producer.produce(
             settings.kafka.topic("assignments"),
             key=assignment["annotator_id"],
             value=codecs["assignments"].encode(assignment),
         )
         producer.produce(
-            settings.kafka.topic("candidates"),
-            key=item,
-            value=codecs["candidates"].encode(
-                {
-                    "item_id": item,
-                    "reason": "TOP_SCORE",
-                    "score": 1.0,
-                    "signal": "entropy",
-                    "policy_version": "pol-1",
-                    "model_version": "seed-model",
-                    "unit_of_work": "ITEM",
-                    "predicted_class": None,
-                    "confidence": None,
-                    "embedding": embedding.astype("<f4").tobytes(),
-                    "skills": [],
-                    "uri": None,
-                    "window_start": T0,
-                    "selected_at": T0,
-                }
-            ),
+            settings.kafka.topic("candidates"), key=item, value=codecs["candidates"].encode(candidate)
         )
-        producer.produce(
-            settings.kafka.topic("labels"),
-            key=item,
-            value=codecs["labels"].encode(
-                {
-                    "label_id": f"l-{item}",
-                    "assignment_id": f"a-{item}",
-                    "item_id": item,
-                    "annotator_id": assignment["annotator_id"],
-                    "status": "LABELED",
-                    "value": value,
-                    "root_cause": None,
-                    "started_at": T0,
-                    "submitted_at": T0 + timedelta(minutes=1),
-                }
-            ),
-        )
+        producer.produce(settings.kafka.topic("labels"), key=item, value=codecs["labels"].encode(label))
     assert producer.flush(30) == 0
 
 
@@ -149,18 +114,22 @@ def test_trainer_publishes_and_running_scorer_swaps(
     items_codec = codec_for("items", settings)
     try:
         _produce_labels(settings, demo.stream_ids[:150], demo.stream_features[:150], demo.stream_labels[:150])
-        release = build_and_announce(settings, cutoff=T0 + timedelta(days=1))
+        release = build_and_announce(settings, cutoff=records.T0 + timedelta(days=1))
         assert release.release.manifest["trainable_item_count"] == 150
 
-        deadline = time.monotonic() + 90
-        model = None
-        while model is None and time.monotonic() < deadline:
-            records = [r for r in read_topic(settings, "models").records if r["model_name"] == "default"]
-            model = records[-1] if records else None
-            if model is None:
+        def published() -> dict[str, Any] | None:
+            models = [r for r in read_topic(settings, "models").records if r["model_name"] == "default"]
+            if not models:
                 assert trainer.poll() is None, (tmp_path / "trainer.log").read_text()[-3000:]
-                time.sleep(1)
-        assert model is not None, (tmp_path / "trainer.log").read_text()[-3000:]
+            return models[-1] if models else None
+
+        model = wait_until(
+            published,
+            timeout_s=90,
+            what="the trainer's model announcement",
+            interval_s=1.0,
+            diagnose=lambda: (tmp_path / "trainer.log").read_text()[-3000:],
+        )
         assert model["trained_on_release"] == release.release.release_id
         assert model["validation_metric_name"] == "accuracy" and model["validation_metric"] > 0.7
         bundle = load_bundle(model["artifact_uri"], expected_sha256=model["artifact_sha256"])
@@ -168,8 +137,11 @@ def test_trainer_publishes_and_running_scorer_swaps(
 
         producer = Producer(producer_config(settings))
         seen: set[str] = set()
-        batch = 0
-        while model["model_version"] not in seen and time.monotonic() < deadline + 60:
+        batches = itertools.count()
+
+        def scored_with_the_new_model() -> bool:
+            """Send a batch of new items, read the scores that arrived, and look for the model's version."""
+            batch = next(batches)
             for n in range(50):
                 index = 150 + (batch * 50 + n) % (len(demo.stream_ids) - 150)
                 item = f"{demo.stream_ids[index]}-b{batch}"
@@ -188,14 +160,22 @@ def test_trainer_publishes_and_running_scorer_swaps(
                     ),
                 )
             assert producer.flush(10) == 0
-            batch += 1
-            end = time.monotonic() + 2
-            while time.monotonic() < end:
+            for _ in range(10):  # up to about two seconds of scores per batch
                 for message in scores.consume(500, 0.2):
                     if message.error() is None:
                         seen.add(score_codec.decode(message.value())["model_version"])
             assert scorer.poll() is None, (tmp_path / "scorer.log").read_text()[-3000:]
-        assert model["model_version"] in seen, (sorted(seen), (tmp_path / "scorer.log").read_text()[-3000:])
+            return model["model_version"] in seen
+
+        wait_until(
+            scored_with_the_new_model,
+            timeout_s=150,
+            what=f"a score stamped with model {model['model_version']}",
+            interval_s=0.0,
+            diagnose=lambda: (
+                f"versions seen: {sorted(seen)}\n" + (tmp_path / "scorer.log").read_text()[-3000:]
+            ),
+        )
     finally:
         scores.close()
         trainer_rc, scorer_rc = _stop(trainer), _stop(scorer)

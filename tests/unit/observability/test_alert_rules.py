@@ -14,7 +14,7 @@ from alstream.observability.promql import metric_names
 
 pytestmark = pytest.mark.prometheus
 
-# The list: each situation must have an alert.
+# The situations an operator must hear about: each must have an alert.
 REQUIRED_ALERTS = {
     "AlstreamLoopBroken",  # labels per week dropping while QA error rises
     "AlstreamDisagreementSpike",

@@ -14,7 +14,7 @@ import alstream
 from alstream.observability.naming import MetricSpec, lint, parse_metrics_doc
 from alstream.observability.registry import import_all, registered_metrics
 
-# The guide's four weekly numbers and the loop's health, which the issue makes first-class.
+# The guide's four weekly numbers and the loop's health: first-class metrics.
 REQUIRED = {
     "alstream_labels_total",  # labels per week
     "alstream_label_time_per_item_seconds",  # time per item

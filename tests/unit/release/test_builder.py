@@ -1,8 +1,7 @@
-"""A release is reproducible to the byte and its manifest carries every field the issue lists."""
+"""A release is reproducible to the byte and its manifest carries every field docs/releases.md lists."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from datetime import timedelta
@@ -23,10 +22,7 @@ from alstream.agents.release.exceptions import ReleaseNotFound
 from alstream.agents.release.storage import MANIFEST, NOTES, ReleaseStore
 from alstream.settings import load_settings
 from alstream.streams.codecs import codec_for
-
-_spec = importlib.util.spec_from_file_location("release_records", Path(__file__).parent / "records.py")
-records = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(records)  # type: ignore[union-attr]
+from tests.support import records
 
 CUTOFF = records.T0 + timedelta(days=1)
 REQUIRED = {
@@ -51,7 +47,7 @@ REQUIRED = {
 
 
 def _inputs(reverse: bool = False) -> ReleaseInputs:
-    labels, assignments, embeddings = records.scenario()
+    labels, assignments, embeddings = records.release_scenario()
     if reverse:
         labels, assignments = labels[::-1], assignments[::-1]
     return ReleaseInputs(
@@ -158,12 +154,11 @@ def test_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
     import sys
 
     script = (
-        "import hashlib, importlib.util, sys\n"
+        "import hashlib\n"
         "from datetime import timedelta\n"
-        f"spec = importlib.util.spec_from_file_location('r', {str(Path(__file__).parent / 'records.py')!r})\n"
-        "r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)\n"
+        "from tests.support import records as r\n"
         "from alstream.agents.release.builder import ReleaseInputs, build_release\n"
-        "labels, assignments, emb = r.scenario()\n"
+        "labels, assignments, emb = r.release_scenario()\n"
         "built = build_release(ReleaseInputs(labels=labels, assignments=assignments, embeddings=emb),\n"
         "                      cutoff=r.T0 + timedelta(days=1), classes=r.CLASSES)\n"
         "print(hashlib.sha256(b''.join(built.files[k] for k in sorted(built.files))).hexdigest())\n"
@@ -171,6 +166,7 @@ def test_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
     digests = {
         subprocess.run(
             [sys.executable, "-c", script],
+            cwd=Path(__file__).parents[3],  # the repository root, where ``tests.support`` imports from
             env={**os.environ, "PYTHONHASHSEED": seed},
             capture_output=True,
             text=True,
@@ -179,7 +175,7 @@ def test_bytes_do_not_depend_on_the_process(tmp_path: Path) -> None:
         ).stdout.strip()
         for seed in ("1", "2")
     }
-    labels, assignments, embeddings = records.scenario()
+    labels, assignments, embeddings = records.release_scenario()
     here = build_release(
         ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),
         cutoff=CUTOFF,

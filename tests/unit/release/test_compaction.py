@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from datetime import timedelta
 
 from alstream.agents.release.compaction import compact
 from alstream.agents.release.quality import krippendorff_alpha, percent_agreement, qa_error_rate
-
-_spec = importlib.util.spec_from_file_location("release_records", Path(__file__).parent / "records.py")
-records = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(records)  # type: ignore[union-attr]
+from tests.support import records
 
 
 def _by_item():
-    labels, assignments, _ = records.scenario()
+    labels, assignments, _ = records.release_scenario()
     result = compact(labels, assignments, classes=records.CLASSES, min_agreement=0.67)
     return result, {item.item_id: item for item in result.items}
 
@@ -49,9 +45,12 @@ def test_primary_kind_prefers_the_original_assignment_over_overlap_copies() -> N
 
 
 def test_an_annotator_answering_twice_counts_once_with_the_latest_answer() -> None:
-    labels, assignments, _ = records.scenario()
-    first = records.assignment("a9", "i9", "ann1")
-    labels += [records.label("x1", first, "cat", minutes=1), records.label("x2", first, "dog", minutes=2)]
+    labels, assignments, _ = records.release_scenario()
+    first = records.assignment("a9", item_id="i9", annotator_id="ann1", kind="HARD")
+    labels += [
+        records.label("x1", of=first, value="cat", submitted_at=records.T0 + timedelta(minutes=1)),
+        records.label("x2", of=first, value="dog", submitted_at=records.T0 + timedelta(minutes=2)),
+    ]
     result = compact(labels, [*assignments, first], classes=records.CLASSES)
     item = next(i for i in result.items if i.item_id == "i9")
     assert item.votes == {"dog": 1}
@@ -59,7 +58,7 @@ def test_an_annotator_answering_twice_counts_once_with_the_latest_answer() -> No
 
 
 def test_labels_outside_the_task_classes_are_excluded() -> None:
-    labels, assignments, _ = records.scenario()
+    labels, assignments, _ = records.release_scenario()
     result = compact(labels, assignments, classes=["cat", "dog"])
     assert "fox" not in {label.value for label in result.labels}
     # fox labels, and the zebra one; the label's own rules come before its assignment's

@@ -1,5 +1,5 @@
 """Every consumer group alstream joins or names carries the topic prefix, through one function
-(``KafkaSettings.group_id``): the agents' loops and committed replays, the router's faust app id,
+(``KafkaSettings.group_id``): the agents' loops and committed replays, a faust app's id,
 ``alstream status`` lag and the ACL matrix. Deployments (or tests) with different prefixes on one
 cluster then never share a group."""
 
@@ -94,7 +94,7 @@ def test_each_agent_joins_its_group_under_the_prefix(
     assert replayed == [f"{PREFIX}alstream-labels", f"{PREFIX}alstream-agreement"]  # the same groups
 
 
-def test_the_routers_faust_app_id_is_its_prefixed_group(deployment: AlstreamSettings, tmp_path: Path) -> None:
+def test_a_faust_apps_id_is_its_prefixed_group(deployment: AlstreamSettings, tmp_path: Path) -> None:
     from alstream.streams.faust_support import make_app
 
     app = make_app(deployment, name=deployment.router.group_id, partitions=1, state_dir=tmp_path)

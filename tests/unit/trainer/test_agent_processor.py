@@ -136,19 +136,13 @@ def test_train_cli_seed_only_evaluates_without_a_broker(
 
 
 def test_train_cli_on_a_stored_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
     import numpy as np
 
     from alstream.agents.release.builder import ReleaseInputs, build_release
     from alstream.agents.release.storage import ReleaseStore
+    from tests.support.records import release_scenario
 
-    spec = importlib.util.spec_from_file_location(
-        "release_records", Path(__file__).parents[1] / "release" / "records.py"
-    )
-    records = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(records)  # type: ignore[union-attr]
-    labels, assignments, embeddings = records.scenario()
+    labels, assignments, embeddings = release_scenario()
     store = ReleaseStore(root=tmp_path / "state" / "releases")
     built = build_release(
         ReleaseInputs(labels=labels, assignments=assignments, embeddings=embeddings),

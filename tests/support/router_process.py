@@ -1,4 +1,5 @@
-"""Helpers of the router integration tests: a router subprocess, candidate records, polling with deadlines."""
+"""The router as the integration tests run it: a subprocess (``alstream agent router``), simulated
+annotators, candidates on the topic, whole-topic readers and what the router's log says it serves."""
 
 from __future__ import annotations
 
@@ -6,18 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
 from alstream.streams.kafka_config import consumer_config, producer_config
+from tests.support import records
 
 CLASSES = '["cat","dog","fox"]'
 
@@ -52,58 +52,33 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s:
     return process.wait(timeout=timeout_s)
 
 
-def candidate(item_id: str, reason: str = "TOP_SCORE", score: float = 0.5) -> dict[str, Any]:
-    now = datetime.now(tz=UTC)
-    return {
-        "item_id": item_id,
-        "reason": reason,
-        "score": score,
-        "signal": "entropy",
-        "policy_version": "p-1",
-        "model_version": "m-1",
-        "unit_of_work": "ITEM",
-        "predicted_class": "cat",
-        "confidence": 0.5,
-        "embedding": b"\x00" * 4 * 64,  # ingest.embedding_dim packed float32 (the candidate contract)
-        "skills": [],
-        "uri": f"mem://{item_id}",
-        "window_start": now,
-        "selected_at": now,
-    }
+def live_candidate(item_id: str, reason: str = "TOP_SCORE", score: float = 0.5) -> dict[str, Any]:
+    """A candidate selected now: the router ages out candidates selected long ago."""
+    return records.candidate(item_id, reason=reason, score=score, selected_at=datetime.now(tz=UTC))
 
 
-def produce_candidates(settings: AlstreamSettings, records: list[dict[str, Any]]) -> None:
+def produce_candidates(settings: AlstreamSettings, candidates: list[dict[str, Any]]) -> None:
     producer = Producer(producer_config(settings))
     codec = codec_for("candidates", settings)
-    for record in records:
+    for record in candidates:
         producer.produce(
             settings.kafka.topic("candidates"), key=record["item_id"].encode(), value=codec.encode(record)
         )
     assert producer.flush(30) == 0
 
 
-def wait_for(
-    predicate: Callable[[], Any],
-    *,
-    timeout_s: float,
-    what: str,
-    interval_s: float = 0.2,
-    log_file: Path | None = None,
-) -> Any:
-    """Poll ``predicate``; on timeout, fail with the tail of ``log_file`` (CI keeps no files, only output)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    tail = ""
-    if log_file is not None and log_file.exists():
-        lines = [
-            line for line in log_file.read_text(errors="replace").splitlines() if not line.startswith("%")
-        ]
-        tail = f"\n--- last lines of {log_file.name} ---\n" + "\n".join(lines[-80:])
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{tail}")
+def tail_of(log_file: Path, lines: int = 80) -> Callable[[], str]:
+    """A ``diagnose`` for ``wait_until``: the last lines of a process's log (CI keeps no files, only
+    output), without librdkafka's ``%`` lines."""
+
+    def tail() -> str:
+        if not log_file.exists():
+            return f"({log_file.name} does not exist)"
+        text = log_file.read_text(errors="replace").splitlines()
+        kept = [line for line in text if not line.startswith("%")]
+        return f"--- last lines of {log_file.name} ---\n" + "\n".join(kept[-lines:])
+
+    return tail
 
 
 class TopicReader:
@@ -167,21 +142,3 @@ def serving(log_file: Path) -> list[list[int]]:
             inside = line.split("router serving shards [", 1)[1].split("]", 1)[0]
             found.append([int(x) for x in inside.split(",") if x.strip()])
     return found
-
-
-class Kit:
-    """The helpers above, as a fixture (test modules are imported by path, so they cannot import conftest)."""
-
-    start_router = staticmethod(start_router)
-    stop = staticmethod(stop)
-    candidate = staticmethod(candidate)
-    produce_candidates = staticmethod(produce_candidates)
-    wait_for = staticmethod(wait_for)
-    TopicReader = TopicReader
-    annotate = staticmethod(annotate)
-    serving = staticmethod(serving)
-
-
-@pytest.fixture
-def kit() -> type[Kit]:
-    return Kit

@@ -1,4 +1,5 @@
-"""Read a whole topic, from the beginning up to its current end, for the checker."""
+"""Read a whole topic, from the beginning up to its current end: the fault campaign's checker and the
+Label Studio tests account for every record this way."""
 
 from __future__ import annotations
 
