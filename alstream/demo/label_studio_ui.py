@@ -84,9 +84,16 @@ class LabelStudioUi:
 
     def project_ready(self) -> bool:
         """Whether the bridge has made the project the printed login sends the person to."""
+        import httpx
+
         assert self.server is not None
-        api = connect(url=self.server.url, token=self.server.credentials.token, timeout_s=30.0)
-        return api.find_project(f"alstream: {self.task_name}") is not None
+        headers = {"Authorization": f"Token {self.server.credentials.token}"}
+        with httpx.Client(base_url=self.server.url, headers=headers, timeout=30.0) as client:
+            response = client.get("/api/projects", params={"page_size": 1000})
+            response.raise_for_status()
+            body = response.json()
+        projects = body.get("results", []) if isinstance(body, dict) else body
+        return any(p.get("title") == f"alstream: {self.task_name}" for p in projects)
 
     def login(self) -> UiLogin:
         assert self.server is not None

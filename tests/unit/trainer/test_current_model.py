@@ -34,9 +34,10 @@ def test_a_newer_announcement_whose_artifact_does_not_load_is_not_the_bar(
 ) -> None:
     validation = _labeled(1)
     bundle = fit_committee(validation.embeddings, validation.labels, random_state=0, metadata={})
-    served = tmp_path / "served.skops"
+    settings = load_settings(environ={}, config_file=None, paths={"state_dir": tmp_path})
+    served = tmp_path / "models" / "served.skops"  # in the model store, where the scorer loads from
     sha = save_bundle(bundle, served)
-    not_a_zip = tmp_path / "forged.skops"
+    not_a_zip = tmp_path / "models" / "forged.skops"
     not_a_zip.write_bytes(b"not a zip")
     records = [
         model_announcement("m-served", artifact_uri=str(served), artifact_sha256=sha, created_at=T0),
@@ -57,7 +58,6 @@ def test_a_newer_announcement_whose_artifact_does_not_load_is_not_the_bar(
         "alstream.agents.release.sources.read_topic",
         lambda settings, topic, **_: SimpleNamespace(records=records if topic == "models" else []),
     )
-    settings = load_settings(environ={}, config_file=None)
     version, metric = service.current_metric(settings, validation)
     assert version == "m-served"
     assert metric == pytest.approx(primary(evaluate(bundle, validation), settings.trainer.metric))
