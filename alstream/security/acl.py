@@ -19,7 +19,6 @@ from alstream.settings import AlstreamSettings
 
 READ = ("Read", "Describe")
 WRITE = ("Write", "Describe")
-INTERNAL = ("Read", "Write", "Create", "Describe", "DescribeConfigs")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ class Role:
     writes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()  # literal consumer groups
     group_prefixes: tuple[str, ...] = ()  # e.g. throwaway reader groups
-    internal_prefixes: tuple[str, ...] = ()  # topics a role's app creates for itself under a prefix
     idempotent: bool = True  # producers run with enable.idempotence=true
     principal: str | None = None  # fixed by the role itself (an annotation tool is User:<tool>)
     extra: tuple[Grant, ...] = field(default_factory=tuple)
@@ -222,16 +220,6 @@ def grants(role: Role, settings: AlstreamSettings) -> list[Grant]:
         out.append(Grant("topic", topic(base), READ, why=f"read {base}"))
     for base in role.writes:
         out.append(Grant("topic", topic(base), WRITE, why=f"write {base}"))
-    for prefix in role.internal_prefixes:
-        out.append(
-            Grant(
-                "topic",
-                prefix,
-                INTERNAL,
-                prefixed=True,
-                why="internal topics the app creates under this prefix",
-            )
-        )
     for group in role.groups:
         out.append(Grant("group", group, ("Read", "Describe"), why="its consumer group"))
     for prefix in dict.fromkeys(role.group_prefixes):

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 
 from alstream.agents.release.builder import (
@@ -179,39 +178,3 @@ def publish_manifest(
         raise ReleaseError(
             f"release {built.release_id} stored but not announced: {failures or 'flush timed out'}"
         )
-
-
-def training_arrays(store: ReleaseStore, release_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(item_ids, embeddings, labels) of a stored release's trainable items."""
-    from alstream.agents.release.builder import ITEMS_FILE
-
-    return arrays_from_items(store.read_bytes(release_id, ITEMS_FILE), name=release_id)
-
-
-def arrays_from_items(data: bytes, *, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trainable rows of an items.parquet: a consolidated label (no open tie) and an embedding."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(io.BytesIO(data), columns=["item_id", "label", "embedding"])
-    rows = [
-        (item, label, emb)
-        for item, label, emb in zip(
-            table.column("item_id").to_pylist(),
-            table.column("label").to_pylist(),
-            table.column("embedding").to_pylist(),
-            strict=True,
-        )
-        if label is not None and emb is not None
-    ]
-    if not rows:
-        return np.empty(0, dtype=str), np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=str)
-    dims = {len(r[2]) for r in rows}
-    if len(dims) != 1:
-        raise ReleaseError(f"release {name} mixes embedding dimensions {sorted(dims)}")
-    return (
-        np.asarray([r[0] for r in rows]),
-        np.asarray([r[2] for r in rows], dtype=np.float32),
-        np.asarray([r[1] for r in rows]),
-    )
