@@ -1,76 +1,48 @@
-"""Builds a release from labels, assignments and embeddings up to a cut-off: same inputs, same bytes.
+"""Builds a release from the ledger up to a cut-off: same inputs, same bytes.
 
 Nothing here reads a clock or the broker: the cut-off is the release's ``created_at``, the inputs are
 passed in, rows are sorted by id, Parquet is written with fixed options and JSON with sorted keys.
 A release is cumulative (every valid label up to the cut-off); "added" means submitted after the
 parent release's cut-off.
+
+A build starts from its parent when it can: if the ledger recorded what the parent was built from
+(same rules, same agreement threshold) and the parent's files are intact, only the items whose rows may
+have changed since are recomputed and the rest are the parent's rows (:mod:`.merge`). Otherwise every
+item is recomputed. Both give the same bytes; ``release build --full`` (a fresh ledger) always
+recomputes, which is how the tests prove it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from alstream.agents.release.compaction import ConsolidatedItem, ValidLabel, consolidate, default_rules
-from alstream.agents.release.ledger import Ledger, ledger_from_records
+from alstream.agents.release.compaction import ConsolidatedItem, ValidLabel, default_rules
+from alstream.agents.release.files import FORMAT_VERSION, ITEMS_FILE, LABELS_FILE
+from alstream.agents.release.ledger import Ledger, ledger_from_records, rules_fingerprint
+from alstream.agents.release.merge import merged_batches
 from alstream.agents.release.notes import render_notes
 from alstream.agents.release.quality import overlap_agreement
+from alstream.agents.release.recompute import consolidated, row_batches, usable_embedding
 from alstream.agents.release.spool import SpooledFiles
-from alstream.agents.release.storage import MANIFEST, NOTES
-from alstream.agents.release.verdicts import VerdictTable
+from alstream.agents.release.storage import MANIFEST, NOTES, ReleaseStore
+from alstream.agents.release.verdicts import excluded_counts, voting_items
+from alstream.agents.release.writer import ReleaseNumbers, ReleaseWriter
 from alstream.contracts.labels import LabelRules
 from alstream.contracts.times import to_ms
 
-FORMAT_VERSION = 1
-ITEMS_FILE = "items.parquet"
-LABELS_FILE = "labels.parquet"
-ROW_GROUP_ROWS = 16_384  # rows per Parquet row group: what a build holds of each file at a time
-PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "compression_level": 3,
-    "write_statistics": True,
-    "use_dictionary": True,
-}
+__all__ = ["FORMAT_VERSION", "ITEMS_FILE", "LABELS_FILE", "usable_embedding"]
 
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("label", pa.string()),
-        ("needs_adjudication", pa.bool_()),
-        ("adjudication_reason", pa.string()),
-        ("n_labels", pa.int32()),
-        ("majority_share", pa.float64()),
-        ("votes", pa.string()),
-        ("kind", pa.string()),
-        ("policy_version", pa.string()),
-        ("model_version", pa.string()),
-        ("first_submitted_at", pa.timestamp("ms", tz="UTC")),
-        ("last_submitted_at", pa.timestamp("ms", tz="UTC")),
-        ("embedding", pa.list_(pa.float32())),
-    ]
-)
-LABELS_SCHEMA = pa.schema(
-    [
-        ("label_id", pa.string()),
-        ("item_id", pa.string()),
-        ("annotator_id", pa.string()),
-        ("value", pa.string()),
-        ("kind", pa.string()),
-        ("policy_version", pa.string()),
-        ("model_version", pa.string()),
-        ("submitted_at", pa.timestamp("ms", tz="UTC")),
-        ("root_cause", pa.string()),
-    ]
-)
+log = logging.getLogger(__name__)
+# Bumped whenever the same ledger and settings would give other rows: a build then recomputes every
+# item instead of starting from a parent built by the earlier code.
+ROWS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -99,6 +71,10 @@ class BuiltRelease:
     release_id: str
     manifest: dict[str, Any]
     files: Mapping[str, bytes]  # name -> bytes; a SpooledFiles on disk for built releases
+    #: the items whose rows this build computed from the ledger (all of them unless it started from a
+    #: parent), and the parent whose other rows it kept
+    recomputed_items: int = 0
+    started_from: str | None = None
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -162,30 +138,63 @@ def build_from_ledger(
     qa_gold: Mapping[str, str] | None = None,
     model: ModelSnapshot | None = None,
     spool_dir: str | None = None,
+    parent_store: ReleaseStore | None = None,
 ) -> BuiltRelease:
     """The release of every label in ``ledger`` submitted up to ``cutoff``, streamed in item order.
 
-    Memory holds one item's labels, one row group of output and the overlapped items' votes (for
-    agreement statistics), never the whole history: the label verdicts and the de-duplication run
-    through SQLite temporary tables on disk, the Parquet files are written row group by row group into
-    ``spool_dir`` (a temporary directory by default) and hashed from there."""
+    ``parent_store`` holds ``parent``'s files: given both, and a ledger that recorded the parent's
+    build, only the items changed since are recomputed. Memory holds the changed items' rows, one row
+    group of the parent and output, and the overlapped items' votes (for agreement statistics), never
+    the whole history: verdicts and de-duplication are SQL on the ledger, and the Parquet files are
+    written row group by row group into ``spool_dir`` (a temporary directory by default) and hashed
+    from there."""
     cutoff = _truncate_ms(cutoff)
+    cutoff_ms = to_ms(cutoff)
+    rules = rules or default_rules(classes)
+    fingerprint = json.dumps([FORMAT_VERSION, ROWS_VERSION, rules_fingerprint(rules), min_agreement])
+    ledger.decide(rules)
+    state = ledger.state()
     spool = SpooledFiles(spool_dir)
-    stats = _Stats(qa_gold=qa_gold or {}, parent_cut=parent["created_at"] if parent else None)
-    stats.bind(spool)
-    for release_item, labels in stream_items(
-        ledger, cutoff=cutoff, rules=rules or default_rules(classes), min_agreement=min_agreement, stats=stats
-    ):
-        del release_item, labels
-    files_written = stats.close()
+    parent_cut = _parse_iso(parent["created_at"]) if parent else None
+    writer = ReleaseWriter(spool, ReleaseNumbers(parent_cut=parent_cut, qa_gold=qa_gold or {}))
+    base = _parent_rows(ledger, parent, parent_store, fingerprint, spool)
+    changed = ledger.temp_items()
+    try:
+        if base is None:
+            voting_items(ledger, changed, cutoff_ms)
+        else:
+            ledger.add_changed_items(changed, since=base.record, cutoff_ms=cutoff_ms)
+        recomputed = ledger.db.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
+        batches = row_batches(ledger, changed, cutoff_ms=cutoff_ms, min_agreement=min_agreement)
+        if base is not None:
+            batches = merged_batches(
+                parent_items=base.items,
+                parent_labels=base.labels,
+                changed=[
+                    row[0] for row in ledger.db.execute(f"SELECT item_id FROM {changed} ORDER BY item_id")
+                ],
+                recomputed=batches,
+            )
+        for items, labels in batches:
+            writer.write(items, labels)
+        excluded, voting = excluded_counts(ledger, cutoff_ms)
+    finally:
+        ledger.db.execute(f"DROP TABLE IF EXISTS {changed}")
+        if base is not None:
+            base.remove()
+    files_written = writer.close()
+    numbers = writer.numbers
+    if voting > numbers.label_count:
+        excluded["superseded"] = voting - numbers.label_count
     file_hashes = {name: spool.sha256(name) for name in sorted(files_written)}
     content_hash = hashlib.sha256(
         "".join(f"{name}\0{digest}\n" for name, digest in file_hashes.items()).encode()
     ).hexdigest()
     release_id = release_id_for(cutoff, content_hash)
     manifest = _manifest(
-        stats,
+        numbers,
         model,
+        excluded=dict(sorted(excluded.items())),
         cutoff=cutoff,
         parent=parent,
         release_id=release_id,
@@ -196,43 +205,72 @@ def build_from_ledger(
     )
     spool.put(MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     spool.put(NOTES, render_notes(manifest).encode())
-    return BuiltRelease(release_id=release_id, manifest=manifest, files=spool)
+    ledger.record_build(release_id, cutoff_ms=cutoff_ms, state=state, fingerprint=fingerprint)
+    return BuiltRelease(
+        release_id=release_id,
+        manifest=manifest,
+        files=spool,
+        recomputed_items=int(recomputed),
+        started_from=parent["release_id"] if base is not None and parent else None,
+    )
+
+
+@dataclass
+class _ParentRows:
+    record: Any  # the ledger's BuildRecord of the parent
+    items: Path
+    labels: Path
+
+    def remove(self) -> None:
+        self.items.unlink(missing_ok=True)
+        self.labels.unlink(missing_ok=True)
+
+
+def _parent_rows(
+    ledger: Ledger,
+    parent: Mapping[str, Any] | None,
+    store: ReleaseStore | None,
+    fingerprint: str,
+    spool: SpooledFiles,
+) -> _ParentRows | None:
+    """The parent's files (copied next to the spool and checked against its manifest) and what it was
+    built from, if this build can start from it."""
+    if parent is None or store is None:
+        return None
+    record = ledger.build_record(parent["release_id"])
+    if record is None or record.fingerprint != fingerprint:
+        return None
+    if record.cutoff_ms != to_ms(_parse_iso(parent["created_at"])):
+        return None
+    rows = _ParentRows(record, spool.dir / f".parent-{ITEMS_FILE}", spool.dir / f".parent-{LABELS_FILE}")
+    hashes = parent.get("files") or {}
+    for name, dest in ((ITEMS_FILE, rows.items), (LABELS_FILE, rows.labels)):
+        if name not in hashes or not store.copy_verified(
+            parent["release_id"], name, dest, sha256=hashes[name]
+        ):
+            log.warning(
+                "release %s: %s does not match its manifest; this build recomputes every item",
+                parent["release_id"],
+                name,
+            )
+            rows.remove()
+            return None
+    return rows
 
 
 def stream_items(
-    ledger: Ledger,
-    *,
-    cutoff: datetime,
-    rules: LabelRules,
-    min_agreement: float,
-    stats: _Stats | None = None,
-) -> Iterator[tuple[ConsolidatedItem, list[ValidLabel]]]:
-    """Each consolidated item up to ``cutoff`` with its voting labels, in item order (what a release
-    holds); ``stats`` (if given) also writes the rows and gathers the manifest's numbers."""
-    cutoff_ms = to_ms(cutoff)
-    verdicts = VerdictTable(ledger, rules=rules)
-    verdicts.fill(cutoff_ms)
-    if stats is not None:
-        stats.excluded = verdicts.excluded
-    group: list[ValidLabel] = []
-    for label in verdicts.voting():
-        if group and label.item_id != group[0].item_id:
-            yield _finish(group, ledger, cutoff_ms, min_agreement, stats)
-            group = []
-        group.append(label)
-    if group:
-        yield _finish(group, ledger, cutoff_ms, min_agreement, stats)
-    ledger.flush_decoded()
-    verdicts.drop()
-
-
-def _finish(
-    group: list[ValidLabel], ledger: Ledger, cutoff_ms: int, min_agreement: float, stats: _Stats | None
-) -> tuple[ConsolidatedItem, list[ValidLabel]]:
-    (item,) = consolidate(group, min_agreement=min_agreement)
-    if stats is not None:
-        stats.add(item, group, usable_embedding(ledger.embedding(item.item_id, cutoff_ms)))
-    return item, group
+    ledger: Ledger, *, cutoff: datetime, rules: LabelRules, min_agreement: float
+) -> Iterator[tuple[ConsolidatedItem, list[ValidLabel], bytes | None]]:
+    """Each consolidated item up to ``cutoff`` with its voting labels and usable embedding, in item
+    order: what a release holds, without writing one."""
+    cutoff_ms = to_ms(_truncate_ms(cutoff))
+    ledger.decide(rules)
+    table = ledger.temp_items()
+    try:
+        voting_items(ledger, table, cutoff_ms)
+        yield from consolidated(ledger, table, cutoff_ms=cutoff_ms, min_agreement=min_agreement)
+    finally:
+        ledger.db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _truncate_ms(moment: datetime) -> datetime:
@@ -241,163 +279,15 @@ def _truncate_ms(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def usable_embedding(raw: bytes | None) -> bytes | None:
-    """Little-endian float32s, or None (a candidate whose embedding is not whole floats trains nothing)."""
-    return raw if raw and len(raw) % 4 == 0 else None
-
-
-def _embedding_column(raws: Sequence[bytes | None]) -> pa.Array:
-    """list<float32> straight from the stored bytes: no Python float per value."""
-    lengths = np.fromiter(
-        (0 if raw is None else len(raw) // 4 for raw in raws), dtype=np.int32, count=len(raws)
-    )
-    offsets = np.zeros(len(raws) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    values = np.frombuffer(b"".join(raw for raw in raws if raw is not None), dtype="<f4")
-    return pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array(values, type=pa.float32()), mask=pa.array([raw is None for raw in raws])
-    )
-
-
-class _RowGroups:
-    """Rows of one Parquet file (tuples in schema order), written a row group at a time."""
-
-    def __init__(self, schema: pa.Schema) -> None:
-        self.schema = schema
-        self.rows: list[tuple[Any, ...]] = []
-        self.writer: pq.ParquetWriter | None = None
-
-    def open(self, path: str) -> None:
-        self.writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
-
-    def append(self, row: tuple[Any, ...]) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= ROW_GROUP_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        assert self.writer is not None
-        if self.rows:
-            columns = []
-            for field_, values in zip(self.schema, zip(*self.rows, strict=True), strict=True):
-                if field_.name == "embedding":
-                    columns.append(_embedding_column(values))
-                else:
-                    columns.append(pa.array(values, type=field_.type))
-            self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
-        self.rows = []
-
-    def close(self) -> None:
-        self.flush()
-        assert self.writer is not None
-        self.writer.close()
-
-
-@dataclass
-class _Stats:
-    """The manifest's numbers, gathered item by item as the rows are written."""
-
-    qa_gold: Mapping[str, str]
-    parent_cut: str | None
-    items_file: _RowGroups = field(default_factory=lambda: _RowGroups(ITEMS_SCHEMA))
-    labels_file: _RowGroups = field(default_factory=lambda: _RowGroups(LABELS_SCHEMA))
-    excluded: dict[str, int] = field(default_factory=dict)
-    item_count: int = 0
-    label_count: int = 0
-    added: int = 0
-    added_from: datetime | None = None
-    added_to: datetime | None = None
-    new_items: int = 0
-    trainable: int = 0
-    counts_by_kind: Counter[str] = field(default_factory=Counter)
-    label_counts_by_kind: Counter[str] = field(default_factory=Counter)
-    counts_by_class: Counter[str] = field(default_factory=Counter)
-    adjudication: Counter[str] = field(default_factory=Counter)
-    root_causes: Counter[str] = field(default_factory=Counter)
-    policy_versions: set[str] = field(default_factory=set)
-    model_versions: set[str] = field(default_factory=set)
-    values: set[str] = field(default_factory=set)
-    overlapped: list[dict[str, str]] = field(default_factory=list)  # annotator -> value, 2+ annotators
-    qa_checks: int = 0
-    qa_wrong: int = 0
-
-    def bind(self, spool: SpooledFiles) -> None:
-        self.items_file.open(str(spool.new_path(ITEMS_FILE)))
-        self.labels_file.open(str(spool.new_path(LABELS_FILE)))
-
-    def _is_added(self, moment: datetime) -> bool:
-        return self.parent_cut is None or (iso(moment) or "") > self.parent_cut
-
-    def add(self, item: ConsolidatedItem, labels: Sequence[ValidLabel], embedding: bytes | None) -> None:
-        self.item_count += 1
-        self.new_items += self._is_added(item.first_submitted_at)
-        self.trainable += item.label is not None and embedding is not None
-        self.counts_by_kind[item.kind] += 1
-        if item.label is not None:
-            self.counts_by_class[item.label] += 1
-        if item.needs_adjudication:
-            self.adjudication[str(item.adjudication_reason)] += 1
-        self.items_file.append(
-            (
-                item.item_id,
-                item.label,
-                item.needs_adjudication,
-                item.adjudication_reason,
-                item.n_labels,
-                item.majority_share,
-                json.dumps(item.votes, sort_keys=True),
-                item.kind,
-                item.policy_version,
-                item.model_version,
-                item.first_submitted_at,
-                item.last_submitted_at,
-                embedding,
-            )
-        )
-        if len(labels) >= 2:
-            self.overlapped.append({v.annotator_id: v.value for v in labels})
-        for v in labels:
-            self._add_label(v)
-
-    def _add_label(self, v: ValidLabel) -> None:
-        self.label_count += 1
-        self.label_counts_by_kind[v.kind] += 1
-        self.policy_versions.add(v.policy_version)
-        self.model_versions.add(v.model_version)
-        self.values.add(v.value)
-        if v.root_cause:
-            self.root_causes[v.root_cause] += 1
-        if self._is_added(v.submitted_at):
-            self.added += 1
-            self.added_from = min(self.added_from or v.submitted_at, v.submitted_at)
-            self.added_to = max(self.added_to or v.submitted_at, v.submitted_at)
-        if v.item_id in self.qa_gold:
-            self.qa_checks += 1
-            self.qa_wrong += v.value != self.qa_gold[v.item_id]
-        self.labels_file.append(
-            (
-                v.label_id,
-                v.item_id,
-                v.annotator_id,
-                v.value,
-                v.kind,
-                v.policy_version,
-                v.model_version,
-                v.submitted_at,
-                v.root_cause,
-            )
-        )
-
-    def close(self) -> list[str]:
-        self.items_file.close()
-        self.labels_file.close()
-        return [ITEMS_FILE, LABELS_FILE]
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _manifest(
-    stats: _Stats,
+    stats: ReleaseNumbers,
     model: ModelSnapshot | None,
     *,
+    excluded: dict[str, int],
     cutoff: datetime,
     parent: Mapping[str, Any] | None,
     release_id: str,
@@ -429,7 +319,7 @@ def _manifest(
         "label_counts_by_kind": dict(sorted(stats.label_counts_by_kind.items())),
         "counts_by_class": dict(sorted(stats.counts_by_class.items())),
         "adjudication": dict(sorted(stats.adjudication.items())),
-        "excluded_labels": dict(stats.excluded),
+        "excluded_labels": excluded,
         "root_causes": dict(sorted(stats.root_causes.items())),
         "qa_error_rate": stats.qa_wrong / stats.qa_checks if stats.qa_checks else None,
         "qa_checks": stats.qa_checks,

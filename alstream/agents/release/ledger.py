@@ -33,11 +33,12 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
@@ -59,14 +60,14 @@ log = logging.getLogger(__name__)
 
 LEDGER_FILE = "release-ledger.sqlite3"
 BATCH = 50_000  # labels decided per transaction: what a build holds of them at a time
-LEDGER_TOPICS = ("labels", "assignments", "candidates")
+LEDGER_TOPICS = ("labels", "assignments", "candidates")  # in this order: see labeled_candidates_only
 # A candidate's state in the ledger: most candidates are never labeled, so they are stored as the broker
 # had them and decoded only when a build first needs the embedding of their item.
 UNDECODED, DECODED, UNUSABLE = 0, 1, 2
 RAW, KEY = "__raw__", "__key__"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS cursor (
     topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     read_at_ms INTEGER NOT NULL, PRIMARY KEY (topic, part));
@@ -75,27 +76,61 @@ CREATE TABLE IF NOT EXISTS labels (
     item_id TEXT NOT NULL, annotator_id TEXT NOT NULL, status TEXT NOT NULL, value TEXT,
     root_cause TEXT, started_ms INTEGER NOT NULL, submitted_ms INTEGER NOT NULL,
     decision TEXT, kind TEXT, policy_version TEXT, model_version TEXT, assigned_ms INTEGER,
+    dup INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (part, off));
-CREATE INDEX IF NOT EXISTS labels_by_time ON labels (submitted_ms, label_id, part, off);
-CREATE INDEX IF NOT EXISTS labels_by_assignment ON labels (assignment_id);
-CREATE INDEX IF NOT EXISTS labels_undecided ON labels (decision) WHERE decision IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS assignments (
     part INTEGER NOT NULL, off INTEGER NOT NULL, assignment_id TEXT NOT NULL, annotator_id TEXT NOT NULL,
     item_id TEXT NOT NULL, kind TEXT NOT NULL, classes TEXT NOT NULL, overlap_group TEXT,
     assigned_ms INTEGER NOT NULL, lease_expires_ms INTEGER NOT NULL, model_version TEXT NOT NULL,
     policy_version TEXT NOT NULL, PRIMARY KEY (part, off));
-CREATE INDEX IF NOT EXISTS assignments_by_id ON assignments (assignment_id, part, off);
 CREATE TABLE IF NOT EXISTS candidates (
     part INTEGER NOT NULL, off INTEGER NOT NULL, item_id TEXT NOT NULL, selected_ms INTEGER,
     embedding BLOB, raw BLOB, state INTEGER NOT NULL, PRIMARY KEY (part, off));
-CREATE INDEX IF NOT EXISTS candidates_by_item ON candidates (item_id, part, off);
+CREATE TABLE IF NOT EXISTS builds (
+    release_id TEXT PRIMARY KEY, cutoff_ms INTEGER NOT NULL, seq INTEGER NOT NULL,
+    candidates_seen INTEGER NOT NULL, fingerprint TEXT NOT NULL);
 """
+INDEXES = """
+CREATE INDEX IF NOT EXISTS labels_by_time ON labels (submitted_ms, label_id, part, off);
+CREATE INDEX IF NOT EXISTS labels_by_assignment ON labels (assignment_id);
+CREATE INDEX IF NOT EXISTS labels_undecided ON labels (decision) WHERE decision IS NULL;
+CREATE INDEX IF NOT EXISTS labels_by_id ON labels (label_id);
+CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
+CREATE INDEX IF NOT EXISTS labels_by_change ON labels (changed);
+CREATE INDEX IF NOT EXISTS assignments_by_id ON assignments (assignment_id, part, off);
+CREATE INDEX IF NOT EXISTS candidates_by_item ON candidates (item_id, part, off);
+CREATE INDEX IF NOT EXISTS candidates_by_selection ON candidates (selected_ms) WHERE selected_ms IS NOT NULL;
+"""
+
+
+def rules_fingerprint(rules: LabelRules) -> str:
+    """The label contract's settings as text: verdicts reached under other settings are reached again."""
+    return json.dumps(
+        [sorted(rules.task_classes), sorted(rules.root_causes), rules.max_id_length, rules.skew_ms]
+    )
 
 
 def from_ms(ms: int) -> datetime:
     """The exact datetime of an epoch-millisecond time (no float rounding)."""
     return EPOCH + timedelta(milliseconds=ms)
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """How far the ledger went when a build read it: its change number and its last candidate row."""
+
+    seq: int
+    candidates_seen: int
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What a stored release was built from (the ledger's ``builds`` table)."""
+
+    cutoff_ms: int
+    state: BuildState
+    fingerprint: str
 
 
 @dataclass
@@ -116,11 +151,16 @@ class Ledger:
         path: str | Path,
         max_id_length: int = DEFAULT_MAX_ID_LENGTH,
         candidate_codec: RecordCodec | None = None,
+        labeled_candidates_only: bool = False,
     ) -> None:
+        """``labeled_candidates_only``: keep only candidates of items some stored label names (a ledger
+        filled from the topics' beginnings for one build, which reads the labels first); the agent's own
+        ledger keeps every candidate, because a candidate arrives before the labels of its item."""
         self.path = str(path)
         self.max_id_length = max_id_length
         self.candidate_codec = candidate_codec
-        self._decoded = 0
+        self.labeled_candidates_only = labeled_candidates_only
+        self._labeled_items: set[str] | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -128,7 +168,23 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages at most: builds spill to disk
         self.db.execute("PRAGMA temp_store=FILE")
-        self.db.executescript(SCHEMA)
+        self.db.executescript(TABLES)
+        self._migrate()
+        self.db.executescript(INDEXES)
+
+    def _migrate(self) -> None:
+        """A ledger written before labels carried their duplicate flag and change sequence gets both;
+        it has no build records, so its next build recomputes every item."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(labels)")}
+        if "dup" in columns:
+            return
+        with self._transaction():
+            self.db.execute("ALTER TABLE labels ADD COLUMN dup INTEGER NOT NULL DEFAULT 0")
+            self.db.execute("ALTER TABLE labels ADD COLUMN changed INTEGER NOT NULL DEFAULT 0")
+            self.db.execute(
+                "UPDATE labels SET dup = 1 WHERE rowid IN (SELECT rowid FROM (SELECT rowid, ROW_NUMBER() "
+                "OVER (PARTITION BY label_id ORDER BY submitted_ms, part, off) AS n FROM labels) WHERE n > 1)"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -166,19 +222,28 @@ class Ledger:
         ``ends`` (partition -> next offset), all in one transaction. Returns the rows stored."""
         insert, to_row = _WRITERS[topic_key]
         values = []
+        keep = self._candidate_filter() if topic_key == "candidates" else None
         for part, offset, record in rows:
             row = to_row(record, self.max_id_length)
-            if row is not None:
+            if row is not None and (keep is None or row[0] in keep):
                 values.append((part, offset, *row))
         with self._transaction():
+            seq = self._next_seq() if topic_key == "labels" else 0
             before = self.db.total_changes
-            self.db.executemany(insert, values)
+            if topic_key == "labels":
+                self.db.executemany(insert, [(*row, seq) for row in values])
+            else:
+                self.db.executemany(insert, values)
             stored = self.db.total_changes - before
+            if topic_key == "labels" and stored:
+                self._mark_duplicates([row[2] for row in values], seq)
             if topic_key == "assignments" and stored:
                 # a label decided against an earlier record of this assignment is decided again
+                seq = self._next_seq()
                 self.db.executemany(
-                    "UPDATE labels SET decision = NULL WHERE assignment_id = ? AND decision IS NOT NULL",
-                    [(row[2],) for row in values],
+                    "UPDATE labels SET decision = NULL, changed = ? "
+                    "WHERE assignment_id = ? AND decision IS NOT NULL",
+                    [(seq, row[2]) for row in values],
                 )
             for part, offset in (ends or {}).items():
                 self.db.execute(
@@ -186,7 +251,46 @@ class Ledger:
                     "next_offset = max(next_offset, excluded.next_offset), read_at_ms = excluded.read_at_ms",
                     (topic_key, part, offset, read_at_ms),
                 )
+        if topic_key == "labels" and self._labeled_items is not None:
+            self._labeled_items.update(row[4] for row in values)
         return stored
+
+    def _candidate_filter(self) -> set[str] | None:
+        if not self.labeled_candidates_only:
+            return None
+        if self._labeled_items is None:
+            self._labeled_items = {row[0] for row in self.db.execute("SELECT DISTINCT item_id FROM labels")}
+        return self._labeled_items
+
+    def _next_seq(self) -> int:
+        """The next change number (in the caller's transaction): every label stored, re-decided or
+        re-flagged gets one, and a build records the last it saw, so the next build knows what changed."""
+        row = self.db.execute(
+            "INSERT INTO meta VALUES ('seq', '1') ON CONFLICT (key) DO UPDATE SET "
+            "value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)"
+        ).fetchone()
+        return int(row[0])
+
+    def seq(self) -> int:
+        row = self.db.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _mark_duplicates(self, label_ids: list[str], seq: int) -> None:
+        """Flag every record of these label ids but the first (submission time, then topic order) as a
+        duplicate: at-least-once delivery repeats a label, and only its first record counts. The first
+        record is the same whatever the cut-off (a later cut-off only adds later records), so the flag
+        is stored; a record whose flag flips (a late copy that was submitted earlier) changes its item."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS arrived (label_id TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.arrived")
+        self.db.executemany("INSERT OR IGNORE INTO temp.arrived VALUES (?)", ((i,) for i in label_ids))
+        self.db.execute(
+            "UPDATE labels SET dup = ranked.later, changed = ? FROM (SELECT rowid AS rid, "
+            "ROW_NUMBER() OVER (PARTITION BY label_id ORDER BY submitted_ms, part, off) > 1 AS later "
+            "FROM labels WHERE label_id IN (SELECT a.label_id FROM temp.arrived AS a WHERE "
+            "(SELECT count(*) FROM labels AS l WHERE l.label_id = a.label_id) > 1)) AS ranked "
+            "WHERE labels.rowid = ranked.rid AND labels.dup != ranked.later",
+            (seq,),
+        )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -202,13 +306,14 @@ class Ledger:
         decided again). A label whose assignment is not in the ledger stays undecided (a build counts it
         ``UnknownAssignment``) and is decided once the assignment arrives. So a build decides only the
         labels that arrived since the last one."""
-        fingerprint = json.dumps(
-            [sorted(rules.task_classes), sorted(rules.root_causes), rules.max_id_length, rules.skew_ms]
-        )
+        fingerprint = rules_fingerprint(rules)
         stored = self.db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
         if stored is None or stored[0] != fingerprint:
             with self._transaction():
-                self.db.execute("UPDATE labels SET decision = NULL WHERE decision IS NOT NULL")
+                self.db.execute(
+                    "UPDATE labels SET decision = NULL, changed = ? WHERE decision IS NOT NULL",
+                    (self._next_seq(),),
+                )
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('rules', ?)", (fingerprint,))
         decided, after = 0, -1
         while chunk := self._joined(
@@ -234,9 +339,10 @@ class Ledger:
                     )
                 )
             with self._transaction():
+                seq = self._next_seq()
                 self.db.executemany(
                     "UPDATE labels SET decision = ?, kind = ?, policy_version = ?, model_version = ?, "
-                    "assigned_ms = ? WHERE rowid = ?",
+                    f"assigned_ms = ?, changed = {seq} WHERE rowid = ?",
                     updates,
                 )
             decided += len(updates)
@@ -261,61 +367,125 @@ class Ledger:
             out.append((row[0], *_label_and_assignment(row[1:])))
         return out
 
-    def embedding(self, item_id: str, cutoff_ms: int) -> bytes | None:
-        """The embedding of the item's latest candidate (topic order) selected at or before the cut-off.
-
-        Candidates of the item not decoded yet are decoded now, once: a record that does not decode, or
-        whose item is not its key (the scorer keys candidates by item id), is marked unusable."""
-        rows = self.db.execute(
-            "SELECT rowid, state, selected_ms, embedding, raw FROM candidates WHERE item_id = ? "
-            "ORDER BY part DESC, off DESC",
-            (item_id,),
-        ).fetchall()
-        if any(row[1] == UNDECODED for row in rows):
-            decoded = self._decode_candidates(
-                item_id, [(row[0], row[4]) for row in rows if row[1] == UNDECODED]
-            )
-            rows = [(row[0], *decoded[row[0]], None) if row[0] in decoded else row for row in rows]
-        for _rowid, state, selected_ms, embedding, _raw in rows:
-            if state == DECODED and selected_ms <= cutoff_ms:
-                return cast(bytes | None, embedding)
-        return None
-
-    def _decode_candidates(
-        self, item_id: str, pending: list[tuple[int, bytes]]
-    ) -> dict[int, tuple[int, int | None, bytes | None]]:
-        """Decode stored candidates of one item: rowid -> (state, selected_ms, embedding)."""
-        if self.candidate_codec is None:
+    def decode_candidates(self, items_table: str) -> int:
+        """Decode, once, the stored candidates of the items in ``items_table`` (a table with an
+        ``item_id`` primary key); returns how many. A record that does not decode, or whose item is not
+        its key (the scorer keys candidates by item id), is marked unusable."""
+        if (
+            self.candidate_codec is None
+            and self.db.execute(
+                f"SELECT 1 FROM {items_table} AS t JOIN candidates AS c ON c.item_id = t.item_id "
+                "WHERE c.state = ? LIMIT 1",
+                (UNDECODED,),
+            ).fetchone()
+        ):
             raise ReleaseError("this ledger holds undecoded candidates but was opened without their codec")
-        if not self.db.in_transaction:  # decodes of one build are committed together (flush_decoded)
-            self.db.execute("BEGIN IMMEDIATE")
-        out: dict[int, tuple[int, int | None, bytes | None]] = {}
-        for rowid, raw in pending:
-            try:
-                record = self.candidate_codec.decode(raw)
-                usable = record["item_id"] == item_id
-            except Exception:  # noqa: BLE001 - the scorer's to fix; the ledger skips it
-                usable = False
-            if usable:
-                out[rowid] = (DECODED, to_ms(record["selected_at"]), record.get("embedding"))
-                self.db.execute(
-                    "UPDATE candidates SET selected_ms = ?, embedding = ?, raw = NULL, state = ? "
-                    "WHERE rowid = ?",
-                    (out[rowid][1], out[rowid][2], DECODED, rowid),
-                )
-            else:
-                out[rowid] = (UNUSABLE, None, None)
-                self.db.execute("UPDATE candidates SET state = ? WHERE rowid = ?", (UNUSABLE, rowid))
-        self._decoded += len(pending)
-        if self._decoded >= BATCH:
-            self.flush_decoded()
-        return out
+        decoded, after = 0, ""
+        while True:
+            page = self.db.execute(
+                f"SELECT item_id FROM {items_table} WHERE item_id > ? ORDER BY item_id LIMIT ?",
+                (after, BATCH // 10),
+            ).fetchall()
+            if not page:
+                return decoded
+            pending = self.db.execute(
+                f"SELECT c.rowid, c.item_id, c.raw FROM {items_table} AS t JOIN candidates AS c "
+                "ON c.item_id = t.item_id WHERE t.item_id > ? AND t.item_id <= ? AND c.state = ?",
+                (after, page[-1][0], UNDECODED),
+            ).fetchall()
+            after = page[-1][0]
+            if pending:
+                with self._transaction():
+                    self.db.executemany(
+                        "UPDATE candidates SET selected_ms = ?, embedding = ?, raw = NULL, state = ? "
+                        "WHERE rowid = ?",
+                        [self._decoded(rowid, item_id, raw) for rowid, item_id, raw in pending],
+                    )
+                decoded += len(pending)
 
-    def flush_decoded(self) -> None:
-        """Commit the candidates decoded so far (a build calls it when done)."""
-        if self.db.in_transaction:
-            self.db.execute("COMMIT")
-        self._decoded = 0
+    def _decoded(self, rowid: int, item_id: str, raw: bytes) -> tuple[Any, ...]:
+        assert self.candidate_codec is not None
+        try:
+            record = self.candidate_codec.decode(raw)
+            if record["item_id"] == item_id:
+                return (to_ms(record["selected_at"]), record.get("embedding"), DECODED, rowid)
+        except Exception:  # noqa: BLE001 - the scorer's to fix; the ledger skips it
+            pass
+        return (None, None, UNUSABLE, rowid)
+
+    def embeddings(self, items_table: str, cutoff_ms: int) -> Iterator[tuple[str, bytes | None]]:
+        """(item, embedding) for every item of ``items_table`` in item order: the embedding of the
+        item's latest candidate (topic order) selected at or before the cut-off, None if it has none.
+        Call :meth:`decode_candidates` first."""
+        rows = self.db.execute(
+            f"SELECT t.item_id, (SELECT c.embedding FROM candidates AS c WHERE c.item_id = t.item_id "
+            "AND c.state = ? AND c.selected_ms <= ? ORDER BY c.part DESC, c.off DESC LIMIT 1) "
+            f"FROM {items_table} AS t ORDER BY t.item_id",
+            (DECODED, cutoff_ms),
+        )
+        yield from _fetch(rows)
+
+    def embedding(self, item_id: str, cutoff_ms: int) -> bytes | None:
+        """One item's embedding at the cut-off (see :meth:`embeddings`)."""
+        table = self.temp_items([item_id])
+        try:
+            self.decode_candidates(table)
+            return next(self.embeddings(table, cutoff_ms))[1]
+        finally:
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def temp_items(self, items: Iterable[str] = ()) -> str:
+        """A new temporary table of item ids (dropped by the caller); returns its name."""
+        table = f"temp.items_{uuid.uuid4().hex}"
+        self.db.execute(f"CREATE TABLE {table} (item_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.db.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", ((item,) for item in items))
+        return table
+
+    # -- what each build saw -----------------------------------------------------------------------
+
+    def state(self) -> BuildState:
+        """How far the ledger's records go now: the last change number and the last candidate row."""
+        (candidates,) = self.db.execute("SELECT coalesce(max(rowid), 0) FROM candidates").fetchone()
+        return BuildState(seq=self.seq(), candidates_seen=int(candidates))
+
+    def record_build(self, release_id: str, *, cutoff_ms: int, state: BuildState, fingerprint: str) -> None:
+        """Remember what a release was built from, so a release cut later can start from it."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?, ?)",
+                (release_id, cutoff_ms, state.seq, state.candidates_seen, fingerprint),
+            )
+
+    def build_record(self, release_id: str) -> BuildRecord | None:
+        row = self.db.execute(
+            "SELECT cutoff_ms, seq, candidates_seen, fingerprint FROM builds WHERE release_id = ?",
+            (release_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return BuildRecord(
+            cutoff_ms=row[0], state=BuildState(seq=row[1], candidates_seen=row[2]), fingerprint=row[3]
+        )
+
+    def add_changed_items(self, items_table: str, *, since: BuildRecord, cutoff_ms: int) -> None:
+        """Add to ``items_table`` every item whose release rows may differ between a build recorded as
+        ``since`` and one at ``cutoff_ms`` now: items of labels stored, re-decided or re-flagged after
+        it, of labels submitted between the two cut-offs, and labeled items with a candidate stored
+        after it or selected between the two cut-offs (their embedding may be another)."""
+        self.db.execute(
+            f"INSERT OR IGNORE INTO {items_table} "
+            "SELECT item_id FROM labels WHERE changed > :seq "
+            "UNION SELECT item_id FROM labels WHERE submitted_ms > :c0 AND submitted_ms <= :c1 "
+            "UNION SELECT c.item_id FROM candidates AS c WHERE (c.rowid > :seen "
+            "OR (c.selected_ms > :c0 AND c.selected_ms <= :c1)) "
+            "AND EXISTS (SELECT 1 FROM labels AS l WHERE l.item_id = c.item_id)",
+            {
+                "seq": since.state.seq,
+                "c0": since.cutoff_ms,
+                "c1": cutoff_ms,
+                "seen": since.state.candidates_seen,
+            },
+        )
 
     # -- filling from the topics -------------------------------------------------------------------
 
@@ -549,7 +719,8 @@ def _candidate_row(record: Mapping[str, Any], _max_id: int) -> tuple[Any, ...] |
 
 _WRITERS: dict[str, tuple[str, Callable[[Mapping[str, Any], int], tuple[Any, ...] | None]]] = {
     "labels": (
-        "INSERT OR IGNORE INTO labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL)",
+        "INSERT OR IGNORE INTO labels VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, 0, ?)",
         _label_row,
     ),
     "assignments": (
@@ -564,11 +735,14 @@ def ledger_path(settings: AlstreamSettings) -> Path:
     return Path(settings.paths.state_dir) / LEDGER_FILE
 
 
-def open_ledger(settings: AlstreamSettings, *, path: str | Path | None = None) -> Ledger:
+def open_ledger(
+    settings: AlstreamSettings, *, path: str | Path | None = None, labeled_candidates_only: bool = False
+) -> Ledger:
     return Ledger(
         path=path or ledger_path(settings),
         max_id_length=settings.ingest.max_id_length,
         candidate_codec=codec_for("candidates", settings),
+        labeled_candidates_only=labeled_candidates_only,
     )
 
 

@@ -87,7 +87,8 @@ def synced_ledger(
     if full:
         Path(settings.paths.state_dir).mkdir(parents=True, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix=PREFIXES[1], dir=settings.paths.state_dir)
-        ledger = open_ledger(settings, path=Path(scratch) / LEDGER_FILE)
+        # it reads the labels before the candidates, so it keeps only the candidates a label needs
+        ledger = open_ledger(settings, path=Path(scratch) / LEDGER_FILE, labeled_candidates_only=True)
         weakref.finalize(ledger, shutil.rmtree, scratch, True)
     else:
         ledger = open_ledger(settings)
@@ -135,6 +136,7 @@ def build_and_announce(
                 qa_gold=read_gold(str(settings.paths.qa_gold_file) if settings.paths.qa_gold_file else None),
                 model=model_snapshot(settings, cutoff=cutoff),
                 spool_dir=str(settings.paths.state_dir) if Path(settings.paths.state_dir).is_dir() else None,
+                parent_store=store,
             )
         finally:
             ledger.close()

@@ -6,6 +6,7 @@ release; writing a release id that already exists with the same content hash is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,6 +78,22 @@ class ReleaseStore:
             if not self.exists(release_id):
                 raise ReleaseNotFound(f"no release {release_id!r} under {self.uri_prefix}") from None
             raise ReleaseError(f"cannot read {name} of release {release_id}: {exc}") from exc
+
+    def copy_verified(self, release_id: str, name: str, dest: Path, *, sha256: str) -> bool:
+        """Copy one file of a release to ``dest`` in chunks; True if its bytes hash to ``sha256`` (what
+        the release's manifest says), False if they do not or the file cannot be read."""
+        digest = hashlib.sha256()
+        try:
+            with (
+                self.fs.open_input_stream(f"{self.path_of(release_id)}/{name}") as source,
+                open(dest, "wb") as out,
+            ):
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError:
+            return False
+        return digest.hexdigest() == sha256
 
     def manifest(self, release_id: str) -> dict[str, Any]:
         return json.loads(self.read_bytes(release_id, MANIFEST))

@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from alstream.agents.release.builder import ITEMS_FILE, stream_items, usable_embedding
+from alstream.agents.release.builder import ITEMS_FILE, stream_items
 from alstream.agents.release.exceptions import ReleaseError
 from alstream.agents.release.service import synced_ledger
 from alstream.agents.release.storage import ReleaseStore
 from alstream.agents.trainer.online import LabelHistory, history_from_items
 from alstream.contracts.labels import LabelRules
-from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings
 
 Part = tuple[str, np.ndarray, np.ndarray, np.ndarray]
@@ -52,17 +51,13 @@ def labels_so_far_inputs(settings: AlstreamSettings, *, now: datetime | None = N
     # The release agent's consumer group shows the release agent's progress, not the trainer's.
     ledger = synced_ledger(settings, commit=False)
     try:
-        cutoff_ms = to_ms(cutoff)
-        for item, _labels in stream_items(
+        for item, _labels, raw in stream_items(
             ledger,
             cutoff=cutoff,
             rules=LabelRules.from_settings(settings),
             min_agreement=settings.release.min_agreement,
         ):
-            if item.label is None:
-                continue
-            raw = usable_embedding(ledger.embedding(item.item_id, cutoff_ms))
-            if raw is None:
+            if item.label is None or raw is None:
                 continue
             ids.append(item.item_id)
             vectors.append(np.frombuffer(raw, dtype="<f4"))

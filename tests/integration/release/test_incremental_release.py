@@ -167,7 +167,12 @@ def test_incremental_and_full_builds_agree_byte_for_byte(release_settings: Alstr
     assert (
         manifest["added_label_count"] == 15
     )  # the week's 15 answers (one superseded by another) + the late one
+    # built from release 1: the week's 15 items, item-0001 (its late label), item-0002 and item-0003
+    # (new candidates) recomputed, the other 27 items copied from release 1's files
+    assert second.release.started_from == first.release.release_id
+    assert second.release.recomputed_items == 18
     rebuilt = full_build(settings, cutoff=c2)
+    assert rebuilt.started_from is None and rebuilt.recomputed_items == 45
     assert rebuilt.release_id == second.release.release_id
     assert dict(rebuilt.files) == dict(second.release.files)  # every file, byte for byte
 
@@ -200,7 +205,7 @@ def test_no_label_lost_when_assignments_and_candidates_expired(release_settings:
     topics.flush()
     today = expiring_reader(prefix=prefix, now=NOW)
     second = build_and_announce(settings, cutoff=NOW, announce=False, reader=today)
-    assert second is not None
+    assert second is not None and second.release.started_from == first.release.release_id
     manifest = second.release.manifest
     assert manifest["item_count"] == 30 and manifest["trainable_item_count"] == 30
     assert manifest["excluded_labels"] == {}

@@ -152,7 +152,6 @@ def test_a_candidate_is_decoded_only_when_its_item_needs_it() -> None:
     assert ledger.embedding("it1", to_ms(CUTOFF)) == vector  # the later one is after the cut-off
     assert ledger.embedding("it2", to_ms(CUTOFF)) is None
     assert ledger.embedding("it3", to_ms(CUTOFF)) is None
-    ledger.flush_decoded()
     assert dict(ledger.db.execute("SELECT off, state FROM candidates").fetchall()) == {0: 1, 1: 2, 2: 1, 3: 2}
 
 
@@ -175,3 +174,23 @@ def test_only_old_build_scratch_directories_are_removed(tmp_path: Any) -> None:
     os.utime(tmp_path / "releases", (0, 0))
     assert remove_stale(tmp_path) == 2
     assert running.dir.exists() and (tmp_path / "releases").exists() and not old.dir.exists()
+
+
+def test_a_ledger_for_one_build_keeps_only_the_candidates_a_label_needs() -> None:
+    codec = codec_for("candidates", load_settings(environ={}))
+    ledger = Ledger(path=":memory:", candidate_codec=codec, labeled_candidates_only=True)
+    a = assignment("a1", item_id="it1")
+    ledger.add("labels", [(0, 0, label("l1", of=a))])
+    ledger.add(
+        "candidates",
+        [
+            (0, n, {"__raw__": codec.encode(candidate(item)), "__key__": item})
+            for n, item in enumerate(["it1", "it2"])
+        ],
+    )
+    ledger.add("labels", [(0, 1, label("l2", of=assignment("a2", item_id="it3")))])
+    ledger.add("candidates", [(0, 2, {"__raw__": codec.encode(candidate("it3")), "__key__": "it3"})])
+    assert [row[0] for row in ledger.db.execute("SELECT item_id FROM candidates ORDER BY off")] == [
+        "it1",
+        "it3",
+    ]
