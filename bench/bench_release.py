@@ -3,16 +3,19 @@
 For each history (candidates C, labels L: C candidates with 64-dim embeddings, L of their items
 assigned and labeled once), in one run on one broker:
 
-* raw read: the labels topic read to its end without decoding (the floor any build pays);
+* raw reads: the labels topic, and the three topics a build reads (labels, assignments, candidates),
+  read to their ends without decoding (what the target compares with, and the floor of a full build);
 * full build: ``release build --full`` work (a fresh ledger read from the topics, then the release);
-* weekly builds: a week of W new labels (with their candidates and assignments) arrives, then an
-  incremental build (the agent's ledger, synced with only what arrived, then the release).
+* first build: the agent's ledger filled from empty (every candidate kept), then the release;
+* weekly builds: a week of W new labels (with their candidates and assignments) arrives, then the
+  agent's build: its ledger synced with only what arrived, the changed items recomputed and the rest
+  copied from the previous release's files (the table gives how many items were recomputed).
 
 Every build runs in a child process; its peak RSS is that child's ``ru_maxrss`` (``os.wait4``), so
 one measurement never inherits another's memory. Uses its own embedded broker unless
 ``KAFKA_BOOTSTRAP_SERVERS`` is set.
 
-    .venv/bin/python bench/bench_release.py [--histories 100k:10k,1M:10k,1M:100k] [--weeks 1k,10k]
+    .venv/bin/python -m bench.bench_release [--histories 100k:10k,1M:10k,1M:100k] [--weeks 1k,10k]
 """
 
 from __future__ import annotations
@@ -137,24 +140,24 @@ def produce(
 
 def child(mode: str, cutoff: str) -> None:
     settings = load_settings()
+    # imported before the clock starts: a running agent has its modules loaded
+    from alstream.agents.release.ledger import Ledger
+    from alstream.agents.release.service import build_and_announce
+
     started = time.perf_counter()
     if mode == "baseline":  # the interpreter with the build's modules imported, nothing read
-        import alstream.agents.release.service  # noqa: F401
-
         print(json.dumps({"seconds": time.perf_counter() - started, "records": 0}))
         return
-    if mode == "raw":
+    if mode in ("raw", "raw-all"):
         seen = [0]
 
         def note(messages: list[Any]) -> None:
             seen[0] += len(messages)
 
-        read_to_end(settings, [settings.kafka.topic("labels")], note, agent="bench", patience_s=60)
+        names = ["labels"] if mode == "raw" else ["labels", "assignments", "candidates"]
+        read_to_end(settings, [settings.kafka.topic(n) for n in names], note, agent="bench", patience_s=60)
         print(json.dumps({"seconds": time.perf_counter() - started, "records": seen[0]}))
         return
-    from alstream.agents.release.ledger import Ledger
-    from alstream.agents.release.service import build_and_announce
-
     synced = [0.0]  # seconds spent reading the topics into the ledger; the rest is the build itself
     sync = Ledger.sync
 
@@ -182,6 +185,8 @@ def child(mode: str, cutoff: str) -> None:
                 "records": manifest["label_count"],
                 "items": manifest["item_count"],
                 "trainable": manifest["trainable_item_count"],
+                "recomputed": outcome.release.recomputed_items,
+                "from_parent": outcome.release.started_from is not None,
             }
         )
     )
@@ -219,7 +224,9 @@ def main() -> None:
     parser.add_argument("--histories", default="100k:10k,1M:10k,1M:100k", help="candidates:labels,...")
     parser.add_argument("--weeks", default="1k,10k", help="labels per weekly build, in order")
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--child", choices=["baseline", "raw", "full", "incremental"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["baseline", "raw", "raw-all", "full", "incremental"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--cutoff", help=argparse.SUPPRESS)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the embedded broker stops too
@@ -262,6 +269,7 @@ def main() -> None:
             cutoff = START + timedelta(days=2)
             baseline = measure(env, "baseline", cutoff)
             raw = measure(env, "raw", cutoff)
+            raw_all = measure(env, "raw-all", cutoff)
             full = measure(env, "full", cutoff)
             assert full["records"] == labels, full
             first = measure(env, "incremental", cutoff)  # fills the agent's ledger: the first release
@@ -270,6 +278,8 @@ def main() -> None:
                 "labels": labels,
                 "baseline_rss": baseline["rss_mib"],
                 "raw_s": raw["seconds"],
+                "raw_all_s": raw_all["seconds"],
+                "raw_all_records": raw_all["records"],
                 "full_s": full["seconds"],
                 "full_rss": full["rss_mib"],
                 "first_s": first["seconds"],
@@ -282,8 +292,9 @@ def main() -> None:
                 produce(settings, first_item=next_item, candidates=week, labels=week, at=at)
                 next_item += week
                 weekly = measure(env, "incremental", at + timedelta(days=2))
+                assert weekly["from_parent"], weekly
                 row["weeks"].append(
-                    (week, weekly["seconds"], weekly.get("sync_seconds", 0.0), weekly["rss_mib"])
+                    (week, weekly["seconds"], weekly["sync_seconds"], weekly["recomputed"], weekly["rss_mib"])
                 )
             rows.append(row)
             console.print(row)
@@ -291,12 +302,16 @@ def main() -> None:
     for column in (
         "candidates",
         "labels",
-        "raw read s (labels/s)",
+        "raw read of labels s (labels/s)",
+        "raw read of the 3 topics s",
         "full build s (labels/s)",
-        "full / raw",
+        "full / raw labels",
+        "full / raw 3 topics",
+        "first build s",
         "process baseline RSS MiB",
         "full peak RSS MiB",
-        *[f"week +{w:,}: s (sync) / RSS MiB" for w in weeks],
+        *[f"week +{w:,}: s (sync) recomputed items / RSS MiB" for w in weeks],
+        *[f"week +{w:,} / raw labels" for w in weeks],
     ):
         table.add_column(column, justify="right")
     for row in rows:
@@ -304,13 +319,29 @@ def main() -> None:
             f"{row['candidates']:,}",
             f"{row['labels']:,}",
             f"{row['raw_s']:.2f} ({row['labels'] / row['raw_s']:,.0f})",
+            f"{row['raw_all_s']:.2f}",
             f"{row['full_s']:.2f} ({row['labels'] / row['full_s']:,.0f})",
             f"{row['ratio']:.2f}",
+            f"{row['raw_all_s'] / row['full_s']:.2f}",
+            f"{row['first_s']:.1f}",
             f"{row['baseline_rss']:.0f}",
             f"{row['full_rss']:.0f}",
-            *[f"{s:.1f} ({sync:.1f}) / {rss:.0f}" for _, s, sync, rss in row["weeks"]],
+            *[f"{s:.1f} ({sync:.1f}) {n:,} / {rss:.0f}" for _, s, sync, n, rss in row["weeks"]],
+            *[f"{(w / s) / (row['labels'] / row['raw_s']):.2f}" for w, s, _, _, _ in row["weeks"]],
         )
+    console = Console(width=400)
     console.print(table)
+    print(markdown(table))
+
+
+def markdown(table: Table) -> str:
+    """The table as Markdown (for the README and closing notes)."""
+    headers = [str(column.header) for column in table.columns]
+    cells = [list(column.cells) for column in table.columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for n in range(table.row_count):
+        lines.append("| " + " | ".join(str(column[n]) for column in cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

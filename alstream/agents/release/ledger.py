@@ -10,7 +10,10 @@ on demand, the trainer's retrain-every-N) read the ledger, never the topics, so
 
 * no label drops out of a release when its assignment or candidate ages out of its topic;
 * a build reads only what arrived since the previous sync (the week's records), not all history;
-* memory stays bounded: the ledger is on disk and builds stream from it in item order.
+* memory stays bounded: the ledger is on disk and builds stream from it in item order;
+* a build knows what changed since a release: every label stored, re-decided or flagged as a
+  duplicate gets the next change number, candidates are numbered by row, and the ``builds`` table
+  records how far each release's build had seen (see :mod:`alstream.agents.release.builder`).
 
 Why a store the release agent owns rather than a new "accepted labels" topic: the embedding lives only
 on the candidates topic, which the labels agent does not read (following it would cost the labels agent
@@ -29,6 +32,7 @@ retention allows).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -38,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
@@ -578,6 +582,12 @@ class Ledger:
             )
 
 
+@functools.lru_cache(maxsize=1024)
+def _classes(text: str) -> list[str]:
+    """An assignment's classes (a few distinct lists shared by many assignments; read-only)."""
+    return cast(list[str], json.loads(text))
+
+
 def _label_and_assignment(row: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     label = {
         "label_id": row[0],
@@ -597,7 +607,7 @@ def _label_and_assignment(row: tuple[Any, ...]) -> tuple[dict[str, Any], dict[st
         "annotator_id": row[10],
         "item_id": row[11],
         "kind": row[12],
-        "classes": json.loads(row[13]),
+        "classes": _classes(row[13]),
         "overlap_group": row[14],
         "assigned_at": from_ms(row[15]),
         "lease_expires_at": from_ms(row[16]),
