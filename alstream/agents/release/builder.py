@@ -6,9 +6,9 @@ A release is cumulative (every valid label up to the cut-off); "added" means sub
 parent release's cut-off.
 
 A build starts from its parent when it can: if the ledger recorded what the parent was built from
-(same rules, same agreement threshold) and the parent's files are intact, only the items whose rows may
-have changed since are recomputed and the rest are the parent's rows (:mod:`.merge`). Otherwise every
-item is recomputed. Both give the same bytes; ``release build --full`` (a fresh ledger) always
+(same rules, same agreement threshold) and the parent's files are intact, only the items whose rows
+may have changed since are recomputed and the rest are the parent's rows (:mod:`.rows`). Otherwise
+every item is recomputed. Both give the same bytes; ``release build --full`` (a fresh ledger) always
 recomputes, which is how the tests prove it.
 """
 
@@ -16,33 +16,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from alstream.agents.release.compaction import ConsolidatedItem, ValidLabel, default_rules
+from alstream.agents.release.compaction import default_rules
 from alstream.agents.release.files import FORMAT_VERSION, ITEMS_FILE, LABELS_FILE
-from alstream.agents.release.ledger import Ledger, ledger_from_records, rules_fingerprint
-from alstream.agents.release.merge import merged_batches
+from alstream.agents.release.ledger import Ledger, ledger_from_records
 from alstream.agents.release.notes import render_notes
 from alstream.agents.release.quality import overlap_agreement
-from alstream.agents.release.recompute import consolidated, row_batches, usable_embedding
+from alstream.agents.release.recompute import usable_embedding
+from alstream.agents.release.rows import parse_iso, release_rows
 from alstream.agents.release.spool import SpooledFiles
 from alstream.agents.release.storage import MANIFEST, NOTES, ReleaseStore
-from alstream.agents.release.verdicts import excluded_counts, voting_items
+from alstream.agents.release.verdicts import excluded_counts
 from alstream.agents.release.writer import ReleaseNumbers, ReleaseWriter
 from alstream.contracts.labels import LabelRules
 from alstream.contracts.times import to_ms
 
 __all__ = ["FORMAT_VERSION", "ITEMS_FILE", "LABELS_FILE", "usable_embedding"]
-
-log = logging.getLogger(__name__)
-# Bumped whenever the same ledger and settings would give other rows: a build then recomputes every
-# item instead of starting from a parent built by the earlier code.
-ROWS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -150,38 +143,21 @@ def build_from_ledger(
     from there."""
     cutoff = _truncate_ms(cutoff)
     cutoff_ms = to_ms(cutoff)
-    rules = rules or default_rules(classes)
-    fingerprint = json.dumps([FORMAT_VERSION, ROWS_VERSION, rules_fingerprint(rules), min_agreement])
-    ledger.decide(rules)
-    state = ledger.state()
     spool = SpooledFiles(spool_dir)
-    parent_cut = _parse_iso(parent["created_at"]) if parent else None
+    parent_cut = parse_iso(parent["created_at"]) if parent else None
     writer = ReleaseWriter(spool, ReleaseNumbers(parent_cut=parent_cut, qa_gold=qa_gold or {}))
-    base = _parent_rows(ledger, parent, parent_store, fingerprint, spool)
-    changed = ledger.temp_items()
-    try:
-        if base is None:
-            voting_items(ledger, changed, cutoff_ms)
-        else:
-            ledger.add_changed_items(changed, since=base.record, cutoff_ms=cutoff_ms)
-        recomputed = ledger.db.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
-        batches = row_batches(ledger, changed, cutoff_ms=cutoff_ms, min_agreement=min_agreement)
-        if base is not None:
-            batches = merged_batches(
-                parent_items=base.items,
-                parent_labels=base.labels,
-                changed=[
-                    row[0] for row in ledger.db.execute(f"SELECT item_id FROM {changed} ORDER BY item_id")
-                ],
-                recomputed=batches,
-            )
-        for items, labels in batches:
+    with release_rows(
+        ledger,
+        cutoff_ms=cutoff_ms,
+        rules=rules or default_rules(classes),
+        min_agreement=min_agreement,
+        parent=parent,
+        parent_store=parent_store,
+        scratch_dir=spool_dir,
+    ) as rows:
+        for items, labels in rows.batches:
             writer.write(items, labels)
         excluded, voting = excluded_counts(ledger, cutoff_ms)
-    finally:
-        ledger.db.execute(f"DROP TABLE IF EXISTS {changed}")
-        if base is not None:
-            base.remove()
     files_written = writer.close()
     numbers = writer.numbers
     if voting > numbers.label_count:
@@ -205,82 +181,20 @@ def build_from_ledger(
     )
     spool.put(MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     spool.put(NOTES, render_notes(manifest).encode())
-    ledger.record_build(release_id, cutoff_ms=cutoff_ms, state=state, fingerprint=fingerprint)
+    ledger.record_build(release_id, cutoff_ms=cutoff_ms, state=rows.state, fingerprint=rows.fingerprint)
     return BuiltRelease(
         release_id=release_id,
         manifest=manifest,
         files=spool,
-        recomputed_items=int(recomputed),
-        started_from=parent["release_id"] if base is not None and parent else None,
+        recomputed_items=rows.recomputed_items,
+        started_from=rows.started_from,
     )
-
-
-@dataclass
-class _ParentRows:
-    record: Any  # the ledger's BuildRecord of the parent
-    items: Path
-    labels: Path
-
-    def remove(self) -> None:
-        self.items.unlink(missing_ok=True)
-        self.labels.unlink(missing_ok=True)
-
-
-def _parent_rows(
-    ledger: Ledger,
-    parent: Mapping[str, Any] | None,
-    store: ReleaseStore | None,
-    fingerprint: str,
-    spool: SpooledFiles,
-) -> _ParentRows | None:
-    """The parent's files (copied next to the spool and checked against its manifest) and what it was
-    built from, if this build can start from it."""
-    if parent is None or store is None:
-        return None
-    record = ledger.build_record(parent["release_id"])
-    if record is None or record.fingerprint != fingerprint:
-        return None
-    if record.cutoff_ms != to_ms(_parse_iso(parent["created_at"])):
-        return None
-    rows = _ParentRows(record, spool.dir / f".parent-{ITEMS_FILE}", spool.dir / f".parent-{LABELS_FILE}")
-    hashes = parent.get("files") or {}
-    for name, dest in ((ITEMS_FILE, rows.items), (LABELS_FILE, rows.labels)):
-        if name not in hashes or not store.copy_verified(
-            parent["release_id"], name, dest, sha256=hashes[name]
-        ):
-            log.warning(
-                "release %s: %s does not match its manifest; this build recomputes every item",
-                parent["release_id"],
-                name,
-            )
-            rows.remove()
-            return None
-    return rows
-
-
-def stream_items(
-    ledger: Ledger, *, cutoff: datetime, rules: LabelRules, min_agreement: float
-) -> Iterator[tuple[ConsolidatedItem, list[ValidLabel], bytes | None]]:
-    """Each consolidated item up to ``cutoff`` with its voting labels and usable embedding, in item
-    order: what a release holds, without writing one."""
-    cutoff_ms = to_ms(_truncate_ms(cutoff))
-    ledger.decide(rules)
-    table = ledger.temp_items()
-    try:
-        voting_items(ledger, table, cutoff_ms)
-        yield from consolidated(ledger, table, cutoff_ms=cutoff_ms, min_agreement=min_agreement)
-    finally:
-        ledger.db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _truncate_ms(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("the release cut-off must be timezone-aware")
     return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _manifest(

@@ -15,8 +15,22 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 3,
     "write_statistics": True,
-    "use_dictionary": True,
 }
+# Columns with few distinct values: dictionary-encoded. Ids, times and embeddings are not (a dictionary
+# of unique values only costs time: it doubled the write time of an items file).
+DICTIONARY_COLUMNS = frozenset(
+    {
+        "label",
+        "adjudication_reason",
+        "votes",
+        "kind",
+        "policy_version",
+        "model_version",
+        "annotator_id",
+        "value",
+        "root_cause",
+    }
+)
 
 ITEMS_SCHEMA = pa.schema(
     [
@@ -49,3 +63,8 @@ LABELS_SCHEMA = pa.schema(
     ]
 )
 LABELS_ORDER = [("item_id", "ascending"), ("annotator_id", "ascending"), ("label_id", "ascending")]
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """The writer options of a release file with ``schema``."""
+    return {**PARQUET_OPTIONS, "use_dictionary": [n for n in schema.names if n in DICTIONARY_COLUMNS]}

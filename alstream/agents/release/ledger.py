@@ -513,24 +513,32 @@ class Ledger:
         shows how far the ledger has read and warns before an unread record expires (the ledger's own
         cursor stays the truth; a failed commit is logged, never fatal)."""
         report = SyncReport()
-        for topic_key in topics:
-            self._sync_topic(
-                settings,
-                topic_key,
-                report,
-                patience_s=settings.kafka.outage_tolerance_s if patience_s is None else patience_s,
-                stop=stop,
-                agent=agent,
-                progress=progress,
-                reader=reader,
-            )
-            if commit_group is not None:
-                self._commit(settings, topic_key, commit_group)
+        wanted = [topic_key for topic_key in LEDGER_TOPICS if topic_key in set(topics)]
+        # One reader for the topics (one consumer, one end-of-topic wait), except that a ledger for one
+        # build stores only candidates a stored label names, so it reads the labels before them.
+        passes = [wanted]
+        if self.labeled_candidates_only and "candidates" in wanted:
+            passes = [[t for t in wanted if t != "candidates"], ["candidates"]]
+        for topic_keys in passes:
+            if topic_keys:
+                self._sync_topics(
+                    settings,
+                    topic_keys,
+                    report,
+                    patience_s=settings.kafka.outage_tolerance_s if patience_s is None else patience_s,
+                    stop=stop,
+                    agent=agent,
+                    progress=progress,
+                    reader=reader,
+                )
+        if commit_group is not None:
+            self._commit(settings, wanted, commit_group)
         return report
 
-    def _commit(self, settings: AlstreamSettings, topic_key: str, group: str) -> None:
+    def _commit(self, settings: AlstreamSettings, topic_keys: list[str], group: str) -> None:
         offsets = [
             TopicPartition(settings.kafka.topic(topic_key), part, offset)
+            for topic_key in topic_keys
             for part, offset in sorted(self.cursor(topic_key).items())
         ]
         if not offsets:
@@ -539,16 +547,14 @@ class Ledger:
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            log.warning(
-                "release ledger: could not commit its %s cursor as group %s: %s", topic_key, group, exc
-            )
+            log.warning("release ledger: could not commit its cursor as group %s: %s", group, exc)
         finally:
             consumer.close()
 
-    def _sync_topic(
+    def _sync_topics(
         self,
         settings: AlstreamSettings,
-        topic_key: str,
+        topic_keys: list[str],
         report: SyncReport,
         *,
         patience_s: float,
@@ -557,29 +563,43 @@ class Ledger:
         progress: Callable[[str, int], None] | None,
         reader: Callable[..., TopicTail],
     ) -> None:
-        topic = settings.kafka.topic(topic_key)
-        codec = codec_for(topic_key, settings)
+        keys = {settings.kafka.topic(topic_key): topic_key for topic_key in topic_keys}
         try:
-            partitions = dict(list_topics(settings)).get(topic)
-            if partitions is None:
-                raise ReleaseError(
-                    f"topic {topic} does not exist: create the catalogue (`alstream topics create`)"
-                )
-            cursor = self.cursor(topic_key)
-            start = {(topic, p): cursor.get(p, OFFSET_BEGINNING) for p in range(partitions)}
+            listed = dict(list_topics(settings))
+            start: dict[tuple[str, int], int] = {}
+            writers: dict[str, _BatchWriter] = {}
+            for topic, topic_key in keys.items():
+                if topic not in listed:
+                    raise ReleaseError(
+                        f"topic {topic} does not exist: create the catalogue (`alstream topics create`)"
+                    )
+                cursor = self.cursor(topic_key)
+                start.update({(topic, p): cursor.get(p, OFFSET_BEGINNING) for p in range(listed[topic])})
+                codec = codec_for(topic_key, settings)
+                writers[topic] = _BatchWriter(self, topic_key, codec, cursor, report, progress)
+
+            def handle(messages: list[Message]) -> None:
+                by_topic: dict[str, list[Message]] = {}
+                for message in messages:
+                    by_topic.setdefault(message.topic() or "", []).append(message)
+                for topic, batch in by_topic.items():
+                    writers[topic](batch)
+
             tail = reader(settings=settings, start=start, agent=agent, patience_s=patience_s, stop=stop)
             try:
-                handler = _BatchWriter(self, topic_key, codec, cursor, report, progress)
-                tail.catch_up(handler)
+                tail.catch_up(handle)
             finally:
                 tail.close()
         except (BrokerError, ClusterUnreachable) as exc:
-            raise ReleaseError(f"reading {topic} into the release ledger: {exc}") from exc
-        LEDGER_RECORDS.labels(topic_key).inc(report.records.get(topic_key, 0))
-        if report.undecodable.get(topic_key):
-            log.warning(
-                "%s: skipped %d undecodable records (see dead letters)", topic, report.undecodable[topic_key]
-            )
+            raise ReleaseError(f"reading {', '.join(keys)} into the release ledger: {exc}") from exc
+        for topic, topic_key in keys.items():
+            LEDGER_RECORDS.labels(topic_key).inc(report.records.get(topic_key, 0))
+            if report.undecodable.get(topic_key):
+                log.warning(
+                    "%s: skipped %d undecodable records (see dead letters)",
+                    topic,
+                    report.undecodable[topic_key],
+                )
 
 
 @functools.lru_cache(maxsize=1024)

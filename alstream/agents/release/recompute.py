@@ -100,13 +100,39 @@ def consolidated(
     group: list[ValidLabel] = []
     for label in voting_labels(ledger, items_table, cutoff_ms):
         if group and label.item_id != group[0].item_id:
-            (item,) = consolidate(group, min_agreement=min_agreement)
+            item = _consolidated(group, min_agreement)
             yield item, group, embedding_of(item.item_id)
             group = []
         group.append(label)
     if group:
-        (item,) = consolidate(group, min_agreement=min_agreement)
+        item = _consolidated(group, min_agreement)
         yield item, group, embedding_of(item.item_id)
+
+
+def _consolidated(group: list[ValidLabel], min_agreement: float) -> ConsolidatedItem:
+    if len(group) == 1:
+        return _one_vote(group[0], min_agreement)
+    (item,) = consolidate(group, min_agreement=min_agreement)
+    return item
+
+
+def _one_vote(v: ValidLabel, min_agreement: float) -> ConsolidatedItem:
+    """:func:`consolidate` of an item with one voting label (most items), without its grouping."""
+    weak = min_agreement > 1.0
+    return ConsolidatedItem(
+        item_id=v.item_id,
+        label=v.value,
+        votes={v.value: 1},
+        n_labels=1,
+        majority_share=1.0,
+        needs_adjudication=weak,
+        adjudication_reason="low_agreement" if weak else None,
+        kind=v.kind,
+        policy_version=v.policy_version,
+        model_version=v.model_version,
+        first_submitted_at=v.submitted_at,
+        last_submitted_at=v.submitted_at,
+    )
 
 
 def row_batches(

@@ -44,6 +44,12 @@ from alstream.streams.reading import TopicTail
 log = logging.getLogger(__name__)
 
 
+def scratch_dir(settings: AlstreamSettings) -> str | None:
+    """Where builds keep their scratch files: the state directory (temporary files elsewhere when it
+    does not exist yet)."""
+    return str(settings.paths.state_dir) if Path(settings.paths.state_dir).is_dir() else None
+
+
 def store_for(settings: AlstreamSettings) -> ReleaseStore:
     root = settings.release.root_uri or str(Path(settings.paths.state_dir) / "releases")
     return ReleaseStore(root=root)
@@ -135,7 +141,7 @@ def build_and_announce(
                 **common,
                 qa_gold=read_gold(str(settings.paths.qa_gold_file) if settings.paths.qa_gold_file else None),
                 model=model_snapshot(settings, cutoff=cutoff),
-                spool_dir=str(settings.paths.state_dir) if Path(settings.paths.state_dir).is_dir() else None,
+                spool_dir=scratch_dir(settings),
                 parent_store=store,
             )
         finally:

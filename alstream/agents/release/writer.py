@@ -24,8 +24,8 @@ from alstream.agents.release.files import (
     ITEMS_SCHEMA,
     LABELS_FILE,
     LABELS_SCHEMA,
-    PARQUET_OPTIONS,
     ROW_GROUP_ROWS,
+    parquet_options,
 )
 from alstream.agents.release.spool import SpooledFiles
 
@@ -37,7 +37,7 @@ class RowGroupFile:
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.schema = schema
-        self.writer = pq.ParquetWriter(str(path), schema, **PARQUET_OPTIONS)
+        self.writer = pq.ParquetWriter(str(path), schema, **parquet_options(schema))
         self.pending: list[pa.Table] = []
         self.rows = 0
 

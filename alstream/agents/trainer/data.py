@@ -15,13 +15,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from alstream.agents.release.builder import ITEMS_FILE, stream_items
-from alstream.agents.release.exceptions import ReleaseError
-from alstream.agents.release.service import synced_ledger
+from alstream.agents.release.builder import ITEMS_FILE, iso
+from alstream.agents.release.files import ITEMS_SCHEMA
+from alstream.agents.release.rows import release_rows
+from alstream.agents.release.service import scratch_dir, store_for, synced_ledger
 from alstream.agents.release.storage import ReleaseStore
-from alstream.agents.trainer.online import LabelHistory, history_from_items
+from alstream.agents.trainer.online import (
+    HISTORY_COLUMNS,
+    LabelHistory,
+    history_from_items,
+    history_from_table,
+)
 from alstream.contracts.labels import LabelRules
+from alstream.contracts.times import to_ms
 from alstream.settings import AlstreamSettings
 
 Part = tuple[str, np.ndarray, np.ndarray, np.ndarray]
@@ -40,43 +48,37 @@ def release_inputs(uri: str, release_id: str) -> dict[str, Any]:
 
 
 def labels_so_far_inputs(settings: AlstreamSettings, *, now: datetime | None = None) -> dict[str, Any]:
-    """Training inputs from every label up to ``now``, as the next release would hold them."""
+    """Training inputs from every label up to ``now``, as the next release would hold them.
+
+    The rows start from the newest release built from this ledger (the release agent's, when they
+    share a state directory), so a retrain every N labels recomputes the items changed since that
+    release, not all history."""
     cutoff = (now or datetime.now(UTC)).astimezone(UTC)
     cutoff = cutoff.replace(microsecond=cutoff.microsecond // 1000 * 1000)
-    ids: list[str] = []
-    vectors: list[np.ndarray] = []
-    values: list[str] = []
-    kinds: list[str] = []
-    submitted: list[float] = []
+    store = store_for(settings)
     # The release agent's consumer group shows the release agent's progress, not the trainer's.
     ledger = synced_ledger(settings, commit=False)
+    tables = []
     try:
-        for item, _labels, raw in stream_items(
+        with release_rows(
             ledger,
-            cutoff=cutoff,
+            cutoff_ms=to_ms(cutoff),
             rules=LabelRules.from_settings(settings),
             min_agreement=settings.release.min_agreement,
-        ):
-            if item.label is None or raw is None:
-                continue
-            ids.append(item.item_id)
-            vectors.append(np.frombuffer(raw, dtype="<f4"))
-            values.append(item.label)
-            kinds.append(item.kind)
-            submitted.append(item.first_submitted_at.timestamp())
+            parent=store.latest_before(iso(cutoff) or ""),
+            parent_store=store,
+            scratch_dir=scratch_dir(settings),
+        ) as rows:
+            for items, _labels in rows.batches:
+                tables.append(items.select(list(HISTORY_COLUMNS)))
     finally:
         ledger.close()
-    if len({len(v) for v in vectors}) > 1:
-        raise ReleaseError(f"labels so far mix embedding dimensions {sorted({len(v) for v in vectors})}")
-    empty = np.empty(0, dtype=str)
-    history = LabelHistory(
-        item_ids=np.asarray(ids) if ids else empty,
-        embeddings=np.stack(vectors).astype(np.float32) if vectors else np.empty((0, 0), np.float32),
-        labels=np.asarray(values) if values else empty,
-        kinds=np.asarray(kinds) if kinds else empty,
-        submitted=np.asarray(submitted, dtype=np.float64),
-    )
+    history = history_from_table(pa.concat_tables(tables) if tables else empty_items())
     return _inputs("labels so far", history)
+
+
+def empty_items() -> pa.Table:
+    return ITEMS_SCHEMA.empty_table().select(list(HISTORY_COLUMNS))
 
 
 def labels_so_far_part(settings: AlstreamSettings, *, now: datetime | None = None) -> Part:

@@ -117,6 +117,7 @@ def build(
         classes=CLASSES,
         rules=default_rules(CLASSES),
         min_agreement=min_agreement,
+        qa_gold={f"it{n}": CLASSES[n % 3] for n in range(0, 300, 7)},
         parent=store.latest_before(cutoff.strftime("%Y-%m-%dT%H:%M:%S.000Z")),
         parent_store=store if from_parent else None,
     )
