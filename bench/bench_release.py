@@ -63,10 +63,19 @@ def produce(
     codecs = {name: codec_for(name, settings) for name in ("candidates", "assignments", "labels")}
     topic = {name: settings.kafka.topic(name) for name in codecs}
     embedding = np.random.default_rng(0).normal(size=DIM).astype("<f4").tobytes()
+
+    def send(topic_name: str, **kwargs: Any) -> None:
+        while True:
+            try:
+                producer.produce(topic_name, **kwargs)
+                return
+            except BufferError:  # the local queue is full: let the broker catch up
+                producer.poll(0.5)
+
     for n in range(first_item, first_item + candidates):
         item = f"item-{n:09d}"
         selected = at + timedelta(milliseconds=n % 86_400_000)
-        producer.produce(
+        send(
             topic["candidates"],
             key=item,
             value=codecs["candidates"].encode(
@@ -91,7 +100,7 @@ def produce(
         if n - first_item < labels:
             annotator = f"ann{n % 50}"
             assigned = selected + timedelta(seconds=1)
-            producer.produce(
+            send(
                 topic["assignments"],
                 key=annotator,
                 value=codecs["assignments"].encode(
@@ -113,7 +122,7 @@ def produce(
                     }
                 ),
             )
-            producer.produce(
+            send(
                 topic["labels"],
                 key=item,
                 value=codecs["labels"].encode(
@@ -243,7 +252,10 @@ def main() -> None:
         if not bootstrap:
             from alstream.streams.embedded_broker import EmbeddedBroker
 
-            cluster_env = stack.enter_context(EmbeddedBroker()).client_environment()
+            log_file = Path(tempfile.gettempdir()) / "bench-release-broker.log"
+            broker = stack.enter_context(EmbeddedBroker(log_file=log_file))
+            console.print(f"embedded broker log: {log_file}")
+            cluster_env = broker.client_environment()
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-release-")))
         for candidates, labels in histories:
             prefix = f"bench{uuid.uuid4().hex[:6]}."
