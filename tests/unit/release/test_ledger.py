@@ -194,3 +194,49 @@ def test_a_ledger_for_one_build_keeps_only_the_candidates_a_label_needs() -> Non
         "it1",
         "it3",
     ]
+
+
+OLD_LABELS_TABLE = """
+CREATE TABLE labels (
+    part INTEGER NOT NULL, off INTEGER NOT NULL, label_id TEXT NOT NULL, assignment_id TEXT NOT NULL,
+    item_id TEXT NOT NULL, annotator_id TEXT NOT NULL, status TEXT NOT NULL, value TEXT,
+    root_cause TEXT, started_ms INTEGER NOT NULL, submitted_ms INTEGER NOT NULL,
+    decision TEXT, kind TEXT, policy_version TEXT, model_version TEXT, assigned_ms INTEGER,
+    PRIMARY KEY (part, off));
+"""
+
+
+def test_a_ledger_written_before_duplicate_flags_gets_them(tmp_path: Any) -> None:
+    """A ledger file from before labels carried their duplicate flag and change number is migrated
+    when opened: its repeated labels are flagged, and its next build counts them as duplicates."""
+    import sqlite3
+
+    path = tmp_path / "release-ledger.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_LABELS_TABLE)
+    a = assignment("a1")
+    first, again = label("l1", of=a), label("l1", of=a)
+    for off, record in enumerate([first, again]):
+        old.execute(
+            "INSERT INTO labels VALUES (0, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL, NULL, NULL, NULL)",
+            (
+                off,
+                record["label_id"],
+                record["assignment_id"],
+                record["item_id"],
+                record["annotator_id"],
+                record["status"],
+                record["value"],
+                to_ms(record["started_at"]),
+                to_ms(record["submitted_at"]),
+            ),
+        )
+    old.commit()
+    old.close()
+    ledger = Ledger(path=path)
+    assert ledger.db.execute("SELECT off, dup FROM labels ORDER BY off").fetchall() == [(0, 0), (1, 1)]
+    ledger.add("assignments", [(0, 0, a)])
+    built = build_from_ledger(ledger, cutoff=CUTOFF, rules=default_rules(CLASSES))
+    assert built.manifest["label_count"] == 1
+    assert built.manifest["excluded_labels"] == {"duplicate": 1}
+    ledger.close()
