@@ -29,7 +29,6 @@ import contextlib
 import gc
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +144,7 @@ class RouterService:
         self.transactional = router.transactions
         self._in_transaction = False
         self._uncommitted: list[tuple[int, bytes, bytes | None, int]] = []  # state writes of the open one
-        transactional_id = f"{kafka.group_id(router.group_id)}-{router.instance_id or uuid.uuid4().hex[:12]}"
+        transactional_id = f"{kafka.group_id(router.group_id)}-{router.instance_id}"  # see RouterSettings
         self.producer = (
             producer
             if producer is not None

@@ -1,6 +1,8 @@
 """Settings section ``[router]`` (env ``ALSTREAM_ROUTER__*``), owned by the labeling lead."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from alstream.config_base import Section, group_id_field
 
@@ -52,7 +54,8 @@ class RouterSettings(Section):
         default=False,
         description="Commit each batch's table writes, assignments, event copies and input offsets in one "
         "Kafka transaction (and fence a paused, replaced worker). Needs a broker with complete "
-        "transactions (Apache Kafka); without it the write order alone keeps a crash safe.",
+        "transactions (Apache Kafka) and an instance_id; without it the write order alone keeps a crash "
+        "safe.",
     )
     checkpoint_interval_s: float = Field(
         default=10.0,
@@ -60,3 +63,16 @@ class RouterSettings(Section):
         description="How often each shard's local checkpoint (state_dir/router/) catches up with its "
         "changelog; a restore reads the checkpoint and only the changelog written after it.",
     )
+
+    @model_validator(mode="after")
+    def _transactions_need_a_stable_id(self) -> Self:
+        # The transactional id is the instance id: a restarted replica's init_transactions then aborts
+        # the transaction its killed process left open. With an id that changes per process, that
+        # transaction stays open until the broker times it out, and read_committed readers (annotation
+        # tools reading assignments) see nothing past it until then.
+        if self.transactions and self.instance_id is None:
+            raise ValueError(
+                "router.transactions needs router.instance_id (a stable name per replica, e.g. the pod "
+                "name): set ALSTREAM_ROUTER__INSTANCE_ID, or turn transactions off"
+            )
+        return self

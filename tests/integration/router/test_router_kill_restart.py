@@ -48,6 +48,7 @@ def test_sigkill_under_load_keeps_quotas_and_candidates(
         "ALSTREAM_PATHS__QUOTAS_FILE": str(quotas),
         "ALSTREAM_PATHS__STATE_DIR": str(tmp_path / "state"),
         "ALSTREAM_ROUTER__TRANSACTIONS": str(transactions).lower(),
+        "ALSTREAM_ROUTER__INSTANCE_ID": "router-a",  # the restarted process is the same replica
     }
     reasons = ["TOP_SCORE"] * 12 + ["SHIFT_REVIEW"] * 20 + ["RANDOM_SLICE"] * 8
     items = [live_candidate(f"k-{i}", reason, score=(i % 10) / 10) for i, reason in enumerate(reasons)]

@@ -304,3 +304,14 @@ def test_clients_read_any_record_and_produce_within_the_configured_limits() -> N
     producer = producer_config(settings)
     assert producer["message.max.bytes"] == 5_000_000
     assert producer["delivery.timeout.ms"] == 900_000
+
+
+def test_router_transactions_need_a_stable_instance_id() -> None:
+    """A transactional id that changed per process would leave a killed router's transaction open, and
+    the annotation tools reading assignments read_committed waiting, until the broker times it out."""
+    with pytest.raises(ConfigError, match="ALSTREAM_ROUTER__INSTANCE_ID"):
+        load_settings(environ={"ALSTREAM_ROUTER__TRANSACTIONS": "true"})
+    settings = load_settings(
+        environ={"ALSTREAM_ROUTER__TRANSACTIONS": "true", "ALSTREAM_ROUTER__INSTANCE_ID": "router-0"}
+    )
+    assert settings.router.transactions and settings.router.instance_id == "router-0"
