@@ -251,7 +251,7 @@ def announcement(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The releases-topic record (schemas/releases.avsc) for a manifest."""
 
     def when(text: str | None) -> datetime | None:
-        return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return None if text is None else parse_iso(text)
 
     return {
         "release_id": manifest["release_id"],

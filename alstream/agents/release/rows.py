@@ -75,7 +75,7 @@ def release_rows(
         if base is None:
             voting_items(ledger, changed, cutoff_ms)
         else:
-            ledger.add_changed_items(changed, since=base[0], cutoff_ms=cutoff_ms)
+            ledger.add_changed_items(changed, since=base, cutoff_ms=cutoff_ms)
         (recomputed,) = ledger.db.execute(f"SELECT count(*) FROM {changed}").fetchone()
         batches = row_batches(ledger, changed, cutoff_ms=cutoff_ms, min_agreement=min_agreement)
         if base is not None:
@@ -103,7 +103,7 @@ def _parent_files(
     store: ReleaseStore | None,
     fingerprint: str,
     scratch: Path,
-) -> tuple[BuildRecord] | None:
+) -> BuildRecord | None:
     """What the parent was built from, with its files copied into ``scratch`` and checked against its
     manifest, if rows can start from it."""
     if parent is None or store is None:
@@ -124,4 +124,4 @@ def _parent_files(
                 name,
             )
             return None
-    return (record,)
+    return record
