@@ -38,9 +38,10 @@ from alstream.observability.metrics import (
 from alstream.streams.availability import backoff_delays, health_for, is_transient, wait_for_cluster
 from alstream.streams.batch_loop import BatchAgentRunner, BatchProcessor
 from alstream.streams.config import StreamsConfig
-from alstream.streams.dead_letters import DeadLetterSink
-from alstream.streams.exceptions import Interrupted
+from alstream.streams.dead_letters import DeadLetterSink, dead_lettered
+from alstream.streams.exceptions import BrokerError, ClusterUnreachable, Interrupted
 from alstream.streams.kafka_config import producer_config
+from alstream.streams.messages import coordinates
 from alstream.streams.reading import TopicTail
 from alstream.streams.stopping import StopFlag
 
@@ -59,7 +60,8 @@ class SideReader:
     """A topic an agent follows outside its consumer group, record by record, under the poison-pill rule.
 
     ``handle(message)`` is called once per record in offset order; a record it keeps failing on is
-    dead-lettered (once per process: a restart reads the topic again) and the reader moves on.
+    dead-lettered and the reader moves on. A restart reads the topic again and tries such a record
+    again, but does not dead-letter it a second time (:meth:`AgentRuntime.reject`).
     """
 
     def __init__(
@@ -115,8 +117,11 @@ class AgentRuntime:
         stop: StopFlag,
         max_attempts: int = MAX_ATTEMPTS,
         producer: Any | None = None,
+        earlier_dead_letters: dict[str, set[tuple[int, int]]] | None = None,
     ) -> None:
-        """``producer`` replaces the runtime's own (an in-memory one in unit tests)."""
+        """``producer`` replaces the runtime's own (an in-memory one in unit tests), and
+        ``earlier_dead_letters`` (source topic -> (partition, offset)) what it would read from the
+        dead-letter topic."""
         self.agent = agent
         self.config = config
         self.stop = stop
@@ -128,6 +133,7 @@ class AgentRuntime:
         self._main: Callable[[], None] | None = None
         self._producer: Producer | None = producer
         self._dead_letters: DeadLetterSink | None = None
+        self._earlier_dead_letters = earlier_dead_letters
         self.runner: BatchAgentRunner | None = None
         self._next_probe = time.monotonic() + PROBE_EVERY_S
 
@@ -157,20 +163,62 @@ class AgentRuntime:
             )
         return self._dead_letters
 
+    def dead_lettered_before(self, topic: str) -> set[tuple[int, int]]:
+        """(partition, offset) of the ``topic`` records this agent has dead-lettered, in earlier runs
+        (read once per process from the dead-letter topic's headers) and in this one."""
+        if self._earlier_dead_letters is None:
+            self._earlier_dead_letters = self._read_earlier_dead_letters()
+        return self._earlier_dead_letters.setdefault(topic, set())
+
+    def _read_earlier_dead_letters(self) -> dict[str, set[tuple[int, int]]]:
+        try:
+            return dead_lettered(
+                self.config,
+                agent=self.agent,
+                source_topics=None,
+                patience_s=self.config.kafka.outage_tolerance_s,
+                stop=self.stopping,
+            )
+        except (BrokerError, ClusterUnreachable) as exc:
+            log.warning(
+                "%s: the dead-letter topic could not be read (%s); a record that fails again after this"
+                " restart is dead-lettered again",
+                self.agent,
+                exc,
+            )
+            return {}
+
     def reject(self, message: Message, error: BaseException, *, what: str) -> None:
-        """Dead-letter a record read outside the batch loop, count it and say so."""
+        """Dead-letter a record read outside the batch loop, count it and say so: once. A record this
+        agent already dead-lettered (a side reader reads its topics again after a restart) is only
+        logged, so tools reading the dead-letter topic see each bad record once."""
+        topic, partition, offset = coordinates(message)
+        done = self.dead_lettered_before(topic)
+        if (partition, offset) in done:
+            log.warning(
+                "%s: %s %s[%s]@%s failed again (%s: %s); it is on the dead-letter topic already",
+                self.agent,
+                what,
+                topic,
+                partition,
+                offset,
+                type(error).__name__,
+                error,
+            )
+            return
         log.error(
             "%s: dead-lettering %s %s[%s]@%s: %s: %s",
             self.agent,
             what,
-            message.topic(),
-            message.partition(),
-            message.offset(),
+            topic,
+            partition,
+            offset,
             type(error).__name__,
             error,
         )
         self.dead_letters.send_message(message, error, f"{type(error).__name__}: {error}")
         self.producer.poll(0)
+        done.add((partition, offset))
 
     def guarded(self, message: Message, handle: Callable[[Message], object], *, what: str) -> bool:
         """``handle(message)`` under the poison-pill rule: up to ``max_attempts`` attempts (with backoff
@@ -199,6 +247,8 @@ class AgentRuntime:
     ) -> SideReader:
         """Follow whole ``topics`` from their beginning; ``handle`` gets each record. With ``catch_up``
         the reader first reads to the end the topics have now (before the loop starts)."""
+        for topic in topics:  # what earlier runs dead-lettered, read before the reader retries it
+            self.dead_lettered_before(topic)
         reader = SideReader(
             runtime=self,
             tail=TopicTail(settings=self.config, topics=list(topics), agent=self.agent, stop=self.stopping),

@@ -68,13 +68,18 @@ def dead_letters(settings: Any) -> list[dict[str, Any]]:
     return out
 
 
+def dead_letters_for(settings: Any, where: Coordinates, *, agent: str) -> list[dict[str, Any]]:
+    """Every dead letter ``agent`` wrote for the record at ``where``."""
+    return [
+        record
+        for record in dead_letters(settings)
+        if record["agent"] == agent
+        and record["source_topic"] == where.topic
+        and record["source_partition"] == where.partition
+        and record["source_offset"] == where.offset
+    ]
+
+
 def dead_letter_for(settings: Any, where: Coordinates, *, agent: str) -> dict[str, Any] | None:
-    for record in dead_letters(settings):
-        if (
-            record["agent"] == agent
-            and record["source_topic"] == where.topic
-            and record["source_partition"] == where.partition
-            and record["source_offset"] == where.offset
-        ):
-            return record
-    return None
+    found = dead_letters_for(settings, where, agent=agent)
+    return found[0] if found else None

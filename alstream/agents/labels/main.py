@@ -18,7 +18,6 @@ from alstream.agents.launch import launch
 from alstream.contracts.labels import LabelRules
 from alstream.settings import AlstreamSettings
 from alstream.streams.codecs import codec_for
-from alstream.streams.dead_letters import dead_lettered
 from alstream.streams.replay import replay_committed
 from alstream.streams.runtime import AgentRuntime
 from alstream.streams.stopping import StopFlag
@@ -39,9 +38,6 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
         config = settings.labels
         group_id = settings.kafka.group_id(config.group_id)
         labels_topic, assignments_topic = settings.kafka.topic("labels"), settings.kafka.topic("assignments")
-        decided = dead_lettered(
-            settings, agent=AGENT, source_topics=[labels_topic, assignments_topic], stop=runtime.stopping
-        )
         assignments = AssignmentIndex(
             codec=codec_for("assignments", settings),
             agent=AGENT,
@@ -49,7 +45,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             max_id_length=settings.ingest.max_id_length,
             clock_skew_s=settings.contracts.clock_skew_s,
         )
-        known_bad = decided[assignments_topic]
+        known_bad = runtime.dead_lettered_before(assignments_topic)
 
         def add_assignment(message: Any) -> None:
             if (
@@ -74,7 +70,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             refresh=tail.poll,
             caught_up=tail.caught_up,
         )
-        processor.dead_lettered = decided[labels_topic]
+        processor.dead_lettered = runtime.dead_lettered_before(labels_topic)
         restored = replay_committed(
             settings,
             group_id=group_id,

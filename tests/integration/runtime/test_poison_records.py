@@ -25,7 +25,7 @@ from alstream.streams.codecs import SingleObjectCodec
 from alstream.streams.embedded_broker import free_port
 from tests.support import records
 from tests.support.processes import start_agent, start_command, while_running
-from tests.support.topics import dead_letter_for, produce_raw, read_messages
+from tests.support.topics import dead_letter_for, dead_letters_for, produce_raw, read_messages
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -148,6 +148,8 @@ def test_scorer_refuses_a_model_that_is_not_a_zip_and_survives_restarts(
             assert scorer.stop() == 0, scorer.tail()
     letter = dead_letter_for(topics, where, agent="scorer")
     assert letter is not None and letter["error_class"] == "ArtifactError", letter
+    # Both starts refused the announcement; the dead-letter topic has it once, not once per start.
+    assert len(dead_letters_for(topics, where, agent="scorer")) == 1
 
 
 @pytest.fixture

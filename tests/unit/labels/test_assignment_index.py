@@ -24,6 +24,7 @@ def test_assignments_that_break_the_contract_are_dead_lettered_with_the_rule() -
         config=StreamsSettings(kafka=KafkaSettings(bootstrap_servers="in-memory", topic_prefix="p.")),
         stop=StopFlag(),
         producer=broker.producer(),
+        earlier_dead_letters={},
     )
     index = AssignmentIndex(codec=ASSIGNMENTS, agent="labels", max_size=100)
     now = datetime.now(UTC)

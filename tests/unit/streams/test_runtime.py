@@ -61,8 +61,8 @@ def outputs(broker: InMemoryBroker) -> list[bytes]:
     return [m.value() or b"" for m in broker.messages("out")]
 
 
-def dead_letters(broker: InMemoryBroker) -> list[dict[str, Any]]:
-    return [DEAD_LETTERS.decode(m.value()) for m in broker.messages("dead-letters")]
+def dead_letters(broker: InMemoryBroker, topic: str = "dead-letters") -> list[dict[str, Any]]:
+    return [DEAD_LETTERS.decode(m.value()) for m in broker.messages(topic)]
 
 
 def run(runner: Any, *, batches: int) -> None:
@@ -224,6 +224,7 @@ def test_a_side_reader_dead_letters_what_its_handler_keeps_failing_on() -> None:
         config=StreamsSettings(kafka=KafkaSettings(bootstrap_servers="in-memory", topic_prefix="p.")),
         stop=stop,
         producer=broker.producer(),
+        earlier_dead_letters={},
     )
     handled: list[bytes] = []
 
@@ -240,6 +241,41 @@ def test_a_side_reader_dead_letters_what_its_handler_keeps_failing_on() -> None:
     (letter,) = [DEAD_LETTERS.decode(m.value()) for m in broker.messages("p.dead-letters")]
     assert letter["error_class"] == "BadZipFile" and letter["source_offset"] == 1
     assert handled == [b"good"]
+
+
+def test_a_restarted_side_reader_does_not_dead_letter_a_record_a_second_time() -> None:
+    broker = InMemoryBroker()
+
+    def bad(message: Any) -> None:
+        raise zipfile.BadZipFile("not a zip")
+
+    poison = InMemoryMessage("p.models", b"bad", b"m", 0, 7)
+    other = InMemoryMessage("p.models", b"also bad", b"m", 0, 8)
+    for run_no in range(2):  # a first run, then a restart that reads the models topic again
+        earlier: dict[str, set[tuple[int, int]]] = {}
+        for message in broker.messages("p.dead-letters"):  # what the restarted agent would read
+            letter = DEAD_LETTERS.decode(message.value())
+            earlier.setdefault(letter["source_topic"], set()).add(
+                (letter["source_partition"], letter["source_offset"])
+            )
+        runtime = AgentRuntime(
+            agent="side-test",
+            config=StreamsSettings(kafka=KafkaSettings(bootstrap_servers="in-memory", topic_prefix="p.")),
+            stop=StopFlag(),
+            producer=broker.producer(),
+            earlier_dead_letters=earlier,
+        )
+        assert runtime.guarded(poison, bad, what="model announcement") is False  # tried again, failed again
+        assert runtime.guarded(poison, bad, what="model announcement") is False
+        if run_no == 1:
+            assert runtime.guarded(other, bad, what="model announcement") is False  # a new bad record
+        runtime.producer.flush(0)
+    offsets = [
+        letter["source_offset"]
+        for letter in dead_letters(broker, "p.dead-letters")
+        if letter["agent"] == "side-test"
+    ]
+    assert offsets == [7, 8]
 
 
 def test_idle_callbacks_never_stop_the_agent() -> None:
