@@ -240,27 +240,23 @@ def dead_lettered(
     settings: HasKafka,
     *,
     agent: str,
-    source_topics: Sequence[str] | None,
+    source_topics: Sequence[str],
     patience_s: float | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> dict[str, set[tuple[int, int]]]:
     """source topic -> (partition, offset) of every record of it that ``agent`` dead-lettered (read
-    from the headers, no decoding), so a restarted agent knows which records it already decided.
-    ``source_topics`` None: every source topic."""
+    from the headers, no decoding), so a restarted agent knows which records it already decided."""
     from alstream.streams.reading import read_to_end
 
-    found: dict[str, set[tuple[int, int]]] = {topic: set() for topic in source_topics or ()}
+    found: dict[str, set[tuple[int, int]]] = {topic: set() for topic in source_topics}
 
     def collect(messages: list[Any]) -> None:
         for message in messages:
             headers = error_headers(message.headers())
-            topic = headers.get("topic")
-            if headers.get("agent") != agent or topic is None:
-                continue
-            if source_topics is not None and topic not in found:
+            if headers.get("agent") != agent or headers.get("topic") not in found:
                 continue
             try:
-                found.setdefault(topic, set()).add((int(headers["partition"]), int(headers["offset"])))
+                found[headers["topic"]].add((int(headers["partition"]), int(headers["offset"])))
             except (KeyError, ValueError):
                 continue
 

@@ -121,7 +121,7 @@ class AgentRuntime:
     ) -> None:
         """``producer`` replaces the runtime's own (an in-memory one in unit tests), and
         ``earlier_dead_letters`` (source topic -> (partition, offset)) what it would read from the
-        dead-letter topic."""
+        dead-letter topic (given, it reads nothing)."""
         self.agent = agent
         self.config = config
         self.stop = stop
@@ -133,7 +133,8 @@ class AgentRuntime:
         self._main: Callable[[], None] | None = None
         self._producer: Producer | None = producer
         self._dead_letters: DeadLetterSink | None = None
-        self._earlier_dead_letters = earlier_dead_letters
+        self._earlier_dead_letters: dict[str, set[tuple[int, int]]] = dict(earlier_dead_letters or {})
+        self._look_up_dead_letters = earlier_dead_letters is None
         self.runner: BatchAgentRunner | None = None
         self._next_probe = time.monotonic() + PROBE_EVERY_S
 
@@ -163,30 +164,39 @@ class AgentRuntime:
             )
         return self._dead_letters
 
+    def remember_dead_letters(self, topics: Sequence[str]) -> None:
+        """Read which records of ``topics`` this agent dead-lettered in earlier runs, for the topics not
+        read yet, in one pass over the dead-letter topic's headers. Only the topics asked for are kept:
+        an agent's dead letters of its main topics can number millions after a flood of bad input."""
+        missing = [topic for topic in topics if topic not in self._earlier_dead_letters]
+        if not missing:
+            return
+        found: dict[str, set[tuple[int, int]]] = {}
+        if self._look_up_dead_letters:
+            try:
+                found = dead_lettered(
+                    self.config,
+                    agent=self.agent,
+                    source_topics=missing,
+                    patience_s=self.config.kafka.outage_tolerance_s,
+                    stop=self.stopping,
+                )
+            except (BrokerError, ClusterUnreachable) as exc:
+                log.warning(
+                    "%s: the dead-letter topic could not be read (%s); a record of %s that fails again"
+                    " after this restart is dead-lettered again",
+                    self.agent,
+                    exc,
+                    ", ".join(missing),
+                )
+        for topic in missing:
+            self._earlier_dead_letters[topic] = found.get(topic, set())
+
     def dead_lettered_before(self, topic: str) -> set[tuple[int, int]]:
         """(partition, offset) of the ``topic`` records this agent has dead-lettered, in earlier runs
-        (read once per process from the dead-letter topic's headers) and in this one."""
-        if self._earlier_dead_letters is None:
-            self._earlier_dead_letters = self._read_earlier_dead_letters()
-        return self._earlier_dead_letters.setdefault(topic, set())
-
-    def _read_earlier_dead_letters(self) -> dict[str, set[tuple[int, int]]]:
-        try:
-            return dead_lettered(
-                self.config,
-                agent=self.agent,
-                source_topics=None,
-                patience_s=self.config.kafka.outage_tolerance_s,
-                stop=self.stopping,
-            )
-        except (BrokerError, ClusterUnreachable) as exc:
-            log.warning(
-                "%s: the dead-letter topic could not be read (%s); a record that fails again after this"
-                " restart is dead-lettered again",
-                self.agent,
-                exc,
-            )
-            return {}
+        and in this one."""
+        self.remember_dead_letters([topic])
+        return self._earlier_dead_letters[topic]
 
     def reject(self, message: Message, error: BaseException, *, what: str) -> None:
         """Dead-letter a record read outside the batch loop, count it and say so: once. A record this
@@ -247,8 +257,7 @@ class AgentRuntime:
     ) -> SideReader:
         """Follow whole ``topics`` from their beginning; ``handle`` gets each record. With ``catch_up``
         the reader first reads to the end the topics have now (before the loop starts)."""
-        for topic in topics:  # what earlier runs dead-lettered, read before the reader retries it
-            self.dead_lettered_before(topic)
+        self.remember_dead_letters(topics)  # what earlier runs dead-lettered, before the reader retries it
         reader = SideReader(
             runtime=self,
             tail=TopicTail(settings=self.config, topics=list(topics), agent=self.agent, stop=self.stopping),

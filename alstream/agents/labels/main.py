@@ -45,6 +45,7 @@ def setup(settings: AlstreamSettings) -> Callable[[AgentRuntime], None]:
             max_id_length=settings.ingest.max_id_length,
             clock_skew_s=settings.contracts.clock_skew_s,
         )
+        runtime.remember_dead_letters([labels_topic, assignments_topic])  # one read for both
         known_bad = runtime.dead_lettered_before(assignments_topic)
 
         def add_assignment(message: Any) -> None:

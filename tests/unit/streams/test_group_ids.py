@@ -31,6 +31,12 @@ class RecordingRuntime:
     def follow(self, topics: list[str], handle: Any, *, what: str, catch_up: bool = True) -> Any:
         return SimpleNamespace(poll=lambda **_: 0, caught_up=lambda: True, catch_up=lambda **_: 0)
 
+    def remember_dead_letters(self, topics: list[str]) -> None:
+        pass
+
+    def dead_lettered_before(self, topic: str) -> set[tuple[int, int]]:
+        return set()
+
     def consume(self, *, topics: list[str], group_id: str, **_: Any) -> Any:
         self.groups.append(group_id)
         return SimpleNamespace(outputs=None, producer=None)
@@ -76,9 +82,6 @@ def test_each_agent_joins_its_group_under_the_prefix(
 
     for module in (labels, agreement):
         monkeypatch.setattr(module, "replay_committed", replay)
-    monkeypatch.setattr(
-        labels, "dead_lettered", lambda settings, *, source_topics, **_: {t: set() for t in source_topics}
-    )
     monkeypatch.setattr(scorer, "build_processor", lambda settings, **_: SimpleNamespace())
     joined = {}
     for name, module in (
