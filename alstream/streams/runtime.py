@@ -204,21 +204,12 @@ class AgentRuntime:
         logged, so tools reading the dead-letter topic see each bad record once."""
         topic, partition, offset = coordinates(message)
         done = self.dead_lettered_before(topic)
-        if (partition, offset) in done:
-            log.warning(
-                "%s: %s %s[%s]@%s failed again (%s: %s); it is on the dead-letter topic already",
-                self.agent,
-                what,
-                topic,
-                partition,
-                offset,
-                type(error).__name__,
-                error,
-            )
-            return
-        log.error(
-            "%s: dead-lettering %s %s[%s]@%s: %s: %s",
+        again = (partition, offset) in done
+        log.log(
+            logging.WARNING if again else logging.ERROR,
+            "%s: %s %s %s[%s]@%s: %s: %s",
             self.agent,
+            "failed again on (dead-lettered already)" if again else "dead-lettering",
             what,
             topic,
             partition,
@@ -226,6 +217,8 @@ class AgentRuntime:
             type(error).__name__,
             error,
         )
+        if again:
+            return
         self.dead_letters.send_message(message, error, f"{type(error).__name__}: {error}")
         self.producer.poll(0)
         done.add((partition, offset))
