@@ -199,12 +199,14 @@ class AgentRuntime:
         return self._earlier_dead_letters[topic]
 
     def reject(self, message: Message, error: BaseException, *, what: str) -> None:
-        """Dead-letter a record read outside the batch loop, count it and say so: once. A record this
-        agent already dead-lettered (a side reader reads its topics again after a restart) is only
-        logged, so tools reading the dead-letter topic see each bad record once."""
+        """Dead-letter a record read outside the batch loop, count it and say so. A record of a followed
+        topic is dead-lettered once: a side reader reads its topics again after a restart, and a
+        record this agent dead-lettered before is only logged, so tools reading the dead-letter topic
+        see it once. (Other topics' records are not remembered: a flood of bad input would grow the
+        set without bound.)"""
         topic, partition, offset = coordinates(message)
-        done = self.dead_lettered_before(topic)
-        again = (partition, offset) in done
+        done = self._earlier_dead_letters.get(topic)
+        again = done is not None and (partition, offset) in done
         log.log(
             logging.WARNING if again else logging.ERROR,
             "%s: %s %s %s[%s]@%s: %s: %s",
@@ -221,7 +223,8 @@ class AgentRuntime:
             return
         self.dead_letters.send_message(message, error, f"{type(error).__name__}: {error}")
         self.producer.poll(0)
-        done.add((partition, offset))
+        if done is not None:
+            done.add((partition, offset))
 
     def guarded(self, message: Message, handle: Callable[[Message], object], *, what: str) -> bool:
         """``handle(message)`` under the poison-pill rule: up to ``max_attempts`` attempts (with backoff

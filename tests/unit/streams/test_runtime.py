@@ -252,7 +252,7 @@ def test_a_restarted_side_reader_does_not_dead_letter_a_record_a_second_time() -
     poison = InMemoryMessage("p.models", b"bad", b"m", 0, 7)
     other = InMemoryMessage("p.models", b"also bad", b"m", 0, 8)
     for run_no in range(2):  # a first run, then a restart that reads the models topic again
-        earlier: dict[str, set[tuple[int, int]]] = {}
+        earlier: dict[str, set[tuple[int, int]]] = {"p.models": set()}  # the topic it follows
         for message in broker.messages("p.dead-letters"):  # what the restarted agent would read
             letter = DEAD_LETTERS.decode(message.value())
             earlier.setdefault(letter["source_topic"], set()).add(
