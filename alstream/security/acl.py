@@ -90,7 +90,9 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "scorer",
             "Scores every item, publishes scores and the bounded candidate stream; hot-swaps models.",
-            reads=("items", "models"),
+            # dead-letters: at start, which announcements it already dead-lettered (a restart replays
+            # the newest one and must not dead-letter it again)
+            reads=("items", "models", "dead-letters"),
             writes=("scores", "candidates", "dead-letters"),
             groups=(groups["scorer"],),
             group_prefixes=(reader,),  # the models topic's side reader
@@ -98,7 +100,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "router",
             "Keeps the pool and per-annotator state (shard tables with a changelog) and assigns work.",
-            reads=("candidates", "annotator-events", "labels", "calibration", "router-state"),
+            # dead-letters: at start, which calibration rounds it already dead-lettered
+            reads=("candidates", "annotator-events", "labels", "calibration", "router-state", "dead-letters"),
             writes=(
                 "assignments",
                 "annotator-events",
@@ -123,7 +126,8 @@ def roles(settings: AlstreamSettings, *, annotation_group: str = "alstream-annot
         Role(
             "agreement",
             "Inter-annotator agreement; emits calibration events on spikes.",
-            reads=("labels", "assignments", "candidates"),
+            # dead-letters: at start, which assignments and candidates it already dead-lettered
+            reads=("labels", "assignments", "candidates", "dead-letters"),
             writes=("calibration", "dead-letters"),
             groups=(groups["agreement"],),
             group_prefixes=(reader,),
