@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import KafkaException, Message, Producer
 
 from alstream.observability.metrics import (
     AGENT_ERRORS,
@@ -181,7 +181,9 @@ class AgentRuntime:
                     patience_s=self.config.kafka.outage_tolerance_s,
                     stop=self.stopping,
                 )
-            except (BrokerError, ClusterUnreachable) as exc:
+            except (BrokerError, ClusterUnreachable, KafkaException) as exc:
+                # Never fatal: a cluster that refuses the read (no Read grant on dead-letters after an
+                # upgrade) would otherwise stop the agent at every start.
                 log.warning(
                     "%s: the dead-letter topic could not be read (%s); a record of %s that fails again"
                     " after this restart is dead-lettered again",

@@ -11,7 +11,7 @@ import zipfile
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from alstream.streams.batch_loop import Outputs
 from alstream.streams.codecs import SingleObjectCodec
@@ -276,6 +276,25 @@ def test_a_restarted_side_reader_does_not_dead_letter_a_record_a_second_time() -
         if letter["agent"] == "side-test"
     ]
     assert offsets == [7, 8]
+
+
+def test_a_dead_letter_topic_the_cluster_refuses_to_read_does_not_stop_the_agent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from alstream.streams import runtime as runtime_module
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    monkeypatch.setattr(runtime_module, "dead_lettered", refused)
+    runtime = AgentRuntime(
+        agent="side-test",
+        config=StreamsSettings(kafka=KafkaSettings(bootstrap_servers="in-memory", topic_prefix="p.")),
+        stop=StopFlag(),
+        producer=InMemoryBroker().producer(),
+    )
+    runtime.remember_dead_letters(["p.models"])
+    assert runtime.dead_lettered_before("p.models") == set()
 
 
 def test_idle_callbacks_never_stop_the_agent() -> None:
